@@ -1,0 +1,61 @@
+"""The `admission` command: a thin shell over the engine. Only this module knows about terminals."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="admission")
+def main() -> None:
+    """Kubernetes admission control with Kyverno-dialect YAML rules and Rego (OPA, Gatekeeper)."""
+
+
+@main.command()
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8443, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
+@click.option("--policies", "policies", multiple=True, help="Policy file or folder (repeatable). Default: built-in library.")
+@click.option("--cert", type=click.Path(dir_okay=False), help="Serving certificate (PEM). Default: generate under certs/.")
+@click.option("--key", type=click.Path(dir_okay=False), help="Private key of --cert (PEM).")
+@click.option("--certs-dir", default="certs", show_default=True, help="Where generated dev certificates live.")
+@click.option("--service", default="admission", show_default=True, help="Service name for the certificate's DNS names.")
+@click.option("--namespace", default="admission", show_default=True, help="Namespace of the Service.")
+@click.option("--max-body-bytes", default=3 * 1024 * 1024, show_default=True, type=int)
+@click.option("--timeout", "timeout_seconds", default=8.0, show_default=True, type=float,
+              help="Per-request evaluation deadline in seconds; keep it below the webhook's timeoutSeconds.")
+@click.option("--insecure-http", is_flag=True, help="Serve plain HTTP (for local experiments behind a TLS proxy).")
+@click.option("--cluster/--no-cluster", default=True, show_default=True,
+              help="Watch cluster state (NetworkPolicies, Namespaces) through the Kubernetes API.")
+def serve(**options: object) -> None:
+    """Run the HTTPS admission webhook server."""
+    from admission.server import run
+
+    sys.exit(run(**options))  # type: ignore[arg-type]
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--policies", "policies", multiple=True, help="Policy file or folder (repeatable). Default: built-in library.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "junit"]), default="text", show_default=True)
+def lint(paths: tuple[str, ...], policies: tuple[str, ...], fmt: str) -> None:
+    """Check manifests against the policies; exit 1 when an enforced rule fails."""
+    from admission.lint import run
+
+    sys.exit(run(list(paths), list(policies), fmt, sys.stdout))
+
+
+@main.command(name="test")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("-v", "--verbose", is_flag=True, help="Print passing results too.")
+def test_cmd(paths: tuple[str, ...], verbose: bool) -> None:
+    """Run policy test suites (our format, kyverno-test.yaml, Gatekeeper Suite)."""
+    from admission.testing import run
+
+    sys.exit(run(list(paths), sys.stdout, verbose=verbose))

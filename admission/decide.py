@@ -1,0 +1,51 @@
+"""Combine rule results into one admission decision: enforcement actions and failure policies live here only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from admission.results import Action, FailurePolicy, RuleResult, Status
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    message: str = ""
+    warnings: list[str] = field(default_factory=list)
+    results: list[RuleResult] = field(default_factory=list)
+
+    @property
+    def denials(self) -> list[RuleResult]:
+        return [r for r in self.results if denies(r)]
+
+
+def denies(r: RuleResult) -> bool:
+    """Whether this result alone blocks the request."""
+    if r.status == Status.FAIL:
+        return r.action == Action.ENFORCE
+    if r.status == Status.ERROR:
+        return r.failure_policy == FailurePolicy.FAIL
+    return False
+
+
+def line(r: RuleResult) -> str:
+    text = r.message or ("rule failed" if r.status == Status.FAIL else "")
+    if r.status == Status.ERROR:
+        text = f"error evaluating policy: {text}" if text else "error evaluating policy"
+    return f"[{r.source}] {text}"
+
+
+def decide(results: list[RuleResult]) -> Decision:
+    denied = [r for r in results if denies(r)]
+    warnings: list[str] = []
+    for r in results:
+        if r in denied:
+            continue
+        if r.status == Status.WARN:
+            warnings.append(line(r))
+        elif r.status == Status.FAIL and r.action in (Action.AUDIT, Action.WARN):
+            warnings.append(line(r))
+        elif r.status == Status.ERROR:  # failurePolicy Ignore: allowed, but say so
+            warnings.append(line(r) + " (ignored: failurePolicy Ignore)")
+    message = "\n".join(line(r) for r in denied)
+    return Decision(allowed=not denied, message=message, warnings=warnings, results=list(results))

@@ -1,0 +1,63 @@
+"""The evaluator interface every policy dialect implements.
+
+An evaluator holds the compiled policies of one dialect and answers for a whole request at once (so a
+backend can batch: the Rego engine converts the input once and queries every constraint in one go).
+It never raises for a policy outcome: each rule evaluated yields a RuleResult, errors included.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from admission.results import RuleResult
+from admission.review import Request
+from admission.state import ClusterState
+from admission.types import Object
+
+
+@dataclass
+class Context:
+    """What evaluation may consult beyond the request: cluster state, and a deadline (time.monotonic())."""
+
+    state: ClusterState = field(default_factory=ClusterState)
+    deadline: float | None = None
+    # `test` asks for the results of rules that did not apply too (Kyverno's skip); the server does not.
+    report_skips: bool = False
+
+    def expired(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+
+@dataclass(frozen=True)
+class PolicyInfo:
+    name: str
+    dialect: str  # "kyverno" | "rego" | "gatekeeper"
+    source: str  # file:line it was loaded from
+    rules: tuple[str, ...] = ()
+    mutates: bool = False
+    validates: bool = True
+
+
+class Evaluator(Protocol):
+    """One dialect's compiled policies."""
+
+    def policies(self) -> list[PolicyInfo]: ...
+
+    def validate(self, request: Request, ctx: Context) -> list[RuleResult]:
+        """Results of every validating rule that applies to the request."""
+        ...
+
+    def mutate(self, request: Request, obj: Object, ctx: Context) -> tuple[Object, list[RuleResult]]:
+        """Apply every mutating rule that applies, in order, to a copy of obj; return it with the results."""
+        ...
+
+
+class PolicyError(Exception):
+    """A policy that cannot be loaded or compiled; the message names its file and line."""
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(f"{source}: {message}")
+        self.source = source
+        self.message = message

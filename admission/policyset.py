@@ -1,0 +1,73 @@
+"""Load a policy set from files and folders: Kyverno-dialect YAML, Rego modules, Gatekeeper templates.
+
+A broken file is reported with its file and line (PolicyError / ManifestError); callers that reload keep
+their last good set.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from admission.engine import Engine
+from admission.engines import Evaluator, PolicyError
+from admission.manifests import Document, find_files, load_file
+
+POLICY_SUFFIXES = (".yaml", ".yml", ".json", ".rego")
+
+
+def builtin_policies() -> Path:
+    """The built-in policy library: `policies/` beside the package (ADMISSION_POLICIES overrides)."""
+    override = os.environ.get("ADMISSION_POLICIES")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parent.parent / "policies"
+
+
+def is_kyverno(doc: Document) -> bool:
+    obj = doc.obj
+    return (
+        isinstance(obj, dict)
+        and obj.get("kind") in ("ClusterPolicy", "Policy")
+        and str(obj.get("apiVersion", "")).startswith("kyverno.io/")
+    )
+
+
+def is_gatekeeper(doc: Document) -> bool:
+    obj = doc.obj
+    if not isinstance(obj, dict):
+        return False
+    api = str(obj.get("apiVersion", ""))
+    return api.startswith("templates.gatekeeper.sh/") or api.startswith("constraints.gatekeeper.sh/")
+
+
+def load(paths: Iterable[str | Path]) -> Engine:
+    """An Engine over every policy found under paths. Raises PolicyError or ManifestError on a broken file."""
+    kyverno: list[Document] = []
+    gatekeeper: list[Document] = []
+    rego_files: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if not path.exists():
+            raise PolicyError(str(path), "no such file or folder")
+        for f in find_files(path, POLICY_SUFFIXES):
+            if f.suffix == ".rego":
+                if not f.name.endswith("_test.rego"):
+                    rego_files.append(f)
+                continue
+            for doc in load_file(f):
+                if is_kyverno(doc):
+                    kyverno.append(doc)
+                elif is_gatekeeper(doc):
+                    gatekeeper.append(doc)
+    evaluators: list[Evaluator] = []
+    if kyverno:
+        from admission.engines.yaml import KyvernoEvaluator
+
+        evaluators.append(KyvernoEvaluator.from_documents(kyverno))
+    if gatekeeper or rego_files:
+        from admission.engines.rego import RegoEvaluator
+
+        evaluators.append(RegoEvaluator.from_sources(gatekeeper, rego_files))
+    return Engine(evaluators)

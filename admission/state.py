@@ -1,0 +1,93 @@
+"""Cluster state the policies may read: NetworkPolicies for a namespace, Gatekeeper's inventory, Kyverno's apiCall.
+
+`lint` and `test` fill a StaticState from the manifests they read; `serve` keeps one up to date from watches
+(see admission.watch). When no cluster is configured, `available` is False and rules that need state error,
+which then follows their failure policy.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from admission.types import Object
+
+
+class StateUnavailable(Exception):
+    """Cluster state was needed but there is none (no cluster configured, or the cache is not synced)."""
+
+
+def _key(obj: Object) -> tuple[str, str, str, str]:
+    meta = obj.get("metadata") or {}
+    return (
+        str(obj.get("apiVersion") or ""),
+        str(obj.get("kind") or ""),
+        str(meta.get("namespace") or ""),
+        str(meta.get("name") or ""),
+    )
+
+
+class ClusterState:
+    """An in-memory index of objects by apiVersion, kind, namespace and name. Thread-safe."""
+
+    def __init__(self, objects: Iterable[Object] = (), *, available: bool = True, reason: str = "") -> None:
+        self._lock = threading.Lock()
+        self._objects: dict[tuple[str, str, str, str], Object] = {}
+        self.available = available
+        self.reason = reason
+        for obj in objects:
+            self.put(obj)
+
+    def put(self, obj: Object) -> None:
+        if isinstance(obj, dict) and obj.get("kind"):
+            with self._lock:
+                self._objects[_key(obj)] = obj
+
+    def remove(self, obj: Object) -> None:
+        with self._lock:
+            self._objects.pop(_key(obj), None)
+
+    def replace(self, api_version: str, kind: str, objects: Iterable[Object]) -> None:
+        """Swap every object of one kind for a fresh list (a watch's relist)."""
+        fresh = {_key(o): o for o in objects}
+        with self._lock:
+            for k in [k for k in self._objects if k[0] == api_version and k[1] == kind]:
+                del self._objects[k]
+            self._objects.update(fresh)
+
+    def require(self) -> None:
+        if not self.available:
+            raise StateUnavailable(self.reason or "no cluster state is available")
+
+    def list(self, kind: str, *, api_version: str | None = None, namespace: str | None = None) -> list[Object]:
+        """Objects of a kind (any apiVersion unless given), in one namespace or (None) in all."""
+        self.require()
+        with self._lock:
+            return [
+                o for (av, k, ns, _), o in self._objects.items()
+                if k == kind and (api_version is None or av == api_version) and (namespace is None or ns == namespace)
+            ]
+
+    def get(self, kind: str, name: str, *, namespace: str = "", api_version: str | None = None) -> Object | None:
+        for obj in self.list(kind, api_version=api_version, namespace=namespace):
+            if (obj.get("metadata") or {}).get("name") == name:
+                return obj
+        return None
+
+    def objects(self) -> list[Object]:
+        with self._lock:
+            return list(self._objects.values())
+
+    def namespace_labels(self, namespace: str) -> dict[str, Any] | None:
+        """Labels of a Namespace object, or None when it is not known."""
+        if not namespace or not self.available:
+            return None
+        ns = self.get("Namespace", namespace)
+        if ns is None:
+            return None
+        return dict((ns.get("metadata") or {}).get("labels") or {})
+
+
+def unavailable(reason: str) -> ClusterState:
+    return ClusterState(available=False, reason=reason)
