@@ -1,0 +1,98 @@
+"""Pod Security Standards (baseline and restricted), version-aware, evaluated natively.
+
+`check(pod, level=..., version=...)` returns the failed checks of a pod (or a workload's pod template:
+anything with `metadata` and `spec`), with the semantics and messages of Kubernetes' pod-security-admission
+at that version; `exclude` applies Kyverno's `validate.podSecurity.exclude` entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from admission.podsecurity import exclude as _exclude
+from admission.podsecurity.model import FieldError, Violation, as_dict, containers
+from admission.podsecurity.registry import (
+    BASELINE,
+    LEVELS,
+    NEWEST_MINOR,
+    RESTRICTED,
+    PodSecurityError,
+    checks_for,
+    parse_level,
+    parse_version,
+)
+
+__all__ = [
+    "BASELINE",
+    "LEVELS",
+    "NEWEST_MINOR",
+    "RESTRICTED",
+    "FieldError",
+    "PodSecurityError",
+    "Violation",
+    "check",
+    "control_name",
+    "summary",
+    "validate",
+]
+
+control_name = _exclude.control_name
+
+
+def validate(level: Any, version: Any = "latest", exclude: Any = None) -> list[str]:
+    """Problems with podSecurity settings, as messages (empty when valid)."""
+    problems = []
+    for fn, value in ((parse_level, level), (parse_version, version)):
+        try:
+            fn(value)
+        except PodSecurityError as exc:
+            problems.append(str(exc))
+    return problems + _exclude.validate_exclude(exclude)
+
+
+def check(
+    pod: dict[str, Any], *, level: str, version: str = "latest", exclude: list[dict[str, Any]] | None = None
+) -> list[Violation]:
+    """The Pod Security checks the pod fails at this level and version, after `exclude`.
+
+    Raises PodSecurityError for an invalid level, version or exclude entry (see `validate`).
+    """
+    level = parse_level(level)
+    minor = parse_version(version or "latest")
+    pod = as_dict(pod)
+    meta, spec = as_dict(pod.get("metadata")), as_dict(pod.get("spec"))
+    implementations = dict(checks_for(level, minor))
+    images = {c.path: c.image for c in containers(spec)}
+    violations = []
+    for check_id, fn in implementations.items():
+        result = fn(meta, spec)
+        if result is not None:
+            violations.append(
+                Violation(
+                    check_id,
+                    result.reason,
+                    result.detail,
+                    tuple(result.errors),
+                    _images(result.errors, images),
+                )
+            )
+    if exclude:
+        violations = _exclude.apply(violations, exclude, meta, spec, implementations)
+        violations = [replace(v, images=_images(list(v.fields), images)) for v in violations]
+    return violations
+
+
+def _images(errors: list[FieldError], images: dict[str, str]) -> tuple[str, ...]:
+    found: list[str] = []
+    for error in errors:
+        container = _exclude.container_of(error.path)
+        image = images.get(container, "") if container else ""
+        if image and image not in found:
+            found.append(image)
+    return tuple(found)
+
+
+def summary(violations: list[Violation]) -> str:
+    """The failed checks as Pod Security admission words them: "reason (detail), reason (detail)"."""
+    return ", ".join(v.message for v in violations)

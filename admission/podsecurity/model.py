@@ -1,0 +1,139 @@
+"""Data types and small helpers shared by the Pod Security Standards checks.
+
+A pod is read as plain data (`{"metadata": ..., "spec": ...}`), with the meaning Kubernetes' typed
+decoding gives it: an absent or null field is "unset", booleans count only when they are real booleans,
+and anything of the wrong shape is treated as unset rather than crashing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+FORBIDDEN = "forbidden"
+REQUIRED = "required"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One offending field: its concrete path (with indexes), the bad values as strings, and whether the
+    field holds a forbidden value or is missing a required one."""
+
+    path: str
+    values: tuple[str, ...] = ()
+    kind: str = FORBIDDEN
+
+    @property
+    def pattern(self) -> str:
+        """The path with list indexes replaced by `*`, the form Kyverno's `restrictedField` uses."""
+        return _INDEX.sub("[*]", self.path)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A failed Pod Security check.
+
+    `check` is upstream's check id ("hostNamespaces", "runAsNonRoot", ...); `reason` and `detail` are
+    upstream's forbidden reason and detail; `message` is "reason (detail)" as Pod Security admission
+    prints it; `fields` lists the offending fields (used by `exclude`); `images` the images of the
+    containers involved.
+    """
+
+    check: str
+    reason: str
+    detail: str
+    fields: tuple[FieldError, ...] = ()
+    images: tuple[str, ...] = ()
+    message: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.message:
+            text = f"{self.reason} ({self.detail})" if self.detail else self.reason
+            object.__setattr__(self, "message", text)
+
+
+@dataclass
+class Result:
+    """What one check returns when it fails (a passing check returns None)."""
+
+    reason: str
+    detail: str
+    errors: list[FieldError]
+
+
+CheckFn = Callable[[dict[str, Any], dict[str, Any]], "Result | None"]
+
+_INDEX = re.compile(r"\[\d+\]")
+
+CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def get(obj: Any, *keys: str) -> Any:
+    """Nested lookup that yields None for anything missing or of the wrong shape."""
+    for key in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def text(value: Any) -> str:
+    """A scalar as Go would print it in a message: booleans lower-case, None empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    image: str
+    path: str  # e.g. "spec.containers[0]"
+    data: dict[str, Any]
+
+    def sc(self, *keys: str) -> Any:
+        return get(self.data, "securityContext", *keys)
+
+
+def containers(spec: dict[str, Any]) -> Iterator[Container]:
+    """Init containers, then containers, then ephemeral containers, as upstream visits them."""
+    for kind in CONTAINER_LISTS:
+        for i, item in enumerate(as_list(spec.get(kind))):
+            data = as_dict(item)
+            yield Container(text(data.get("name")), text(data.get("image")), f"spec.{kind}[{i}]", data)
+
+
+def pluralize(singular: str, plural: str, count: int) -> str:
+    return singular if count == 1 else plural
+
+
+def join_quote(items: list[str]) -> str:
+    if not items:
+        return ""
+    return '"' + '", "'.join(items) + '"'
+
+
+def containers_phrase(names: list[str]) -> str:
+    """`container "a"` or `containers "a", "b"`."""
+    return f"{pluralize('container', 'containers', len(names))} {join_quote(names)}"
+
+
+def is_windows(spec: dict[str, Any]) -> bool:
+    return get(spec, "os", "name") == "windows"
+
+
+def user_namespaced(spec: dict[str, Any]) -> bool:
+    """hostUsers: false puts the pod in a user namespace, which relaxes some checks from v1.35."""
+    return spec.get("hostUsers") is False
