@@ -33,6 +33,12 @@ def main() -> None:
 @click.option("--insecure-http", is_flag=True, help="Serve plain HTTP (for local experiments behind a TLS proxy).")
 @click.option("--cluster/--no-cluster", default=True, show_default=True,
               help="Watch cluster state (NetworkPolicies, Namespaces) through the Kubernetes API.")
+@click.option("--state", "state_paths", multiple=True,
+              help="Manifests to use as cluster state instead of watching a cluster (repeatable).")
+@click.option("--watch-policies/--no-watch-policies", default=True, show_default=True,
+              help="Reload the policies when their files change (SIGHUP reloads too).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(**options: object) -> None:
     """Run the HTTPS admission webhook server."""
     from admission.server import run

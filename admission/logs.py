@@ -1,0 +1,91 @@
+"""Structured logs: one JSON object per line on stderr, and one line per admission decision."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from typing import Any
+
+from admission.decide import Decision
+from admission.review import Request
+
+DECISION_LOGGER = "admission.decision"
+decision_log = logging.getLogger(DECISION_LOGGER)
+
+
+class JsonFormatter(logging.Formatter):
+    """`{"time", "level", "logger", "msg", ...extra fields}`; an exception becomes one escaped field."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            doc.update(fields)
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str, separators=(",", ":"))
+
+
+def configure(level: str = "info") -> None:
+    """Send every log record (ours and uvicorn's) to stderr as JSON lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+
+
+def uvicorn_log_config(level: str = "info") -> dict[str, Any]:
+    """A logging dictConfig for uvicorn's worker processes: the same JSON lines as ours."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "admission.logs.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        "loggers": {
+            "uvicorn": {"handlers": [], "propagate": True},
+            "uvicorn.error": {"handlers": [], "propagate": True},
+            "uvicorn.access": {"handlers": [], "propagate": True},
+        },
+    }
+
+
+def decision_fields(endpoint: str, request: Request, decision: Decision, duration_ms: float,
+                    patch_ops: int | None = None) -> dict[str, Any]:
+    """What the decision line says: who asked what about which object, the outcome and why."""
+    fields: dict[str, Any] = {
+        "endpoint": endpoint,
+        "uid": request.uid,
+        "kind": request.kind.kind,
+        "apiVersion": request.kind.api_version,
+        "namespace": request.namespace,
+        "name": request.name or str((request.resource_object.get("metadata") or {}).get("generateName") or ""),
+        "operation": request.operation,
+        "user": str(request.user_info.get("username") or ""),
+        "decision": "allowed" if decision.allowed else "denied",
+        "failing": [r.source for r in decision.denials],
+        "warnings": len(decision.warnings),
+        "duration_ms": round(duration_ms, 3),
+    }
+    if patch_ops is not None:
+        fields["patch_ops"] = patch_ops
+    return fields
+
+
+def log_decision(endpoint: str, request: Request, decision: Decision, duration_ms: float,
+                 patch_ops: int | None = None) -> None:
+    if decision_log.isEnabledFor(logging.INFO):
+        fields = decision_fields(endpoint, request, decision, duration_ms, patch_ops)
+        decision_log.info("decision", extra={"fields": fields})

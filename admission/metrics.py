@@ -1,0 +1,68 @@
+"""Prometheus metrics of the webhook server.
+
+With several worker processes each keeps its own counters; `admission serve --workers N` (N > 1) points
+PROMETHEUS_MULTIPROC_DIR at a fresh folder before the workers start, and /metrics then aggregates every
+worker's files (prometheus-client's multiprocess mode). The variable must be set before this module is
+imported, which `admission.server.run` takes care of.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from admission.results import RuleResult
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Admission latency is usually well under 10 ms; the buckets resolve that range and the webhook timeout.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+REQUESTS = Counter(
+    "admission_requests", "HTTP requests to the webhook endpoints, by endpoint and status code",
+    ["endpoint", "code"],
+)
+REVIEWS = Counter(
+    "admission_reviews", "Admission decisions answered, by endpoint and decision (allowed or denied)",
+    ["endpoint", "decision"],
+)
+RULES = Counter(
+    "admission_rule_results", "Rule results, by policy, rule and result (pass, fail, warn, error, skip)",
+    ["policy", "rule", "result"],
+)
+LATENCY = Histogram(
+    "admission_request_duration_seconds", "Time to answer a webhook request, by endpoint",
+    ["endpoint"], buckets=LATENCY_BUCKETS,
+)
+DEADLINES = Counter("admission_deadline_exceeded", "Requests whose evaluation passed the deadline", ["endpoint"])
+RELOADS = Counter("admission_policy_reloads", "Policy reloads, by result (ok or error)", ["result"])
+
+
+def record_request(endpoint: str, code: int, seconds: float) -> None:
+    REQUESTS.labels(endpoint, str(code)).inc()
+    LATENCY.labels(endpoint).observe(seconds)
+
+
+def record_decision(endpoint: str, allowed: bool, results: Iterable[RuleResult]) -> None:
+    REVIEWS.labels(endpoint, "allowed" if allowed else "denied").inc()
+    for r in results:
+        RULES.labels(r.policy, r.rule, r.status.value).inc()
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text of this process, or of every worker in multiprocess mode."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
+

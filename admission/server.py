@@ -1,0 +1,348 @@
+"""The webhook server: `POST /validate`, `POST /mutate`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+
+`create_app` builds the Starlette app (an Engine and a ClusterState may be injected, for tests);
+`run` is `admission serve`: it checks the policies, prepares certificates, and starts uvicorn
+(TLS 1.2+, uvloop/httptools, N workers). Evaluation runs in a worker thread under a deadline, so a slow
+policy never blocks the event loop; past the deadline the request is denied (fail closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request as HttpRequest
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from admission import logs, metrics
+from admission.decide import Decision
+from admission.engine import Engine
+from admission.engines import Context
+from admission.reload import Policies
+from admission.review import Request, ReviewError, decode, encode
+from admission.state import ClusterState, unavailable
+from admission.types import PatchOperation
+
+log = logging.getLogger("admission.server")
+
+SETTINGS_ENV = "ADMISSION_SERVE_SETTINGS"
+
+
+@dataclass
+class Settings:
+    """What each worker needs to build its app; passed to worker processes as JSON in the environment."""
+
+    policies: list[str] = field(default_factory=list)
+    max_body_bytes: int = 3 * 1024 * 1024
+    timeout_seconds: float = 8.0
+    cluster: bool = True
+    state_paths: list[str] = field(default_factory=list)  # manifests to use as cluster state instead of a cluster
+    watch_policies: bool = True
+    log_level: str = "info"
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        raw = os.environ.get(SETTINGS_ENV)
+        return cls(**json.loads(raw)) if raw else cls()
+
+
+def policy_paths(given: list[str] | tuple[str, ...]) -> list[str]:
+    from admission.policyset import builtin_policies
+
+    return list(given) if given else [str(builtin_policies())]
+
+
+def static_state(paths: list[str]) -> ClusterState:
+    from admission.manifests import load_paths
+
+    return ClusterState(d.obj for d in load_paths(paths) if isinstance(d.obj, dict))
+
+
+def _error(message: str, code: int) -> JSONResponse:
+    return JSONResponse({"error": message, "code": code}, status_code=code)
+
+
+async def read_body(request: HttpRequest, limit: int) -> bytes:
+    """The request body, refusing (413) one over the limit: by Content-Length first, then while streaming."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise ReviewError(f"invalid Content-Length header {declared!r}") from None
+        if size > limit:
+            raise ReviewError(f"request body is {size} bytes, over the limit of {limit}", 413)
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise ReviewError(f"request body is over the limit of {limit} bytes", 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Webhook:
+    """The per-worker server state and the request handlers."""
+
+    def __init__(self, settings: Settings, policies: Policies, state: ClusterState) -> None:
+        self.settings = settings
+        self.policies = policies
+        self.state = state
+
+    async def review(self, request: HttpRequest, endpoint: str) -> Response:
+        start = time.perf_counter()
+        try:
+            body = await read_body(request, self.settings.max_body_bytes)
+            req = decode(body)
+        except ReviewError as exc:
+            metrics.record_request(endpoint, exc.status_code, time.perf_counter() - start)
+            return _error(exc.message, exc.status_code)
+        engine = self.policies.engine
+        if engine is None:
+            metrics.record_request(endpoint, 503, time.perf_counter() - start)
+            return _error("policies are not loaded yet", 503)
+        decision, patch = await self.evaluate(endpoint, engine, req)
+        wire = encode(req, allowed=decision.allowed, message=decision.message, warnings=decision.warnings, patch=patch)
+        payload = json.dumps(wire, separators=(",", ":")).encode()
+        elapsed = time.perf_counter() - start
+        metrics.record_decision(endpoint, decision.allowed, decision.results)
+        metrics.record_request(endpoint, 200, elapsed)
+        logs.log_decision(endpoint, req, decision, elapsed * 1000, len(patch) if endpoint == "mutate" else None)
+        return Response(payload, media_type="application/json")
+
+    async def evaluate(self, endpoint: str, engine: Engine, req: Request) -> tuple[Decision, list[PatchOperation]]:
+        """Evaluate in a worker thread under the deadline; past it, or on an internal error, deny (fail closed)."""
+        timeout = self.settings.timeout_seconds
+        ctx = Context(state=self.state, deadline=time.monotonic() + timeout)
+        try:
+            if endpoint == "mutate":
+                outcome = await asyncio.wait_for(asyncio.to_thread(engine.mutate, req, ctx), timeout)
+                return outcome.decision, outcome.patch
+            return await asyncio.wait_for(asyncio.to_thread(engine.validate, req, ctx), timeout), []
+        except TimeoutError:
+            metrics.DEADLINES.labels(endpoint).inc()
+            log.warning("evaluation of %s passed the %.3gs deadline; denied", req.uid, timeout)
+            return Decision(False, f"[admission] policy evaluation did not finish within {timeout:g}s; "
+                                   "denied (fail closed)"), []
+        except Exception:  # Engine turns evaluator crashes into results; this is a bug elsewhere: fail closed
+            log.exception("internal error evaluating %s", req.uid)
+            return Decision(False, "[admission] internal error evaluating policies; denied (fail closed)"), []
+
+    async def validate(self, request: HttpRequest) -> Response:
+        return await self.review(request, "validate")
+
+    async def mutate(self, request: HttpRequest) -> Response:
+        return await self.review(request, "mutate")
+
+    async def healthz(self, _request: HttpRequest) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def readyz(self, _request: HttpRequest) -> Response:
+        engine = self.policies.engine
+        body: dict[str, Any] = {
+            "ready": engine is not None,
+            "policies": len(engine.policies()) if engine is not None else 0,
+            "generation": self.policies.generation,
+            "clusterState": "available" if self.state.available else f"unavailable: {self.state.reason}",
+        }
+        if self.policies.error:
+            body["lastReloadError"] = self.policies.error
+        return JSONResponse(body, status_code=200 if engine is not None else 503)
+
+    async def metrics(self, _request: HttpRequest) -> Response:
+        data, content_type = await asyncio.to_thread(metrics.render)
+        return Response(data, headers={"Content-Type": content_type})
+
+
+async def _http_error(_request: HttpRequest, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return _error(str(exc.detail), exc.status_code)
+
+
+async def _internal_error(request: HttpRequest, exc: Exception) -> Response:
+    log.error("unhandled error on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc,
+              exc_info=exc)
+    return _error("internal server error", 500)
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
+               state: ClusterState | None = None) -> Starlette:
+    """The Starlette app. With `engine`, that policy set is used as is (no files, no reload)."""
+    settings = settings or Settings()
+    policies = Policies(policy_paths(settings.policies), engine=engine)
+    webhook = Webhook(settings, policies, state or unavailable("cluster state not initialised"))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[Any]] = []
+        closers: list[Callable[[], None]] = []
+        if state is None:
+            webhook.state = await asyncio.to_thread(_cluster_state, settings, closers)
+        if engine is None:
+            tasks.append(asyncio.create_task(_load_then_watch(policies, settings, stop)))
+            _on_sighup(policies)
+        try:
+            yield
+        finally:
+            stop.set()
+            for close in closers:
+                close()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    routes = [
+        Route("/validate", webhook.validate, methods=["POST"]),
+        Route("/mutate", webhook.mutate, methods=["POST"]),
+        Route("/healthz", webhook.healthz, methods=["GET"]),
+        Route("/readyz", webhook.readyz, methods=["GET"]),
+        Route("/metrics", webhook.metrics, methods=["GET"]),
+    ]
+    handlers: dict[Any, Callable[[HttpRequest, Exception], Awaitable[Response]]] = {
+        HTTPException: _http_error, Exception: _internal_error,
+    }
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    app.state.webhook = webhook
+    return app
+
+
+async def _load_then_watch(policies: Policies, settings: Settings, stop: asyncio.Event) -> None:
+    await asyncio.to_thread(policies.load)
+    if settings.watch_policies:
+        await policies.watch(stop)
+
+
+def _on_sighup(policies: Policies) -> None:
+    """SIGHUP reloads the policies (with several workers, uvicorn's supervisor restarts them instead)."""
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(asyncio.to_thread(policies.load)))
+
+
+def _cluster_state(settings: Settings, closers: list[Callable[[], None]]) -> ClusterState:
+    if settings.state_paths:
+        return static_state(settings.state_paths)
+    if not settings.cluster:
+        return unavailable("cluster state disabled (--no-cluster)")
+    from admission.watch import ClusterWatch, detect_cluster, kube_resources
+
+    configured, how = detect_cluster()
+    if not configured:
+        return unavailable(how)
+    watch = ClusterWatch(kube_resources())
+    watch.start()
+    closers.append(watch.close)
+    return watch.state
+
+
+def app_from_env() -> Starlette:
+    """The factory uvicorn calls in each worker process."""
+    return create_app(Settings.from_env())
+
+
+# --- admission serve ----------------------------------------------------------------------------------------
+
+
+def run(*, host: str = "0.0.0.0", port: int = 8443, workers: int = 1, policies: tuple[str, ...] = (),
+        cert: str | None = None, key: str | None = None, certs_dir: str = "certs", service: str = "admission",
+        namespace: str = "admission", max_body_bytes: int = 3 * 1024 * 1024, timeout_seconds: float = 8.0,
+        insecure_http: bool = False, cluster: bool = True, state_paths: tuple[str, ...] = (),
+        log_level: str = "info", watch_policies: bool = True) -> int:
+    """`admission serve`. Returns the exit code: 0 after a clean shutdown, 2 for unusable options or policies."""
+    logs.configure(log_level)
+    if workers < 1 or max_body_bytes < 1 or timeout_seconds <= 0:
+        return _usage("--workers, --max-body-bytes and --timeout must be positive")
+    if bool(cert) != bool(key):
+        return _usage("--cert and --key go together")
+
+    settings = Settings(policies=policy_paths(policies), max_body_bytes=max_body_bytes,
+                        timeout_seconds=timeout_seconds, cluster=cluster, state_paths=list(state_paths),
+                        watch_policies=watch_policies, log_level=log_level)
+    checked = Policies(settings.policies)
+    if not checked.load():
+        return _usage(f"cannot load policies: {checked.error}")
+    if state_paths:
+        try:
+            static_state(list(state_paths))
+        except Exception as exc:
+            return _usage(f"cannot read --state: {exc}")
+
+    ssl: dict[str, Any] = {}
+    if not insecure_http:
+        from admission.certs import CertError, check_user_certs, ensure
+
+        try:
+            paths = check_user_certs(cert, key) if cert and key else ensure(certs_dir, service, namespace)
+        except CertError as exc:
+            return _usage(str(exc))
+        ssl = {"ssl_certfile": str(paths.cert), "ssl_keyfile": str(paths.key)}
+        if paths.ca is not None:
+            what = "created" if paths.created else "reusing"
+            print(f"admission: {what} serving certificate {paths.cert}; CA bundle for the webhook's caBundle: "
+                  f"{paths.ca}", file=sys.stderr, flush=True)
+
+    if not state_paths:
+        _announce_cluster(cluster)
+
+    multiproc_dir = ""
+    if workers > 1 and not os.environ.get(metrics.MULTIPROC_ENV):
+        multiproc_dir = tempfile.mkdtemp(prefix="admission-metrics-")
+        os.environ[metrics.MULTIPROC_ENV] = multiproc_dir
+    os.environ[SETTINGS_ENV] = settings.to_env()
+
+    import uvicorn
+
+    log.info("starting", extra={"fields": {
+        "host": host, "port": port, "workers": workers, "tls": not insecure_http,
+        "policies": len(checked.engine.policies()) if checked.engine else 0, "paths": settings.policies,
+    }})
+    try:
+        uvicorn.run(
+            "admission.server:app_from_env", factory=True, host=host, port=port, workers=workers,
+            loop="uvloop", http="httptools", log_config=logs.uvicorn_log_config(log_level), access_log=False,
+            server_header=False, timeout_graceful_shutdown=10, **ssl,
+        )
+    finally:
+        if multiproc_dir:
+            shutil.rmtree(multiproc_dir, ignore_errors=True)
+    return 0
+
+
+def _announce_cluster(cluster: bool) -> None:
+    """Say once, at start, whether rules that need cluster state will have it."""
+    if not cluster:
+        log.warning("no cluster: --no-cluster given; rules that need cluster state error and follow their "
+                    "failure policy")
+        return
+    from admission.watch import detect_cluster
+
+    configured, how = detect_cluster()
+    if configured:
+        log.info("watching cluster state (NetworkPolicies, Namespaces) via %s", how)
+    else:
+        log.warning("no cluster: %s; rules that need cluster state error and follow their failure policy", how)
+
+
+def _usage(message: str) -> int:
+    print(f"admission serve: {message}", file=sys.stderr)
+    return 2
+
