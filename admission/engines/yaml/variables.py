@@ -1,0 +1,487 @@
+"""Kyverno's `{{ }}` variables: the variable data of a request, JMESPath queries over it, substitution.
+
+JMESPath runs on the `jmespath` library (its parser, Kyverno's functions from functions.py) with one
+interpreter change that Kyverno's own JMESPath fork makes: looking up a key that an object does not have
+is an error ("Unknown key"), not null. The error stops at `||`, pipes, function arguments, comparisons,
+projections and filters, so `{{ request.object.metadata.labels.app || '' }}` is '' and
+`{{ request.object.spec.containers[].name }}` never fails, while `{{ request.object.metadata.labels.app }}`
+on an object without that label fails substitution as Kyverno's does. A key present with value null is
+null, not an error (so `{{ request.oldObject.metadata.name }}` on CREATE is null).
+
+Substitution (`Variables.substitute`) follows pkg/engine/variables: `\\{{ }}` stays literal, a string that
+is exactly one variable becomes the value itself, embedded variables are formatted (strings as they are,
+anything else as JSON), nested variables resolve innermost first, `{{- x }}` substitutes once without
+re-scanning, `{{@}}` is the current path in the resource, DELETE requests read `request.object` from
+`request.oldObject`. `$(...)` references are left unchanged.
+
+Context entries (see context.py) are loaded lazily, as Kyverno's deferred loading does: an entry is
+resolved the first time a query names it.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from typing import Any
+
+import jmespath
+from jmespath import exceptions as jp_exceptions
+from jmespath.parser import ParsedResult
+from jmespath.visitor import Options, TreeInterpreter, _Expression
+
+from admission.engines.yaml.functions import FUNCTIONS, go_json
+from admission.engines.yaml.images import ImageError, images_of
+from admission.review import Request
+
+
+class VariableError(Exception):
+    """A variable that cannot be resolved, or a JMESPath expression that is wrong or fails."""
+
+
+class VariableNotFound(VariableError):
+    """The query looked up a key that is not there (Kyverno's "Unknown key ... in path")."""
+
+    def __init__(self, message: str, key: str = "") -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class _NotFound(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+# ---------------------------------------------------------------------------------------------- JMESPath
+
+
+class _KyvernoExpression(_Expression):
+    """An expression reference (sort_by, max_by, ...): a missing key inside is null, as in Kyverno."""
+
+    def visit(self, node: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self.interpreter.visit(node, *args, **kwargs)
+        except _NotFound:
+            return None
+
+
+class _Interpreter(TreeInterpreter):
+    """The library's interpreter with the error behaviour of Kyverno's go-jmespath fork."""
+
+    def _soft(self, node: Any, value: Any) -> Any:
+        try:
+            return self.visit(node, value)
+        except _NotFound:
+            return None
+
+    def visit_field(self, node: Any, value: Any) -> Any:
+        if isinstance(value, dict):
+            key = node["value"]
+            if key in value:
+                return value[key]
+            raise _NotFound(key)
+        return None
+
+    def visit_comparator(self, node: Any, value: Any) -> Any:
+        left = self._soft(node["children"][0], value)
+        right = self._soft(node["children"][1], value)
+        func = self.COMPARATOR_FUNC[node["value"]]
+        if node["value"] in self._EQUALITY_OPS:
+            return func(left, right)
+        numeric = (int, float)
+        if not (isinstance(left, numeric) and isinstance(right, numeric)) or isinstance(left, bool) \
+                or isinstance(right, bool):
+            if isinstance(left, str) and isinstance(right, str):
+                return func(left, right)
+            return None
+        return func(left, right)
+
+    def visit_expref(self, node: Any, value: Any) -> Any:
+        return _KyvernoExpression(node["children"][0], self)
+
+    def visit_function_expression(self, node: Any, value: Any) -> Any:
+        args = [self._soft(child, value) for child in node["children"]]
+        return self._functions.call_function(node["value"], args)
+
+    def visit_filter_projection(self, node: Any, value: Any) -> Any:
+        try:
+            base = self.visit(node["children"][0], value)
+        except (_NotFound, jp_exceptions.JMESPathError):
+            return None
+        if not isinstance(base, list):
+            return None
+        collected = []
+        for element in base:
+            if self._is_true(self._soft(node["children"][2], element)):
+                current = self._soft(node["children"][1], element)
+                if current is not None:
+                    collected.append(current)
+        return collected
+
+    def visit_flatten(self, node: Any, value: Any) -> Any:
+        try:
+            base = self.visit(node["children"][0], value)
+        except (_NotFound, jp_exceptions.JMESPathError):
+            return None
+        if not isinstance(base, list):
+            return None
+        merged: list[Any] = []
+        for element in base:
+            if isinstance(element, list):
+                merged.extend(element)
+            else:
+                merged.append(element)
+        return merged
+
+    def visit_multi_select_dict(self, node: Any, value: Any) -> Any:
+        if value is None:
+            return None
+        return {child["value"]: self._soft(child, value) for child in node["children"]}
+
+    def visit_multi_select_list(self, node: Any, value: Any) -> Any:
+        if value is None:
+            return None
+        return [self._soft(child, value) for child in node["children"]]
+
+    def visit_or_expression(self, node: Any, value: Any) -> Any:
+        matched = self._soft(node["children"][0], value)
+        if self._is_false(matched):
+            matched = self._soft(node["children"][1], value)
+        return matched
+
+    def visit_and_expression(self, node: Any, value: Any) -> Any:
+        matched = self._soft(node["children"][0], value)
+        if self._is_false(matched):
+            return matched
+        return self.visit(node["children"][1], value)
+
+    def visit_not_expression(self, node: Any, value: Any) -> Any:
+        original = self._soft(node["children"][0], value)
+        if isinstance(original, (int, float)) and not isinstance(original, bool) and original == 0:
+            return False
+        return self._is_false(original)
+
+    def visit_pipe(self, node: Any, value: Any) -> Any:
+        result = value
+        for child in node["children"]:
+            result = self._soft(child, result)
+        return result
+
+    def visit_projection(self, node: Any, value: Any) -> Any:
+        base = self._soft(node["children"][0], value)
+        if not isinstance(base, list):
+            return None
+        collected = []
+        for element in base:
+            current = self._soft(node["children"][1], element)
+            if current is not None:
+                collected.append(current)
+        return collected
+
+    def visit_value_projection(self, node: Any, value: Any) -> Any:
+        try:
+            base = self.visit(node["children"][0], value)
+        except (_NotFound, jp_exceptions.JMESPathError):
+            return None
+        if not isinstance(base, dict):
+            return None
+        collected = []
+        for element in base.values():
+            current = self._soft(node["children"][1], element)
+            if current is not None:
+                collected.append(current)
+        return collected
+
+
+_INTERPRETER = _Interpreter(Options(custom_functions=FUNCTIONS))
+
+
+@lru_cache(maxsize=4096)
+def compile_expr(expr: str) -> ParsedResult:
+    """Parse a JMESPath expression once. Raises VariableError for a syntax error."""
+    text = expr.strip()
+    if not text:
+        raise VariableError("invalid query (empty JMESPath expression)")
+    try:
+        return jmespath.compile(text)
+    except jp_exceptions.JMESPathError as exc:
+        raise VariableError(f"incorrect query {text}: {_one_line(exc)}") from None
+
+
+def search(expr: str, data: Any, *, strict: bool = False) -> Any:
+    """Evaluate a JMESPath expression on data with Kyverno's functions. A missing key gives None, or
+    with strict=True raises VariableNotFound; every other failure raises VariableError."""
+    parsed = compile_expr(expr)
+    try:
+        return _INTERPRETER.visit(parsed.parsed, data)
+    except _NotFound as exc:
+        if strict:
+            raise VariableNotFound(f'JMESPath query failed: Unknown key "{exc.key}" in path', exc.key) from None
+        return None
+    except jp_exceptions.JMESPathError as exc:
+        raise VariableError(f"JMESPath query failed: {_one_line(exc)}") from None
+    except (TypeError, ValueError, ArithmeticError, RecursionError) as exc:
+        raise VariableError(f"JMESPath query {expr.strip()} failed: {exc}") from None
+
+
+def check_expression(expr: str) -> None:
+    """Compile an expression and check that every function it calls exists. Raises VariableError."""
+    parsed = compile_expr(expr)
+    for name in _function_names(parsed.parsed):
+        if name not in FUNCTIONS.FUNCTION_TABLE:
+            raise VariableError(f"unknown JMESPath function {name}() in {expr.strip()}")
+
+
+def _function_names(node: Any) -> Iterable[str]:
+    if isinstance(node, dict):
+        if node.get("type") == "function_expression":
+            yield node["value"]
+        for child in node.get("children", []):
+            yield from _function_names(child)
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
+# ---------------------------------------------------------------------------------------------- substitution
+
+# '{{...}}' at the start of a string or after any character but '\' (pkg/engine/variables/regex).
+_VARIABLE = re.compile(r"(^|[^\\])(\{\{(?:\{[^{}]*\}|[^{}])*\}\})")
+_SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
+
+
+def find_variables(text: str) -> list[str]:
+    """The `{{...}}` expressions (without braces) written in a string, nested ones included."""
+    found: list[str] = []
+    while True:
+        matches = list(_VARIABLE.finditer(text))
+        if not matches:
+            return found
+        for m in matches:
+            found.append(_strip_braces(m.group(2))[0])
+        text = _VARIABLE.sub(lambda m: m.group(1) + "x", text)
+
+
+def _strip_braces(v: str) -> tuple[str, bool]:
+    inner = v.replace("{{", "").replace("}}", "").strip()
+    if inner.startswith("-"):
+        return inner[1:].strip(), True
+    return inner, False
+
+
+def service_account(username: str) -> tuple[str, str]:
+    """(name, namespace) from a username, exactly as Kyverno's AddServiceAccount derives them."""
+    rest = username[len(_SERVICE_ACCOUNT_PREFIX):] if len(username) > len(_SERVICE_ACCOUNT_PREFIX) else ""
+    groups = rest.split(":")
+    if len(groups) >= 2:
+        return groups[1], groups[0]
+    return "", ""
+
+
+def pointer_to_jmespath(parts: Iterable[str | int]) -> str:
+    out = ""
+    for part in parts:
+        text = str(part)
+        if text.isdigit():
+            out += f"[{text}]"
+            continue
+        if out:
+            out += "."
+        out += text if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text) else go_json(text)
+    return out
+
+
+class _Deferred:
+    """A context entry that is loaded the first time a query mentions its name."""
+
+    def __init__(self, name: str, load: Callable[[Variables], Any]) -> None:
+        self.name = name
+        self.load = load
+        self.matcher = re.compile(r"(?:\A|\Z|\s|[^.0-9A-Za-z])" + re.escape(name) + r"\b")
+        self.loaded = False
+        self.value: Any = None
+        self.error: VariableError | None = None
+
+
+class Variables:
+    """The variable data one rule evaluation sees (Kyverno's JSON context)."""
+
+    def __init__(self, data: dict[str, Any] | None = None, *, operation: str = "") -> None:
+        self._data: dict[str, Any] = data if data is not None else {}
+        self._pending: list[_Deferred] = []
+        self._loading: list[_Deferred] | None = None
+        self.operation = operation
+
+    @classmethod
+    def for_request(cls, request: Request, extra: dict[str, Any] | None = None) -> Variables:
+        wire = request.to_wire()
+        username = str((request.user_info or {}).get("username") or "")
+        sa_name, sa_namespace = service_account(username)
+        data: dict[str, Any] = {
+            "request": wire,
+            "serviceAccountName": sa_name,
+            "serviceAccountNamespace": sa_namespace,
+        }
+        variables = cls(data, operation=request.operation)
+        subject = request.resource_object
+
+        def load_images(_: Variables) -> Any:
+            try:
+                images = images_of(subject)
+            except ImageError as exc:
+                raise VariableError(f"failed to extract images: {exc}") from None
+            return images or None
+
+        variables.defer("images", load_images)
+        for name, value in (extra or {}).items():
+            variables.set(name, value)
+        return variables
+
+    # -- data
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self._data
+
+    def set(self, name: str, value: Any) -> None:
+        """Add or replace a variable; a dotted name (`a.b`, or `"a.b".c` to quote a dot) nests."""
+        self._assign(_split_name(name), value)
+        self._pending = [d for d in self._pending if d.name != name]
+
+    def _assign(self, parts: list[str], value: Any) -> None:
+        target = self._data
+        for part in parts[:-1]:
+            nxt = target.get(part)
+            if not isinstance(nxt, dict):
+                nxt = {}
+            else:
+                nxt = dict(nxt)
+            target[part] = nxt
+            target = nxt
+        target[parts[-1]] = value
+
+    def defer(self, name: str, load: Callable[[Variables], Any]) -> None:
+        """Register a variable computed on first use: load(variables) returns its value (None: not set)
+        or raises VariableError, which then surfaces from every query that names the variable."""
+        self._pending.append(_Deferred(name, load))
+
+    def child(self, **values: Any) -> Variables:
+        """A copy for a nested scope (foreach elements): changes to it do not reach this one."""
+        copy = Variables(dict(self._data), operation=self.operation)
+        copy._pending = list(self._pending)
+        for name, value in values.items():
+            copy.set(name, value)
+        return copy
+
+    def for_element(self, element: Any, index: int, nesting: int = 0) -> Variables:
+        """The scope of one foreach element, named as Kyverno names them: element and elementIndex, and
+        element<N>/elementIndex<N> for the foreach nesting level N (0 for the outermost)."""
+        return self.child(**{"element": element, f"element{nesting}": element,
+                             "elementIndex": index, f"elementIndex{nesting}": index})
+
+    # -- queries
+
+    def _load_matching(self, query: str) -> None:
+        # While an entry loads, only the entries declared before it may load (as in Kyverno).
+        candidates = list(self._pending if self._loading is None else self._loading)
+        for deferred in candidates:
+            if deferred not in self._pending or not deferred.matcher.search(query):
+                continue
+            if not deferred.loaded:
+                saved = self._loading
+                self._loading = self._pending[: self._pending.index(deferred)]
+                try:
+                    deferred.value = deferred.load(self)
+                except VariableError as exc:
+                    deferred.error = exc
+                finally:
+                    self._loading = saved
+                deferred.loaded = True
+            if deferred.error is not None:
+                raise VariableError(str(deferred.error))
+            self._pending.remove(deferred)
+            if deferred.value is not None:
+                self._assign(_split_name(deferred.name), deferred.value)
+
+    def query(self, expr: str, *, strict: bool = False) -> Any:
+        """Evaluate a JMESPath expression over the variables. A missing key gives None, or raises
+        VariableNotFound with strict=True; syntax and function errors raise VariableError."""
+        if self._pending:
+            self._load_matching(expr)
+        return search(expr, self._data, strict=strict)
+
+    # -- substitution
+
+    def substitute(self, value: Any, path: tuple[str | int, ...] = ()) -> Any:
+        """Replace `{{ }}` variables in every string (and key) of a JSON document. `path` is where the
+        document sits in the rule (only `{{@}}` uses it). Raises VariableError as Kyverno's does."""
+        if isinstance(value, str):
+            return self._substitute_string(value, path)
+        if isinstance(value, dict):
+            out: dict[str, Any] = {}
+            for key, item in value.items():
+                new_key = self._substitute_string(key, path) if isinstance(key, str) and "{{" in key else key
+                out[new_key if isinstance(new_key, str) else go_json(new_key)] = self.substitute(
+                    item, (*path, key))
+            return out
+        if isinstance(value, list):
+            return [self.substitute(item, (*path, i)) for i, item in enumerate(value)]
+        return value
+
+    def _substitute_string(self, value: str, path: tuple[str | int, ...]) -> Any:
+        if "{{" not in value:
+            return value
+        matches = list(_VARIABLE.finditer(value))
+        while matches:
+            original = value
+            shallow = False
+            for m in matches:
+                prefix, v = m.group(1), m.group(2)
+                variable, shallow = _strip_braces(v)
+                if variable == "@":
+                    variable = self._current_path(path)
+                if self.operation == "DELETE":
+                    variable = variable.replace("request.object", "request.oldObject")
+                try:
+                    resolved = self.query(variable, strict=True)
+                except VariableNotFound as exc:
+                    raise VariableNotFound(
+                        f"failed to resolve {variable} at path {_pointer(path)}: {exc}", exc.key) from None
+                except VariableError as exc:
+                    raise VariableError(f"failed to resolve {variable} at path {_pointer(path)}: {exc}") from None
+                if original == v:
+                    return resolved
+                if shallow and isinstance(resolved, str):
+                    resolved = resolved.replace("{{", "\\{{")
+                text = resolved if isinstance(resolved, str) else go_json(resolved)
+                value = value.replace(prefix + v, prefix + text, 1)
+            matches = [] if shallow else list(_VARIABLE.finditer(value))
+        return value.replace("\\{{", "{{")
+
+    def _current_path(self, path: tuple[str | int, ...]) -> str:
+        parts = [str(p) for p in path]
+        if "foreach" in parts:
+            parts = parts[parts.index("foreach") + 1:]
+        parts = parts[2:] if len(parts) > 2 else []
+        try:
+            prefix = ["target"] if self.query("target", strict=True) is not None else ["request", "object"]
+        except VariableError:
+            prefix = ["request", "object"]
+        return pointer_to_jmespath([*prefix, *parts])
+
+
+def _pointer(path: tuple[str | int, ...]) -> str:
+    return "/" + "/".join(str(p) for p in path) if path else ""
+
+
+def _split_name(name: str) -> list[str]:
+    if '"' in name:
+        parts = next(csv.reader([name], delimiter="."))
+    else:
+        parts = name.split(".")
+    if not parts or any(p == "" for p in parts):
+        raise VariableError(f"invalid variable name {name!r}")
+    return parts
