@@ -1,0 +1,431 @@
+"""validate.pattern and validate.anyPattern matching, with Kyverno's anchors and its pass/fail/skip rules.
+
+Learned from Kyverno's pkg/engine/validate/validate.go, pkg/engine/anchor/*, pkg/engine/wildcards and
+pkg/engine/handlers/validation/validate_resource.go. In short:
+
+- a map pattern is matched in two phases: first its anchors `(k)`, `=(k)`, `X(k)`, `^(k)` in key order,
+  then its other keys, `<(k)` global anchors and keys whose values hold anchors first;
+- a failing conditional `(k)` (or a missing key under it) makes that map "skipped"; a skipped list
+  element is left out, and a list (or map) where nothing applied is skipped as a whole, up to the root:
+  the rule is then skipped;
+- a failing global anchor `<(k)` is a skip too;
+- `X(k)` fails when the key is present (even null); `=(k)` applies only when the key is present;
+  `^(k)` needs, for each map in its list, one element of the resource list that matches it;
+- in a list pattern, the first element (a map) must be matched by every element of the resource list;
+- a scalar pattern applied to a resource list must be matched by every element;
+- `"*"` means "present and not null".
+
+A failure with no path (Kyverno's "anchor key missing" case, or a list-of-lists length mismatch) is an
+`error` result in Kyverno, and here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from admission.engines.yaml.values import compare_value, contains_wildcard, go_sprint, wildcard_match
+
+Status = Literal["pass", "fail", "skip", "error"]
+
+
+@dataclass(frozen=True)
+class PatternResult:
+    status: Status
+    path: str = ""
+    message: str = ""
+    # anyPattern only: the result of each pattern tried, in order (stops at the first pass).
+    attempts: tuple[PatternResult, ...] = ()
+
+
+# --- anchors ---------------------------------------------------------------------------------------
+
+_ANCHOR = re.compile(r"^([+<=X^])?\((.+)\)$", re.DOTALL)
+
+CONDITION, GLOBAL, NEGATION, ADD, EQUALITY, EXISTENCE = "", "<", "X", "+", "=", "^"
+
+
+def parse_anchor(key: str) -> tuple[str, str] | None:
+    """(modifier, key) of an anchored map key such as "=(name)", or None for a plain key."""
+    m = _ANCHOR.match(key.strip())
+    if m is None:
+        return None
+    return m[1] or CONDITION, m[2]
+
+
+def _anchor_type(key: str) -> str | None:
+    a = parse_anchor(key)
+    return None if a is None else a[0]
+
+
+_PHASE_ONE = {CONDITION, EXISTENCE, EQUALITY, NEGATION}
+_VALIDATE_ANCHORS = _PHASE_ONE | {GLOBAL}
+
+
+def pattern_errors(pattern: Any, path: str = "/") -> list[str]:
+    """Load-time checks Kyverno applies to a validate pattern: only (), =(), X(), ^(), <() anchors,
+    and ^() holds a non-empty list. Returns "path: problem" strings (empty when the pattern is fine)."""
+    problems: list[str] = []
+    if isinstance(pattern, dict):
+        for key, value in pattern.items():
+            key_path = f"{path.rstrip('/')}/{key}"
+            anchor = _anchor_type(str(key))
+            if anchor is not None and anchor not in _VALIDATE_ANCHORS:
+                problems.append(f"{key_path}: unsupported anchor {key} in a validate pattern")
+            if anchor == EXISTENCE and not (isinstance(value, list) and value):
+                problems.append(f"{key_path}: existence anchor should have a non-empty list value")
+            problems.extend(pattern_errors(value, key_path))
+    elif isinstance(pattern, list):
+        for i, item in enumerate(pattern):
+            problems.extend(pattern_errors(item, f"{path.rstrip('/')}/{i}/"))
+    elif not (pattern is None or isinstance(pattern, str | int | float | bool)):
+        problems.append(f"{path}: pattern contains unknown type {type(pattern).__name__}")
+    return problems
+
+
+# --- errors ----------------------------------------------------------------------------------------
+
+_PLAIN, _COND, _GLOBAL, _NEG, _SKIP = "plain", "conditional", "global", "negation", "skipped"
+_COND_MSG = "conditional anchor mismatch"
+_GLOBAL_MSG = "global anchor mismatch"
+_NEG_MSG = "negation anchor matched in resource"
+
+
+@dataclass(frozen=True)
+class _Err:
+    kind: str
+    message: str
+
+    @property
+    def skips(self) -> bool:
+        # Kyverno: a conditional or global anchor error, or any error that carries one's text
+        return self.kind in (_COND, _GLOBAL) or _COND_MSG in self.message or _GLOBAL_MSG in self.message
+
+    @property
+    def negation(self) -> bool:
+        if self.kind in (_COND, _GLOBAL):
+            return False
+        return self.kind == _NEG or _NEG_MSG in self.message
+
+
+def _combined(errors: list[_Err]) -> _Err:
+    return _Err(_SKIP, "; ".join(e.message for e in errors))
+
+
+_Outcome = tuple[str, _Err | None]
+_OK: _Outcome = ("", None)
+
+
+class _Matcher:
+    def __init__(self) -> None:
+        # for each (), ^() and X() key seen in the pattern: was it ever found in the resource?
+        self.anchor_keys: dict[str, bool] = {}
+
+    def keys_are_missing(self) -> bool:
+        return any(not found and _anchor_type(k) != NEGATION for k, found in self.anchor_keys.items())
+
+    def note_anchor_keys(self, pattern: dict[str, Any], resource: dict[str, Any]) -> None:
+        for key in pattern:
+            a = parse_anchor(key)
+            if a is None or a[0] not in (CONDITION, EXISTENCE, NEGATION):
+                continue
+            if self.anchor_keys.get(key):
+                continue
+            self.anchor_keys[key] = a[1] in resource
+
+    # -- element ------------------------------------------------------------------------------
+
+    def element(self, resource: Any, pattern: Any, path: str) -> _Outcome:
+        if isinstance(pattern, dict):
+            if not isinstance(resource, dict):
+                return path, _Err(
+                    _PLAIN,
+                    f"pattern and resource have different structures. Path: {path}. "
+                    f"Expected map, found {_type_name(resource)}",
+                )
+            self.note_anchor_keys(pattern, resource)
+            return self.map(resource, pattern, path)
+        if isinstance(pattern, list):
+            if not isinstance(resource, list):
+                return path, _Err(
+                    _PLAIN,
+                    f"validation rule failed at path {path}, resource does not satisfy the expected overlay pattern",
+                )
+            return self.array(resource, pattern, path)
+        if pattern is None or isinstance(pattern, str | int | float | bool):
+            values = resource if isinstance(resource, list) else [resource]
+            for value in values:
+                if not compare_value(pattern, value):
+                    return path, _Err(
+                        _PLAIN,
+                        f"resource value '{go_sprint(resource)}' does not match '{go_sprint(pattern)}' at path {path}",
+                    )
+            return _OK
+        return path, _Err(_PLAIN, f"failed at '{path}', pattern contains unknown type")
+
+    # -- map ----------------------------------------------------------------------------------
+
+    def map(self, resource: dict[str, Any], pattern: dict[str, Any], path: str) -> _Outcome:
+        pattern = _expand_metadata_wildcards(pattern, resource)
+        anchors = {k: v for k, v in pattern.items() if _anchor_type(k) in _PHASE_ONE}
+        others = {k: v for k, v in pattern.items() if k not in anchors}
+
+        skip_errors: list[_Err] = []
+        applied = 0
+        for key in sorted(anchors):
+            err_path, err = self.handle(key, anchors[key], resource, path)
+            if err is None:
+                applied += 1
+                continue
+            if err.skips:
+                skip_errors.append(err)
+                continue
+            if not any(e.kind != _SKIP for e in skip_errors):
+                return err_path, err
+        if skip_errors and (applied == 0 or any(e.kind != _SKIP for e in skip_errors)):
+            return path, _combined(skip_errors)
+
+        for key in _ordered_keys(others):
+            err_path, err = self.handle(key, others[key], resource, path)
+            if err is not None:
+                return err_path, err
+        return _OK
+
+    def handle(self, key: str, pattern: Any, resource: dict[str, Any], path: str) -> _Outcome:
+        a = parse_anchor(key)
+        kind = a[0] if a is not None else None
+        if a is None or kind == ADD:
+            return self.plain_key(key, pattern, resource, path)
+        name = a[1]
+        current = f"{path}{name}/"
+        present = name in resource
+        if kind == CONDITION:
+            if not present:
+                return current, _Err(_COND, f"{_COND_MSG}: conditional anchor key doesn't exist in the resource")
+            err_path, err = self.element(resource[name], pattern, current)
+            if err is not None:
+                return err_path, _Err(_COND, f"{_COND_MSG}: {err.message}")
+            return _OK
+        if kind == GLOBAL:
+            if not present:
+                return _OK
+            err_path, err = self.element(resource[name], pattern, current)
+            if err is not None:
+                return err_path, _Err(_GLOBAL, f"{_GLOBAL_MSG}: {err.message}")
+            return _OK
+        if kind == EQUALITY:
+            if not present:
+                return _OK
+            return self.element(resource[name], pattern, current)
+        if kind == NEGATION:
+            if present:
+                return current, _Err(_NEG, f"{_NEG_MSG}: {current} is not allowed")
+            return _OK
+        # existence
+        if not present:
+            return _OK
+        return self.existence(resource[name], pattern, current)
+
+    def plain_key(self, key: str, pattern: Any, resource: dict[str, Any], path: str) -> _Outcome:
+        value = resource.get(key)
+        if isinstance(pattern, str) and pattern == "*":
+            if value is not None:
+                return _OK
+            return path, _Err(_PLAIN, f"{path}/{key} not found")
+        return self.element(value, pattern, f"{path}{key}/")
+
+    def existence(self, value: Any, pattern: Any, path: str) -> _Outcome:
+        if not isinstance(value, list):
+            return path, _Err(
+                _PLAIN,
+                f"invalid resource type {_type_name(value)}: Existence ^ () anchor can be used only on list/array type resource",
+            )
+        if not isinstance(pattern, list):
+            return path, _Err(_PLAIN, "invalid pattern type: Pattern has to be of list to compare against resource")
+        for item in pattern:
+            if not isinstance(item, dict):
+                return path, _Err(
+                    _PLAIN, "invalid pattern type: Pattern has to be of type map to compare against items in resource"
+                )
+            if not any(self.element(r, item, f"{path}{i}/")[1] is None for i, r in enumerate(value)):
+                return path, _Err(_PLAIN, f"existence anchor validation failed at path {path}")
+        return _OK
+
+    # -- list ---------------------------------------------------------------------------------
+
+    def array(self, resource: list[Any], pattern: list[Any], path: str) -> _Outcome:
+        if not pattern:
+            return path, _Err(_PLAIN, "pattern Array empty")
+        first = pattern[0]
+        if isinstance(first, dict):
+            return self.each(resource, [first] * len(resource), path)
+        if first is None or isinstance(first, str | int | float | bool):
+            return self.element(resource, first, path)
+        if len(resource) < len(pattern):
+            return "", _Err(
+                _PLAIN,
+                f"validate Array failed, array length mismatch, resource Array len is {len(resource)} "
+                f"and pattern Array len is {len(pattern)}",
+            )
+        return self.each(resource, pattern, path)
+
+    def each(self, resource: list[Any], patterns: list[Any], path: str) -> _Outcome:
+        applied = 0
+        skip_errors: list[_Err] = []
+        for i, item in enumerate(patterns):
+            err_path, err = self.element(resource[i], item, f"{path}{i}/")
+            if err is None:
+                applied += 1
+            elif err.skips:
+                skip_errors.append(err)
+            else:
+                return err_path, err
+        if applied == 0 and skip_errors:
+            return path, _combined(skip_errors)
+        return _OK
+
+
+def _type_name(v: Any) -> str:
+    if v is None:
+        return "<nil>"
+    return {dict: "map", list: "array", str: "string", bool: "bool", int: "int64", float: "float64"}.get(
+        type(v), type(v).__name__
+    )
+
+
+def _has_nested_anchors(pattern: Any) -> bool:
+    if isinstance(pattern, dict):
+        return any(_anchor_type(k) in _VALIDATE_ANCHORS for k in pattern) or any(
+            _has_nested_anchors(v) for v in pattern.values()
+        )
+    if isinstance(pattern, list):
+        return any(_has_nested_anchors(v) for v in pattern)
+    return False
+
+
+def _ordered_keys(pattern: dict[str, Any]) -> list[str]:
+    """Kyverno's order for non-anchor keys: global anchors and keys holding anchors first (each pushed
+    to the front in sorted order, so they end up reversed), then the rest in sorted order."""
+    keys: deque[str] = deque()
+    for key in sorted(pattern):
+        if _anchor_type(key) == GLOBAL or _has_nested_anchors(pattern[key]):
+            keys.appendleft(key)
+        else:
+            keys.append(key)
+    return list(keys)
+
+
+# --- wildcard keys in metadata.labels / metadata.annotations --------------------------------------
+
+
+def _find_tag(tag: str, mapping: dict[str, Any]) -> str | None:
+    for key in mapping:
+        if key == tag:
+            return key
+        a = parse_anchor(key)
+        if a is not None and a[1] == tag:
+            return key
+    return None
+
+
+def _string_map(tag: str, data: Any) -> tuple[str, dict[str, str]] | None:
+    if not isinstance(data, dict):
+        return None
+    key = _find_tag(tag, data)
+    if key is None or not isinstance(data[key], dict):
+        return None
+    return key, {k: v for k, v in data[key].items() if isinstance(v, str)}
+
+
+def _expand_metadata_wildcards(pattern: dict[str, Any], resource: dict[str, Any]) -> dict[str, Any]:
+    """Kyverno replaces wildcard keys of pattern labels/annotations by the resource key they match
+    (anchors kept); the expanded map keeps only string-valued entries, as Kyverno's does."""
+    meta_key = _find_tag("metadata", pattern)
+    if meta_key is None or not isinstance(pattern[meta_key], dict) or resource.get("metadata") is None:
+        return pattern
+    metadata = dict(pattern[meta_key])
+    changed = False
+    for tag in ("labels", "annotations"):
+        found = _string_map(tag, metadata)
+        theirs = _string_map(tag, resource["metadata"])
+        if found is None or theirs is None:
+            continue
+        tag_key, ours = found
+        expanded: dict[str, Any] = {}
+        for key, value in ours.items():
+            if not contains_wildcard(key):
+                expanded[key] = value
+                continue
+            a = parse_anchor(key)
+            bare = a[1] if a is not None else key
+            match = next((k for k in sorted(theirs[1]) if wildcard_match(bare, k)), bare)
+            expanded[f"{a[0]}({match})" if a is not None else match] = value
+        metadata[tag_key] = expanded
+        changed = True
+    if not changed:
+        return pattern
+    return {**pattern, meta_key: metadata}
+
+
+# --- entry points ----------------------------------------------------------------------------------
+
+
+def match_pattern(resource: Any, pattern: Any) -> PatternResult:
+    """Kyverno's validate.pattern verdict for one resource (validate.MatchPattern + its caller)."""
+    matcher = _Matcher()
+    err_path, err = matcher.element(resource, pattern, "/")
+    if err is None:
+        return PatternResult("pass")
+    if err.skips:
+        return PatternResult("skip", "", err.message)
+    if err.negation:
+        return PatternResult("fail" if err_path else "error", err_path, err.message)
+    if matcher.keys_are_missing():
+        return PatternResult("error", "", err.message)
+    return PatternResult("fail" if err_path else "error", err_path, err.message)
+
+
+def match_any_pattern(resource: Any, patterns: Any) -> PatternResult:
+    """validate.anyPattern: pass if one pattern passes; skip if every one that did not pass skipped;
+    else fail (an `error` of one pattern counts as a failure, as in Kyverno)."""
+    if not isinstance(patterns, list):
+        return PatternResult("error", "", "failed to deserialize anyPattern, expected type array")
+    attempts: list[PatternResult] = []
+    for p in patterns:
+        result = match_pattern(resource, p)
+        attempts.append(result)
+        if result.status == "pass":
+            return PatternResult("pass", attempts=tuple(attempts))
+    failed = [r for r in attempts if r.status in ("fail", "error")]
+    if failed:
+        return PatternResult("fail", failed[0].path, failed[0].message, tuple(attempts))
+    if attempts:
+        return PatternResult("skip", "", attempts[0].message, tuple(attempts))
+    return PatternResult("pass")
+
+
+def failure_message(rule: str, message: str, result: PatternResult, any_pattern: bool = False) -> str:
+    """The text Kyverno reports for a failed (or errored) pattern / anyPattern rule.
+
+    `message` is the rule's validate.message with variables already substituted."""
+    if any_pattern:
+        parts = []
+        for i, r in enumerate(result.attempts):
+            if r.status == "fail":
+                parts.append(f"rule {rule}[{i}] failed at path {r.path}")
+            elif r.status == "error":
+                parts.append(f"rule {rule}[{i}] failed: {r.message}")
+        detail = " ".join(parts)
+        if not message:
+            return f"validation error: {detail}"
+        return f"validation error: {message} {detail}" if message.endswith(".") else f"validation error: {message}. {detail}"
+    if not message:
+        if result.path:
+            return f"validation error: rule {rule} failed at path {result.path}"
+        return f"validation error: rule {rule} execution error: {result.message}"
+    text = message if message.endswith(".") else message + "."
+    if result.path:
+        return f"validation error: {text} rule {rule} failed at path {result.path}"
+    return f"validation error: {text} rule {rule} execution error: {result.message}"
