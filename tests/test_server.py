@@ -1,0 +1,294 @@
+"""The webhook server over real HTTPS (uvicorn, TLS with generated certificates), and its app in-process.
+
+The policies here are the fake dialect of tests/fixtures/server/fake_server.py, so these tests pin the
+server's own behaviour (protocol, errors, deadlines, reload, metrics, logs) independently of the real dialects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import importlib.util
+import json
+import shutil
+import ssl
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+
+from admission.server import Settings, create_app
+from admission.state import ClusterState
+from tests.conftest import admission_review, pod
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "server"
+
+
+def _module(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"server_fixture_{name}", FIXTURES / f"{name}.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+harness = _module("harness")
+fake = _module("fake_server")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    tmp = tmp_path_factory.mktemp("server")
+    policies = tmp / "policies"
+    shutil.copytree(FIXTURES / "policies", policies)
+    srv = harness.start(tmp, "--policies", str(policies), "--no-cluster", "--max-body-bytes", "65536",
+                        "--timeout", "2")
+    srv.policies = policies
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server: Any) -> Iterator[httpx.Client]:
+    with server.client() as c:
+        yield c
+
+
+def review(client: httpx.Client, endpoint: str, obj: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    body = admission_review(obj, **kw)
+    r = client.post(f"/{endpoint}", json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["response"]["uid"] == body["request"]["uid"]
+    return out
+
+
+def test_allows_a_compliant_pod(client: httpx.Client) -> None:
+    out = review(client, "validate", pod(image="registry.example.com/app:1.0"))
+    assert out["apiVersion"] == "admission.k8s.io/v1" and out["kind"] == "AdmissionReview"
+    assert out["response"]["allowed"] is True
+    assert "status" not in out["response"] and "warnings" not in out["response"]
+
+
+def test_denies_with_policy_and_rule_in_message(client: httpx.Client) -> None:
+    out = review(client, "validate", pod(image="nginx:latest"))
+    resp = out["response"]
+    assert resp["allowed"] is False
+    assert resp["status"]["code"] == 403
+    assert resp["status"]["message"] == "[no-latest/check] image nginx:latest is not allowed"
+
+
+def test_audit_failures_become_warnings(client: httpx.Client) -> None:
+    out = review(client, "validate", pod(image="busybox:1.36"))
+    assert out["response"]["allowed"] is True
+    assert out["response"]["warnings"] == ["[audit-busybox/check] image busybox:1.36 is not allowed"]
+
+
+def test_mutate_returns_a_base64_jsonpatch(client: httpx.Client) -> None:
+    out = review(client, "mutate", pod(image="nginx:latest"))  # mutate does not validate
+    resp = out["response"]
+    assert resp["allowed"] is True and resp["patchType"] == "JSONPatch"
+    ops = json.loads(base64.b64decode(resp["patch"]))
+    assert sorted((o["op"], o["path"], o["value"]) for o in ops) == [
+        ("add", "/metadata/labels/team", "core"), ("add", "/metadata/labels/tier", "web"),
+    ]
+
+
+def test_mutate_without_change_has_no_patch(client: httpx.Client) -> None:
+    already = pod()
+    already["metadata"]["labels"].update({"team": "core", "tier": "web"})
+    resp = review(client, "mutate", already)["response"]
+    assert resp["allowed"] is True and "patch" not in resp and "patchType" not in resp
+
+
+def test_v1beta1_is_answered_in_v1beta1(client: httpx.Client) -> None:
+    out = review(client, "validate", pod(image="nginx:latest"), api_version="admission.k8s.io/v1beta1")
+    assert out["apiVersion"] == "admission.k8s.io/v1beta1"
+    assert out["response"]["allowed"] is False
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    (b"{not json", "not JSON"),
+    (b"[1, 2]", "JSON object"),
+    (json.dumps({**admission_review(pod()), "kind": "Pod"}).encode(), "kind must be AdmissionReview"),
+    (json.dumps({**admission_review(pod()), "apiVersion": "admission.k8s.io/v2"}).encode(), "apiVersion must be"),
+])
+def test_bad_bodies_are_400_with_a_message(client: httpx.Client, body: bytes, words: str) -> None:
+    r = client.post("/validate", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    assert words in r.json()["error"]
+
+
+def test_missing_uid_is_400(client: httpx.Client) -> None:
+    body = admission_review(pod())
+    del body["request"]["uid"]
+    r = client.post("/mutate", json=body)
+    assert r.status_code == 400 and "request.uid" in r.json()["error"]
+
+
+def test_oversized_body_is_413_by_content_length(client: httpx.Client) -> None:
+    r = client.post("/validate", content=b"x" * 70000)
+    assert r.status_code == 413 and "limit of 65536" in r.json()["error"]
+
+
+def test_oversized_chunked_body_is_413(client: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(40):
+            yield b"y" * 4096
+
+    r = client.post("/validate", content=chunks())  # no Content-Length: sent chunked
+    assert r.status_code == 413 and "over the limit" in r.json()["error"]
+
+
+def test_unknown_path_and_method_are_json_errors(client: httpx.Client) -> None:
+    assert client.get("/nope").status_code == 404
+    r = client.get("/validate")
+    assert r.status_code == 405 and "error" in r.json()
+
+
+def test_health_and_readiness(client: httpx.Client) -> None:
+    assert client.get("/healthz").json() == {"ok": True}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["ready"] is True and body["policies"] == 3
+    assert body["clusterState"].startswith("unavailable: cluster state disabled")
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")
+def test_tls_1_1_is_refused(server: Any) -> None:
+    ctx = ssl.create_default_context(cafile=str(server.ca))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    with pytest.raises(httpx.ConnectError), httpx.Client(verify=ctx) as c:
+        c.get(f"{server.url}/healthz")
+    ok = ssl.create_default_context(cafile=str(server.ca))
+    ok.maximum_version = ssl.TLSVersion.TLSv1_2
+    with httpx.Client(verify=ok) as c:
+        assert c.get(f"{server.url}/healthz").status_code == 200
+
+
+def test_metrics_count_requests_decisions_and_latency(client: httpx.Client) -> None:
+    review(client, "validate", pod(image="nginx:latest"))
+    text = client.get("/metrics").text
+    assert 'admission_requests_total{code="200",endpoint="validate"}' in text
+    assert 'admission_requests_total{code="400",endpoint="validate"}' in text
+    assert 'admission_reviews_total{decision="denied",endpoint="validate"}' in text
+    assert 'admission_rule_results_total{policy="no-latest",result="fail",rule="check"}' in text
+    assert 'admission_request_duration_seconds_bucket{endpoint="validate",le="0.005"}' in text
+
+
+def test_one_json_log_line_per_decision(server: Any, client: httpx.Client) -> None:
+    out = review(client, "validate", pod(name="logged", namespace="team-a", image="nginx:latest"))
+    uid = out["response"]["uid"]
+    lines: list[dict[str, Any]] = []
+    for _ in range(50):
+        lines = [json.loads(line) for line in server.log_text().splitlines() if uid in line]
+        if lines:
+            break
+        time.sleep(0.05)
+    assert len(lines) == 1
+    entry = lines[0]
+    assert entry["msg"] == "decision" and entry["decision"] == "denied"
+    assert (entry["kind"], entry["namespace"], entry["name"], entry["operation"], entry["user"]) == (
+        "Pod", "team-a", "logged", "CREATE", "alice")
+    assert entry["failing"] == ["no-latest/check"] and entry["warnings"] == 0
+    assert isinstance(entry["duration_ms"], float)
+
+
+def _wait_for(predicate: Any, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_reload_keeps_last_good_set_then_picks_up_a_fixed_file(server: Any, client: httpx.Client) -> None:
+    """Runs last in this module: it changes the policies the server has loaded."""
+    before = client.get("/readyz").json()["generation"]
+    broken = server.policies / "broken.yaml"
+    broken.write_text("kind: FakePolicy\nmetadata: {name: ok}\n---\nkind: FakePolicy\nspec: {}\n")
+    assert _wait_for(lambda: "lastReloadError" in client.get("/readyz").json())
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["ready"] is True
+    assert f"{broken}:4" in ready.json()["lastReloadError"]  # file:line of the bad document
+    assert review(client, "validate", pod(image="nginx:latest"))["response"]["allowed"] is False
+    assert review(client, "validate", pod(image="registry.example.com/redis:7"))["response"]["allowed"] is True
+
+    broken.write_text("kind: FakePolicy\nmetadata: {name: no-redis}\nspec: {denyImage: redis}\n")
+    assert _wait_for(lambda: client.get("/readyz").json()["generation"] > before
+                     and "lastReloadError" not in client.get("/readyz").json())
+    resp = review(client, "validate", pod(image="registry.example.com/redis:7"))["response"]
+    assert resp["allowed"] is False and "[no-redis/check]" in resp["status"]["message"]
+    assert "policy load failed" in server.log_text()
+
+
+# --- in-process: deadlines, crashes, readiness ------------------------------------------------------------------
+
+
+def _asgi_client(app: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+def test_deadline_denies_without_blocking_the_event_loop() -> None:
+    engine = fake.engine({"name": "slow", "denyImage": "nothing-matches", "sleep": 1.0})
+    app = create_app(Settings(timeout_seconds=0.2), engine=engine, state=ClusterState())
+
+    async def scenario() -> tuple[httpx.Response, float, float]:
+        async with _asgi_client(app) as c:
+            start = time.monotonic()
+            slow = asyncio.create_task(c.post("/validate", json=admission_review(pod())))
+            await asyncio.sleep(0.05)
+            health = await c.get("/healthz")
+            health_at = time.monotonic() - start
+            assert health.status_code == 200
+            return await slow, health_at, time.monotonic() - start
+
+    resp, health_at, total = asyncio.run(scenario())
+    assert health_at < 0.2  # answered while the slow evaluation was still running
+    assert total < 0.9  # the deadline answered, not the 1 s evaluation
+    out = resp.json()["response"]
+    assert out["allowed"] is False
+    assert "did not finish within 0.2s" in out["status"]["message"] and "fail closed" in out["status"]["message"]
+
+
+def test_evaluator_crash_fails_closed() -> None:
+    app = create_app(Settings(), engine=fake.engine({"name": "boom", "crash": True}), state=ClusterState())
+
+    async def scenario() -> httpx.Response:
+        async with _asgi_client(app) as c:
+            return await c.post("/validate", json=admission_review(pod()))
+
+    r = asyncio.run(scenario())
+    assert r.status_code == 200
+    out = r.json()["response"]
+    assert out["allowed"] is False and "fake evaluator crashed" in out["status"]["message"]
+
+
+def test_not_ready_until_policies_load(tmp_path: Path) -> None:
+    app = create_app(Settings(policies=[str(tmp_path / "missing")]), state=ClusterState())
+
+    async def scenario() -> tuple[httpx.Response, httpx.Response]:
+        async with _asgi_client(app) as c:  # no lifespan here: nothing has loaded
+            return await c.get("/readyz"), await c.post("/validate", json=admission_review(pod()))
+
+    ready, validate = asyncio.run(scenario())
+    assert ready.status_code == 503 and ready.json()["ready"] is False
+    assert validate.status_code == 503
+
+
+def test_serve_refuses_broken_policies_with_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: FakePolicy\nmetadata: {name: a}\n---\nkind: Other\n")
+    with pytest.raises(RuntimeError) as info:
+        harness.start(tmp_path, "--policies", str(bad), "--no-cluster", wait=20)
+    assert f"{bad}:4" in str(info.value) and "exited with 2" in str(info.value)
