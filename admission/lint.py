@@ -1,0 +1,195 @@
+"""`admission lint`: check manifests against the policies offline, as the API server would on CREATE.
+
+Every resource read is evaluated as a CREATE through the same Engine the server uses. The linted objects
+together are the cluster state the policies see (so the NetworkPolicies and Namespaces among them count),
+and mutating policies run first, as the API server calls mutating webhooks before validating ones.
+Exit codes: 0 nothing enforced fails, 1 something does, 2 unusable input (files, YAML, policies).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from admission.decide import denies
+from admission.engine import Engine
+from admission.engines import Context, PolicyError
+from admission.manifests import Document, ManifestError, load_paths
+from admission.results import RuleResult, Status
+from admission.review import Request
+from admission.state import ClusterState
+from admission.types import Object
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+# API groups whose objects configure policy engines or their tests: they are not linted as resources.
+POLICY_GROUPS = (
+    "kyverno.io/",
+    "cli.kyverno.io/",
+    "templates.gatekeeper.sh/",
+    "constraints.gatekeeper.sh/",
+    "test.gatekeeper.sh/",
+    "mutations.gatekeeper.sh/",
+    "expansion.gatekeeper.sh/",
+    "config.gatekeeper.sh/",
+    "admission.dev/",
+)
+
+# Kinds that live outside namespaces; every other kind gets `default` when its manifest names none,
+# as `kubectl apply` would do with the default context.
+CLUSTER_SCOPED = frozenset({
+    "APIService", "CertificateSigningRequest", "ClusterRole", "ClusterRoleBinding", "ComponentStatus",
+    "CSIDriver", "CSINode", "CustomResourceDefinition", "FlowSchema", "IngressClass",
+    "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding", "MutatingWebhookConfiguration",
+    "Namespace", "Node", "PersistentVolume", "PodSecurityPolicy", "PriorityClass",
+    "PriorityLevelConfiguration", "RuntimeClass", "SelfSubjectAccessReview", "SelfSubjectReview",
+    "SelfSubjectRulesReview", "StorageClass", "SubjectAccessReview", "TokenReview",
+    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "ValidatingWebhookConfiguration",
+    "VolumeAttachment", "ClusterIssuer",
+})
+
+
+@dataclass(frozen=True)
+class Resource:
+    obj: Object
+    file: str
+    line: int
+
+    @property
+    def kind(self) -> str:
+        return str(self.obj.get("kind") or "")
+
+    @property
+    def namespace(self) -> str:
+        return str((self.obj.get("metadata") or {}).get("namespace") or "")
+
+    @property
+    def name(self) -> str:
+        meta = self.obj.get("metadata") or {}
+        return str(meta.get("name") or meta.get("generateName") or "")
+
+    @property
+    def label(self) -> str:
+        """How reports name the resource: `Kind ns/name` (or `Kind name` outside namespaces)."""
+        ref = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.kind} {ref}"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Every rule result for one resource: validating rules, and mutating rules that failed or erred."""
+
+    resource: Resource
+    results: list[RuleResult]
+
+
+@dataclass(frozen=True)
+class Finding:
+    resource: Resource
+    result: RuleResult
+
+    @property
+    def enforced(self) -> bool:
+        return denies(self.result)
+
+
+def is_lintable(obj: object) -> bool:
+    """A Kubernetes object that is not itself a policy, a policy exception or a test."""
+    if not isinstance(obj, dict) or not obj.get("kind") or not isinstance(obj.get("apiVersion"), str):
+        return False
+    return not str(obj["apiVersion"]).startswith(POLICY_GROUPS)
+
+
+def with_namespace(obj: Object, default: str) -> Object:
+    """The object, with `metadata.namespace` filled in when a namespaced kind has none (a shallow copy)."""
+    kind = str(obj.get("kind") or "")
+    meta = obj.get("metadata")
+    if kind in CLUSTER_SCOPED or not default or (isinstance(meta, dict) and meta.get("namespace")):
+        return obj
+    out = dict(obj)
+    out["metadata"] = {**(meta if isinstance(meta, dict) else {}), "namespace": default}
+    return out
+
+
+def collect(docs: Iterable[Document], default_namespace: str = "default") -> list[Resource]:
+    return [
+        Resource(with_namespace(d.obj, default_namespace), d.file, d.line)
+        for d in docs
+        if is_lintable(d.obj)
+    ]
+
+
+def evaluate(engine: Engine, resources: list[Resource], *, mutate: bool = True) -> list[Evaluation]:
+    """Evaluate each resource as a CREATE; the resources together are the cluster state."""
+    state = ClusterState(r.obj for r in resources)
+    ctx = Context(state=state)
+    mutating = mutate and any(p.mutates for p in engine.policies())
+    out: list[Evaluation] = []
+    for res in resources:
+        request = Request.for_object(res.obj)
+        results: list[RuleResult] = []
+        if mutating:
+            outcome = engine.mutate(request, ctx)
+            results.extend(r for r in outcome.decision.results if r.status in (Status.FAIL, Status.ERROR))
+            if outcome.mutated != res.obj:
+                request = Request.for_object(outcome.mutated)
+        results.extend(engine.results(request, ctx))
+        out.append(Evaluation(res, results))
+    return out
+
+
+def findings(evaluations: list[Evaluation]) -> list[Finding]:
+    return [
+        Finding(e.resource, r)
+        for e in evaluations
+        for r in e.results
+        if r.status in (Status.FAIL, Status.WARN, Status.ERROR)
+    ]
+
+
+def load_engine(policies: list[str]) -> Engine:
+    from admission.policyset import builtin_policies, load
+
+    return load(policies or [builtin_policies()])
+
+
+def run(
+    paths: list[str],
+    policies: list[str],
+    fmt: str,
+    out: TextIO,
+    *,
+    err: TextIO | None = None,
+    default_namespace: str = "default",
+    mutate: bool = True,
+) -> int:
+    """Lint manifests under paths (files, folders, `-` for stdin) and write a report in fmt to out."""
+    from admission import report
+
+    err = err or sys.stderr
+    if fmt not in report.FORMATS:
+        err.write(f"error: unknown format {fmt!r} (choose from {', '.join(report.FORMATS)})\n")
+        return EXIT_USAGE
+    missing = [p for p in paths if p != "-" and not Path(p).exists()]
+    if missing:
+        err.write(f"error: no such file or folder: {', '.join(missing)}\n")
+        return EXIT_USAGE
+    try:
+        resources = collect(load_paths(paths), default_namespace)
+    except ManifestError as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    try:
+        engine = load_engine(policies)
+    except (PolicyError, ManifestError) as exc:
+        err.write(f"error: cannot load policies: {exc}\n")
+        return EXIT_USAGE
+    evaluations = evaluate(engine, resources, mutate=mutate)
+    found = findings(evaluations)
+    report.FORMATS[fmt](out, evaluations, found, engine)
+    return EXIT_FINDINGS if any(f.enforced for f in found) else EXIT_OK
