@@ -294,6 +294,10 @@ def pointer_to_jmespath(parts: Iterable[str | int]) -> str:
     return out
 
 
+# Returned by a deferred loader whose variable stays unset (Kyverno adds no `images` for a Service).
+UNSET: Any = object()
+
+
 class _Deferred:
     """A context entry that is loaded the first time a query mentions its name."""
 
@@ -333,7 +337,7 @@ class Variables:
                 images = images_of(subject)
             except ImageError as exc:
                 raise VariableError(f"failed to extract images: {exc}") from None
-            return images or None
+            return images or UNSET
 
         variables.defer("images", load_images)
         for name, value in (extra or {}).items():
@@ -364,8 +368,8 @@ class Variables:
         target[parts[-1]] = value
 
     def defer(self, name: str, load: Callable[[Variables], Any]) -> None:
-        """Register a variable computed on first use: load(variables) returns its value (None: not set)
-        or raises VariableError, which then surfaces from every query that names the variable."""
+        """Register a variable computed on first use: load(variables) returns its value (UNSET: leave it
+        unset) or raises VariableError, which then surfaces from every query that names the variable."""
         self._pending.append(_Deferred(name, load))
 
     def child(self, **values: Any) -> Variables:
@@ -403,7 +407,7 @@ class Variables:
             if deferred.error is not None:
                 raise VariableError(str(deferred.error))
             self._pending.remove(deferred)
-            if deferred.value is not None:
+            if deferred.value is not UNSET:
                 self._assign(_split_name(deferred.name), deferred.value)
 
     def query(self, expr: str, *, strict: bool = False) -> Any:
