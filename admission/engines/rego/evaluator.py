@@ -1,0 +1,1 @@
+from admission.engines.rego.gatekeeper import ConstraintSet as RegoEvaluator

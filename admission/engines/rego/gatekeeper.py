@@ -1,0 +1,343 @@
+"""Gatekeeper ConstraintTemplates and constraints, compiled into one Rego program per policy set.
+
+Each constraint becomes its own module: a copy of its template's Rego (translated to v1) in package
+`gk.c<N>`, with `input.parameters` rewritten to `data.gkparams.c<N>` (the constraint's parameters, bound as
+data), `data.lib.*` to the template's own copy of its libs, and `data.inventory` to `input.inventory__`.
+One generated module gathers the violations of the constraints the request matched:
+
+    package gkall
+    out["c0"] := data.gk.c0.violation if { input.matched__.c0 }
+
+so a request costs one input conversion and one query, however many constraints there are. When that query
+fails (one constraint's Rego errs), each matched constraint is queried alone so the error is attributed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from admission.engines import PolicyError, PolicyInfo
+from admission.engines.rego import translate as tr
+from admission.engines.rego.backend import BackendError, Program
+from admission.engines.rego.inventory import inventory_of
+from admission.engines.rego.isolate import Unit, check
+from admission.engines.rego.match import constraint_matches
+from admission.manifests import Document
+from admission.results import Action, FailurePolicy, RuleResult, Status, parse_action
+from admission.review import Request
+from admission.types import Object
+
+TARGET = "admission.k8s.gatekeeper.sh"
+ACTION_RANK = {Action.ENFORCE: 3, Action.WARN: 2, Action.AUDIT: 1, Action.DRYRUN: 0}
+
+
+@dataclass
+class Template:
+    name: str
+    kind: str
+    rego: str
+    libs: list[str]
+    source: str  # file:line of the template document
+    rego_line: int = 0  # the file line of the Rego's first line, when known
+
+
+@dataclass
+class Constraint:
+    kind: str
+    name: str
+    template: Template
+    match: dict[str, Any]
+    parameters: Any
+    action: Action
+    source: str
+    key: str = ""  # c<N> in the compiled program
+    uses_inventory: bool = False
+
+
+def is_template(obj: Any) -> bool:
+    return isinstance(obj, dict) and obj.get("kind") == "ConstraintTemplate" and str(
+        obj.get("apiVersion", "")
+    ).startswith("templates.gatekeeper.sh/")
+
+
+def is_constraint(obj: Any) -> bool:
+    return isinstance(obj, dict) and str(obj.get("apiVersion", "")).startswith("constraints.gatekeeper.sh/")
+
+
+def _rego_line(doc: Document) -> int:
+    """The file line where the template's Rego text starts (the line after `rego: |`), or 0."""
+    try:
+        lines = Path(doc.file).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return 0
+    for i in range(max(doc.line - 1, 0), len(lines)):
+        if re.match(r"^\s*rego:\s*[|>]", lines[i]):
+            return i + 2
+    return 0
+
+
+def parse_template(doc: Document) -> Template:
+    obj = doc.obj
+    where = f"{doc.file}:{doc.line}"
+    name = str((obj.get("metadata") or {}).get("name") or "")
+    kind = str((((obj.get("spec") or {}).get("crd") or {}).get("spec") or {}).get("names", {}).get("kind") or "")
+    if not name or not kind:
+        raise PolicyError(where, "ConstraintTemplate needs metadata.name and spec.crd.spec.names.kind")
+    targets = (obj.get("spec") or {}).get("targets") or []
+    for target in targets:
+        if not isinstance(target, dict) or target.get("target", TARGET) != TARGET:
+            continue
+        rego, libs = target.get("rego"), target.get("libs") or []
+        for code in target.get("code") or []:
+            if isinstance(code, dict) and str(code.get("engine", "")).lower() == "rego" and not rego:
+                src = code.get("source") or {}
+                rego, libs = src.get("rego"), src.get("libs") or []
+        if isinstance(rego, str) and rego.strip():
+            return Template(name, kind, rego, [str(x) for x in libs], where, _rego_line(doc))
+    raise PolicyError(where, f"ConstraintTemplate {name} has no Rego for target {TARGET} (CEL-only templates are not supported)")
+
+
+def _action(spec: dict[str, Any]) -> Action:
+    value = spec.get("enforcementAction") or "deny"
+    if str(value).lower() == "scoped":
+        best: Action | None = None
+        for entry in spec.get("scopedEnforcementActions") or []:
+            points = [str((p or {}).get("name", "")) for p in entry.get("enforcementPoints") or []]
+            if any(p in ("*", "validation.gatekeeper.sh") for p in points):
+                a = parse_action(entry.get("action"), Action.DRYRUN)
+                if best is None or ACTION_RANK[a] > ACTION_RANK[best]:
+                    best = a
+        return best if best is not None else Action.DRYRUN
+    return parse_action(value, Action.ENFORCE)
+
+
+def parse_constraint(doc: Document, templates: dict[str, Template]) -> Constraint:
+    obj = doc.obj
+    where = f"{doc.file}:{doc.line}"
+    kind = str(obj.get("kind") or "")
+    name = str((obj.get("metadata") or {}).get("name") or "")
+    if not name:
+        raise PolicyError(where, f"{kind} constraint has no metadata.name")
+    template = templates.get(kind)
+    if template is None:
+        raise PolicyError(where, f"constraint {name}: no ConstraintTemplate defines kind {kind}")
+    spec = obj.get("spec") or {}
+    if not isinstance(spec, dict):
+        raise PolicyError(where, f"constraint {name}: spec must be a mapping")
+    return Constraint(kind, name, template, spec.get("match") or {}, spec.get("parameters"), _action(spec), where)
+
+
+# ---- code generation ---------------------------------------------------------------------------------
+
+
+def _lib_root(c: Constraint) -> str:
+    return f"gklib.{c.key}"
+
+
+def _renames(c: Constraint) -> dict[str, str]:
+    """References every module of a constraint is rewritten with: parameters bound, libs and inventory moved.
+    A bare `input` (e.g. `object.get(input, "parameters", {})` in a lib) becomes the constraint's own view."""
+    return {
+        "input.parameters": f"data.gkparams.{c.key}",
+        "input.review": "input.review",
+        "input": f"data.{_lib_root(c)}.gkinput__",
+        "data.lib": f"data.{_lib_root(c)}.lib",
+        "data.inventory": "input.inventory__",
+    }
+
+
+def _modules_for(c: Constraint) -> dict[str, str]:
+    """The constraint's template module, its own copy of the template's libs, and its input view."""
+    out: dict[str, str] = {}
+    renames = _renames(c)
+    for i, lib in enumerate(c.template.libs):
+        src = tr.translate(lib)
+        pkg = tr.package_of(src)
+        if not pkg.startswith("lib"):
+            raise PolicyError(c.template.source, f"template {c.template.name}: lib {i} has package {pkg!r}; libs must be under `lib`")
+        out[f"{c.template.name}.{c.key}.lib{i}.rego"] = tr.set_package(tr.rename_refs(src, renames), f"{_lib_root(c)}.{pkg}")
+    src = tr.translate(c.template.rego)
+    original = tr.package_of(src)
+    if original:
+        renames = {**renames, f"data.{original}": f"data.gk.{c.key}"}
+    out[f"{c.template.name}.{c.key}.rego"] = tr.set_package(tr.rename_refs(src, renames), f"gk.{c.key}")
+    params = f', "parameters": data.gkparams.{c.key}' if c.parameters is not None else ""
+    view = f'package {_lib_root(c)}\n\ngkinput__ := {{"review": input.review{params}}}\n'
+    out[f"{c.template.name}.{c.key}.input.rego"] = view
+    return out
+
+
+def _refuse_with(src: str, t: Template) -> None:
+    line = tr.uses_word(src, "with")
+    if line is not None:
+        raise PolicyError(
+            _where(t, line),
+            f"template {t.name}: `with` is not supported (it can crash the Rego engine, so the server never evaluates it)",
+        )
+
+
+def _where(t: Template, line: int) -> str:
+    if t.rego_line:
+        file = t.source.rsplit(":", 1)[0]
+        return f"{file}:{t.rego_line + line - 1}"
+    return t.source
+
+
+def _aggregate(keys: list[str]) -> str:
+    lines = ["package gkall", ""]
+    for k in keys:
+        lines.append(f'out["{k}"] := data.gk.{k}.violation if {{ input.matched__.{k} }}')
+    return "\n".join(lines) + "\n"
+
+
+SAMPLE_OBJECT: Object = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "sample", "namespace": "default", "labels": {"app": "sample"}},
+    "spec": {"containers": [{"name": "c", "image": "registry.example/app:1.0"}]},
+}
+
+
+@dataclass
+class Violation:
+    constraint: Constraint
+    message: str
+    details: Any = None
+
+
+@dataclass
+class ConstraintSet:
+    """Compiled constraints of one policy set."""
+
+    constraints: list[Constraint]
+    program: Program | None = None
+    templates: list[Template] = field(default_factory=list)
+
+    @classmethod
+    def from_documents(cls, docs: Iterable[Document], *, isolate: bool = True) -> ConstraintSet:
+        docs = list(docs)
+        templates: dict[str, Template] = {}
+        for d in docs:
+            if is_template(d.obj):
+                t = parse_template(d)
+                templates[t.kind] = t
+        constraints = [parse_constraint(d, templates) for d in docs if is_constraint(d.obj)]
+        return cls.compile(list(templates.values()), constraints, isolate=isolate)
+
+    @classmethod
+    def compile(cls, templates: list[Template], constraints: list[Constraint], *, isolate: bool = True) -> ConstraintSet:
+        for t in templates:
+            try:
+                _refuse_with(tr.translate(t.rego), t)
+                for lib in t.libs:
+                    _refuse_with(tr.translate(lib), t)
+            except tr.TranslateError as exc:
+                raise PolicyError(_where(t, exc.line), f"template {t.name}: {exc.message}") from None
+        modules: dict[str, str] = {}
+        data: dict[str, Any] = {"gkparams": {}}
+        units: list[Unit] = []
+        seen_names: set[str] = set()
+        for n, c in enumerate(constraints):
+            c.key = f"c{n}"
+            if (c.kind, c.name) in seen_names:
+                raise PolicyError(c.source, f"constraint {c.kind}/{c.name} is defined twice")
+            seen_names.add((c.kind, c.name))  # type: ignore[arg-type]
+            own = _modules_for(c)
+            c.uses_inventory = any(tr.references(s, "input.inventory__") for s in own.values())
+            modules.update(own)
+            if c.parameters is not None:
+                data["gkparams"][c.key] = c.parameters
+            if isolate:
+                sample = {"review": _review(Request.for_object(SAMPLE_OBJECT)), "matched__": {c.key: True}}
+                if c.uses_inventory:
+                    sample["inventory__"] = {"cluster": {}, "namespace": {}}
+                unit_data = {"gkparams": {c.key: c.parameters}} if c.parameters is not None else {}
+                units.append(
+                    Unit(f"{c.kind}/{c.name}", {**own, "gkall.rego": _aggregate([c.key])}, "data.gkall.out", json.dumps(sample), unit_data)
+                )
+        if isolate and units:
+            for (name, error), c in zip(check(units).items(), constraints, strict=True):
+                if error is not None:
+                    raise PolicyError(_error_where(c.template, error), f"template {c.template.name} (constraint {name}): {error}")
+        if not constraints:
+            return cls(constraints, None, templates)
+        modules["gkall.rego"] = _aggregate([c.key for c in constraints])
+        try:
+            program = Program(modules, data, "data.gkall.out")
+        except BackendError as exc:
+            raise PolicyError(constraints[0].source, f"Gatekeeper constraints do not compile: {exc}") from None
+        return cls(constraints, program, templates)
+
+    def policies(self) -> list[PolicyInfo]:
+        return [PolicyInfo(c.name, "gatekeeper", c.source, (c.kind,)) for c in self.constraints]
+
+    def evaluate(self, request: Request, state_objects: list[Object] | None, namespace_labels: Any) -> tuple[list[Violation], list[RuleResult]]:
+        """Violations of the constraints matching the request, and error results for those that failed."""
+        matched = [c for c in self.constraints if constraint_matches(c.match, request, namespace_labels)[0]]
+        if not matched or self.program is None:
+            return [], []
+        errors: list[RuleResult] = []
+        doc: dict[str, Any] = {"review": _review(request), "matched__": {c.key: True for c in matched}}
+        if any(c.uses_inventory for c in matched):
+            if state_objects is None:
+                return [], [
+                    _error(c, "cluster state is not available for data.inventory") for c in matched if c.uses_inventory
+                ]
+            doc["inventory__"] = inventory_of(state_objects)
+        try:
+            out = self.program.evaluate(json.dumps(doc))
+            return self._violations(matched, out), errors
+        except BackendError:
+            pass
+        violations: list[Violation] = []
+        for c in matched:  # attribute the failure: one query per constraint
+            doc["matched__"] = {c.key: True}
+            try:
+                violations.extend(self._violations([c], self.program.evaluate(json.dumps(doc))))
+            except BackendError as exc:
+                errors.append(_error(c, str(exc)))
+        return violations, errors
+
+    @staticmethod
+    def _violations(matched: list[Constraint], out: Any) -> list[Violation]:
+        out = out if isinstance(out, dict) else {}
+        found: list[Violation] = []
+        for c in matched:
+            for v in out.get(c.key) or []:
+                if isinstance(v, dict):
+                    found.append(Violation(c, _text(v.get("msg")), v.get("details")))
+                else:
+                    found.append(Violation(c, _text(v)))
+        return found
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _error(c: Constraint, message: str) -> RuleResult:
+    return RuleResult(c.name, "", Status.ERROR, message, c.action, FailurePolicy.FAIL)
+
+
+def _error_where(t: Template, error: str) -> str:
+    m = re.match(r"\S+?\.c\d+\.rego:(\d+):", error)
+    return _where(t, int(m.group(1))) if m else t.source
+
+
+def _review(request: Request) -> dict[str, Any]:
+    """Gatekeeper's input.review: the AdmissionRequest fields."""
+    review = request.to_wire()
+    if review.get("oldObject") is None:
+        review.pop("oldObject", None)
+    if review.get("options") is None:
+        review.pop("options", None)
+    return review
+
+
+def results_for(violations: list[Violation]) -> list[RuleResult]:
+    return [RuleResult(v.constraint.name, "", Status.FAIL, v.message, v.constraint.action) for v in violations]

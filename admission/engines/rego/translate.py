@@ -1,0 +1,543 @@
+"""Rego source translation: v0 -> v1 syntax, reference renaming, and rewrites around regopy defects.
+
+regopy 1.5.2 parses Rego v1 only. Published policies (the Gatekeeper library among them) are mostly v0:
+`deny[msg] { ... }` must become `deny contains msg if { ... }`, and every rule body needs `if`. The
+translation works on tokens, so strings, raw strings and comments are never touched.
+
+Rewrites around engine defects (each is semantics-preserving and pinned by a test):
+- `x[_]` (or any `[_]`) inside a call argument fails to compile ("Invalid bracket argument"): the element is
+  hoisted into a fresh variable assigned on the line before (only outside negation, where that is equivalent).
+- an expression line starting with `(` right after another expression is parsed as a call of the previous
+  line's last term: a `;` is not understood either, so the line is wrapped as `true == (...)`-free form:
+  we prefix it with `0 == 0` on its own line... (see `_guard_paren_lines`).
+- `with` can crash the process: it is refused when a policy is loaded.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>[ \t\r]+)
+  | (?P<nl>\n)
+  | (?P<comment>\#[^\n]*)
+  | (?P<string>"(?:\\.|[^"\\\n])*")
+  | (?P<raw>`[^`]*`)
+  | (?P<number>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>:=|==|!=|<=|>=|[{}()\[\],.;:=<>+\-*/%|&!])
+    """,
+    re.VERBOSE,
+)
+
+OPEN = {"{": "}", "[": "]", "(": ")"}
+CLOSE = {"}", "]", ")"}
+
+
+class TranslateError(Exception):
+    """A source the translator cannot read; `line` is 1-based within the source."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+        self.message = message
+
+
+@dataclass
+class Tok:
+    kind: str
+    text: str
+    line: int
+
+
+def tokenize(src: str) -> list[Tok]:
+    toks: list[Tok] = []
+    pos, line = 0, 1
+    while pos < len(src):
+        m = _TOKEN.match(src, pos)
+        if m is None:
+            raise TranslateError(line, f"unexpected character {src[pos]!r}")
+        kind = m.lastgroup or ""
+        text = m.group()
+        toks.append(Tok(kind, text, line))
+        line += text.count("\n")
+        pos = m.end()
+    return toks
+
+
+def render(toks: list[Tok]) -> str:
+    return "".join(t.text for t in toks)
+
+
+def _sig(toks: list[Tok], i: int, step: int = 1) -> int:
+    """Index of the next significant token (not whitespace, newline or comment) from i, or -1."""
+    while 0 <= i < len(toks):
+        if toks[i].kind not in ("ws", "nl", "comment"):
+            return i
+        i += step
+    return -1
+
+
+def _match(toks: list[Tok], i: int) -> int:
+    """Index of the bracket closing the one at i."""
+    depth = 0
+    for j in range(i, len(toks)):
+        t = toks[j]
+        if t.kind == "op" and t.text in OPEN:
+            depth += 1
+        elif t.kind == "op" and t.text in CLOSE:
+            depth -= 1
+            if depth == 0:
+                return j
+    raise TranslateError(toks[i].line, f"unclosed {toks[i].text!r}")
+
+
+def is_v1(toks: list[Tok]) -> bool:
+    """Whether the module declares v1 syntax itself (`import rego.v1`)."""
+    text = render([t for t in toks if t.kind not in ("ws", "comment")])
+    return "import rego.v1" in text.replace("\n", "\n")
+
+
+def to_v1(src: str) -> str:
+    """Translate v0 rule heads to v1: `if` before every rule body, `contains` for partial set rules.
+
+    Heads that already use `if` or `contains` are left as they are, so v1 and mixed modules pass through.
+    """
+    toks = tokenize(src)
+    out: list[Tok] = []
+    i = 0
+    n = len(toks)
+    at_line_start = True
+    while i < n:
+        t = toks[i]
+        if t.kind in ("ws", "comment"):
+            out.append(t)
+            i += 1
+            continue
+        if t.kind == "nl":
+            out.append(t)
+            at_line_start = True
+            i += 1
+            continue
+        if t.kind == "ident" and at_line_start and t.text not in ("package", "import", "default"):
+            i = _rule(toks, i, out)
+            at_line_start = False
+            continue
+        if t.kind == "ident" and t.text in ("package", "import", "default"):
+            # copy to the end of the statement: the end of the line at bracket depth 0
+            j = i
+            depth = 0
+            while j < n and not (toks[j].kind == "nl" and depth == 0):
+                if toks[j].kind == "op" and toks[j].text in OPEN:
+                    depth += 1
+                elif toks[j].kind == "op" and toks[j].text in CLOSE:
+                    depth -= 1
+                out.append(toks[j])
+                j += 1
+            i = j
+            continue
+        raise TranslateError(t.line, f"unexpected {t.text!r} at the top level of the module")
+    return render(out)
+
+
+def _rule(toks: list[Tok], i: int, out: list[Tok]) -> int:
+    """Copy one rule (head, bodies, else chain) from toks[i], translated; return the index after it."""
+    n = len(toks)
+    head_start = i
+    # find where the head ends: the body `{`, or a newline at depth 0 when the rule has no body
+    j = i
+    prev_sig: Tok | None = None
+    while j < n:
+        t = toks[j]
+        if t.kind == "nl":
+            # a head continues over a newline only after an operator that needs an operand
+            if prev_sig is not None and prev_sig.kind == "op" and prev_sig.text in ("=", ":=", ",", "+", "-", "*", "/"):
+                j += 1
+                continue
+            break
+        if t.kind == "op" and t.text == "{":
+            value_start = prev_sig is None or (prev_sig.kind == "op" and prev_sig.text not in CLOSE)
+            if prev_sig is not None and prev_sig.kind == "ident" and prev_sig.text in ("if", "else"):
+                value_start = False
+            if not value_start:
+                break  # the body
+            j = _match(toks, j) + 1
+            prev_sig = toks[j - 1]
+            continue
+        if t.kind == "op" and t.text in ("[", "("):
+            j = _match(toks, j) + 1
+            prev_sig = toks[j - 1]
+            continue
+        if t.kind not in ("ws", "comment"):
+            prev_sig = t
+        j += 1
+    head = toks[head_start:j]
+    has_body = j < n and toks[j].kind == "op" and toks[j].text == "{"
+    out.extend(_head(head, has_body))
+    if not has_body:
+        return j
+    end = _match(toks, j)
+    out.extend(toks[j : end + 1])
+    i = end + 1
+    # v0 rules may have several bodies, `p { a } { b }`: v1 spells each as its own rule with the same head
+    while True:
+        k = _sig(toks, i)
+        if k < 0 or toks[k].kind != "op" or toks[k].text != "{":
+            break
+        out.extend(toks[i:k])
+        out.append(Tok("nl", "\n", toks[k].line))
+        out.extend(_head([t for t in head if t.kind != "nl"], True))
+        end = _match(toks, k)
+        out.extend(toks[k : end + 1])
+        i = end + 1
+    # `else` chains: `} else = value {`, `} else {`, possibly on the next line
+    while True:
+        k = _sig(toks, i)
+        if k < 0 or toks[k].kind != "ident" or toks[k].text != "else":
+            return i
+        out.extend(toks[i:k])
+        # else head: up to its body brace or the end of the line
+        m = k
+        prev: Tok | None = None
+        while m < n and toks[m].kind != "nl":
+            if toks[m].kind == "op" and toks[m].text == "{":
+                if prev is not None and prev.kind == "op" and prev.text in ("=", ":="):
+                    m = _match(toks, m) + 1
+                    prev = toks[m - 1]
+                    continue
+                break
+            if toks[m].kind == "op" and toks[m].text in ("[", "("):
+                m = _match(toks, m) + 1
+                prev = toks[m - 1]
+                continue
+            if toks[m].kind not in ("ws", "comment"):
+                prev = toks[m]
+            m += 1
+        else_head = toks[k:m]
+        else_body = m < n and toks[m].kind == "op" and toks[m].text == "{"
+        out.extend(_head(else_head, else_body))
+        if not else_body:
+            return m
+        end = _match(toks, m)
+        out.extend(toks[m : end + 1])
+        i = end + 1
+
+
+def _head(head: list[Tok], has_body: bool) -> list[Tok]:
+    sig = [t for t in head if t.kind not in ("ws", "nl", "comment")]
+    words = {t.text for t in sig if t.kind == "ident"}
+    if "if" in words or "contains" in words:
+        return head
+    result = list(head)
+    # partial set rule: `name[term]` with nothing after the closing bracket
+    if len(sig) >= 3 and sig[0].kind == "ident" and sig[1].text == "[" and sig[-1].text == "]":
+        open_idx = next(ix for ix, t in enumerate(result) if t is sig[1])
+        close_idx = _match(result, open_idx)
+        if close_idx == len(result) - 1 or all(t.kind in ("ws", "comment") for t in result[close_idx + 1 :]):
+            result = (
+                result[:open_idx]
+                + [Tok("ident", " contains ", sig[1].line)]
+                + result[open_idx + 1 : close_idx]
+                + result[close_idx + 1 :]
+            )
+    if has_body:
+        # strip trailing whitespace then add ` if `
+        while result and result[-1].kind == "ws":
+            result.pop()
+        result.append(Tok("ident", " if ", sig[-1].line if sig else 0))
+    return result
+
+
+# ---- reference renaming -------------------------------------------------------------------------------
+
+
+def rename_refs(src: str, renames: dict[str, str]) -> str:
+    """Replace references by dotted prefix, e.g. {"input.parameters": "data.gk.params.c0"}.
+
+    A reference matches when its leading `a.b.c` tokens (also `a["b"]`) equal a key; what follows stays.
+    """
+    toks = tokenize(src)
+    # the longest prefixes first, so `input.parameters` wins over `input`
+    keys = {tuple(k.split(".")): v for k, v in sorted(renames.items(), key=lambda kv: -kv[0].count("."))}
+    out: list[Tok] = []
+    i = 0
+    n = len(toks)
+    while i < n:
+        t = toks[i]
+        prev = _sig(toks, i - 1, -1) if i > 0 else -1
+        after_dot = prev >= 0 and toks[prev].kind == "op" and toks[prev].text == "." and prev == i - 1
+        if t.kind == "ident" and not after_dot:
+            done = False
+            for key, repl in keys.items():
+                end = _ref_prefix(toks, i, key)
+                if end is not None:
+                    out.append(Tok("ident", repl, t.line))
+                    i = end
+                    done = True
+                    break
+            if done:
+                continue
+        out.append(t)
+        i += 1
+    return render(out)
+
+
+def _ref_prefix(toks: list[Tok], i: int, key: tuple[str, ...]) -> int | None:
+    """If toks[i:] starts with the reference `key` (dots or ["..."] brackets), the index after it."""
+    if toks[i].text != key[0]:
+        return None
+    j = i + 1
+    for part in key[1:]:
+        if j < len(toks) and toks[j].text == "." and j + 1 < len(toks) and toks[j + 1].text == part:
+            j += 2
+        elif (
+            j + 2 < len(toks)
+            and toks[j].text == "["
+            and toks[j + 1].kind == "string"
+            and toks[j + 1].text[1:-1] == part
+            and toks[j + 2].text == "]"
+        ):
+            j += 3
+        else:
+            return None
+    # a longer identifier such as `input.parametersX` is not a match
+    if j < len(toks) and toks[j].kind == "ident":
+        return None
+    return j
+
+
+def package_of(src: str) -> str:
+    toks = [t for t in tokenize(src) if t.kind not in ("ws", "comment")]
+    for i, t in enumerate(toks):
+        if t.kind == "ident" and t.text == "package":
+            parts = []
+            j = i + 1
+            while j < len(toks) and (toks[j].kind in ("ident", "string") or toks[j].text in (".", "[", "]")):
+                if toks[j].kind == "ident":
+                    parts.append(toks[j].text)
+                elif toks[j].kind == "string":
+                    parts.append(toks[j].text[1:-1])
+                j += 1
+            return ".".join(parts)
+    return ""
+
+
+def set_package(src: str, package: str) -> str:
+    toks = tokenize(src)
+    for i, t in enumerate(toks):
+        if t.kind == "ident" and t.text == "package":
+            j = i + 1
+            while j < len(toks) and toks[j].kind != "nl":
+                j += 1
+            return render(toks[:i]) + f"package {package}" + render(toks[j:])
+    raise TranslateError(1, "no package declaration")
+
+
+def uses_word(src: str, word: str) -> int | None:
+    """The line of the first use of a keyword or identifier, or None."""
+    for t in tokenize(src):
+        if t.kind == "ident" and t.text == word:
+            return t.line
+    return None
+
+
+def references(src: str, dotted: str) -> bool:
+    toks = tokenize(src)
+    key = tuple(dotted.split("."))
+    return any(t.kind == "ident" and _ref_prefix(toks, i, key) is not None for i, t in enumerate(toks))
+
+
+# ---- rewrites around regopy defects ------------------------------------------------------------------
+
+_VALUE_END = ("ident", "string", "raw", "number")
+
+
+def _parents(toks: list[Tok]) -> list[int]:
+    """For each token, the index of the innermost open bracket enclosing it (-1 at the top level)."""
+    stack: list[int] = []
+    parents: list[int] = []
+    for i, t in enumerate(toks):
+        if t.kind == "op" and t.text in CLOSE:
+            if stack:
+                stack.pop()
+            parents.append(stack[-1] if stack else -1)
+            continue
+        parents.append(stack[-1] if stack else -1)
+        if t.kind == "op" and t.text in OPEN:
+            stack.append(i)
+    return parents
+
+
+def _is_body_open(toks: list[Tok], parents: list[int], g: int) -> int | None:
+    """If the group opened at g holds a query (a rule body, `every` body or comprehension body), the index of
+    the token its statements start after (the `{`, or the comprehension's `|`); otherwise None."""
+    t = toks[g]
+    for j in range(g + 1, len(toks)):
+        if parents[j] != g:
+            continue
+        if toks[j].kind == "op" and toks[j].text in CLOSE:
+            break
+        if toks[j].kind == "op" and toks[j].text == "|":
+            return j
+    if t.text != "{":
+        return None
+    p = _sig(toks, g - 1, -1)
+    if p >= 0 and toks[p].kind == "ident" and toks[p].text in ("if", "else"):
+        return g
+    # `every x in xs {`: the line holds `every` at the same depth
+    k = p
+    while k >= 0 and toks[k].kind != "nl":
+        if toks[k].kind == "ident" and toks[k].text == "every" and parents[k] == parents[g]:
+            return g
+        k -= 1
+    return None
+
+
+def _statement_start(toks: list[Tok], parents: list[int], i: int) -> tuple[int, bool] | None:
+    """The first token of the query statement containing token i, and whether it is negated."""
+    g = parents[i]
+    node = i
+    while g >= 0:
+        start_after = _is_body_open(toks, parents, g)
+        if start_after is not None and node > start_after:
+            k = node
+            while True:
+                k -= 1
+                if k <= start_after:
+                    break
+                if parents[k] == g and toks[k].kind in ("nl",) or (parents[k] == g and toks[k].text == ";"):
+                    break
+            s = _sig(toks, k + 1)
+            return s, toks[s].kind == "ident" and toks[s].text == "not"
+        node = g
+        g = parents[g]
+    return None
+
+
+def _index_ref(toks: list[Tok], close: int, parents: list[int]) -> int | None:
+    """For an index `[v]` closing at `close` whose key is a variable, the start of the reference it ends."""
+    open_ = parents[close + 1] if False else None
+    # find the matching open bracket
+    depth = 0
+    k = close
+    while k >= 0:
+        if toks[k].text in CLOSE and toks[k].kind == "op":
+            depth += 1
+        elif toks[k].text in OPEN and toks[k].kind == "op":
+            depth -= 1
+            if depth == 0:
+                open_ = k
+                break
+        k -= 1
+    if open_ is None or toks[open_].text != "[" or close - open_ != 2 or toks[open_ + 1].kind != "ident":
+        return None
+    if toks[open_ + 1].text in ("true", "false", "null"):
+        return None
+    # the term before `[` must end a reference: an identifier, or `]`
+    k = open_ - 1
+    if k < 0 or not (toks[k].kind == "ident" or toks[k].text == "]"):
+        return None
+    # walk back over `a.b[c].d` chains
+    while k >= 0:
+        if toks[k].kind == "ident":
+            if k >= 1 and toks[k - 1].text == ".":
+                k -= 2
+                continue
+            return k
+        if toks[k].text == "]":
+            depth = 0
+            while k >= 0:
+                if toks[k].text == "]":
+                    depth += 1
+                elif toks[k].text == "[":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                k -= 1
+            k -= 1
+            continue
+        return None
+    return None
+
+
+def hoist_call_args(src: str) -> str:
+    """Hoist references indexed by a variable (`xs[_]`, `xs[i]`) out of call arguments.
+
+    `f(xs[_])` fails to compile on regopy and `some i; f(xs[i])` can silently yield nothing; both are
+    rewritten as `__hoistN := xs[_]; f(__hoistN)` at the start of the statement. Outside negation this is the
+    same query (the reference is enumerated either way); negated statements are left alone.
+    """
+    for _ in range(200):  # one hoist per pass: indices move after each insertion
+        toks = tokenize(src)
+        parents = _parents(toks)
+        found = _find_hoist(toks, parents)
+        if found is None:
+            return src
+        ref_start, close, stmt = found
+        name = f"__hoist{_ + 1}"
+        expr = render(toks[ref_start : close + 1])
+        src = render(toks[:stmt]) + f"{name} := {expr}; " + render(toks[stmt:ref_start]) + name + render(toks[close + 1 :])
+    return src
+
+
+def _find_hoist(toks: list[Tok], parents: list[int]) -> tuple[int, int, int] | None:
+    for i, t in enumerate(toks):
+        if not (t.kind == "op" and t.text == "("):
+            continue
+        p = i - 1
+        if p < 0 or toks[p].kind != "ident" or toks[p].text in ("if", "not", "some", "in", "else"):
+            continue
+        if parents[i] == -1:
+            continue  # a rule head (function definition), not a call
+        close_call = _match(toks, i)
+        for c in range(i + 1, close_call):
+            if toks[c].text != "]" or toks[c].kind != "op":
+                continue
+            # skip anything inside a comprehension nested in the arguments
+            g = parents[c]
+            inside_comp = False
+            while g > i:
+                if _is_body_open(toks, parents, g) is not None:
+                    inside_comp = True
+                    break
+                g = parents[g]
+            if inside_comp:
+                continue
+            start = _index_ref(toks, c, parents)
+            if start is None or start <= i:
+                continue
+            st = _statement_start(toks, parents, i)
+            if st is None:
+                continue
+            stmt, negated = st
+            if negated:
+                continue
+            return start, c, stmt
+    return None
+
+
+def guard_paren_lines(src: str) -> str:
+    """A query line starting with `(` after a line ending in a term is parsed (and crashes) as a call of that
+    term on regopy; prefixing the line with `true; ` makes it a statement of its own."""
+    toks = tokenize(src)
+    parents = _parents(toks)
+    out: list[Tok] = []
+    for i, t in enumerate(toks):
+        if t.kind == "op" and t.text == "(" and parents[i] >= 0:
+            prev = _sig(toks, i - 1, -1)
+            newline_between = any(toks[k].kind == "nl" for k in range(prev + 1, i)) if prev >= 0 else False
+            if (
+                newline_between
+                and (toks[prev].kind in _VALUE_END or toks[prev].text in CLOSE)
+                and _is_body_open(toks, parents, parents[i]) is not None
+            ):
+                out.append(Tok("ident", "true; ", t.line))
+        out.append(t)
+    return render(out)
+
+
+def translate(src: str) -> str:
+    """v0 -> v1, then the defect rewrites."""
+    return guard_paren_lines(hoist_call_args(to_v1(src)))

@@ -1,0 +1,122 @@
+"""Run a Gatekeeper `Suite` (test.gatekeeper.sh/v1alpha1, the `gator verify` format): one result per case.
+
+Each test names a template and a constraint file; each case an object (a resource, or an AdmissionReview
+whose request is reviewed), optional inventory files, and assertions: `violations` is yes, no or an exact
+count (YAML 1.1 reads yes/no as booleans), with an optional `message` regex a violation's msg must match.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from admission.engines import PolicyError
+from admission.engines.rego.gatekeeper import ConstraintSet, Violation
+from admission.manifests import Document, ManifestError, load_file
+from admission.review import Kind, Request
+from admission.testing import CaseResult
+from admission.types import Object
+
+
+def run_suite(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
+    results: list[CaseResult] = []
+    base = path.parent
+    for test in doc.get("tests") or []:
+        tname = str(test.get("name") or "test")
+        cases = test.get("cases") or []
+        try:
+            cset = _compile(base, test)
+        except (PolicyError, ManifestError, OSError) as exc:
+            for case in cases:
+                results.append(CaseResult(str(path), f"{tname}/{case.get('name')}", False, f"cannot load: {exc}"))
+            continue
+        for case in cases:
+            results.append(_run_case(path, base, tname, case, cset))
+    return results
+
+
+def _compile(base: Path, test: dict[str, Any]) -> ConstraintSet:
+    docs: list[Document] = []
+    for key in ("template", "constraint"):
+        file = test.get(key)
+        if not file:
+            raise PolicyError(str(base), f"test {test.get('name')!r} names no {key}")
+        docs.extend(load_file(base / str(file)))
+    return ConstraintSet.from_documents(docs)
+
+
+def request_for(obj: Object) -> Request:
+    """The request a case object stands for: an AdmissionReview's request, or a CREATE of the resource."""
+    if obj.get("kind") == "AdmissionReview" and isinstance(obj.get("request"), dict):
+        req = obj["request"]
+        new, old = req.get("object"), req.get("oldObject")
+        subject = new if isinstance(new, dict) else (old if isinstance(old, dict) else {})
+        meta = subject.get("metadata") or {}
+        kind = req.get("kind") or {}
+        k = Kind(str(kind.get("group") or ""), str(kind.get("version") or ""), str(kind.get("kind") or "")) if kind else Kind.of(subject)
+        return Request(
+            uid=str(req.get("uid") or "suite"),
+            kind=k,
+            operation=str(req.get("operation") or "CREATE"),
+            object=new if isinstance(new, dict) else None,
+            old_object=old if isinstance(old, dict) else None,
+            name=str(req.get("name") or meta.get("name") or ""),
+            namespace=str(req.get("namespace") or meta.get("namespace") or ""),
+            user_info=req.get("userInfo") or {},
+            resource=req.get("resource") or {},
+            sub_resource=str(req.get("subResource") or ""),
+            dry_run=bool(req.get("dryRun")),
+            options=req.get("options"),
+        )
+    return Request.for_object(obj)
+
+
+def _run_case(path: Path, base: Path, tname: str, case: dict[str, Any], cset: ConstraintSet) -> CaseResult:
+    name = f"{tname}/{case.get('name')}"
+    try:
+        objects = [d.obj for d in load_file(base / str(case.get("object")))]
+        inventory: list[Object] = []
+        for f in case.get("inventory") or []:
+            inventory.extend(d.obj for d in load_file(base / str(f)) if isinstance(d.obj, dict))
+    except (ManifestError, OSError) as exc:
+        return CaseResult(str(path), name, False, f"cannot load case files: {exc}")
+    if not objects or not isinstance(objects[0], dict):
+        return CaseResult(str(path), name, False, "the case object file holds no object")
+    request = request_for(objects[0])
+
+    def namespace_labels(ns: str) -> dict[str, Any] | None:
+        for o in inventory:
+            if o.get("kind") == "Namespace" and (o.get("metadata") or {}).get("name") == ns:
+                return dict((o.get("metadata") or {}).get("labels") or {})
+        return None
+
+    violations, errors = cset.evaluate(request, inventory, namespace_labels)
+    if errors:
+        return CaseResult(str(path), name, False, "; ".join(f"[{e.policy}] {e.message}" for e in errors))
+    problems = [p for a in case.get("assertions") or [{}] if (p := check_assertion(a, violations))]
+    if problems:
+        got = [v.message for v in violations]
+        return CaseResult(str(path), name, False, f"{'; '.join(problems)}; got {len(got)} violation(s): {got}")
+    return CaseResult(str(path), name, True)
+
+
+def check_assertion(assertion: dict[str, Any], violations: list[Violation]) -> str:
+    """Why the assertion does not hold, or "" when it does."""
+    expected = assertion.get("violations", "yes")
+    pattern = assertion.get("message")
+    try:
+        matching = [v for v in violations if pattern is None or re.search(str(pattern), v.message)]
+    except re.error as exc:
+        return f"invalid message regex {pattern!r}: {exc}"
+    count = len(matching)
+    about = f" matching {pattern!r}" if pattern is not None else ""
+    if expected is True or (isinstance(expected, str) and expected.lower() == "yes"):
+        return "" if count >= 1 else f"expected violations{about}, got none"
+    if expected is False or (isinstance(expected, str) and expected.lower() == "no"):
+        return "" if count == 0 else f"expected no violations{about}, got {count}"
+    try:
+        n = int(expected)
+    except (TypeError, ValueError):
+        return f"violations must be yes, no or a count, not {expected!r}"
+    return "" if count == n else f"expected {n} violation(s){about}, got {count}"
