@@ -1,0 +1,461 @@
+"""The Kyverno-dialect evaluator: every rule goes through the same pipeline.
+
+match -> exclude -> load context -> preconditions -> evaluate (validate: pattern, anyPattern, deny,
+foreach, podSecurity; mutate: patchStrategicMerge, patchesJson6902, foreach). Every rule that applies
+yields a RuleResult; variable and context errors are `error` results, never exceptions. Rules that do
+not match yield nothing; skips are reported only when the context asks for them (`test`).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from admission.engines import Context, PolicyError, PolicyInfo
+from admission.engines.yaml.policy import Policy, Rule, parse_policy
+from admission.manifests import Document
+from admission.match import Subject, rule_applies
+from admission.results import RuleResult, Status
+from admission.review import Request
+from admission.types import Object
+
+# The service account of Kyverno's background controller: rules skip its requests unless
+# `skipBackgroundRequests: false` (generate and mutate-existing rules would otherwise loop on their own writes).
+BACKGROUND_SERVICE_ACCOUNT = "system:serviceaccount:kyverno:kyverno-background-controller"
+
+POD_CONTROLLERS = ("DaemonSet", "Deployment", "Job", "StatefulSet", "ReplicaSet", "ReplicationController")
+
+
+@dataclass
+class KyvernoContext(Context):
+    """A Context with what the kyverno CLI's values and userinfo files add (used by `test`)."""
+
+    # (policy, rule, resource name) -> extra variables such as `request.operation` or a context entry's value
+    values: Callable[[str, str, str], dict[str, Any]] | None = None
+    roles: tuple[str, ...] = ()
+    cluster_roles: tuple[str, ...] = ()
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    message: str = ""
+    obj: Object | None = None  # for mutations: the patched object
+
+
+class KyvernoEvaluator:
+    """Compiled Kyverno ClusterPolicies and Policies."""
+
+    def __init__(self, policies: list[Policy]) -> None:
+        self._policies = policies
+
+    @classmethod
+    def from_documents(cls, docs: list[Document]) -> KyvernoEvaluator:
+        policies: list[Policy] = []
+        names: dict[tuple[str, str, str], str] = {}
+        for doc in docs:
+            policy = parse_policy(doc)
+            key = (policy.kind, policy.namespace, policy.name)
+            if key in names:
+                raise PolicyError(policy.source, f"{policy.kind} {policy.name} is also defined at {names[key]}")
+            names[key] = policy.source
+            policies.append(policy)
+        return cls(policies)
+
+    @property
+    def compiled(self) -> list[Policy]:
+        return list(self._policies)
+
+    def policies(self) -> list[PolicyInfo]:
+        return [
+            PolicyInfo(
+                name=p.name,
+                dialect="kyverno",
+                source=p.source,
+                rules=tuple(r.name for r in p.all_rules),
+                mutates=p.mutates,
+                validates=p.validates,
+            )
+            for p in self._policies
+        ]
+
+    def validate(self, request: Request, ctx: Context) -> list[RuleResult]:
+        results: list[RuleResult] = []
+        for policy in self._policies:
+            if not policy.validates:
+                continue
+            applied = 0
+            for rule in policy.rules_for(request.kind.kind):
+                if rule.validate is None:
+                    continue
+                result, _ = self._run(policy, rule, request, request.object, ctx, validate_rule)
+                if result is None:
+                    continue
+                if result.status in (Status.PASS, Status.FAIL):
+                    applied += 1
+                if result.status != Status.SKIP or ctx.report_skips:
+                    results.append(result)
+                if policy.apply_one and applied:
+                    break
+        return results
+
+    def mutate(self, request: Request, obj: Object, ctx: Context) -> tuple[Object, list[RuleResult]]:
+        results: list[RuleResult] = []
+        current = obj
+        for policy in self._policies:
+            if not policy.mutates:
+                continue
+            applied = 0
+            for rule in policy.rules_for(request.kind.kind):
+                if rule.mutate is None:
+                    continue
+                result, outcome = self._run(policy, rule, request, current, ctx, mutate_rule)
+                if result is None:
+                    continue
+                if outcome is not None and outcome.status == Status.PASS and outcome.obj is not None:
+                    current = outcome.obj
+                if result.status in (Status.PASS, Status.FAIL):
+                    applied += 1
+                if result.status != Status.SKIP or ctx.report_skips:
+                    results.append(result)
+                if policy.apply_one and applied:
+                    break
+        return current, results
+
+    # -- the pipeline ---------------------------------------------------------------------------
+
+    def _run(
+        self,
+        policy: Policy,
+        rule: Rule,
+        request: Request,
+        obj: Object | None,
+        ctx: Context,
+        body: Callable[[Policy, Rule, Any, Object | None, Context], Outcome | None],
+    ) -> tuple[RuleResult | None, Outcome | None]:
+        """The rule's result (None when it does not apply) and, for mutations, the outcome of its body."""
+        subject = _subject(request, obj, ctx)
+        if not rule_applies(rule.match, rule.exclude, subject, policy_namespace=policy.namespace):
+            if request.operation != "DELETE" or obj is None or request.old_object is None:
+                return None, None
+            # Kyverno matches a DELETE on the old object
+            subject = _subject(request, request.old_object, ctx)
+            if not rule_applies(rule.match, rule.exclude, subject, policy_namespace=policy.namespace):
+                return None, None
+        if rule.skip_background_requests and request.user_info.get("username") == BACKGROUND_SERVICE_ACCOUNT:
+            return None, None
+        if ctx.expired():
+            return _result_only(policy, rule, Status.ERROR, "deadline exceeded")
+        try:
+            variables = _variables(policy, rule, request, obj, ctx)
+        except Exception as exc:  # a values error is this rule's error
+            return _result_only(policy, rule, Status.ERROR, f"failed to set up variables: {exc}")
+        try:
+            _load_context(rule.context, variables, ctx)
+        except Exception as exc:
+            return _result_only(policy, rule, Status.ERROR, f"failed to load context: {exc}")
+        try:
+            passed, why = _conditions(rule.preconditions, variables)
+        except Exception as exc:
+            return _result_only(policy, rule, Status.ERROR, f"failed to evaluate preconditions: {exc}")
+        if not passed:
+            return _result_only(policy, rule, Status.SKIP, _join("preconditions not met", why))
+        try:
+            outcome = body(policy, rule, variables, obj, ctx)
+        except Exception as exc:  # a bug or odd input in one rule must not take down the others
+            return _result_only(policy, rule, Status.ERROR, f"{type(exc).__name__}: {exc}")
+        if outcome is None:
+            return _result(policy, rule, Status.SKIP, "rule did not apply to this resource"), None
+        return _result(policy, rule, outcome.status, outcome.message), outcome
+
+
+def _result_only(policy: Policy, rule: Rule, status: Status, message: str) -> tuple[RuleResult, None]:
+    return _result(policy, rule, status, message), None
+
+
+def _result(policy: Policy, rule: Rule, status: Status, message: str) -> RuleResult:
+    return RuleResult(
+        policy=policy.name,
+        rule=rule.name,
+        status=status,
+        message=message,
+        action=rule.action,
+        failure_policy=rule.failure_policy,
+    )
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def _subject(request: Request, obj: Object | None, ctx: Context) -> Subject:
+    resource: Object = obj if obj is not None else (request.old_object or {})
+    user = request.user_info or {}
+    namespace = request.namespace or str((resource.get("metadata") or {}).get("namespace") or "")
+    labels: dict[str, Any] | None = None
+    roles: tuple[str, ...] = ()
+    cluster_roles: tuple[str, ...] = ()
+    if isinstance(ctx, KyvernoContext):
+        labels = ctx.namespace_labels.get(namespace)
+        roles, cluster_roles = ctx.roles, ctx.cluster_roles
+    if labels is None:
+        try:
+            labels = ctx.state.namespace_labels(namespace)
+        except Exception:
+            labels = None
+    return Subject(
+        group=request.kind.group,
+        version=request.kind.version,
+        kind=request.kind.kind,
+        resource=resource,
+        operation=request.operation,
+        sub_resource=request.sub_resource,
+        namespace=namespace,
+        namespace_labels=labels or {},
+        username=str(user.get("username") or ""),
+        groups=tuple(str(g) for g in user.get("groups") or []),
+        roles=roles,
+        cluster_roles=cluster_roles,
+    )
+
+
+def _variables(policy: Policy, rule: Rule, request: Request, obj: Object | None, ctx: Context) -> Any:
+    from admission.engines.yaml.variables import Variables
+
+    req = request
+    if obj is not request.object and request.operation != "DELETE":
+        req = dataclasses.replace(request, object=obj)
+    extra: dict[str, Any] = {}
+    if isinstance(ctx, KyvernoContext) and ctx.values is not None:
+        name = str(((req.resource_object or {}).get("metadata") or {}).get("name") or "")
+        extra = dict(ctx.values(policy.name, rule.base_name or rule.name, name))
+    variables = Variables.for_request(req, extra or None)
+    return variables
+
+
+def _load_context(entries: list[dict[str, Any]], variables: Any, ctx: Context) -> None:
+    if not entries:
+        return
+    from admission.engines.yaml.context import load_context
+
+    load_context(entries, variables, ctx.state)
+
+
+def _conditions(conditions: Any, variables: Any) -> tuple[bool, str]:
+    if not conditions:
+        return True, ""
+    from admission.engines.yaml.conditions import evaluate_conditions
+
+    return evaluate_conditions(conditions, variables.substitute)
+
+
+# -- validate ---------------------------------------------------------------------------------------
+
+
+def validate_rule(policy: Policy, rule: Rule, variables: Any, obj: Object | None, ctx: Context) -> Outcome | None:
+    spec = rule.validate or {}
+    if spec.get("podSecurity") is not None:
+        return validate_pod_security(rule, spec, obj)
+    return validate_body(rule, spec, variables, obj, None, 0, ctx, top=True)
+
+
+def validate_body(
+    rule: Rule,
+    body: dict[str, Any],
+    variables: Any,
+    obj: Object | None,
+    element: Any,
+    nesting: int,
+    ctx: Context,
+    *,
+    top: bool = False,
+) -> Outcome | None:
+    """One validate body: the rule's own, or a foreach entry's (its context and preconditions first)."""
+    if not top:
+        try:
+            _load_context(list(body.get("context") or []), variables, ctx)
+        except Exception as exc:
+            return Outcome(Status.ERROR, f"failed to load context: {exc}")
+        try:
+            passed, why = _conditions(body.get("preconditions"), variables)
+        except Exception as exc:
+            return Outcome(Status.ERROR, f"failed to evaluate preconditions: {exc}")
+        if not passed:
+            return Outcome(Status.SKIP, _join("preconditions not met", why))
+    if body.get("deny") is not None:
+        return validate_deny(rule, body["deny"], variables)
+    if body.get("pattern") is not None or body.get("anyPattern") is not None:
+        target = element if element is not None else obj
+        if target is None:
+            return None  # Kyverno does not validate patterns on a deleted resource
+        try:
+            if body.get("pattern") is not None:
+                pattern = variables.substitute(copy.deepcopy(body["pattern"]))
+                return validate_pattern(rule, pattern, target, variables)
+            patterns = variables.substitute(copy.deepcopy(body["anyPattern"]))
+        except Exception as exc:
+            return Outcome(Status.ERROR, f"variable substitution failed: {exc}")
+        return validate_any_pattern(rule, patterns, target, variables)
+    if body.get("foreach") is not None:
+        from admission.engines.yaml.foreach import validate_foreach
+
+        return validate_foreach(rule, list(body["foreach"]), variables, obj, element, nesting, ctx)
+    return None
+
+
+def rule_message(rule: Rule, variables: Any) -> str | None:
+    """The rule's validate.message with variables substituted; None when substitution fails."""
+    message = str((rule.validate or {}).get("message") or "")
+    if not message:
+        return ""
+    try:
+        return str(variables.substitute(message))
+    except Exception:
+        return None
+
+
+def validate_deny(rule: Rule, deny: dict[str, Any], variables: Any) -> Outcome:
+    try:
+        denied, why = _conditions(deny.get("conditions"), variables) if deny.get("conditions") else (True, "")
+    except Exception as exc:
+        return Outcome(Status.ERROR, f"failed to check deny conditions: {exc}")
+    if not denied:
+        return Outcome(Status.PASS, f"validation rule '{rule.name}' passed.")
+    message = str((rule.validate or {}).get("message") or "")
+    if not message and not why:
+        return Outcome(Status.FAIL, f"validation error: rule {rule.name} failed")
+    text = _join(message, why)
+    try:
+        return Outcome(Status.FAIL, str(variables.substitute(text)))
+    except Exception:
+        return Outcome(Status.FAIL, why)
+
+
+def validate_pattern(rule: Rule, pattern: Any, resource: Any, variables: Any) -> Outcome:
+    from admission.engines.yaml.pattern import match_pattern
+
+    result = match_pattern(resource, pattern)
+    if result.status == "pass":
+        return Outcome(Status.PASS, f"validation rule '{rule.name}' passed.")
+    if result.status == "skip":
+        return Outcome(Status.SKIP, result.message)
+    if not result.path:
+        return Outcome(Status.ERROR, _pattern_message(rule, variables, "", result.message))
+    return Outcome(Status.FAIL, _pattern_message(rule, variables, result.path, result.message))
+
+
+def _pattern_message(rule: Rule, variables: Any, path: str, error: str) -> str:
+    message = rule_message(rule, variables)
+    if message is None:
+        return f"validation error: variables substitution error in rule {rule.name} execution error: {error}"
+    if not message:
+        if path:
+            return f"validation error: rule {rule.name} failed at path {path}"
+        return f"validation error: rule {rule.name} execution error: {error}"
+    if not message.endswith("."):
+        message += "."
+    if path:
+        return f"validation error: {message} rule {rule.name} failed at path {path}"
+    return f"validation error: {message} rule {rule.name} execution error: {error}"
+
+
+def validate_any_pattern(rule: Rule, patterns: Any, resource: Any, variables: Any) -> Outcome:
+    from admission.engines.yaml.pattern import match_pattern
+
+    if not isinstance(patterns, list):
+        return Outcome(Status.ERROR, "failed to deserialize anyPattern, expected type array")
+    failed: list[str] = []
+    skipped: list[str] = []
+    for i, pattern in enumerate(patterns):
+        result = match_pattern(resource, pattern)
+        if result.status == "pass":
+            return Outcome(Status.PASS, f"validation rule '{rule.name}' anyPattern[{i}] passed.")
+        if result.status == "skip":
+            skipped.append(f"rule {rule.name}[{i}] skipped: {result.message}")
+        elif result.path:
+            failed.append(f"rule {rule.name}[{i}] failed at path {result.path}")
+        else:
+            failed.append(f"rule {rule.name}[{i}] failed: {result.message}")
+    if skipped and not failed:
+        return Outcome(Status.SKIP, " ".join(skipped))
+    if failed:
+        errors = " ".join(failed)
+        message = rule_message(rule, variables)
+        if message is None:
+            return Outcome(Status.FAIL, f"validation error: variables substitution error in rule {rule.name} "
+                                        f"execution error: {errors}")
+        if not message:
+            return Outcome(Status.FAIL, f"validation error: {errors}")
+        sep = " " if message.endswith(".") else ". "
+        return Outcome(Status.FAIL, f"validation error: {message}{sep}{errors}")
+    return Outcome(Status.PASS, str((rule.validate or {}).get("message") or ""))
+
+
+def _map(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def pod_of(obj: Object) -> dict[str, Any] | None:
+    """The pod a Pod or workload describes, as Kyverno's podSecurity sees it ({metadata, spec})."""
+    kind = obj.get("kind")
+    spec = _map(obj.get("spec"))
+    if kind == "Pod":
+        return {"metadata": obj.get("metadata") or {}, "spec": spec}
+    if kind in POD_CONTROLLERS:
+        template = _map(spec.get("template"))
+        return {"metadata": template.get("metadata") or {}, "spec": template.get("spec") or {}}
+    if kind == "CronJob":
+        job = _map(spec.get("jobTemplate"))
+        template = _map(_map(job.get("spec")).get("template"))
+        # Kyverno reads the CronJob's pod metadata from spec.jobTemplate.metadata
+        return {"metadata": job.get("metadata") or {}, "spec": template.get("spec") or {}}
+    return None
+
+
+def validate_pod_security(rule: Rule, spec: dict[str, Any], obj: Object | None) -> Outcome | None:
+    if obj is None:
+        return None  # Kyverno does not check a deleted resource
+    from admission.engines.yaml.podsecurity import check
+
+    settings = spec.get("podSecurity") or {}
+    level = str(settings.get("level") or "baseline")
+    version = str(settings.get("version") or "latest")
+    pod = pod_of(obj)
+    if pod is None:
+        return Outcome(Status.ERROR, f"podSecurity cannot check a {obj.get('kind')}: could not find correct resource type")
+    try:
+        violations = check(pod, level=level, version=version, exclude=list(settings.get("exclude") or []))
+    except Exception as exc:
+        return Outcome(Status.ERROR, f"failed to evaluate pod security: {exc}")
+    if not violations:
+        return Outcome(Status.PASS, f"Validation rule '{rule.name}' passed.")
+    details = ", ".join(f"({v.message})" for v in violations)
+    return Outcome(Status.FAIL, f"Validation rule '{rule.name}' failed. It violates PodSecurity "
+                                f"\"{level}:{version}\": {details}")
+
+
+# -- mutate -----------------------------------------------------------------------------------------
+
+
+def mutate_rule(policy: Policy, rule: Rule, variables: Any, obj: Object | None, ctx: Context) -> Outcome | None:
+    if obj is None:
+        return None
+    from admission.engines.yaml.mutate import mutate_resource
+
+    spec = rule.mutate or {}
+    if spec.get("foreach") is not None:
+        from admission.engines.yaml.foreach import mutate_foreach
+
+        outcome = mutate_foreach(list(spec["foreach"]), variables, obj, 0, ctx)
+    else:
+        outcome = mutate_resource(spec, variables, obj)
+    if outcome.status == Status.PASS and outcome.obj is not None:
+        meta = outcome.obj.get("metadata") or {}
+        ns = meta.get("namespace")
+        where = f" in namespace {ns}" if ns else ""
+        return Outcome(Status.PASS, f"mutated {outcome.obj.get('kind')}/{meta.get('name')}{where}", outcome.obj)
+    return outcome

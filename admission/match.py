@@ -1,0 +1,237 @@
+"""Kyverno's match / exclude semantics for a rule and a request.
+
+A block is `any` (one filter must match), `all` (every filter must match), or the legacy form with
+`resources`, `subjects`, `roles` and `clusterRoles` at its top. Within one filter the attributes AND
+together and each list attribute ORs its entries: kinds (`Kind`, `Version/Kind`, `Group/Version/Kind`,
+`Kind/subresource`, wildcards), name/names, namespaces, operations, annotations and label selector
+(wildcards allowed), namespaceSelector, and the user: subjects, roles, clusterRoles.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from admission.engines.yaml.values import wildcard_match
+from admission.selectors import selector_matches
+
+_VERSION = re.compile(r"^(v\d+((alpha|beta)\d+)?|\*)$")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a rule is matched against: the request's kind and object, and who sent it."""
+
+    group: str
+    version: str
+    kind: str
+    resource: Mapping[str, Any]  # the object (the old one for DELETE)
+    operation: str = "CREATE"
+    sub_resource: str = ""
+    namespace: str = ""  # the request's namespace, used when the object does not carry one
+    namespace_labels: Mapping[str, Any] = field(default_factory=dict)
+    username: str = ""
+    groups: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    cluster_roles: tuple[str, ...] = ()
+
+    @property
+    def has_user(self) -> bool:
+        return bool(self.username or self.groups or self.roles or self.cluster_roles)
+
+    @property
+    def meta(self) -> Mapping[str, Any]:
+        m = self.resource.get("metadata") if isinstance(self.resource, Mapping) else None
+        return m if isinstance(m, Mapping) else {}
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name") or self.meta.get("generateName") or "")
+
+    @property
+    def resource_namespace(self) -> str:
+        if self.kind == "Namespace":
+            return self.name
+        return str(self.meta.get("namespace") or self.namespace or "")
+
+
+def parse_kind_selector(selector: str) -> tuple[str, str, str, str]:
+    """(group, version, kind, subresource) of a kind selector, `*` where unspecified (Kyverno's ParseKindSelector)."""
+    parts = str(selector).split("/")
+    parts = parts[:-1] + parts[-1].split(".")
+    if len(parts) == 1:
+        return "*", "*", parts[0], ""
+    if len(parts) == 2:
+        if parts[0] == "*" and parts[1] == "*":
+            return "*", "*", "*", "*"
+        if parts[0] == "*" and parts[1].lower() == parts[1]:
+            return "*", "*", parts[0], parts[1]
+        if _VERSION.match(parts[0]):
+            return "*", parts[0], parts[1], ""
+        return "*", "*", parts[0], parts[1]
+    if len(parts) == 3:
+        if _VERSION.match(parts[0]):
+            return "*", parts[0], parts[1], parts[2]
+        return parts[0], parts[1], parts[2], ""
+    if len(parts) == 4:
+        return parts[0], parts[1], parts[2], parts[3]
+    return "", "", "", ""
+
+
+def kind_matches(kinds: list[Any], s: Subject) -> bool:
+    for k in kinds:
+        group, version, kind, sub = parse_kind_selector(str(k))
+        if wildcard_match(group, s.group) and wildcard_match(version, s.version) and wildcard_match(kind, s.kind):
+            if wildcard_match(sub, s.sub_resource):
+                return True
+            # Kyverno matches Pod rules on the ephemeralcontainers subresource for backward compatibility.
+            if (s.group, s.version, s.kind) == ("", "v1", "Pod") and s.sub_resource == "ephemeralcontainers":
+                return True
+    return False
+
+
+def _expand_selector(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> dict[str, Any]:
+    """Kyverno allows wildcards in matchLabels: a wildcard key/value takes the first label it matches."""
+    out = dict(selector)
+    match_labels = selector.get("matchLabels") or {}
+    expanded: dict[str, Any] = {}
+    for k, v in match_labels.items():
+        k, v = str(k), str(v)
+        if any(c in k + v for c in "*?"):
+            for k1, v1 in labels.items():
+                if wildcard_match(k, str(k1)) and wildcard_match(v, str(v1)):
+                    k, v = str(k1), str(v1)
+                    break
+            else:
+                k = k.replace("*", "0").replace("?", "0")
+                v = v.replace("*", "0").replace("?", "0")
+        expanded[k] = v
+    out["matchLabels"] = expanded
+    return out
+
+
+def _selects(selector: Any, labels: Mapping[str, Any]) -> bool:
+    if not isinstance(selector, Mapping):
+        return False
+    try:
+        return selector_matches(_expand_selector(selector, labels), labels)
+    except ValueError:
+        return False
+
+
+def _annotations_match(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> bool:
+    for k, v in expected.items():
+        if not any(wildcard_match(str(k), str(k1)) and wildcard_match(str(v), str(v1)) for k1, v1 in actual.items()):
+            return False
+    return True
+
+
+def _subjects_match(subjects: list[Any], s: Subject) -> bool:
+    for subj in subjects:
+        if not isinstance(subj, Mapping):
+            continue
+        kind, name = subj.get("kind"), str(subj.get("name") or "")
+        if kind == "ServiceAccount":
+            if wildcard_match(f"system:serviceaccount:{subj.get('namespace') or ''}:{name}", s.username):
+                return True
+        elif kind == "Group":
+            if any(wildcard_match(name, g) for g in s.groups):
+                return True
+        elif kind == "User":
+            if wildcard_match(name, s.username):
+                return True
+    return False
+
+
+def _resources_match(desc: Mapping[str, Any], s: Subject) -> bool:
+    operations = desc.get("operations") or []
+    if operations and s.operation not in [str(o) for o in operations]:
+        return False
+    kinds = desc.get("kinds") or []
+    if kinds and not kind_matches(list(kinds), s):
+        return False
+    name = s.name
+    if desc.get("name") and not wildcard_match(str(desc["name"]), name):
+        return False
+    names = desc.get("names") or []
+    if names and not any(wildcard_match(str(n), name) for n in names):
+        return False
+    namespaces = desc.get("namespaces") or []
+    if namespaces and not any(wildcard_match(str(n), s.resource_namespace) for n in namespaces):
+        return False
+    annotations = desc.get("annotations") or {}
+    if annotations and not _annotations_match(annotations, s.meta.get("annotations") or {}):
+        return False
+    if desc.get("selector") is not None and not _selects(desc["selector"], s.meta.get("labels") or {}):
+        return False
+    if desc.get("namespaceSelector") is not None:
+        if s.kind == "Namespace":
+            return False
+        if not _selects(desc["namespaceSelector"], s.namespace_labels or {}):
+            return False
+    return True
+
+
+def _user_matches(f: Mapping[str, Any], s: Subject) -> bool:
+    roles = [str(r) for r in f.get("roles") or []]
+    if roles and not any(r in roles for r in s.roles):
+        return False
+    cluster_roles = [str(r) for r in f.get("clusterRoles") or []]
+    if cluster_roles and not any(r in cluster_roles for r in s.cluster_roles):
+        return False
+    subjects = list(f.get("subjects") or [])
+    return not (subjects and not _subjects_match(subjects, s))
+
+
+def _has_user(f: Mapping[str, Any]) -> bool:
+    return bool(f.get("roles") or f.get("clusterRoles") or f.get("subjects"))
+
+
+def _filter_matches(f: Mapping[str, Any], s: Subject, *, in_match: bool) -> bool | None:
+    """Whether one filter matches; None for an empty filter."""
+    raw = f.get("resources")
+    desc: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    check_user = _has_user(f) and (s.has_user or not in_match)  # Kyverno ignores user filters without request info
+    if not any(v for v in desc.values()) and not _has_user(f):
+        return None
+    if not _resources_match(desc, s):
+        return False
+    return not (check_user and not _user_matches(f, s))
+
+
+def _legacy(block: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: block[k] for k in ("resources", "subjects", "roles", "clusterRoles") if k in block}
+
+
+def block_matches(block: Mapping[str, Any], s: Subject) -> bool:
+    """Whether a match block selects the subject (an empty filter selects nothing)."""
+    if block.get("any"):
+        return any(_filter_matches(f, s, in_match=True) is True for f in block["any"] if isinstance(f, Mapping))
+    if block.get("all"):
+        return all(_filter_matches(f, s, in_match=True) is True for f in block["all"] if isinstance(f, Mapping))
+    return _filter_matches(_legacy(block), s, in_match=True) is True
+
+
+def block_excludes(block: Mapping[str, Any] | None, s: Subject) -> bool:
+    """Whether an exclude block excludes the subject (an empty filter excludes nothing)."""
+    if not block:
+        return False
+    if block.get("any"):
+        return any(_filter_matches(f, s, in_match=False) is True for f in block["any"] if isinstance(f, Mapping))
+    if block.get("all"):
+        filters = [f for f in block["all"] if isinstance(f, Mapping)]
+        return bool(filters) and all(_filter_matches(f, s, in_match=False) is True for f in filters)
+    return _filter_matches(_legacy(block), s, in_match=False) is True
+
+
+def rule_applies(
+    match: Mapping[str, Any], exclude: Mapping[str, Any] | None, s: Subject, *, policy_namespace: str = ""
+) -> bool:
+    """Match, then exclude, as Kyverno does; a namespaced Policy only sees its own namespace."""
+    if not s.resource:
+        return False
+    if policy_namespace and policy_namespace != s.resource_namespace:
+        return False
+    return block_matches(match, s) and not block_excludes(exclude, s)

@@ -1,0 +1,233 @@
+"""The kyverno CLI's `Test` format (`cli.kyverno.io/v1alpha1`, `kyverno-test.yaml`), run on our engine.
+
+Policies and resources are files relative to the test. Every resource is reviewed as a CREATE (unless the
+values file sets `request.operation`) against every policy: mutations first, then validation of the
+mutated resource, as `kyverno test` does. Each expected result (policy, rule, resource) is one case: the
+rule's result must equal `result`, and for mutations the mutated resource must equal `patchedResources`.
+A result naming a rule written for Pods matches its generated `autogen-<rule>` / `autogen-cronjob-<rule>`
+on workloads, as the CLI matches them. A rule that did not apply to the resource counts as `skip`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from admission.engine import Engine
+from admission.engines import PolicyError
+from admission.engines.yaml import KyvernoContext
+from admission.manifests import ManifestError, load_file
+from admission.policyset import load as load_policies
+from admission.results import RuleResult
+from admission.review import Request
+from admission.state import ClusterState
+from admission.testing import CaseResult
+from admission.types import Object
+
+
+@dataclasses.dataclass
+class Reviewed:
+    obj: Object
+    mutated: Object
+    results: list[RuleResult]
+
+    @property
+    def kind(self) -> str:
+        return str(self.obj.get("kind") or "")
+
+    @property
+    def name(self) -> str:
+        return str((self.obj.get("metadata") or {}).get("name") or "")
+
+    @property
+    def namespace(self) -> str:
+        return str((self.obj.get("metadata") or {}).get("namespace") or "")
+
+
+class Values:
+    """A kyverno CLI Values document: globalValues, per-policy rule and resource values, namespace labels."""
+
+    def __init__(self, spec: dict[str, Any] | None) -> None:
+        spec = spec or {}
+        self.global_values: dict[str, Any] = dict(spec.get("globalValues") or {})
+        self.rules: dict[tuple[str, str], dict[str, Any]] = {}
+        self.resources: dict[tuple[str, str], dict[str, Any]] = {}
+        for p in spec.get("policies") or []:
+            if not isinstance(p, dict):
+                continue
+            policy = str(p.get("name") or "")
+            for r in p.get("rules") or []:
+                if isinstance(r, dict):
+                    self.rules[(policy, str(r.get("name") or ""))] = dict(r.get("values") or {})
+            for r in p.get("resources") or []:
+                if isinstance(r, dict):
+                    self.resources[(policy, str(r.get("name") or ""))] = dict(r.get("values") or {})
+        self.namespace_labels: dict[str, dict[str, str]] = {}
+        for ns in spec.get("namespaceSelector") or []:
+            if isinstance(ns, dict) and ns.get("name"):
+                self.namespace_labels[str(ns["name"])] = {str(k): str(v) for k, v in (ns.get("labels") or {}).items()}
+        self.namespaces: list[Object] = [n for n in spec.get("namespaces") or [] if isinstance(n, dict)]
+
+    def for_rule(self, policy: str, rule: str, resource: str) -> dict[str, Any]:
+        out = dict(self.global_values)
+        out.update(self.resources.get((policy, resource), {}))
+        out.update(self.rules.get((policy, rule), {}))
+        return out
+
+    def operation(self, resource: str) -> str:
+        op = self.global_values.get("request.operation")
+        for (_, name), values in self.resources.items():
+            if name == resource and values.get("request.operation"):
+                op = values["request.operation"]
+        return str(op).upper() if op else "CREATE"
+
+
+def _load_objects(base: Path, files: list[Any]) -> list[Object]:
+    out: list[Object] = []
+    for f in files:
+        for doc in load_file(base / str(f)):
+            if isinstance(doc.obj, dict) and doc.obj.get("kind"):
+                out.append(doc.obj)
+    return out
+
+
+def _load_values(base: Path, doc: dict[str, Any]) -> Values:
+    spec: dict[str, Any] = {}
+    if doc.get("variables"):
+        for d in load_file(base / str(doc["variables"])):
+            if isinstance(d.obj, dict):
+                spec = d.obj
+                break
+    inline = doc.get("values")
+    if isinstance(inline, dict):
+        merged = dict(spec)
+        merged.update(inline)
+        spec = merged
+    return Values(spec)
+
+
+def _load_user(base: Path, doc: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]:
+    if not doc.get("userinfo"):
+        return {}, (), ()
+    for d in load_file(base / str(doc["userinfo"])):
+        if isinstance(d.obj, dict):
+            info = d.obj
+            user = dict(info.get("userInfo") or {})
+            return user, tuple(map(str, info.get("roles") or [])), tuple(map(str, info.get("clusterRoles") or []))
+    return {}, (), ()
+
+
+def review_all(engine: Engine, resources: list[Object], values: Values, user: dict[str, Any],
+               roles: tuple[str, ...], cluster_roles: tuple[str, ...]) -> list[Reviewed]:
+    """Every resource through the engine: mutate, then validate the mutated resource."""
+    state = ClusterState([*resources, *values.namespaces])
+    labels = dict(values.namespace_labels)
+    for ns in values.namespaces:
+        meta = ns.get("metadata") or {}
+        labels.setdefault(str(meta.get("name") or ""), dict(meta.get("labels") or {}))
+    out: list[Reviewed] = []
+    for obj in resources:
+        name = str((obj.get("metadata") or {}).get("name") or "")
+        operation = values.operation(name)
+        request = Request.for_object(obj, operation=operation, old_object=obj if operation != "CREATE" else None,
+                                     user_info=user)
+        ctx = KyvernoContext(state=state, report_skips=True, values=values.for_rule, roles=roles,
+                             cluster_roles=cluster_roles, namespace_labels=labels)
+        results: list[RuleResult] = []
+        mutated = obj
+        if operation != "DELETE":
+            outcome = engine.mutate(request, ctx)
+            results.extend(outcome.decision.results)
+            mutated = outcome.mutated
+            if mutated != obj:
+                request = dataclasses.replace(request, object=mutated)
+        results.extend(engine.results(request, ctx))
+        out.append(Reviewed(obj, mutated, results))
+    return out
+
+
+def _rule_matches(expected: str, actual: str) -> bool:
+    return actual in (expected, f"autogen-{expected}", f"autogen-cronjob-{expected}") or not expected
+
+
+def _same_resource(a: Object, b: Object) -> bool:
+    ma, mb = a.get("metadata") or {}, b.get("metadata") or {}
+    return (a.get("apiVersion"), a.get("kind"), ma.get("name"), ma.get("namespace") or "") == (
+        b.get("apiVersion"), b.get("kind"), mb.get("name"), mb.get("namespace") or "")
+
+
+def run_test(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
+    base = path.parent
+    file = str(path)
+    try:
+        engine = load_policies([base / str(p) for p in doc.get("policies") or []])
+        resources = _load_objects(base, list(doc.get("resources") or []))
+        values = _load_values(base, doc)
+        user, roles, cluster_roles = _load_user(base, doc)
+    except (PolicyError, ManifestError) as exc:
+        # every expected result of a test that cannot load fails (and is counted)
+        return [CaseResult(file, label, False, str(exc)) for label in _labels(doc)] or [
+            CaseResult(file, "load", False, str(exc))]
+    reviewed = review_all(engine, resources, values, user, roles, cluster_roles)
+    cases: list[CaseResult] = []
+    for expected in doc.get("results") or []:
+        if not isinstance(expected, dict):
+            continue
+        cases.extend(_check(file, base, expected, reviewed))
+    return cases
+
+
+def _labels(doc: dict[str, Any]) -> list[str]:
+    labels: list[str] = []
+    for expected in doc.get("results") or []:
+        if isinstance(expected, dict):
+            policy, rule, kind = expected.get("policy"), expected.get("rule"), expected.get("kind")
+            for ref in expected.get("resources") or [expected.get("resource") or ""]:
+                labels.append(f"{policy}/{rule} {kind}/{ref}")
+    return labels
+
+
+def _check(file: str, base: Path, expected: dict[str, Any], reviewed: list[Reviewed]) -> list[CaseResult]:
+    policy = str(expected.get("policy") or "").split("/")[-1]
+    rule = str(expected.get("rule") or "")
+    kind = str(expected.get("kind") or "")
+    want = str(expected.get("result") or expected.get("status") or "").lower()
+    names = [str(r) for r in expected.get("resources") or []]
+    if not names and expected.get("resource"):
+        names = [str(expected["resource"])]
+    patched_file = expected.get("patchedResources") or expected.get("patchedResource")
+    cases: list[CaseResult] = []
+    for ref in names:
+        ns, _, name = ref.rpartition("/")
+        label = f"{policy}/{rule} {kind}/{ref}"
+        found = [r for r in reviewed if r.name == name and (not ns or r.namespace == ns) and (not kind or r.kind == kind)]
+        if not found:
+            cases.append(CaseResult(file, label, False, f"resource {kind}/{ref} not found among the test's resources"))
+            continue
+        for r in found:
+            got = [x for x in r.results if x.policy == policy and _rule_matches(rule, x.rule)]
+            statuses = sorted({str(x.status) for x in got}) or ["skip"]
+            ok = statuses == [want]
+            detail = "" if ok else f"want {want}, got {', '.join(statuses)}" + "".join(
+                f"; {x.rule}: {x.message}" for x in got if x.message)
+            if ok and patched_file:
+                ok, detail = _compare_patched(base / str(patched_file), r.mutated)
+            cases.append(CaseResult(file, label, ok, detail))
+    return cases
+
+
+def _compare_patched(path: Path, actual: Object) -> tuple[bool, str]:
+    try:
+        docs = [d.obj for d in load_file(path) if isinstance(d.obj, dict)]
+    except ManifestError as exc:
+        return False, f"cannot load patchedResources: {exc}"
+    wanted = [d for d in docs if _same_resource(d, actual)]
+    if not wanted:
+        return False, f"patchedResources {path.name} has no {actual.get('kind')} {(actual.get('metadata') or {}).get('name')}"
+    if wanted[0] == actual:
+        return True, ""
+    import json
+
+    return False, (f"patched resource differs from {path.name}: want {json.dumps(wanted[0], sort_keys=True)}, "
+                   f"got {json.dumps(actual, sort_keys=True)}")
