@@ -396,6 +396,7 @@ def test_exclude_restricted_field_must_match_the_offending_field() -> None:
             "controlName": "Capabilities",
             "images": ["app"],
             "restrictedField": "spec.containers[*].securityContext.capabilities.add",
+            "values": ["SYS_ADMIN"],
         }
     ]
     [v] = check(pod(c), level="restricted", exclude=only_add)
@@ -438,10 +439,25 @@ def test_pod_level_exclusion_covers_containers_only_through_the_unset_pod_field(
         {"controlName": "Capabilities"},  # container-level control needs images
         {"controlName": "Host Namespaces", "images": ["*"]},  # pod-level control takes none
         {"controlName": "Seccomp", "images": "nginx"},
-        {"controlName": "Seccomp", "restrictedField": 3},
+        {"controlName": "Seccomp", "restrictedField": 3, "values": ["x"]},
+        {
+            "controlName": "Seccomp",
+            "restrictedField": "spec.securityContext.seccompProfile.type",
+        },  # no values
+        {"controlName": "Seccomp", "values": ["Unconfined"]},  # values without restrictedField
     ],
 )
 def test_invalid_exclude_entries_are_clear_errors(entry: Any) -> None:
     with pytest.raises(PodSecurityError):
         check(pod(good(), hostNetwork=True), level="restricted", exclude=[entry])
     assert validate("restricted", "latest", [entry]) != []
+
+
+def test_baseline_rule_cannot_exclude_restricted_only_controls() -> None:
+    entry = {"controlName": "Running as Non-root"}
+    with pytest.raises(PodSecurityError):
+        check(pod(), level="baseline", exclude=[entry])
+    assert validate("baseline", "latest", [entry]) != []
+    assert validate("restricted", "latest", [entry]) == []
+    # controls both levels have are fine at baseline
+    assert validate("baseline", "latest", [{"controlName": "Seccomp"}]) == []

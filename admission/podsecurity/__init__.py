@@ -48,7 +48,7 @@ def validate(level: Any, version: Any = "latest", exclude: Any = None) -> list[s
             fn(value)
         except PodSecurityError as exc:
             problems.append(str(exc))
-    return problems + _exclude.validate_exclude(exclude)
+    return problems + _exclude.validate_exclude(exclude, str(level))
 
 
 def check(
@@ -78,7 +78,7 @@ def check(
                 )
             )
     if exclude:
-        violations = _exclude.apply(violations, exclude, meta, spec, implementations)
+        violations = _exclude.apply(violations, exclude, meta, spec, implementations, level)
         violations = [replace(v, images=_images(list(v.fields), images)) for v in violations]
     return violations
 

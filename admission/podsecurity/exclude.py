@@ -10,8 +10,9 @@ An entry names a control (`controlName`, one of the Pod Security Standards contr
 - `values`: wildcard patterns; a field is exempted only if every offending value matches one of them.
 A failed check whose offending fields are all exempted no longer counts.
 
-As Kyverno does, controls that only concern containers must name images, and pod-level-only controls must
-not; such entries, unknown control names and malformed entries are errors.
+As Kyverno validates them: controls that only concern containers must name images and pod-level-only
+controls must not; `restrictedField` and `values` go together; a baseline rule cannot exclude a control
+only the restricted level has. Such entries, unknown control names and malformed entries are errors.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from admission.podsecurity.model import (
     Violation,
     containers,
 )
-from admission.podsecurity.registry import PodSecurityError
+from admission.podsecurity.registry import BASELINE, PodSecurityError
 
 CONTROLS: dict[str, tuple[str, ...]] = {
     "Capabilities": ("capabilities_baseline", "capabilities_restricted"),
@@ -50,6 +51,9 @@ CONTROLS: dict[str, tuple[str, ...]] = {
     "Volume Types": ("restrictedVolumes",),
 }
 
+RESTRICTED_ONLY_CONTROLS = frozenset(
+    {"Volume Types", "Privilege Escalation", "Running as Non-root", "Running as Non-root user"}
+)
 POD_LEVEL_CONTROLS = frozenset({"Host Namespaces", "HostPath Volumes", "Sysctls", "Volume Types"})
 CONTAINER_LEVEL_CONTROLS = frozenset(
     {"Capabilities", "Privileged Containers", "Host Ports", "/proc Mount Type", "Privilege Escalation",
@@ -74,7 +78,7 @@ def _strings(entry: dict[str, Any], key: str, where: str) -> list[str]:
     return value
 
 
-def validate_exclude(exclude: Any) -> list[str]:
+def validate_exclude(exclude: Any, level: str = "restricted") -> list[str]:
     """Problems with an exclude list, as messages (empty when it is valid)."""
     if exclude is None:
         return []
@@ -83,13 +87,13 @@ def validate_exclude(exclude: Any) -> list[str]:
     problems = []
     for i, entry in enumerate(exclude):
         try:
-            _parse(entry, f"exclude[{i}]")
+            _parse(entry, f"exclude[{i}]", level)
         except PodSecurityError as exc:
             problems.append(str(exc))
     return problems
 
 
-def _parse(entry: Any, where: str) -> tuple[str, list[str], str, list[str]]:
+def _parse(entry: Any, where: str, level: str) -> tuple[str, list[str], str, list[str]]:
     if not isinstance(entry, dict):
         raise PodSecurityError(f"{where} must be a mapping")
     name = entry.get("controlName")
@@ -104,6 +108,12 @@ def _parse(entry: Any, where: str) -> tuple[str, list[str], str, list[str]]:
         raise PodSecurityError(f"{where}: images must be specified for the container-level control {name!r}")
     if name in POD_LEVEL_CONTROLS and images:
         raise PodSecurityError(f"{where}: images must not be specified for the pod-level control {name!r}")
+    if field and not values:
+        raise PodSecurityError(f"{where}: values are required with restrictedField")
+    if values and not field:
+        raise PodSecurityError(f"{where}: restrictedField is required with values")
+    if level == BASELINE and name in RESTRICTED_ONLY_CONTROLS:
+        raise PodSecurityError(f"{where}: {name!r} is not a control of the baseline level")
     return name, images, field, values
 
 
@@ -138,11 +148,12 @@ def apply(
     meta: dict[str, Any],
     spec: dict[str, Any],
     implementations: dict[str, CheckFn],
+    level: str,
 ) -> list[Violation]:
     """The violations left once every exclude entry has removed the fields it exempts."""
     images = {c.path: c.image for c in containers(spec)}
     for i, entry in enumerate(exclude):
-        name, patterns, field, values = _parse(entry, f"exclude[{i}]")
+        name, patterns, field, values = _parse(entry, f"exclude[{i}]", level)
         kept = []
         for violation in violations:
             if violation.check not in CONTROLS[name]:
