@@ -461,3 +461,65 @@ def test_baseline_rule_cannot_exclude_restricted_only_controls() -> None:
     assert validate("restricted", "latest", [entry]) == []
     # controls both levels have are fine at baseline
     assert validate("baseline", "latest", [{"controlName": "Seccomp"}]) == []
+
+
+# --- upstream's wording in the multi-offender cases -----------------------------------------------------
+
+
+def test_selinux_many_offenders_sorted_types() -> None:
+    def se(name: str, **opts: str) -> dict[str, Any]:
+        return container(name, seLinuxOptions=opts)
+
+    subject = pod(
+        se("a", type="container_t"),
+        se("b", type="container_init_t"),
+        se("c", type="container_kvm_t"),
+        se("d", type="container_engine_t"),
+        se("e", type="bar"),
+        se("f", user="bar"),
+        se("g", role="baz"),
+        securityContext={"seLinuxOptions": {"type": "foo", "user": "bar", "role": "baz"}},
+    )
+    [v] = check(subject, level="baseline", version="v1.31")
+    assert v.detail == (
+        'pod and containers "e", "f", "g" set forbidden securityContext.seLinuxOptions: '
+        'types "bar", "foo"; user may not be set; role may not be set'
+    )
+
+
+def test_host_ports_many_containers_and_ports() -> None:
+    subject = pod(
+        {"name": "a", "ports": [{"hostPort": 0}]},
+        {"name": "b", "ports": [{"hostPort": 0}, {"hostPort": 10}, {"hostPort": 20}]},
+        {"name": "c", "ports": [{"hostPort": 0}, {"hostPort": 10}, {"hostPort": 30}]},
+    )
+    [v] = check(subject, level="baseline")
+    assert v.detail == 'containers "b", "c" use hostPorts 10, 20, 30'
+
+
+def test_seccomp_annotations_many_sorted() -> None:
+    subject = pod(
+        container("a"),
+        container("b"),
+        annotations={
+            "seccomp.security.alpha.kubernetes.io/pod": "unconfined",
+            "container.seccomp.security.alpha.kubernetes.io/a": "unconfined",
+            "container.seccomp.security.alpha.kubernetes.io/b": "unknown",
+            "container.seccomp.security.alpha.kubernetes.io/c": "unconfined",  # no such container: ignored
+        },
+    )
+    [v] = check(subject, level="baseline", version="v1.18")
+    assert v.detail == (
+        'forbidden annotations container.seccomp.security.alpha.kubernetes.io/a="unconfined", '
+        'container.seccomp.security.alpha.kubernetes.io/b="unknown", '
+        'seccomp.security.alpha.kubernetes.io/pod="unconfined"'
+    )
+
+
+def test_probe_hosts_many_sorted() -> None:
+    c = container("a")
+    c["readinessProbe"] = {"tcpSocket": {"host": "localhost", "port": 1}}
+    c["startupProbe"] = {"httpGet": {"host": "::1", "port": 1}}
+    c["lifecycle"] = {"postStart": {"httpGet": {"host": "127.0.0.1", "port": 1}}}
+    [v] = check(pod(c), level="baseline")
+    assert v.detail == 'container "a" uses probe or lifecycle hosts "127.0.0.1", "::1", "localhost"'
