@@ -538,6 +538,31 @@ def guard_paren_lines(src: str) -> str:
     return render(out)
 
 
+SPRINTF_HELPERS = """
+
+# added by admission: regopy's sprintf prints a string that reached it through a variable or function
+# argument with its JSON quotes (unescaped); passing each string argument through a builtin first avoids it.
+__gk_clean(a) := trim(a, "") if { is_string(a) } else := a
+
+__gk_sprintf(f, args) := sprintf(f, [__gk_clean(a) | some a in args])
+"""
+
+
+def wrap_sprintf(src: str) -> str:
+    """Route `sprintf(...)` calls through `__gk_sprintf`, which cleans string arguments first."""
+    toks = tokenize(src)
+    hit = False
+    for i, t in enumerate(toks):
+        if t.kind == "ident" and t.text == "sprintf" and i + 1 < len(toks) and toks[i + 1].text == "(":
+            before = toks[i - 1].text if i > 0 else ""
+            if before != ".":
+                t.text = "__gk_sprintf"
+                hit = True
+    if not hit:
+        return src
+    return render(toks).rstrip("\n") + "\n" + SPRINTF_HELPERS
+
+
 def translate(src: str) -> str:
     """v0 -> v1, then the defect rewrites."""
-    return guard_paren_lines(hoist_call_args(to_v1(src)))
+    return wrap_sprintf(guard_paren_lines(hoist_call_args(to_v1(src))))
