@@ -274,7 +274,8 @@ def _kind_for(resource: str, group: str, state: ClusterState) -> str | None:
     known = RESOURCES.get(resource)
     if known is not None and known[0] == group:
         return known[1]
-    for obj in state.objects():  # kinds the state knows: custom resources and anything not listed above
+    objects: Any = state.objects()
+    for obj in objects:  # kinds the state knows: custom resources and anything not listed above
         kind = str(obj.get("kind") or "")
         obj_group = str(obj.get("apiVersion") or "").rpartition("/")[0]
         if plural(kind) == resource and obj_group == group:
