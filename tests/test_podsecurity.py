@@ -16,6 +16,7 @@ from admission.engines.yaml.podsecurity import (
     validate,
 )
 from admission.podsecurity import NEWEST_MINOR
+from admission.podsecurity.namespace import LevelVersion, NamespacePolicy, policy_from_labels
 
 
 def container(name: str = "app", image: str = "nginx", **sc: Any) -> dict[str, Any]:
@@ -523,3 +524,48 @@ def test_probe_hosts_many_sorted() -> None:
     c["lifecycle"] = {"postStart": {"httpGet": {"host": "127.0.0.1", "port": 1}}}
     [v] = check(pod(c), level="baseline")
     assert v.detail == 'container "a" uses probe or lifecycle hosts "127.0.0.1", "::1", "localhost"'
+
+
+# --- namespace labels ---------------------------------------------------------------------------------
+
+P = "pod-security.kubernetes.io/"
+
+
+def test_namespace_labels_default_to_privileged_latest() -> None:
+    assert policy_from_labels({}) == NamespacePolicy()
+    assert policy_from_labels(None) == NamespacePolicy()
+    assert str(policy_from_labels({"team": "a"}).enforce) == "privileged:latest"
+
+
+def test_namespace_labels_per_mode_and_version() -> None:
+    policy = policy_from_labels(
+        {
+            P + "enforce": "baseline",
+            P + "enforce-version": "v1.25",
+            P + "audit": "restricted",
+            P + "warn": "restricted",
+        }
+    )
+    assert policy.enforce == LevelVersion("baseline", "v1.25")
+    assert policy.audit == LevelVersion("restricted", "latest")
+    assert policy.warn == LevelVersion("restricted", "latest")
+    assert policy.errors == ()
+
+
+def test_warn_follows_a_stricter_enforce_unless_set() -> None:
+    policy = policy_from_labels({P + "enforce": "restricted", P + "enforce-version": "v1.30"})
+    assert policy.warn == LevelVersion("restricted", "v1.30")
+    own_version = policy_from_labels({P + "enforce": "baseline", P + "warn-version": "v1.20"})
+    assert own_version.warn == LevelVersion("baseline", "v1.20")
+    explicit = policy_from_labels({P + "enforce": "restricted", P + "warn": "baseline"})
+    assert explicit.warn == LevelVersion("baseline", "latest")
+
+
+def test_invalid_labels_fail_closed_for_enforce_open_for_audit_and_warn() -> None:
+    policy = policy_from_labels(
+        {P + "enforce": "strict", P + "audit": "nope", P + "warn": "", P + "audit-version": "1.25"}
+    )
+    assert policy.enforce.level == "restricted"
+    assert policy.audit == LevelVersion("privileged", "latest")
+    assert policy.warn.level == "privileged"  # an invalid enforce does not make warn follow it
+    assert len(policy.errors) == 4
