@@ -515,7 +515,46 @@ def _find_hoist(toks: list[Tok], parents: list[int]) -> tuple[int, int, int] | N
             if negated:
                 continue
             return start, c, stmt
+        # in a negated statement, a call argument that is a plain path (`params.ranges`) is evaluated before
+        # the negation, as OPA does: an undefined argument makes the statement fail, not succeed
+        st = _statement_start(toks, parents, i)
+        if st is None or not st[1]:
+            continue
+        for a in range(i + 1, close_call):
+            if parents[a] != i or toks[a].kind != "ident" or toks[a - 1].text == ".":
+                continue
+            end = _plain_path_end(toks, a)
+            if end is not None:
+                return a, end, st[0]
     return None
+
+
+def _plain_path_end(toks: list[Tok], a: int) -> int | None:
+    """If toks[a:] is a path `x.y.z` (at least one dot, constant indexes only) standing alone as an argument,
+    the index of its last token."""
+    j = a
+    dots = 0
+    while True:
+        if j + 2 < len(toks) and toks[j + 1].text == "." and toks[j + 2].kind == "ident":
+            j += 2
+            dots += 1
+        elif (
+            j + 3 < len(toks)
+            and toks[j + 1].text == "["
+            and toks[j + 2].kind in ("string", "number")
+            and toks[j + 3].text == "]"
+        ):
+            j += 3
+            dots += 1
+        else:
+            break
+    after = _sig(toks, j + 1)
+    if dots == 0 or after < 0 or toks[after].text not in (",", ")"):
+        return None
+    before = _sig(toks, a - 1, -1)
+    if before < 0 or toks[before].text not in (",", "("):
+        return None
+    return j
 
 
 def guard_paren_lines(src: str) -> str:
