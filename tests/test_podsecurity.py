@@ -569,3 +569,13 @@ def test_invalid_labels_fail_closed_for_enforce_open_for_audit_and_warn() -> Non
     assert policy.audit == LevelVersion("privileged", "latest")
     assert policy.warn.level == "privileged"  # an invalid enforce does not make warn follow it
     assert len(policy.errors) == 4
+
+
+def test_pod_level_exclusion_also_covers_init_containers_relying_on_the_pod() -> None:
+    init = good("init")
+    init["securityContext"].pop("seccompProfile")
+    main = good("main")
+    main["securityContext"].pop("seccompProfile")
+    subject = pod(main, initContainers=[init])
+    assert ids(check(subject, level="restricted")) == ["seccompProfile_restricted"]
+    assert check(subject, level="restricted", exclude=[{"controlName": "Seccomp"}]) == []

@@ -168,7 +168,7 @@ def apply(
                 implied = _implied_by_pod(violation.check, meta, spec, implementations)
                 exempt = {
                     e for e in violation.fields
-                    if container_of(e.path) is None or (e.kind == REQUIRED and (e.pattern, e.kind) in implied)
+                    if container_of(e.path) is None or (e.kind == REQUIRED and _in_container(e.path) in implied)
                 }  # fmt: skip
             remaining = tuple(
                 e for e in violation.fields if not (e in exempt and _field_ok(e, field, values))
@@ -181,14 +181,23 @@ def apply(
     return violations
 
 
+def _in_container(path: str) -> str:
+    """The part of a container field's path after the container: ".securityContext.runAsNonRoot"."""
+    container = container_of(path)
+    return path[len(container) :] if container else path
+
+
 def _implied_by_pod(
     check_id: str, meta: dict[str, Any], spec: dict[str, Any], implementations: dict[str, CheckFn]
-) -> set[tuple[str, str]]:
-    """Container fields a bare container would fail on in this pod: those the pod level leaves unset."""
+) -> set[str]:
+    """Container fields (paths within a container) that any container, init containers included, would
+    be required to set in this pod: those the pod level leaves unset."""
     fn = implementations.get(check_id)
     if fn is None:
         return set()
     bare = {k: v for k, v in spec.items() if k not in CONTAINER_LISTS}
     bare["containers"] = [{"name": "fake"}]
     result = fn(meta, bare)
-    return {(e.pattern, e.kind) for e in result.errors} if result else set()
+    if result is None:
+        return set()
+    return {_in_container(e.path) for e in result.errors if e.kind == REQUIRED and container_of(e.path)}
