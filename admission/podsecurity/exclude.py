@@ -10,6 +10,12 @@ An entry names a control (`controlName`, one of the Pod Security Standards contr
 - `values`: wildcard patterns; a field is exempted only if every offending value matches one of them.
 A failed check whose offending fields are all exempted no longer counts.
 
+Kyverno finds the fields a pod-level entry exempts by re-running the check on the pod with its containers
+replaced by one bare container, and then drops one matching field per field found, compared by path alone.
+Here every field a bare container would also be required to set is exempted, in containers and init
+containers alike, and a container that explicitly sets a forbidden value is never exempted by a pod-level
+entry (it needs an entry naming its image).
+
 As Kyverno validates them: controls that only concern containers must name images and pod-level-only
 controls must not; `restrictedField` and `values` go together; a baseline rule cannot exclude a control
 only the restricted level has. Such entries, unknown control names and malformed entries are errors.
