@@ -198,7 +198,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         if state is None:
             webhook.state = await asyncio.to_thread(_cluster_state, settings, closers)
         if engine is None:
-            tasks.append(asyncio.create_task(_load_then_watch(policies, settings, stop)))
+            # Load before serving: a worker that cannot load its policies fails to start, so uvicorn's rolling
+            # restart on SIGHUP (several workers) keeps the old workers and their last good set.
+            if not await asyncio.to_thread(policies.load):
+                raise RuntimeError(f"cannot load policies: {policies.error}")
+            if settings.watch_policies:
+                tasks.append(asyncio.create_task(policies.watch(stop)))
             _on_sighup(policies)
         try:
             yield
@@ -223,12 +228,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.webhook = webhook
     return app
-
-
-async def _load_then_watch(policies: Policies, settings: Settings, stop: asyncio.Event) -> None:
-    await asyncio.to_thread(policies.load)
-    if settings.watch_policies:
-        await policies.watch(stop)
 
 
 def _on_sighup(policies: Policies) -> None:

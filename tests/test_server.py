@@ -292,3 +292,123 @@ def test_serve_refuses_broken_policies_with_file_and_line(tmp_path: Path) -> Non
     with pytest.raises(RuntimeError) as info:
         harness.start(tmp_path, "--policies", str(bad), "--no-cluster", wait=20)
     assert f"{bad}:4" in str(info.value) and "exited with 2" in str(info.value)
+
+
+# --- the real CLI: built-in policies, two workers, cluster state from manifests ------------------------------------
+
+REPO = FIXTURES.parents[2]
+TEAM_LABEL = (FIXTURES / "kyverno" / "team-label.yaml").read_text()
+
+
+def compliant_pod(name: str = "web", namespace: str = "team-a", containers: int = 3) -> dict[str, Any]:
+    """A Pod every built-in policy admits (given a NetworkPolicy for app=web in its namespace)."""
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": "web", "team": "core"}},
+        "spec": {"containers": [{
+            "name": f"c{i}", "image": f"registry.example.com/team/app{i}:1.{i}",
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+            "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True,
+                                "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+        } for i in range(containers)]},
+    }
+
+
+@pytest.fixture(scope="module")
+def workers_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    tmp = tmp_path_factory.mktemp("workers")
+    extra = tmp / "extra"
+    extra.mkdir()
+    (extra / "team-label.yaml").write_text(TEAM_LABEL)
+    srv = harness.start(tmp, "--workers", "2", "--policies", str(REPO / "policies"), "--policies", str(extra),
+                        "--state", str(FIXTURES / "state.yaml"), fake=False, wait=60)
+    srv.extra = extra
+    yield srv
+    srv.stop()
+
+
+def fresh_review(server: Any, endpoint: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """One request on its own connection, so that requests spread over the workers."""
+    with server.client() as c:
+        return review(c, endpoint, obj)
+
+
+def test_builtin_policies_admit_a_compliant_pod(workers_server: Any) -> None:
+    resp = fresh_review(workers_server, "validate", compliant_pod())["response"]
+    assert resp["allowed"] is True and "warnings" not in resp
+
+
+def test_builtin_network_policy_rule_reads_cluster_state(workers_server: Any) -> None:
+    resp = fresh_review(workers_server, "validate", compliant_pod(namespace="team-b"))["response"]
+    assert resp["allowed"] is False
+    assert resp["status"]["message"].startswith("[require-network-policy]")
+    assert "namespace team-b" in resp["status"]["message"]
+
+
+def test_builtin_mutation_adds_default_resources(workers_server: Any) -> None:
+    bare = compliant_pod(containers=2)
+    del bare["spec"]["containers"][1]["resources"]
+    resp = fresh_review(workers_server, "mutate", bare)["response"]
+    ops = json.loads(base64.b64decode(resp["patch"]))
+    assert ops == [{"op": "add", "path": "/spec/containers/1/resources", "value": {
+        "requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}}]
+
+
+def _counter(text: str, line_start: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_metrics_add_up_over_workers(workers_server: Any) -> None:
+    key = 'admission_requests_total{code="200",endpoint="validate"}'
+    with workers_server.client() as c:
+        before = _counter(c.get("/metrics").text, key)
+    for _ in range(12):
+        fresh_review(workers_server, "validate", compliant_pod())
+    with workers_server.client() as c:
+        text = c.get("/metrics").text
+    assert _counter(text, key) == before + 12
+    assert 'admission_rule_results_total{policy="require-network-policy",result="pass"' in text
+
+
+def test_reload_on_every_worker_keeps_last_good_set(workers_server: Any) -> None:
+    policy = workers_server.extra / "team-label.yaml"
+    unlabeled = compliant_pod()
+    del unlabeled["metadata"]["labels"]["team"]
+    assert "the label team is required" in fresh_review(workers_server, "validate", unlabeled)["response"]["warnings"][0]
+
+    policy.write_text(TEAM_LABEL.replace("validate:", "validate: [broken"))
+    assert _wait_for(lambda: "lastReloadError" in fresh_review_ready(workers_server))
+    time.sleep(1.0)  # let the other worker see the change too
+    for _ in range(6):  # whichever worker answers, the last good set is in force
+        resp = fresh_review(workers_server, "validate", unlabeled)["response"]
+        assert resp["allowed"] is True and "the label team is required" in resp["warnings"][0]
+
+    policy.write_text(TEAM_LABEL.replace("validationFailureAction: Audit", "validationFailureAction: Enforce"))
+    time.sleep(1.5)
+    assert _wait_for(lambda: all(
+        not fresh_review(workers_server, "validate", unlabeled)["response"]["allowed"] for _ in range(6)))
+    resp = fresh_review(workers_server, "validate", unlabeled)["response"]
+    assert resp["status"]["message"].startswith("[require-team-label/check-team]")
+
+
+def fresh_review_ready(server: Any) -> dict[str, Any]:
+    with server.client() as c:
+        body: dict[str, Any] = c.get("/readyz").json()
+        return body
+
+
+def test_sighup_with_broken_policies_keeps_the_running_workers(workers_server: Any) -> None:
+    """With several workers SIGHUP is uvicorn's rolling restart; a replacement that cannot load fails to start."""
+    import signal
+
+    policy = workers_server.extra / "team-label.yaml"
+    good = policy.read_text()
+    policy.write_text("apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {name: x}\nspec: [oops\n")
+    workers_server.proc.send_signal(signal.SIGHUP)
+    assert _wait_for(lambda: "aborting the restart" in workers_server.log_text(), timeout=30)
+    assert workers_server.proc.poll() is None
+    assert fresh_review(workers_server, "validate", compliant_pod())["response"]["allowed"] is True
+    policy.write_text(good)
