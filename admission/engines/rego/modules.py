@@ -1,0 +1,274 @@
+"""Plain OPA modules (`*.rego`): the input is the AdmissionReview (`input.request...`).
+
+A module is a policy when its package defines `deny` (messages: denials), `warn` (warnings), `violation`
+(objects with `msg`: denials) or `patch` (JSONPatch operations, applied on the mutating endpoint). Other
+modules are libraries the policies may import. All policies are compiled into one program; one query per
+request gathers every rule of every policy the request matches:
+
+    package modall
+    deny["p0"] := x if { input.matched__.p0; x := data.<package>.deny }
+
+Optional metadata, in a `# METADATA` block before `package` (its `custom:` mapping) or in a sidecar
+`<file>.meta.yaml`: `name`, `kinds` (kind names, `*` for any), `operations`, `failurePolicy` (Fail|Ignore).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from admission.engines import PolicyError, PolicyInfo
+from admission.engines.rego import translate as tr
+from admission.engines.rego.backend import BackendError, Program
+from admission.engines.rego.isolate import Unit, check
+from admission.patch import apply
+from admission.results import Action, FailurePolicy, RuleResult, Status, parse_failure_policy
+from admission.review import Request
+from admission.types import Object
+
+RULES = ("deny", "warn", "violation", "patch")
+
+
+@dataclass
+class Module:
+    key: str  # p<N>
+    name: str
+    package: str
+    file: str
+    rules: tuple[str, ...]
+    kinds: tuple[str, ...] = ("*",)
+    operations: tuple[str, ...] = ("*",)
+    failure_policy: FailurePolicy = FailurePolicy.FAIL
+    source: str = ""  # the translated module
+
+    def applies(self, request: Request) -> bool:
+        kind_ok = "*" in self.kinds or request.kind.kind in self.kinds
+        op_ok = "*" in self.operations or request.operation in self.operations
+        return kind_ok and op_ok
+
+
+def _metadata(path: Path, text: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    sidecar = path.with_name(path.stem + ".meta.yaml")
+    if sidecar.exists():
+        try:
+            loaded = yaml.safe_load(sidecar.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise PolicyError(str(sidecar), f"invalid metadata: {exc}") from None
+        if isinstance(loaded, dict):
+            meta.update(loaded)
+    m = re.search(r"^# METADATA\n((?:#.*\n)+)", text, re.M)
+    if m:
+        block = "\n".join(line[2:] if line.startswith("# ") else line[1:] for line in m.group(1).splitlines())
+        try:
+            loaded = yaml.safe_load(block)
+        except yaml.YAMLError as exc:
+            line = text[: m.start()].count("\n") + 1
+            raise PolicyError(f"{path}:{line}", f"invalid METADATA block: {exc}") from None
+        if isinstance(loaded, dict):
+            custom = loaded.get("custom")
+            meta.update(custom if isinstance(custom, dict) else {})
+            if "title" in loaded and "name" not in meta:
+                meta["name"] = loaded["title"]
+    return meta
+
+
+def defined_rules(src: str) -> tuple[str, ...]:
+    """Which of deny/warn/violation/patch a (v1) module defines at its top level."""
+    found: list[str] = []
+    at_start = True
+    depth = 0
+    for t in tr.tokenize(src):
+        if t.kind == "nl":
+            at_start = True
+            continue
+        if t.kind in ("ws", "comment"):
+            continue
+        if depth == 0 and at_start and t.kind == "ident" and t.text in RULES and t.text not in found:
+            found.append(t.text)
+        if t.kind == "op" and t.text in tr.OPEN:
+            depth += 1
+        elif t.kind == "op" and t.text in tr.CLOSE:
+            depth -= 1
+        at_start = False
+    return tuple(found)
+
+
+def _tuple(value: Any, default: tuple[str, ...]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and value:
+        return tuple(str(v) for v in value)
+    return default
+
+
+def _aggregate(mods: list[Module]) -> str:
+    lines = ["package modall", ""]
+    for m in mods:
+        for r in m.rules:
+            lines.append(f'{r}["{m.key}"] := x if {{ input.matched__.{m.key}; x := data.{m.package}.{r} }}')
+    return "\n".join(lines) + "\n"
+
+
+SAMPLE: Object = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "sample", "namespace": "default"},
+    "spec": {"containers": [{"name": "c", "image": "registry.example/app:1.0"}]},
+}
+
+
+def review_input(request: Request) -> dict[str, Any]:
+    return {"apiVersion": request.api_version, "kind": "AdmissionReview", "request": request.to_wire()}
+
+
+@dataclass
+class ModuleSet:
+    policies_: list[Module]
+    program: Program | None = None
+    libs: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_files(cls, files: list[Path], *, isolate: bool = True) -> ModuleSet:
+        translated: dict[str, str] = {}
+        policies: list[Module] = []
+        libs: dict[str, str] = {}
+        for f in files:
+            try:
+                text = f.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise PolicyError(f"{f}:1", f"cannot read: {exc}") from None
+            try:
+                src = tr.translate(text)
+            except tr.TranslateError as exc:
+                raise PolicyError(f"{f}:{exc.line}", exc.message) from None
+            line = tr.uses_word(src, "with")
+            if line is not None:
+                raise PolicyError(f"{f}:{line}", "`with` is not supported (it can crash the Rego engine, so the server never evaluates it)")
+            package = tr.package_of(src)
+            if not package:
+                raise PolicyError(f"{f}:1", "no package declaration")
+            translated[str(f)] = src
+            rules = defined_rules(src)
+            if not rules:
+                libs[str(f)] = src
+                continue
+            meta = _metadata(f, text)
+            policies.append(
+                Module(
+                    key=f"p{len(policies)}",
+                    name=str(meta.get("name") or package),
+                    package=package,
+                    file=str(f),
+                    rules=rules,
+                    kinds=_tuple(meta.get("kinds"), ("*",)),
+                    operations=tuple(o.upper() for o in _tuple(meta.get("operations"), ("*",))),
+                    failure_policy=parse_failure_policy(meta.get("failurePolicy")),
+                    source=src,
+                )
+            )
+        if not policies:
+            return cls([], None, libs)
+        if isolate:
+            sample = review_input(Request.for_object(SAMPLE))
+            units = []
+            for m in policies:
+                mods = {**libs, m.file: m.source, "modall.rego": _aggregate([m])}
+                units.append(Unit(m.file, mods, "data.modall", json.dumps({**sample, "matched__": {m.key: True}})))
+            for (file, error), m in zip(check(units).items(), policies, strict=True):
+                if error is not None:
+                    raise PolicyError(_where(file, error), error)
+        modules = {**translated, "modall.rego": _aggregate(policies)}
+        try:
+            program = Program(modules, {}, "data.modall")
+        except BackendError as exc:
+            raise PolicyError(policies[0].file + ":1", f"Rego modules do not compile together: {exc}") from None
+        return cls(policies, program, libs)
+
+    def policies(self) -> list[PolicyInfo]:
+        return [
+            PolicyInfo(m.name, "rego", f"{m.file}:1", m.rules, mutates="patch" in m.rules, validates=any(r != "patch" for r in m.rules))
+            for m in self.policies_
+        ]
+
+    def _query(self, request: Request, mods: list[Module]) -> tuple[dict[str, Any], list[RuleResult]]:
+        """The aggregated rule values for mods (one query; one per module when it fails), and errors."""
+        if self.program is None or not mods:
+            return {}, []
+        doc = review_input(request)
+        try:
+            doc["matched__"] = {m.key: True for m in mods}
+            out = self.program.evaluate(json.dumps(doc))
+            return (out if isinstance(out, dict) else {}), []
+        except BackendError:
+            pass
+        merged: dict[str, Any] = {}
+        errors: list[RuleResult] = []
+        for m in mods:
+            doc["matched__"] = {m.key: True}
+            try:
+                out = self.program.evaluate(json.dumps(doc)) or {}
+                for rule, values in out.items():
+                    merged.setdefault(rule, {}).update(values)
+            except BackendError as exc:
+                errors.append(RuleResult(m.name, "", Status.ERROR, str(exc), Action.ENFORCE, m.failure_policy))
+        return merged, errors
+
+    def validate(self, request: Request) -> list[RuleResult]:
+        mods = [m for m in self.policies_ if m.applies(request) and any(r != "patch" for r in m.rules)]
+        out, results = self._query(request, mods)
+        for m in mods:
+            for msg in _messages(out.get("deny", {}).get(m.key)):
+                results.append(RuleResult(m.name, "", Status.FAIL, msg, Action.ENFORCE, m.failure_policy))
+            for msg in _messages(out.get("violation", {}).get(m.key)):
+                results.append(RuleResult(m.name, "", Status.FAIL, msg, Action.ENFORCE, m.failure_policy))
+            for msg in _messages(out.get("warn", {}).get(m.key)):
+                results.append(RuleResult(m.name, "", Status.WARN, msg, Action.WARN, m.failure_policy))
+        return results
+
+    def mutate(self, request: Request, obj: Object) -> tuple[Object, list[RuleResult]]:
+        mods = [m for m in self.policies_ if m.applies(request) and "patch" in m.rules]
+        out, results = self._query(request, mods)
+        for m in mods:
+            ops = out.get("patch", {}).get(m.key)
+            if not ops:
+                continue
+            ops_list = list(ops) if isinstance(ops, list) else [ops]
+            if not all(isinstance(op, dict) and "op" in op and "path" in op for op in ops_list):
+                results.append(RuleResult(m.name, "patch", Status.ERROR, "patch must be JSONPatch operations {op, path[, value]}", Action.ENFORCE, m.failure_policy))
+                continue
+            try:
+                obj = apply(obj, ops_list)
+                results.append(RuleResult(m.name, "patch", Status.PASS, f"applied {len(ops_list)} patch operation(s)"))
+            except Exception as exc:  # jsonpatch raises several types; a bad patch is an error result
+                results.append(RuleResult(m.name, "patch", Status.ERROR, f"patch does not apply: {exc}", Action.ENFORCE, m.failure_policy))
+        return obj, results
+
+
+def _messages(value: Any) -> list[str]:
+    """deny/warn/violation values: a set (list) of strings or {msg} objects, or one string / true."""
+    if value is None or value is False:
+        return []
+    if value is True:
+        return ["denied"]
+    items = value if isinstance(value, list) else [value]
+    out: list[str] = []
+    for item in items:
+        if isinstance(item, dict):
+            msg = item.get("msg", item.get("message"))
+            out.append(msg if isinstance(msg, str) else json.dumps(item))
+        elif isinstance(item, str):
+            out.append(item)
+        else:
+            out.append(json.dumps(item))
+    return out
+
+
+def _where(file: str, error: str) -> str:
+    m = re.search(re.escape(file) + r":(\d+)", error)
+    return f"{file}:{m.group(1) if m else 1}"
