@@ -29,7 +29,8 @@ from typing import Any
 import jmespath
 from jmespath import exceptions as jp_exceptions
 from jmespath.parser import ParsedResult
-from jmespath.visitor import Options, TreeInterpreter, _Expression
+from jmespath import visitor
+from jmespath.visitor import Options, TreeInterpreter
 
 from admission.engines.yaml.functions import FUNCTIONS, go_json
 from admission.engines.yaml.images import ImageError, images_of
@@ -57,8 +58,9 @@ class _NotFound(Exception):
 # ---------------------------------------------------------------------------------------------- JMESPath
 
 
-class _KyvernoExpression(_Expression):
-    """An expression reference (sort_by, max_by, ...): a missing key inside is null, as in Kyverno."""
+class _Expression(visitor._Expression):
+    """An expression reference (sort_by, max_by, ...): a missing key inside is null, as in Kyverno.
+    (The class name must stay `_Expression`: the library type-checks arguments by class name.)"""
 
     def visit(self, node: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -99,7 +101,7 @@ class _Interpreter(TreeInterpreter):
         return func(left, right)
 
     def visit_expref(self, node: Any, value: Any) -> Any:
-        return _KyvernoExpression(node["children"][0], self)
+        return _Expression(node["children"][0], self)
 
     def visit_function_expression(self, node: Any, value: Any) -> Any:
         args = [self._soft(child, value) for child in node["children"]]
