@@ -28,8 +28,8 @@ from typing import Any
 
 import jmespath
 from jmespath import exceptions as jp_exceptions
-from jmespath.parser import ParsedResult
 from jmespath import visitor
+from jmespath.parser import ParsedResult
 from jmespath.visitor import Options, TreeInterpreter
 
 from admission.engines.yaml.functions import FUNCTIONS, go_json
