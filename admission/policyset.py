@@ -12,6 +12,7 @@ from pathlib import Path
 
 from admission.engine import Engine
 from admission.engines import Evaluator, PolicyError
+from admission.engines.psa import PodSecurityAdmission
 from admission.manifests import Document, find_files, load_file
 
 POLICY_SUFFIXES = (".yaml", ".yml", ".json", ".rego")
@@ -42,11 +43,21 @@ def is_gatekeeper(doc: Document) -> bool:
     return api.startswith("templates.gatekeeper.sh/") or api.startswith("constraints.gatekeeper.sh/")
 
 
+def is_psa_exception(doc: Document) -> bool:
+    obj = doc.obj
+    return (
+        isinstance(obj, dict)
+        and obj.get("kind") == "PodSecurityException"
+        and str(obj.get("apiVersion", "")).startswith("admission.dev/")
+    )
+
+
 def load(paths: Iterable[str | Path]) -> Engine:
     """An Engine over every policy found under paths. Raises PolicyError or ManifestError on a broken file."""
     kyverno: list[Document] = []
     gatekeeper: list[Document] = []
     rego_files: list[Path] = []
+    exceptions: list[Document] = []
     for p in paths:
         path = Path(p)
         if not path.exists():
@@ -61,6 +72,8 @@ def load(paths: Iterable[str | Path]) -> Engine:
                     kyverno.append(doc)
                 elif is_gatekeeper(doc):
                     gatekeeper.append(doc)
+                elif is_psa_exception(doc):
+                    exceptions.append(doc)
     evaluators: list[Evaluator] = []
     if kyverno:
         from admission.engines.yaml import KyvernoEvaluator
@@ -70,4 +83,6 @@ def load(paths: Iterable[str | Path]) -> Engine:
         from admission.engines.rego import RegoEvaluator
 
         evaluators.append(RegoEvaluator.from_sources(gatekeeper, rego_files))
+    # Namespace-label Pod Security is always on: it does nothing where no namespace asks for it.
+    evaluators.append(PodSecurityAdmission.from_documents(exceptions))
     return Engine(evaluators)

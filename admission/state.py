@@ -7,6 +7,7 @@ which then follows their failure policy.
 
 from __future__ import annotations
 
+import builtins
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -60,7 +61,7 @@ class ClusterState:
         if not self.available:
             raise StateUnavailable(self.reason or "no cluster state is available")
 
-    def list(self, kind: str, *, api_version: str | None = None, namespace: str | None = None) -> list[Object]:
+    def list(self, kind: str, *, api_version: str | None = None, namespace: str | None = None) -> builtins.list[Object]:
         """Objects of a kind (any apiVersion unless given), in one namespace or (None) in all."""
         self.require()
         with self._lock:
@@ -75,7 +76,7 @@ class ClusterState:
                 return obj
         return None
 
-    def objects(self) -> list[Object]:
+    def objects(self) -> builtins.list[Object]:
         with self._lock:
             return list(self._objects.values())
 
