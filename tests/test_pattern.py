@@ -28,119 +28,336 @@ from admission.engines.yaml.pattern import (
 GLOBAL_ANCHOR_SKIPS = {23, 25, 27, 30, 35}
 
 KYVERNO_CASES = [
-    (1, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx:1.2.3", "imagePullPolicy": "Always"}]}}', 'skip'),
-    (2, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx:latest", "imagePullPolicy": "Always"}]}}', 'fail'),
-    (3, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx", "imagePullPolicy": "Always"}]}}', 'fail'),
-    (4, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx", "imagePullPolicy": "Never"}]}}', 'pass'),
-    (5, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx:latest", "imagePullPolicy": "Never"}]}}', 'pass'),
-    (6, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx:1.2.3", "imagePullPolicy": "Never"}]}}', 'skip'),
-    (7, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx", "imagePullPolicy": "Always"}, {"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}]}}', 'fail'),
-    (8, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx:latest", "imagePullPolicy": "Always"}, {"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}]}}', 'fail'),
-    (9, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx:1.2.3", "imagePullPolicy": "Always"}, {"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}]}}', 'skip'),
-    (10, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx", "imagePullPolicy": "Never"}, {"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}]}}', 'pass'),
-    (11, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx:latest", "imagePullPolicy": "Never"}, {"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}]}}', 'pass'),
-    (12, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx:1.2.3", "imagePullPolicy": "Never"}, {"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}]}}', 'skip'),
-    (13, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}, {"name": "nginx", "image": "nginx", "imagePullPolicy": "Always"}]}}', 'fail'),
-    (14, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}, {"name": "nginx", "image": "nginx:latest", "imagePullPolicy": "Always"}]}}', 'fail'),
-    (15, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}, {"name": "nginx", "image": "nginx:1.2.3", "imagePullPolicy": "Always"}]}}', 'skip'),
-    (16, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}, {"name": "nginx", "image": "nginx", "imagePullPolicy": "Never"}]}}', 'pass'),
-    (17, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}, {"name": "nginx", "image": "nginx:latest", "imagePullPolicy": "Never"}]}}', 'pass'),
-    (18, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}, {"name": "nginx", "image": "nginx:1.2.3", "imagePullPolicy": "Never"}]}}', 'skip'),
-    (19, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "busybox", "image": "busybox", "imagePullPolicy": "Always"}, {"name": "nginx", "image": "nginx", "imagePullPolicy": "Always"}]}}', 'fail'),
-    (20, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "busybox", "image": "busybox:latest", "imagePullPolicy": "Always"}, {"name": "nginx", "image": "nginx:latest", "imagePullPolicy": "Always"}]}}', 'fail'),
-    (21, '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "busybox", "image": "busybox:1.2.3", "imagePullPolicy": "Always"}, {"name": "nginx", "image": "nginx:latest", "imagePullPolicy": "IfNotPresent"}]}}', 'pass'),
-    (22, '{"spec": {"containers": [{"name": "*", "(image)": "!*:* | *:latest", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx:latest", "imagePullPolicy": "Always"}]}}', 'fail'),
-    (23, '{"spec": {"containers": [{"name": "*", "<(image)": "*:latest", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx", "imagePullPolicy": "Always"}]}}', 'fail'),
-    (24, '{"spec": {"containers": [{"name": "*", "<(image)": "*:latest", "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx:latest", "imagePullPolicy": "Always"}]}}', 'fail'),
-    (25, '{"spec": {"containers": [{"name": "*", "<(image)": "nginx", "env": [{"<(name)": "foo", "<(value)": "bar"}], "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx", "env": [{"name": "foo1", "value": "bar"}], "imagePullPolicy": "Always"}]}}', 'fail'),
-    (26, '{"spec": {"containers": [{"name": "*", "<(image)": "nginx", "env": [{"<(name)": "foo", "<(value)": "bar"}], "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx", "env": [{"name": "foo", "value": "bar"}], "imagePullPolicy": "Always"}]}}', 'fail'),
-    (27, '{"spec": {"containers": [{"name": "*", "env": [{"<(name)": "foo", "<(value)": "bar"}], "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx", "env": [{"name": "foo1", "value": "bar"}], "imagePullPolicy": "Always"}]}}', 'fail'),
-    (28, '{"spec": {"containers": [{"name": "*", "env": [{"<(name)": "foo", "<(value)": "bar"}], "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx", "env": [{"name": "foo", "value": "bar"}], "imagePullPolicy": "IfNotpresent"}]}}', 'pass'),
-    (29, '{"spec": {"containers": [{"name": "*", "env": [{"<(name)": "foo", "<(value)": "bar"}], "imagePullPolicy": "!Always"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx", "env": [{"name": "foo", "value": "bar"}], "imagePullPolicy": "Always"}]}}', 'fail'),
-    (30, '{"metadata": {"<(name)": "nginx"}, "spec": {"imagePullSecrets": [{"name": "regcred"}]}}',
-     '{"metadata": {"name": "somename"}, "spec": {"containers": [{"name": "nginx", "image": "nginx:latest"}], "imagePullSecrets": [{"name": "cred"}]}}', 'fail'),
-    (31, '{"metadata": {"<(name)": "nginx"}, "spec": {"imagePullSecrets": [{"name": "regcred"}]}}',
-     '{"metadata": {"name": "nginx"}, "spec": {"containers": [{"name": "nginx", "image": "nginx:latest"}], "imagePullSecrets": [{"name": "cred"}]}}', 'fail'),
-    (32, '{"metadata": {"labels": {"<(foo)": "bar"}}, "spec": {"containers": [{"name": "nginx", "image": "!*:latest"}]}}',
-     '{"metadata": {"name": "nginx", "labels": {"foo": "bar"}}, "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}', 'pass'),
-    (33, '{"metadata": {"labels": {"<(foo)": "bar"}}, "spec": {"containers": [{"name": "nginx", "image": "!*:latest"}]}}',
-     '{"metadata": {"name": "nginx", "labels": {"foo": "bar"}}, "spec": {"containers": [{"name": "nginx", "image": "nginx:latest"}]}}', 'fail'),
-    (34, '{"spec": {"containers": [{"name": "*", "<(image)": "nginx"}], "imagePullSecrets": [{"name": "my-registry-secret"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx"}], "imagePullSecrets": [{"name": "cred"}]}}', 'fail'),
-    (35, '{"spec": {"containers": [{"name": "*", "<(image)": "nginx"}], "imagePullSecrets": [{"name": "my-registry-secret"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "somepod"}], "imagePullSecrets": [{"name": "cred"}]}}', 'fail'),
-    (36, '{"spec": {"containers": [{"name": "*", "<(image)": "nginx"}], "imagePullSecrets": [{"name": "my-registry-secret"}]}}',
-     '{"spec": {"containers": [{"name": "nginx", "image": "nginx"}], "imagePullSecrets": [{"name": "my-registry-secret"}]}}', 'pass'),
-    (37, '{"metadata": {"labels": {"allow-docker": "true"}}, "(spec)": {"(volumes)": [{"(hostPath)": {"path": "/var/run/docker.sock"}}]}}',
-     '{"metadata": {"labels": {"run": "nginx"}, "name": "nginx"}, "spec": {"containers": [{"image": "nginx", "name": "nginx"}]}}', 'skip'),
-    (38, '{"metadata": {"labels": {"allow-docker": "true"}}, "(spec)": {"(volumes)": [{"(hostPath)": {"path": "/var/run/docker.sock"}}]}}',
-     '{"metadata": {"labels": {"run": "nginx"}, "name": "nginx"}, "spec": {"containers": [{"image": "nginx", "name": "nginx"}], "volumes": [{"hostPath": {"path": "/var/run/docker.sock"}}]}}', 'fail'),
-    (39, '{"metadata": {"labels": {"allow-docker": "true"}}, "(spec)": {"(volumes)": [{"(hostPath)": {"path": "/var/run/docker.sock"}}]}}',
-     '{"metadata": {"labels": {"run": "nginx"}, "name": "nginx"}, "spec": {"containers": [{"image": "nginx", "name": "nginx"}], "volumes": [{"hostPath": {"path": "/randome/value"}}]}}', 'skip'),
-    (40, '{"metadata": {"labels": {"allow-docker": "true"}}, "(spec)": {"(volumes)": [{"(hostPath)": {"path": "/var/run/docker.sock"}}]}}',
-     '{"metadata": {"labels": {"run": "nginx", "allow-docker": "true"}, "name": "nginx"}, "spec": {"containers": [{"image": "nginx", "name": "nginx"}], "volumes": [{"hostPath": {"path": "/var/run/docker.sock"}}]}}', 'pass'),
-    (41, '{"metadata": {"labels": {"allow-docker": "true"}}, "(spec)": {"(volumes)": [{"(hostPath)": {"path": "/var/run/docker.sock"}}]}}',
-     '{"metadata": {"labels": {"run": "nginx", "allow-docker": "false"}, "name": "nginx"}, "spec": {"containers": [{"image": "nginx", "name": "nginx"}], "volumes": [{"hostPath": {"path": "/var/run/docker.sock"}}]}}', 'fail'),
-    (42, '{"metadata": {"labels": {"allow-docker": "true"}}, "(spec)": {"(volumes)": [{"(hostPath)": {"path": "/var/run/docker.sock"}}]}}',
-     '{"metadata": {"labels": {"run": "nginx"}, "name": "nginx"}, "spec": {"containers": [{"image": "nginx", "name": "nginx"}], "volumes": [{"hostPath": {"path": "/var/run/docker.sock"}}]}}', 'fail'),
-    (43, '{"spec": {"=(volumes)": [{"(name)": "!cache-volume", "=(emptyDir)": {"sizeLimit": "?*"}}]}}',
-     '{"spec": {"volumes": [{"name": "cache-volume", "emptyDir": {}}]}}', 'skip'),
-    (44, '{"spec": {"=(initContainers)": [{"(name)": "!istio-init", "=(securityContext)": {"=(runAsUser)": ">0"}}], "=(containers)": [{"=(securityContext)": {"=(runAsUser)": ">0"}}]}}',
-     '{"spec": {"initContainers": [{"name": "nginx", "securityContext": {"runAsUser": 1000}}], "containers": [{"name": "nginx", "image": "nginx"}]}}', 'pass'),
-    (45, '{"spec": {"=(initContainers)": [{"(name)": "!istio-init", "=(securityContext)": {"=(runAsUser)": ">0"}}], "=(containers)": [{"=(securityContext)": {"=(runAsUser)": ">0"}}]}}',
-     '{"spec": {"initContainers": [{"name": "nginx", "securityContext": {"runAsUser": 0}}], "containers": [{"name": "nginx", "image": "nginx"}]}}', 'fail'),
-    (46, '{"spec": {"=(initContainers)": [{"(name)": "!istio-init", "=(securityContext)": {"=(runAsUser)": ">0"}}], "=(containers)": [{"=(securityContext)": {"=(runAsUser)": ">0"}}]}}',
-     '{"spec": {"initContainers": [{"name": "istio-init", "securityContext": {"runAsUser": 0}}], "containers": [{"securityContext": {"runAsUser": 1000}}]}}', 'pass'),
-    (47, '{"spec": {"=(initContainers)": [{"(name)": "!istio-init", "=(securityContext)": {"=(runAsUser)": ">0"}}], "=(containers)": [{"=(securityContext)": {"=(runAsUser)": ">0"}}]}}',
-     '{"spec": {"initContainers": [{"name": "istio-init", "securityContext": {"runAsUser": 1000}}], "containers": [{"securityContext": {"runAsUser": 0}}]}}', 'fail'),
-    (48, '{"spec": {"=(initContainers)": [{"(name)": "!istio-init", "=(securityContext)": {"=(runAsUser)": ">0"}}], "=(containers)": [{"=(securityContext)": {"=(runAsUser)": ">0"}}]}}',
-     '{"spec": {"containers": [{"securityContext": {"runAsUser": 1000}}]}}', 'pass'),
-    (49, '{"spec": {"=(initContainers)": [{"(name)": "!istio-init", "=(securityContext)": {"=(runAsUser)": ">0"}}], "=(containers)": [{"=(securityContext)": {"=(runAsUser)": ">0"}}]}}',
-     '{"spec": {"containers": [{"securityContext": {"runAsUser": 0}}]}}', 'fail'),
-    (50, '{"spec": {"=(initContainers)": [{"(name)": "!istio-init", "=(securityContext)": {"=(runAsUser)": ">0"}}], "=(containers)": [{"=(securityContext)": {"=(runAsUser)": ">0"}}]}}',
-     '{"spec": {"initContainers": [{"name": "istio-init", "securityContext": {"runAsUser": 0}}], "containers": [{"name": "nginx", "image": "nginx"}]}}', 'pass'),
-    (51, '{"spec": {"=(volumes)": [{"(name)": "!credential-socket&!istio-data&!istio-envoy&!workload-certs&!workload-socket", "=(emptyDir)": {"sizeLimit": "?*"}}]}}',
-     '{"spec": {"volumes": [{"name": "credential-socket", "emptyDir": {"sizeLimit": "1Gi"}}]}}', 'skip'),
-    (52, '{"spec": {"=(volumes)": [{"(name)": "!credential-socket&!istio-data&!istio-envoy&!workload-certs&!workload-socket", "=(emptyDir)": {"sizeLimit": "?*"}}]}}',
-     '{"spec": {"volumes": [{"name": "cache-volume", "emptyDir": {"sizeLimit": "1Gi"}}]}}', 'pass'),
-    (53, '{"spec": {"=(volumes)": [{"(name)": "!credential-socket&!istio-data&!istio-envoy&!workload-certs&!workload-socket", "=(emptyDir)": {"sizeLimit": "?*"}}]}}',
-     '{"spec": {"volumes": [{"name": "cache-volume"}]}}', 'pass'),
-    (54, '{"spec": {"=(volumes)": [{"(name)": "!credential-socket&!istio-data&!istio-envoy&!workload-certs&!workload-socket", "=(emptyDir)": {"sizeLimit": "?*"}}]}}',
-     '{"spec": {"volumes": [{"name": "cache-volume", "emptyDir": {}}]}}', 'fail'),
-
+    (
+        1,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx:1.2.3", "imagePullPolicy": "Always"}]}}',
+        "skip",
+    ),
+    (
+        2,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx:latest", "imagePullPolicy": "Always"}]}}',
+        "fail",
+    ),
+    (
+        3,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx", "imagePullPolicy": "Always"}]}}',
+        "fail",
+    ),
+    (
+        4,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx", "imagePullPolicy": "Never"}]}}',
+        "pass",
+    ),
+    (
+        5,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx:latest", "imagePullPolicy": "Never"}]}}',
+        "pass",
+    ),
+    (
+        6,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx:1.2.3", "imagePullPolicy": "Never"}]}}',
+        "skip",
+    ),
+    (
+        7,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx", "imagePullPolicy": "Always"}, {"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}]}}',
+        "fail",
+    ),
+    (
+        8,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx:latest", "imagePullPolicy": "Always"}, {"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}]}}',
+        "fail",
+    ),
+    (
+        9,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx:1.2.3", "imagePullPolicy": "Always"}, {"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}]}}',
+        "skip",
+    ),
+    (
+        10,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx", "imagePullPolicy": "Never"}, {"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}]}}',
+        "pass",
+    ),
+    (
+        11,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx:latest", "imagePullPolicy": "Never"}, {"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}]}}',
+        "pass",
+    ),
+    (
+        12,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx:1.2.3", "imagePullPolicy": "Never"}, {"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}]}}',
+        "skip",
+    ),
+    (
+        13,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}, {"name": "nginx", "image": "nginx", "imagePullPolicy": "Always"}]}}',
+        "fail",
+    ),
+    (
+        14,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}, {"name": "nginx", "image": "nginx:latest", "imagePullPolicy": "Always"}]}}',
+        "fail",
+    ),
+    (
+        15,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}, {"name": "nginx", "image": "nginx:1.2.3", "imagePullPolicy": "Always"}]}}',
+        "skip",
+    ),
+    (
+        16,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}, {"name": "nginx", "image": "nginx", "imagePullPolicy": "Never"}]}}',
+        "pass",
+    ),
+    (
+        17,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}, {"name": "nginx", "image": "nginx:latest", "imagePullPolicy": "Never"}]}}',
+        "pass",
+    ),
+    (
+        18,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "busybox", "image": "busybox:1.28", "imagePullPolicy": "Always"}, {"name": "nginx", "image": "nginx:1.2.3", "imagePullPolicy": "Never"}]}}',
+        "skip",
+    ),
+    (
+        19,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "busybox", "image": "busybox", "imagePullPolicy": "Always"}, {"name": "nginx", "image": "nginx", "imagePullPolicy": "Always"}]}}',
+        "fail",
+    ),
+    (
+        20,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "busybox", "image": "busybox:latest", "imagePullPolicy": "Always"}, {"name": "nginx", "image": "nginx:latest", "imagePullPolicy": "Always"}]}}',
+        "fail",
+    ),
+    (
+        21,
+        '{"spec": {"containers": [{"name": "*", "(image)": "*:latest | !*:*", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "busybox", "image": "busybox:1.2.3", "imagePullPolicy": "Always"}, {"name": "nginx", "image": "nginx:latest", "imagePullPolicy": "IfNotPresent"}]}}',
+        "pass",
+    ),
+    (
+        22,
+        '{"spec": {"containers": [{"name": "*", "(image)": "!*:* | *:latest", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx:latest", "imagePullPolicy": "Always"}]}}',
+        "fail",
+    ),
+    (
+        23,
+        '{"spec": {"containers": [{"name": "*", "<(image)": "*:latest", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx", "imagePullPolicy": "Always"}]}}',
+        "fail",
+    ),
+    (
+        24,
+        '{"spec": {"containers": [{"name": "*", "<(image)": "*:latest", "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx:latest", "imagePullPolicy": "Always"}]}}',
+        "fail",
+    ),
+    (
+        25,
+        '{"spec": {"containers": [{"name": "*", "<(image)": "nginx", "env": [{"<(name)": "foo", "<(value)": "bar"}], "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx", "env": [{"name": "foo1", "value": "bar"}], "imagePullPolicy": "Always"}]}}',
+        "fail",
+    ),
+    (
+        26,
+        '{"spec": {"containers": [{"name": "*", "<(image)": "nginx", "env": [{"<(name)": "foo", "<(value)": "bar"}], "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx", "env": [{"name": "foo", "value": "bar"}], "imagePullPolicy": "Always"}]}}',
+        "fail",
+    ),
+    (
+        27,
+        '{"spec": {"containers": [{"name": "*", "env": [{"<(name)": "foo", "<(value)": "bar"}], "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx", "env": [{"name": "foo1", "value": "bar"}], "imagePullPolicy": "Always"}]}}',
+        "fail",
+    ),
+    (
+        28,
+        '{"spec": {"containers": [{"name": "*", "env": [{"<(name)": "foo", "<(value)": "bar"}], "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx", "env": [{"name": "foo", "value": "bar"}], "imagePullPolicy": "IfNotpresent"}]}}',
+        "pass",
+    ),
+    (
+        29,
+        '{"spec": {"containers": [{"name": "*", "env": [{"<(name)": "foo", "<(value)": "bar"}], "imagePullPolicy": "!Always"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx", "env": [{"name": "foo", "value": "bar"}], "imagePullPolicy": "Always"}]}}',
+        "fail",
+    ),
+    (
+        30,
+        '{"metadata": {"<(name)": "nginx"}, "spec": {"imagePullSecrets": [{"name": "regcred"}]}}',
+        '{"metadata": {"name": "somename"}, "spec": {"containers": [{"name": "nginx", "image": "nginx:latest"}], "imagePullSecrets": [{"name": "cred"}]}}',
+        "fail",
+    ),
+    (
+        31,
+        '{"metadata": {"<(name)": "nginx"}, "spec": {"imagePullSecrets": [{"name": "regcred"}]}}',
+        '{"metadata": {"name": "nginx"}, "spec": {"containers": [{"name": "nginx", "image": "nginx:latest"}], "imagePullSecrets": [{"name": "cred"}]}}',
+        "fail",
+    ),
+    (
+        32,
+        '{"metadata": {"labels": {"<(foo)": "bar"}}, "spec": {"containers": [{"name": "nginx", "image": "!*:latest"}]}}',
+        '{"metadata": {"name": "nginx", "labels": {"foo": "bar"}}, "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}',
+        "pass",
+    ),
+    (
+        33,
+        '{"metadata": {"labels": {"<(foo)": "bar"}}, "spec": {"containers": [{"name": "nginx", "image": "!*:latest"}]}}',
+        '{"metadata": {"name": "nginx", "labels": {"foo": "bar"}}, "spec": {"containers": [{"name": "nginx", "image": "nginx:latest"}]}}',
+        "fail",
+    ),
+    (
+        34,
+        '{"spec": {"containers": [{"name": "*", "<(image)": "nginx"}], "imagePullSecrets": [{"name": "my-registry-secret"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx"}], "imagePullSecrets": [{"name": "cred"}]}}',
+        "fail",
+    ),
+    (
+        35,
+        '{"spec": {"containers": [{"name": "*", "<(image)": "nginx"}], "imagePullSecrets": [{"name": "my-registry-secret"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "somepod"}], "imagePullSecrets": [{"name": "cred"}]}}',
+        "fail",
+    ),
+    (
+        36,
+        '{"spec": {"containers": [{"name": "*", "<(image)": "nginx"}], "imagePullSecrets": [{"name": "my-registry-secret"}]}}',
+        '{"spec": {"containers": [{"name": "nginx", "image": "nginx"}], "imagePullSecrets": [{"name": "my-registry-secret"}]}}',
+        "pass",
+    ),
+    (
+        37,
+        '{"metadata": {"labels": {"allow-docker": "true"}}, "(spec)": {"(volumes)": [{"(hostPath)": {"path": "/var/run/docker.sock"}}]}}',
+        '{"metadata": {"labels": {"run": "nginx"}, "name": "nginx"}, "spec": {"containers": [{"image": "nginx", "name": "nginx"}]}}',
+        "skip",
+    ),
+    (
+        38,
+        '{"metadata": {"labels": {"allow-docker": "true"}}, "(spec)": {"(volumes)": [{"(hostPath)": {"path": "/var/run/docker.sock"}}]}}',
+        '{"metadata": {"labels": {"run": "nginx"}, "name": "nginx"}, "spec": {"containers": [{"image": "nginx", "name": "nginx"}], "volumes": [{"hostPath": {"path": "/var/run/docker.sock"}}]}}',
+        "fail",
+    ),
+    (
+        39,
+        '{"metadata": {"labels": {"allow-docker": "true"}}, "(spec)": {"(volumes)": [{"(hostPath)": {"path": "/var/run/docker.sock"}}]}}',
+        '{"metadata": {"labels": {"run": "nginx"}, "name": "nginx"}, "spec": {"containers": [{"image": "nginx", "name": "nginx"}], "volumes": [{"hostPath": {"path": "/randome/value"}}]}}',
+        "skip",
+    ),
+    (
+        40,
+        '{"metadata": {"labels": {"allow-docker": "true"}}, "(spec)": {"(volumes)": [{"(hostPath)": {"path": "/var/run/docker.sock"}}]}}',
+        '{"metadata": {"labels": {"run": "nginx", "allow-docker": "true"}, "name": "nginx"}, "spec": {"containers": [{"image": "nginx", "name": "nginx"}], "volumes": [{"hostPath": {"path": "/var/run/docker.sock"}}]}}',
+        "pass",
+    ),
+    (
+        41,
+        '{"metadata": {"labels": {"allow-docker": "true"}}, "(spec)": {"(volumes)": [{"(hostPath)": {"path": "/var/run/docker.sock"}}]}}',
+        '{"metadata": {"labels": {"run": "nginx", "allow-docker": "false"}, "name": "nginx"}, "spec": {"containers": [{"image": "nginx", "name": "nginx"}], "volumes": [{"hostPath": {"path": "/var/run/docker.sock"}}]}}',
+        "fail",
+    ),
+    (
+        42,
+        '{"metadata": {"labels": {"allow-docker": "true"}}, "(spec)": {"(volumes)": [{"(hostPath)": {"path": "/var/run/docker.sock"}}]}}',
+        '{"metadata": {"labels": {"run": "nginx"}, "name": "nginx"}, "spec": {"containers": [{"image": "nginx", "name": "nginx"}], "volumes": [{"hostPath": {"path": "/var/run/docker.sock"}}]}}',
+        "fail",
+    ),
+    (
+        43,
+        '{"spec": {"=(volumes)": [{"(name)": "!cache-volume", "=(emptyDir)": {"sizeLimit": "?*"}}]}}',
+        '{"spec": {"volumes": [{"name": "cache-volume", "emptyDir": {}}]}}',
+        "skip",
+    ),
+    (
+        44,
+        '{"spec": {"=(initContainers)": [{"(name)": "!istio-init", "=(securityContext)": {"=(runAsUser)": ">0"}}], "=(containers)": [{"=(securityContext)": {"=(runAsUser)": ">0"}}]}}',
+        '{"spec": {"initContainers": [{"name": "nginx", "securityContext": {"runAsUser": 1000}}], "containers": [{"name": "nginx", "image": "nginx"}]}}',
+        "pass",
+    ),
+    (
+        45,
+        '{"spec": {"=(initContainers)": [{"(name)": "!istio-init", "=(securityContext)": {"=(runAsUser)": ">0"}}], "=(containers)": [{"=(securityContext)": {"=(runAsUser)": ">0"}}]}}',
+        '{"spec": {"initContainers": [{"name": "nginx", "securityContext": {"runAsUser": 0}}], "containers": [{"name": "nginx", "image": "nginx"}]}}',
+        "fail",
+    ),
+    (
+        46,
+        '{"spec": {"=(initContainers)": [{"(name)": "!istio-init", "=(securityContext)": {"=(runAsUser)": ">0"}}], "=(containers)": [{"=(securityContext)": {"=(runAsUser)": ">0"}}]}}',
+        '{"spec": {"initContainers": [{"name": "istio-init", "securityContext": {"runAsUser": 0}}], "containers": [{"securityContext": {"runAsUser": 1000}}]}}',
+        "pass",
+    ),
+    (
+        47,
+        '{"spec": {"=(initContainers)": [{"(name)": "!istio-init", "=(securityContext)": {"=(runAsUser)": ">0"}}], "=(containers)": [{"=(securityContext)": {"=(runAsUser)": ">0"}}]}}',
+        '{"spec": {"initContainers": [{"name": "istio-init", "securityContext": {"runAsUser": 1000}}], "containers": [{"securityContext": {"runAsUser": 0}}]}}',
+        "fail",
+    ),
+    (
+        48,
+        '{"spec": {"=(initContainers)": [{"(name)": "!istio-init", "=(securityContext)": {"=(runAsUser)": ">0"}}], "=(containers)": [{"=(securityContext)": {"=(runAsUser)": ">0"}}]}}',
+        '{"spec": {"containers": [{"securityContext": {"runAsUser": 1000}}]}}',
+        "pass",
+    ),
+    (
+        49,
+        '{"spec": {"=(initContainers)": [{"(name)": "!istio-init", "=(securityContext)": {"=(runAsUser)": ">0"}}], "=(containers)": [{"=(securityContext)": {"=(runAsUser)": ">0"}}]}}',
+        '{"spec": {"containers": [{"securityContext": {"runAsUser": 0}}]}}',
+        "fail",
+    ),
+    (
+        50,
+        '{"spec": {"=(initContainers)": [{"(name)": "!istio-init", "=(securityContext)": {"=(runAsUser)": ">0"}}], "=(containers)": [{"=(securityContext)": {"=(runAsUser)": ">0"}}]}}',
+        '{"spec": {"initContainers": [{"name": "istio-init", "securityContext": {"runAsUser": 0}}], "containers": [{"name": "nginx", "image": "nginx"}]}}',
+        "pass",
+    ),
+    (
+        51,
+        '{"spec": {"=(volumes)": [{"(name)": "!credential-socket&!istio-data&!istio-envoy&!workload-certs&!workload-socket", "=(emptyDir)": {"sizeLimit": "?*"}}]}}',
+        '{"spec": {"volumes": [{"name": "credential-socket", "emptyDir": {"sizeLimit": "1Gi"}}]}}',
+        "skip",
+    ),
+    (
+        52,
+        '{"spec": {"=(volumes)": [{"(name)": "!credential-socket&!istio-data&!istio-envoy&!workload-certs&!workload-socket", "=(emptyDir)": {"sizeLimit": "?*"}}]}}',
+        '{"spec": {"volumes": [{"name": "cache-volume", "emptyDir": {"sizeLimit": "1Gi"}}]}}',
+        "pass",
+    ),
+    (
+        53,
+        '{"spec": {"=(volumes)": [{"(name)": "!credential-socket&!istio-data&!istio-envoy&!workload-certs&!workload-socket", "=(emptyDir)": {"sizeLimit": "?*"}}]}}',
+        '{"spec": {"volumes": [{"name": "cache-volume"}]}}',
+        "pass",
+    ),
+    (
+        54,
+        '{"spec": {"=(volumes)": [{"(name)": "!credential-socket&!istio-data&!istio-envoy&!workload-certs&!workload-socket", "=(emptyDir)": {"sizeLimit": "?*"}}]}}',
+        '{"spec": {"volumes": [{"name": "cache-volume", "emptyDir": {}}]}}',
+        "fail",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("n", "pattern", "resource", "status"), KYVERNO_CASES, ids=[f"kyverno-{c[0]}" for c in KYVERNO_CASES])
+@pytest.mark.parametrize(
+    ("n", "pattern", "resource", "status"), KYVERNO_CASES, ids=[f"kyverno-{c[0]}" for c in KYVERNO_CASES]
+)
 def test_kyverno_conditional_anchor_cases(n, pattern, resource, status):
     expected = "skip" if n in GLOBAL_ANCHOR_SKIPS else status
     result = match_pattern(json.loads(resource), json.loads(pattern))
@@ -176,7 +393,9 @@ POD = {
 )
 def test_global_anchor(images, policy, status):
     pattern = {"spec": {"containers": [{"name": "*", "<(image)": "*:latest", "imagePullPolicy": "!Always"}]}}
-    resource = {"spec": {"containers": [{"name": "n", "image": i, "imagePullPolicy": policy} for i in images]}}
+    resource = {
+        "spec": {"containers": [{"name": "n", "image": i, "imagePullPolicy": policy} for i in images]}
+    }
     assert match_pattern(resource, pattern).status == status
 
 
@@ -249,19 +468,44 @@ def test_global_anchor_elsewhere_skips_the_whole_rule():
         ),
         # conditional anchor: a missing key or mismatching value skips
         ({"spec": {"(hostNetwork)": True, "hostPort": ">1024"}}, {"spec": {}}, "skip", ""),
-        ({"spec": {"(hostNetwork)": True, "hostPort": ">1024"}}, {"spec": {"hostNetwork": False}}, "skip", ""),
-        ({"spec": {"(hostNetwork)": True, "hostPort": ">1024"}}, {"spec": {"hostNetwork": True, "hostPort": 80}}, "fail", "/spec/hostPort/"),
-        ({"spec": {"(hostNetwork)": True, "hostPort": ">1024"}}, {"spec": {"hostNetwork": True, "hostPort": 8080}}, "pass", ""),
+        (
+            {"spec": {"(hostNetwork)": True, "hostPort": ">1024"}},
+            {"spec": {"hostNetwork": False}},
+            "skip",
+            "",
+        ),
+        (
+            {"spec": {"(hostNetwork)": True, "hostPort": ">1024"}},
+            {"spec": {"hostNetwork": True, "hostPort": 80}},
+            "fail",
+            "/spec/hostPort/",
+        ),
+        (
+            {"spec": {"(hostNetwork)": True, "hostPort": ">1024"}},
+            {"spec": {"hostNetwork": True, "hostPort": 8080}},
+            "pass",
+            "",
+        ),
         # a scalar pattern on a list: every element must match; an empty list passes
         ({"spec": {"args": "!*--privileged*"}}, {"spec": {"args": ["a", "b"]}}, "pass", ""),
-        ({"spec": {"args": "!*--privileged*"}}, {"spec": {"args": ["a", "--privileged=true"]}}, "fail", "/spec/args/"),
+        (
+            {"spec": {"args": "!*--privileged*"}},
+            {"spec": {"args": ["a", "--privileged=true"]}},
+            "fail",
+            "/spec/args/",
+        ),
         ({"spec": {"args": "!*--privileged*"}}, {"spec": {"args": []}}, "pass", ""),
         ({"spec": {"args": ["!x"]}}, {"spec": {"args": ["a", "x"]}}, "fail", "/spec/args/"),
         # a list pattern's first map must be matched by every element; an empty resource list passes
         ({"spec": {"containers": [{"name": "a*"}]}}, POD, "fail", "/spec/containers/1/name/"),
         ({"spec": {"containers": [{"name": "a*"}]}}, {"spec": {"containers": []}}, "pass", ""),
         # structure mismatches fail at the current path
-        ({"spec": {"containers": [{"name": "a"}]}}, {"spec": {"containers": "a"}}, "fail", "/spec/containers/"),
+        (
+            {"spec": {"containers": [{"name": "a"}]}},
+            {"spec": {"containers": "a"}},
+            "fail",
+            "/spec/containers/",
+        ),
         ({"spec": {"a": {"b": 1}}}, {"spec": {"a": 5}}, "fail", "/spec/a/"),
         # an empty list pattern is an error Kyverno reports at its path
         ({"spec": {"a": []}}, {"spec": {"a": [1]}}, "fail", "/spec/a/"),
@@ -292,7 +536,12 @@ def test_a_skipped_sibling_list_does_not_skip_when_another_applies():
         }
     }
     only_skipped = {"spec": {"initContainers": [{"name": "istio-init"}]}}
-    assert match_pattern(only_skipped, {"spec": {"=(initContainers)": pattern["spec"]["=(initContainers)"]}}).status == "skip"
+    assert (
+        match_pattern(
+            only_skipped, {"spec": {"=(initContainers)": pattern["spec"]["=(initContainers)"]}}
+        ).status
+        == "skip"
+    )
     both = {"spec": {"initContainers": [{"name": "istio-init"}], "containers": [{"name": "c"}]}}
     assert match_pattern(both, pattern).status == "pass"
 
@@ -320,13 +569,19 @@ def test_list_of_lists_length_mismatch_is_an_error():
 def test_add_anchor_is_a_literal_key_in_validate_and_rejected_at_load():
     pattern = {"metadata": {"+(annotations)": {"a": "b"}}}
     assert match_pattern({"metadata": {"annotations": {"a": "b"}}}, pattern).status == "fail"
-    assert pattern_errors(pattern) == ["/metadata/+(annotations): unsupported anchor +(annotations) in a validate pattern"]
+    assert pattern_errors(pattern) == [
+        "/metadata/+(annotations): unsupported anchor +(annotations) in a validate pattern"
+    ]
 
 
 def test_pattern_errors():
     assert pattern_errors({"spec": {"=(a)": 1, "X(b)": None, "(c)": 1, "<(d)": 1, "^(e)": [{"f": 1}]}}) == []
-    assert pattern_errors({"spec": {"^(e)": []}}) == ["/spec/^(e): existence anchor should have a non-empty list value"]
-    assert pattern_errors({"spec": {"^(e)": {"f": 1}}}) == ["/spec/^(e): existence anchor should have a non-empty list value"]
+    assert pattern_errors({"spec": {"^(e)": []}}) == [
+        "/spec/^(e): existence anchor should have a non-empty list value"
+    ]
+    assert pattern_errors({"spec": {"^(e)": {"f": 1}}}) == [
+        "/spec/^(e): existence anchor should have a non-empty list value"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -339,7 +594,10 @@ def test_pattern_errors():
         ("<(name)", ("<", "name")),
         ("+(name)", ("+", "name")),
         (" (name) ", ("", "name")),
-        ("=(container.apparmor.security.beta.kubernetes.io/*)", ("=", "container.apparmor.security.beta.kubernetes.io/*")),
+        (
+            "=(container.apparmor.security.beta.kubernetes.io/*)",
+            ("=", "container.apparmor.security.beta.kubernetes.io/*"),
+        ),
         ("name", None),
         ("()", None),
         ("Y(name)", None),
@@ -359,12 +617,22 @@ def test_wildcard_label_keys_expand_to_the_resource_key():
     pattern = {"metadata": {"labels": {"other.*/x": "?*"}}}
     assert match_pattern(POD, pattern).path == "/metadata/labels/other.*/x/"
     # anchors are kept on expanded keys
-    annotated = {"metadata": {"annotations": {"container.apparmor.security.beta.kubernetes.io/c": "unconfined"}}}
-    pattern = {"=(metadata)": {"=(annotations)": {"=(container.apparmor.security.beta.kubernetes.io/*)": "runtime/default | localhost/*"}}}
+    annotated = {
+        "metadata": {"annotations": {"container.apparmor.security.beta.kubernetes.io/c": "unconfined"}}
+    }
+    pattern = {
+        "=(metadata)": {
+            "=(annotations)": {
+                "=(container.apparmor.security.beta.kubernetes.io/*)": "runtime/default | localhost/*"
+            }
+        }
+    }
     assert match_pattern(annotated, pattern).status == "fail"
     annotated["metadata"]["annotations"]["container.apparmor.security.beta.kubernetes.io/c"] = "localhost/p"
     assert match_pattern(annotated, pattern).status == "pass"
-    assert "=(container.apparmor.security.beta.kubernetes.io/*)" in pattern["=(metadata)"]["=(annotations)"]  # input untouched
+    assert (
+        "=(container.apparmor.security.beta.kubernetes.io/*)" in pattern["=(metadata)"]["=(annotations)"]
+    )  # input untouched
 
 
 def test_any_pattern():
@@ -396,7 +664,9 @@ def test_failure_message():
     assert failure_message("no-latest", "Using latest is not allowed", result) == (
         "validation error: Using latest is not allowed. rule no-latest failed at path /spec/containers/1/image/"
     )
-    assert failure_message("no-latest", "Ends with a dot.", result).startswith("validation error: Ends with a dot. rule")
+    assert failure_message("no-latest", "Ends with a dot.", result).startswith(
+        "validation error: Ends with a dot. rule"
+    )
     assert failure_message("no-latest", "", result) == (
         "validation error: rule no-latest failed at path /spec/containers/1/image/"
     )
@@ -476,9 +746,13 @@ def test_community_pattern_verdicts_match_kyverno():
     mismatches = []
     for test_file in sorted(root.rglob("kyverno-test.yaml")):
         test = yaml.safe_load(test_file.read_text())
-        policies = {d["metadata"]["name"]: d for p in test.get("policies", []) for d in _docs(test_file.parent / p)}
+        policies = {
+            d["metadata"]["name"]: d for p in test.get("policies", []) for d in _docs(test_file.parent / p)
+        }
         resources = {
-            (d["kind"], d["metadata"]["name"]): d for r in test.get("resources", []) for d in _docs(test_file.parent / r)
+            (d["kind"], d["metadata"]["name"]): d
+            for r in test.get("resources", [])
+            for d in _docs(test_file.parent / r)
         }
         for expected in test.get("results", []):
             policy = policies.get(expected["policy"])
@@ -503,6 +777,8 @@ def test_community_pattern_verdicts_match_kyverno():
                 if result.status == expected["result"]:
                     agreed += 1
                 else:
-                    mismatches.append((test_file.parent.parent.name, expected["rule"], name, expected["result"], result))
+                    mismatches.append(
+                        (test_file.parent.parent.name, expected["rule"], name, expected["result"], result)
+                    )
     assert checked >= 600, f"only {checked} expected results checked"
     assert mismatches == [], f"{agreed}/{checked} agree"

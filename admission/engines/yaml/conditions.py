@@ -47,7 +47,9 @@ def evaluate_conditions(conditions: Any, substitute: Substitute) -> tuple[bool, 
         if conditions and all(isinstance(c, dict) and _is_block(c) for c in conditions):
             return _list_of_blocks(conditions, substitute)
         return _legacy(conditions, substitute)
-    raise ValueError(f"invalid conditions: expected a map with any/all or a list, found {type(conditions).__name__}")
+    raise ValueError(
+        f"invalid conditions: expected a map with any/all or a list, found {type(conditions).__name__}"
+    )
 
 
 def _is_block(c: dict[str, Any]) -> bool:
@@ -61,7 +63,9 @@ def _join(messages: list[str], sep: str) -> str:
 def _any_all(block: dict[str, Any], substitute: Substitute) -> tuple[bool, str]:
     unknown = set(block) - {"any", "all"}
     if unknown:
-        raise ValueError(f"invalid conditions: unexpected field(s) {', '.join(sorted(unknown))} beside any/all")
+        raise ValueError(
+            f"invalid conditions: unexpected field(s) {', '.join(sorted(unknown))} beside any/all"
+        )
     any_conditions, all_conditions = block.get("any"), block.get("all")
     for name, group in (("any", any_conditions), ("all", all_conditions)):
         if group is not None and not isinstance(group, list):
@@ -113,10 +117,14 @@ def _legacy(conditions: list[Any], substitute: Substitute) -> tuple[bool, str]:
 def evaluate_condition(condition: Any, substitute: Substitute) -> tuple[bool, str]:
     """One {key, operator, value, message} condition: (holds, its message)."""
     if not isinstance(condition, dict):
-        raise ValueError(f"invalid condition: expected a map with key/operator/value, found {type(condition).__name__}")
+        raise ValueError(
+            f"invalid condition: expected a map with key/operator/value, found {type(condition).__name__}"
+        )
     operator = condition.get("operator")
     if not isinstance(operator, str) or operator.lower() not in _OPERATORS:
-        raise ValueError(f"unknown condition operator {operator!r}; expected one of {', '.join(OPERATOR_NAMES)}")
+        raise ValueError(
+            f"unknown condition operator {operator!r}; expected one of {', '.join(OPERATOR_NAMES)}"
+        )
     key = substitute(condition.get("key"))
     value = substitute(condition.get("value"))
     message = condition.get("message") or ""

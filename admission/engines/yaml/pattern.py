@@ -203,7 +203,9 @@ class _Matcher:
         present = name in resource
         if kind == CONDITION:
             if not present:
-                return current, _Err(_COND, f"{_COND_MSG}: conditional anchor key doesn't exist in the resource")
+                return current, _Err(
+                    _COND, f"{_COND_MSG}: conditional anchor key doesn't exist in the resource"
+                )
             err_path, err = self.element(resource[name], pattern, current)
             if err is not None:
                 return err_path, _Err(_COND, f"{_COND_MSG}: {err.message}")
@@ -243,11 +245,14 @@ class _Matcher:
                 f"invalid resource type {_type_name(value)}: Existence ^ () anchor can be used only on list/array type resource",
             )
         if not isinstance(pattern, list):
-            return path, _Err(_PLAIN, "invalid pattern type: Pattern has to be of list to compare against resource")
+            return path, _Err(
+                _PLAIN, "invalid pattern type: Pattern has to be of list to compare against resource"
+            )
         for item in pattern:
             if not isinstance(item, dict):
                 return path, _Err(
-                    _PLAIN, "invalid pattern type: Pattern has to be of type map to compare against items in resource"
+                    _PLAIN,
+                    "invalid pattern type: Pattern has to be of type map to compare against items in resource",
                 )
             if not any(self.element(r, item, f"{path}{i}/")[1] is None for i, r in enumerate(value)):
                 return path, _Err(_PLAIN, f"existence anchor validation failed at path {path}")
@@ -420,7 +425,11 @@ def failure_message(rule: str, message: str, result: PatternResult, any_pattern:
         detail = " ".join(parts)
         if not message:
             return f"validation error: {detail}"
-        return f"validation error: {message} {detail}" if message.endswith(".") else f"validation error: {message}. {detail}"
+        return (
+            f"validation error: {message} {detail}"
+            if message.endswith(".")
+            else f"validation error: {message}. {detail}"
+        )
     if not message:
         if result.path:
             return f"validation error: rule {rule} failed at path {result.path}"

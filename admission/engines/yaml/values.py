@@ -372,11 +372,7 @@ def deep_equal(a: Any, b: Any) -> bool:
     if is_number(a) or is_number(b):
         return is_number(a) and is_number(b) and float(a) == float(b)
     if isinstance(a, dict):
-        return (
-            isinstance(b, dict)
-            and a.keys() == b.keys()
-            and all(deep_equal(a[k], b[k]) for k in a)
-        )
+        return isinstance(b, dict) and a.keys() == b.keys() and all(deep_equal(a[k], b[k]) for k in a)
     if isinstance(a, list):
         return isinstance(b, list) and len(a) == len(b) and all(map(deep_equal, a, b))
     return type(a) is type(b) and a == b
