@@ -262,3 +262,13 @@ def test_delete_requests_match_the_old_object() -> None:
                                                                     "operator": "Equals", "value": "DELETE"}]}}})])
     [r] = run(ev, pod(), operation="DELETE")
     assert r.status == Status.FAIL
+
+
+def test_values_stand_in_for_the_context_entries_they_name() -> None:
+    ev = evaluator([rule(context=[{"name": "quota", "apiCall": {"urlPath": "/api/v1/namespaces/x/resourcequotas",
+                                                                "jmesPath": "items | length(@)"}}],
+                         validate={"message": "{{ quota }} quotas", "deny": {"conditions": {"all": [
+                             {"key": "{{ quota }}", "operator": "GreaterThan", "value": 2}]}}})])
+    ctx = KyvernoContext(report_skips=True, values=lambda p, r, n: {"quota": 3})
+    [r] = ev.validate(Request.for_object(pod()), ctx)
+    assert (r.status, r.message) == (Status.FAIL, "3 quotas")

@@ -151,11 +151,12 @@ class KyvernoEvaluator:
         if ctx.expired():
             return _result_only(policy, rule, Status.ERROR, "deadline exceeded")
         try:
-            variables = _variables(policy, rule, request, obj, ctx)
+            variables, provided = _variables(policy, rule, request, obj, ctx)
         except Exception as exc:  # a values error is this rule's error
             return _result_only(policy, rule, Status.ERROR, f"failed to set up variables: {exc}")
         try:
-            _load_context(rule.context, variables, ctx)
+            # values given offline (the kyverno CLI's values file) stand in for the context entries they name
+            _load_context([e for e in rule.context if e.get("name") not in provided], variables, ctx)
         except Exception as exc:
             return _result_only(policy, rule, Status.ERROR, f"failed to load context: {exc}")
         try:
@@ -223,7 +224,7 @@ def _subject(request: Request, obj: Object | None, ctx: Context) -> Subject:
     )
 
 
-def _variables(policy: Policy, rule: Rule, request: Request, obj: Object | None, ctx: Context) -> Any:
+def _variables(policy: Policy, rule: Rule, request: Request, obj: Object | None, ctx: Context) -> tuple[Any, set[str]]:
     from admission.engines.yaml.variables import Variables
 
     req = request
@@ -234,7 +235,7 @@ def _variables(policy: Policy, rule: Rule, request: Request, obj: Object | None,
         name = str(((req.resource_object or {}).get("metadata") or {}).get("name") or "")
         extra = dict(ctx.values(policy.name, rule.base_name or rule.name, name))
     variables = Variables.for_request(req, extra or None)
-    return variables
+    return variables, set(extra)
 
 
 def _load_context(entries: list[dict[str, Any]], variables: Any, ctx: Context) -> None:
