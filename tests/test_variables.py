@@ -193,10 +193,20 @@ def test_substitution_walks_documents_and_keys() -> None:
                                  "list": ["CREATE", 3, True, None]}
 
 
-def test_references_are_left_unchanged() -> None:
+def test_references_resolve_within_the_document() -> None:
     v = variables_for()
-    assert v.substitute("$(./../name)") == "$(./../name)"
-    assert v.substitute({"a": "<=$(../limit)"}) == {"a": "<=$(../limit)"}
+    pattern = {"spec": {"containers": [{"resources": {
+        "requests": {"memory": "$(<=./../../limits/memory)", "cpu": "$(./../../limits/cpu)"},
+        "limits": {"memory": "2Gi", "cpu": "1"}}}]}}
+    out = v.substitute(pattern)
+    assert out["spec"]["containers"][0]["resources"]["requests"] == {"memory": "<=2Gi", "cpu": "1"}
+    # anchors in keys are matched without their anchor; absolute paths start at the document root
+    assert v.substitute({"(name)": "web", "x": "$(/name)-{{ request.namespace }}"}) == {
+        "(name)": "web", "x": "web-team-a"}
+    # an escaped reference stays, without its backslash
+    assert v.substitute({"a": "\\$(./b)"}) == {"a": "$(./b)"}
+    with pytest.raises(VariableError, match="nil resolved"):
+        v.substitute({"a": "$(./../missing)"})
 
 
 def test_delete_requests_read_the_old_object() -> None:

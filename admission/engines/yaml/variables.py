@@ -12,7 +12,8 @@ Substitution (`Variables.substitute`) follows pkg/engine/variables: `\\{{ }}` st
 is exactly one variable becomes the value itself, embedded variables are formatted (strings as they are,
 anything else as JSON), nested variables resolve innermost first, `{{- x }}` substitutes once without
 re-scanning, `{{@}}` is the current path in the resource, DELETE requests read `request.object` from
-`request.oldObject`. `$(...)` references are left unchanged.
+`request.oldObject`. `$(...)` references to other values of the same document (`$(./../limits/memory)`,
+with an optional operator: `$(<=./../limits/memory)`) are resolved first, as Kyverno does.
 
 Context entries (see context.py) are loaded lazily, as Kyverno's deferred loading does: an entry is
 resolved the first time a query names it.
@@ -253,6 +254,10 @@ def _one_line(exc: Exception) -> str:
 # '{{...}}' at the start of a string or after any character but '\' (pkg/engine/variables/regex).
 _VARIABLE = re.compile(r"(^|[^\\])(\{\{(?:\{[^{}]*\}|[^{}])*\}\})")
 _SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
+# '$(...)' at the start or after any character but '\'; and an escaped '\$(...)'.
+_REFERENCE = re.compile(r"^\$\(.[^ ]*\)|[^\\]\$\(.[^ ]*\)")
+_ESCAPED_REFERENCE = re.compile(r"\\\$\(.[^ )]*\)")
+_ANCHOR = re.compile(r"^(?:\(|=\(|\^\(|\+\(|X\(|<\()(.+)\)$")
 
 
 def find_variables(text: str) -> list[str]:
@@ -422,19 +427,25 @@ class Variables:
     # -- substitution
 
     def substitute(self, value: Any, path: tuple[str | int, ...] = ()) -> Any:
-        """Replace `{{ }}` variables in every string (and key) of a JSON document. `path` is where the
-        document sits in the rule (only `{{@}}` uses it). Raises VariableError as Kyverno's does."""
+        """Replace `$(...)` references, then `{{ }}` variables, in every string (and key) of a JSON
+        document. `path` is where the document sits in the rule (only `{{@}}` uses it).
+        Raises VariableError as Kyverno's does."""
+        if _has_reference(value):
+            value = _substitute_references(value, value, ())
+        return self._substitute(value, path)
+
+    def _substitute(self, value: Any, path: tuple[str | int, ...]) -> Any:
         if isinstance(value, str):
             return self._substitute_string(value, path)
         if isinstance(value, dict):
             out: dict[str, Any] = {}
             for key, item in value.items():
                 new_key = self._substitute_string(key, path) if isinstance(key, str) and "{{" in key else key
-                out[new_key if isinstance(new_key, str) else go_json(new_key)] = self.substitute(
+                out[new_key if isinstance(new_key, str) else go_json(new_key)] = self._substitute(
                     item, (*path, key))
             return out
         if isinstance(value, list):
-            return [self.substitute(item, (*path, i)) for i, item in enumerate(value)]
+            return [self._substitute(item, (*path, i)) for i, item in enumerate(value)]
         return value
 
     def _substitute_string(self, value: str, path: tuple[str | int, ...]) -> Any:
@@ -477,6 +488,99 @@ class Variables:
         except VariableError:
             prefix = ["request", "object"]
         return pointer_to_jmespath([*prefix, *parts])
+
+
+# ---------------------------------------------------------------------------------------------- references
+
+def _has_reference(value: Any) -> bool:
+    if isinstance(value, str):
+        return "$(" in value
+    if isinstance(value, dict):
+        return any(_has_reference(k) or _has_reference(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_reference(v) for v in value)
+    return False
+
+
+def _substitute_references(value: Any, root: Any, path: tuple[str, ...]) -> Any:
+    if isinstance(value, dict):
+        return {(_resolve_references(k, root, (*path, k)) if isinstance(k, str) else k):
+                _substitute_references(v, root, (*path, str(k))) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute_references(v, root, (*path, str(i))) for i, v in enumerate(value)]
+    if isinstance(value, str):
+        return _resolve_references(value, root, path)
+    return value
+
+
+def _resolve_references(text: str, root: Any, path: tuple[str, ...]) -> str:
+    if "$(" not in text:
+        return text
+    here = "/" + "/".join(path)
+    for m in list(_REFERENCE.finditer(text)):
+        whole = m.group(0)
+        initial = whole.startswith("$(")
+        reference = whole if initial else whole[1:]
+        resolved = _resolve_reference(root, reference, here)
+        if not isinstance(resolved, str):
+            raise VariableError(f"NotResolvedReferenceErr,reference {reference} not resolved at path {here}")
+        text = text.replace(whole, ("" if initial else whole[0]) + resolved, 1)
+    for m in list(_ESCAPED_REFERENCE.finditer(text)):
+        text = text.replace(m.group(0), m.group(0)[1:])
+    return text
+
+
+def _resolve_reference(root: Any, reference: str, here: str) -> Any:
+    inner = reference.strip("$()")
+    operator = next((op for op in (">=", "<=", ">", "<", "!") if len(inner) >= 2 and inner.startswith(op)), "")
+    inner = inner[len(operator):]
+    if not inner:
+        raise VariableError("expected path, found empty reference")
+    target = inner if inner.startswith("/") else _join_path(here, inner)
+    value = _value_at(root, target)
+    if value is None:
+        raise VariableError(f"got nil resolved variable {reference} at path {here}")
+    if not operator:
+        return value
+    if isinstance(value, str):
+        return operator + value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise VariableError(f"incorrect expression: operator {operator} does not match with value {value}")
+    return operator + (str(value) if isinstance(value, int) else f"{value:f}")
+
+
+def _join_path(base: str, relative: str) -> str:
+    parts: list[str] = []
+    for part in (base + "/" + relative).split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/" + "/".join(parts)
+
+
+def _value_at(root: Any, target: str) -> Any:
+    """The value at a slash path of a document, matching keys with their anchors removed."""
+    node = root
+    for part in [p for p in target.split("/") if p]:
+        if isinstance(node, dict):
+            match = [k for k in node if isinstance(k, str) and _strip_anchor(k) == part]
+            if not match:
+                return None
+            node = node[match[0]]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def _strip_anchor(key: str) -> str:
+    m = _ANCHOR.match(key)
+    return m.group(1) if m else key
 
 
 def _pointer(path: tuple[str | int, ...]) -> str:
