@@ -782,3 +782,11 @@ def test_community_pattern_verdicts_match_kyverno():
                     )
     assert checked >= 600, f"only {checked} expected results checked"
     assert mismatches == [], f"{agreed}/{checked} agree"
+
+
+def test_non_string_pattern_keys_read_as_json_keys():
+    # YAML 1.1 reads `true:` / `1:` as non-string keys; Kyverno sees the policy as JSON, with "true" / "1"
+    pattern = {"data": {True: "yes", 2: "two"}}
+    assert match_pattern({"data": {"true": "yes", "2": "two"}}, pattern).status == "pass"
+    assert match_pattern({"data": {"true": "no", "2": "two"}}, pattern).path == "/data/true/"
+    assert match_pattern({"data": {"true": "yes"}}, {"data": {"x": {False: None}}}).status == "fail"

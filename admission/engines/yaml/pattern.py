@@ -47,15 +47,17 @@ _ANCHOR = re.compile(r"^([+<=X^])?\((.+)\)$", re.DOTALL)
 CONDITION, GLOBAL, NEGATION, ADD, EQUALITY, EXISTENCE = "", "<", "X", "+", "=", "^"
 
 
-def parse_anchor(key: str) -> tuple[str, str] | None:
+def parse_anchor(key: Any) -> tuple[str, str] | None:
     """(modifier, key) of an anchored map key such as "=(name)", or None for a plain key."""
+    if not isinstance(key, str):
+        return None
     m = _ANCHOR.match(key.strip())
     if m is None:
         return None
     return m[1] or CONDITION, m[2]
 
 
-def _anchor_type(key: str) -> str | None:
+def _anchor_type(key: Any) -> str | None:
     a = parse_anchor(key)
     return None if a is None else a[0]
 
@@ -128,6 +130,8 @@ class _Matcher:
 
     def note_anchor_keys(self, pattern: dict[str, Any], resource: dict[str, Any]) -> None:
         for key in pattern:
+            if not isinstance(key, str):
+                continue
             a = parse_anchor(key)
             if a is None or a[0] not in (CONDITION, EXISTENCE, NEGATION):
                 continue
@@ -168,6 +172,8 @@ class _Matcher:
     # -- map ----------------------------------------------------------------------------------
 
     def map(self, resource: dict[str, Any], pattern: dict[str, Any], path: str) -> _Outcome:
+        if not all(isinstance(k, str) for k in pattern):
+            pattern = {_key_text(k): v for k, v in pattern.items()}  # YAML may give true:, 1:, null: keys
         pattern = _expand_metadata_wildcards(pattern, resource)
         anchors = {k: v for k, v in pattern.items() if _anchor_type(k) in _PHASE_ONE}
         others = {k: v for k, v in pattern.items() if k not in anchors}
@@ -290,6 +296,13 @@ class _Matcher:
         if applied == 0 and skip_errors:
             return path, _combined(skip_errors)
         return _OK
+
+
+def _key_text(key: Any) -> str:
+    """A map key as it reads once YAML is turned into JSON, as Kyverno receives policies."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return "null" if key is None else str(key)
 
 
 def _type_name(v: Any) -> str:
