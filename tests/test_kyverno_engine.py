@@ -272,3 +272,31 @@ def test_values_stand_in_for_the_context_entries_they_name() -> None:
     ctx = KyvernoContext(report_skips=True, values=lambda p, r, n: {"quota": 3})
     [r] = ev.validate(Request.for_object(pod()), ctx)
     assert (r.status, r.message) == (Status.FAIL, "3 quotas")
+
+
+def test_updates_of_resources_that_already_violated_are_skipped() -> None:
+    ev = evaluator([rule(validate={"pattern": {"metadata": {"labels": {"team": "?*"}}}})])
+    old = pod()
+    new = pod(labels={"other": "x"})
+    [r] = run(ev, new, operation="UPDATE", old_object=old)
+    assert r.status == Status.SKIP and "pre-existing violations" in r.message
+    # a resource that complied before and violates now is still denied
+    [r] = run(ev, new, operation="UPDATE", old_object=pod(labels={"team": "a"}))
+    assert r.status == Status.FAIL
+    strict = evaluator([rule(validate={"allowExistingViolations": False,
+                                       "pattern": {"metadata": {"labels": {"team": "?*"}}}})])
+    [r] = run(strict, new, operation="UPDATE", old_object=old)
+    assert r.status == Status.FAIL
+
+
+def test_failure_action_overrides_by_namespace() -> None:
+    ev = evaluator([rule(validate={"pattern": {"metadata": {"labels": {"team": "?*"}}}})],
+                   validationFailureAction="Enforce",
+                   validationFailureActionOverrides=[{"action": "Audit", "namespaces": ["dev-*"]}])
+    assert [r.action for r in run(ev, pod(namespace="dev-1"))] == [Action.AUDIT]
+    assert [r.action for r in run(ev, pod(namespace="prod"))] == [Action.ENFORCE]
+    per_rule = evaluator([rule(validate={"failureActionOverrides": [{"action": "Enforce", "namespaces": ["prod"]}],
+                                         "pattern": {"metadata": {"labels": {"team": "?*"}}}})],
+                         validationFailureAction="Audit")
+    assert [r.action for r in run(per_rule, pod(namespace="prod"))] == [Action.ENFORCE]
+    assert [r.action for r in run(per_rule, pod(namespace="dev"))] == [Action.AUDIT]

@@ -16,10 +16,12 @@ from typing import Any
 
 from admission.engines import Context, PolicyError, PolicyInfo
 from admission.engines.yaml.policy import Policy, Rule, parse_policy
+from admission.engines.yaml.values import wildcard_match
 from admission.manifests import Document
 from admission.match import Subject, rule_applies
-from admission.results import RuleResult, Status
+from admission.results import Action, RuleResult, Status, parse_action
 from admission.review import Request
+from admission.selectors import selector_matches
 from admission.types import Object
 
 # The service account of Kyverno's background controller: rules skip its requests unless
@@ -95,6 +97,9 @@ class KyvernoEvaluator:
                 result, _ = self._run(policy, rule, request, request.object, ctx, validate_rule)
                 if result is None:
                     continue
+                if result.status == Status.FAIL and self._violated_before(policy, rule, request, ctx):
+                    result = _result(policy, rule, Status.SKIP,
+                                     "skipping the rule evaluation as pre-existing violations are allowed")
                 if result.status in (Status.PASS, Status.FAIL):
                     applied += 1
                 if result.status != Status.SKIP or ctx.report_skips:
@@ -102,6 +107,17 @@ class KyvernoEvaluator:
                 if policy.apply_one and applied:
                     break
         return results
+
+    def _violated_before(self, policy: Policy, rule: Rule, request: Request, ctx: Context) -> bool:
+        """Kyverno's allowExistingViolations (default true): an enforced rule does not block an UPDATE of
+        a resource that already violated it; the old object is checked as if it were being created."""
+        if request.operation != "UPDATE" or request.old_object is None or rule.action != Action.ENFORCE:
+            return False
+        if (rule.validate or {}).get("allowExistingViolations") is False:
+            return False
+        before = dataclasses.replace(request, operation="CREATE", object=request.old_object, old_object=None)
+        old, _ = self._run(policy, rule, before, before.object, ctx, validate_rule)
+        return old is not None and old.status == Status.FAIL
 
     def mutate(self, request: Request, obj: Object, ctx: Context) -> tuple[Object, list[RuleResult]]:
         results: list[RuleResult] = []
@@ -148,6 +164,9 @@ class KyvernoEvaluator:
                 return None, None
         if rule.skip_background_requests and request.user_info.get("username") == BACKGROUND_SERVICE_ACCOUNT:
             return None, None
+        action = failure_action(policy, rule, subject)
+        if action != rule.action:
+            rule = dataclasses.replace(rule, action=action)
         if ctx.expired():
             return _result_only(policy, rule, Status.ERROR, "deadline exceeded")
         try:
@@ -172,6 +191,29 @@ class KyvernoEvaluator:
         if outcome is None:
             return _result(policy, rule, Status.SKIP, "rule did not apply to this resource"), None
         return _result(policy, rule, outcome.status, outcome.message), outcome
+
+
+def _override(overrides: Any, subject: Subject) -> Action | None:
+    """The action of the first failureActionOverride whose namespaces and namespace selector match."""
+    for o in overrides if isinstance(overrides, list) else []:
+        if not isinstance(o, dict) or str(o.get("action") or "").lower() not in ("audit", "enforce"):
+            continue
+        selector = o.get("namespaceSelector")
+        if selector is not None and not selector_matches(selector, subject.namespace_labels):
+            continue
+        namespaces = o.get("namespaces")
+        if namespaces is None or any(wildcard_match(str(n), subject.resource_namespace) for n in namespaces):
+            return parse_action(o["action"])
+    return None
+
+
+def failure_action(policy: Policy, rule: Rule, subject: Subject) -> Action:
+    """Kyverno's order: the rule's overrides, its failureAction, the policy's overrides, the policy's action."""
+    validate = rule.validate or {}
+    action = _override(validate.get("failureActionOverrides"), subject)
+    if action is None and validate.get("failureAction") is None and validate.get("validationFailureAction") is None:
+        action = _override((policy.raw.get("spec") or {}).get("validationFailureActionOverrides"), subject)
+    return action or rule.action
 
 
 def _result_only(policy: Policy, rule: Rule, status: Status, message: str) -> tuple[RuleResult, None]:
