@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 DEFAULT_REGISTRY = "docker.io"
@@ -92,6 +93,7 @@ def add_default_registry(ref: str) -> str:
     return ref
 
 
+@lru_cache(maxsize=4096)
 def parse_image(ref: str) -> ImageRef:
     """Parse an image reference as Kyverno does. Raises ImageError for a malformed one."""
     if not isinstance(ref, str) or not ref.strip():

@@ -430,22 +430,25 @@ class Variables:
         """Replace `$(...)` references, then `{{ }}` variables, in every string (and key) of a JSON
         document. `path` is where the document sits in the rule (only `{{@}}` uses it).
         Raises VariableError as Kyverno's does."""
-        if _has_reference(value):
-            value = _substitute_references(value, value, ())
-        return self._substitute(value, path)
+        return self._substitute(value, path, value, ())
 
-    def _substitute(self, value: Any, path: tuple[str | int, ...]) -> Any:
+    def _substitute(self, value: Any, path: tuple[str | int, ...], root: Any, at: tuple[str, ...]) -> Any:
+        # `path` is the rule path (for {{@}}); `at` the path inside the document (for $(...) references)
         if isinstance(value, str):
+            if "$(" in value:
+                value = _resolve_references(value, root, at)
             return self._substitute_string(value, path)
         if isinstance(value, dict):
             out: dict[str, Any] = {}
             for key, item in value.items():
-                new_key = self._substitute_string(key, path) if isinstance(key, str) and "{{" in key else key
+                new_key: Any = key
+                if isinstance(key, str) and ("{{" in key or "$(" in key):
+                    new_key = self._substitute_string(_resolve_references(key, root, (*at, key)), path)
                 out[new_key if isinstance(new_key, str) else go_json(new_key)] = self._substitute(
-                    item, (*path, key))
+                    item, (*path, key), root, (*at, str(key)))
             return out
         if isinstance(value, list):
-            return [self._substitute(item, (*path, i)) for i, item in enumerate(value)]
+            return [self._substitute(item, (*path, i), root, (*at, str(i))) for i, item in enumerate(value)]
         return value
 
     def _substitute_string(self, value: str, path: tuple[str | int, ...]) -> Any:
@@ -491,27 +494,6 @@ class Variables:
 
 
 # ---------------------------------------------------------------------------------------------- references
-
-def _has_reference(value: Any) -> bool:
-    if isinstance(value, str):
-        return "$(" in value
-    if isinstance(value, dict):
-        return any(_has_reference(k) or _has_reference(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_reference(v) for v in value)
-    return False
-
-
-def _substitute_references(value: Any, root: Any, path: tuple[str, ...]) -> Any:
-    if isinstance(value, dict):
-        return {(_resolve_references(k, root, (*path, k)) if isinstance(k, str) else k):
-                _substitute_references(v, root, (*path, str(k))) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute_references(v, root, (*path, str(i))) for i, v in enumerate(value)]
-    if isinstance(value, str):
-        return _resolve_references(value, root, path)
-    return value
-
 
 def _resolve_references(text: str, root: Any, path: tuple[str, ...]) -> str:
     if "$(" not in text:
