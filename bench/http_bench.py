@@ -1,0 +1,324 @@
+"""HTTP benchmark: `admission serve` (TLS, 2 workers, built-in policies) beside a fixed-response server on the
+same stack, driven in one run from a load generator on loopback with realistic Pod AdmissionReviews.
+
+    python bench/http_bench.py [--duration 8] [--connections 16] [--rate 1000] [--loadgen auto|wrk|python]
+
+Reports requests/s, p50 and p99 for each server, their throughput ratio, and p99 at a fixed 1,000 req/s.
+Targets: our throughput >= 50% of the fixed-response server's; p99 <= 5 ms at 1,000 req/s.
+Bounded: about 45 s with the defaults, never more than 60 s of load; loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO))
+
+import loadgen  # noqa: E402
+
+HOST = "127.0.0.1"
+NAMESPACES = ("team-a", "team-b", "payments", "search")
+MAX_LOAD_SECONDS = 60.0
+
+
+# --- realistic Pod AdmissionReviews -------------------------------------------------------------------------
+
+
+def container(rng: random.Random, i: int) -> dict[str, Any]:
+    return {
+        "name": f"app-{i}",
+        "image": f"registry.example.com/{rng.choice(['shop', 'core', 'data'])}/svc{i}:{rng.randint(1, 9)}."
+                 f"{rng.randint(0, 30)}.{rng.randint(0, 9)}",
+        "ports": [{"containerPort": 8080 + i, "name": f"http-{i}", "protocol": "TCP"}],
+        "env": [{"name": f"VAR_{k}", "value": uuid.UUID(int=rng.getrandbits(128)).hex} for k in range(4)]
+        + [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+        "resources": {"requests": {"cpu": f"{rng.choice([50, 100, 250])}m", "memory": f"{rng.choice([64, 128, 256])}Mi"},
+                      "limits": {"cpu": "1", "memory": "512Mi"}},
+        "volumeMounts": [{"name": "config", "mountPath": "/etc/app", "readOnly": True},
+                         {"name": "tmp", "mountPath": "/tmp"}],
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080 + i}, "periodSeconds": 5},
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080 + i}, "periodSeconds": 10},
+        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+    }
+
+
+def pod_review(rng: random.Random) -> dict[str, Any]:
+    ns = rng.choice(NAMESPACES)
+    name = f"web-{uuid.UUID(int=rng.getrandbits(128)).hex[:10]}"
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name, "namespace": ns, "generateName": "web-",
+            "labels": {"app": "web", "team": ns, "version": f"v{rng.randint(1, 5)}", "tier": "frontend",
+                       "pod-template-hash": uuid.UUID(int=rng.getrandbits(128)).hex[:10]},
+            "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "9090"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-abc", "uid": str(uuid.uuid4()),
+                                 "controller": True, "blockOwnerDeletion": True}],
+        },
+        "spec": {
+            "containers": [container(rng, i) for i in range(rng.randint(2, 4))],
+            "initContainers": [{**container(rng, 9), "name": "init"}],
+            "volumes": [{"name": "config", "configMap": {"name": "app-config"}}, {"name": "tmp", "emptyDir": {}}],
+            "serviceAccountName": "web",
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "nodeSelector": {"kubernetes.io/os": "linux"},
+        },
+    }
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": str(uuid.UUID(int=rng.getrandbits(128))),
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
+            "requestResource": {"group": "", "version": "v1", "resource": "pods"},
+            "name": name, "namespace": ns, "operation": "CREATE",
+            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller",
+                         "uid": str(uuid.uuid4()), "groups": ["system:serviceaccounts", "system:authenticated"]},
+            "object": pod, "oldObject": None, "dryRun": False,
+            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
+        },
+    }
+
+
+def network_policies() -> str:
+    """Cluster state for the run: every benchmark namespace has a NetworkPolicy for app=web."""
+    docs = [json.dumps({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                        "metadata": {"name": "web", "namespace": ns},
+                        "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress"]}})
+            for ns in NAMESPACES]
+    return "\n---\n".join(docs) + "\n"
+
+
+# --- servers ------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    ctx = loadgen.client_context()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server on port {port} exited:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            with socket.create_connection((HOST, port), timeout=1) as raw, ctx.wrap_socket(raw) as s:
+                s.sendall(f"GET /readyz HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        except (OSError, ssl.SSLError):
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"server on port {port} not ready in {timeout}s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def start_servers(tmp: Path, workers: int) -> tuple[dict[str, int], list[subprocess.Popen[bytes]], list[Path]]:
+    from admission.certs import ensure
+
+    paths = ensure(tmp / "certs", "admission", "admission")
+    state = tmp / "state.yaml"
+    state.write_text(network_policies())
+    ports = {"admission": free_port(), "fixed": free_port()}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    commands = {
+        "admission": [sys.executable, "-m", "admission", "serve", "--host", HOST, "--port", str(ports["admission"]),
+                      "--workers", str(workers), "--cert", str(paths.cert), "--key", str(paths.key),
+                      "--state", str(state), "--no-watch-policies"],
+        "fixed": [sys.executable, str(HERE / "fixed_server.py"), "--host", HOST, "--port", str(ports["fixed"]),
+                  "--workers", str(workers), "--cert", str(paths.cert), "--key", str(paths.key)],
+    }
+    procs, logs = [], []
+    for name, cmd in commands.items():
+        log = tmp / f"{name}.log"
+        with log.open("wb") as out:
+            procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=str(tmp),
+                                          start_new_session=True))
+        logs.append(log)
+    for port, proc, log in zip(ports.values(), procs, logs, strict=True):
+        wait_ready(port, proc, log)
+    return ports, procs, logs
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+# --- load ---------------------------------------------------------------------------------------------------
+
+
+WRK_SCRIPT = """
+local bodies = {}
+for line in io.lines(os.getenv("BENCH_BODIES")) do bodies[#bodies + 1] = line end
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i + 1
+  return wrk.format(nil, "/validate", nil, bodies[(i % #bodies) + 1])
+end
+done = function(summary, latency, requests)
+  io.write(string.format('WRK_JSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, ' ..
+    '"errors": %d, "non2xx": %d}\\n', summary.requests, summary.duration, latency:percentile(50),
+    latency:percentile(99), summary.errors.connect + summary.errors.read + summary.errors.write +
+    summary.errors.timeout, summary.errors.status))
+end
+"""
+
+
+def find_wrk(install: bool) -> str | None:
+    found = shutil.which("wrk")
+    if found or not install or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return found
+    print("installing wrk (apt-get) ...", file=sys.stderr)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   check=False, timeout=180)
+    return shutil.which("wrk")
+
+
+def wrk_throughput(wrk: str, port: int, bodies_file: Path, script: Path, connections: int, duration: float
+                   ) -> dict[str, float]:
+    env = {**os.environ, "BENCH_BODIES": str(bodies_file)}
+    out = subprocess.run([wrk, "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "-s", str(script),
+                          f"https://{HOST}:{port}"], env=env, capture_output=True, text=True, timeout=duration + 30)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if line is None:
+        raise SystemExit(f"wrk failed:\n{out.stdout}\n{out.stderr}")
+    d = json.loads(line[len("WRK_JSON "):])
+    return {"rps": d["requests"] / (d["duration_us"] / 1e6), "p50_ms": d["p50_us"] / 1000,
+            "p99_ms": d["p99_us"] / 1000, "requests": d["requests"], "errors": d["errors"] + d["non2xx"]}
+
+
+def python_throughput(port: int, bodies: list[bytes], connections: int, duration: float) -> dict[str, float]:
+    r = loadgen.run(loadgen.closed_loop(HOST, port, "/validate", bodies, connections=connections,
+                                        duration=duration))
+    bad = sum(n for s, n in r.statuses.items() if s != 200)
+    return {"rps": r.rps, "p50_ms": r.percentile(50) * 1000, "p99_ms": r.percentile(99) * 1000,
+            "requests": len(r.latencies), "errors": r.errors + bad}
+
+
+def python_fixed_rate(port: int, bodies: list[bytes], rate: float, duration: float) -> dict[str, float]:
+    r = loadgen.run(loadgen.fixed_rate(HOST, port, "/validate", bodies, rate=rate, duration=duration))
+    bad = sum(n for s, n in r.statuses.items() if s != 200)
+    return {"rate": rate, "achieved_rps": r.rps, "p50_ms": r.percentile(50) * 1000,
+            "p99_ms": r.percentile(99) * 1000, "requests": len(r.latencies), "errors": r.errors + bad}
+
+
+def check_answers(port: int, bodies: list[bytes]) -> dict[str, int]:
+    """What our server decided on the benchmark's reviews (they are meant to be admitted)."""
+    import httpx
+
+    counts = {"allowed": 0, "denied": 0}
+    with httpx.Client(verify=loadgen.client_context(), base_url=f"https://{HOST}:{port}") as c:
+        for body in bodies[:20]:
+            allowed = c.post("/validate", content=body).json()["response"]["allowed"]
+            counts["allowed" if allowed else "denied"] += 1
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds of closed-loop load per server")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rate", type=float, default=1000.0, help="fixed-rate mode: requests per second")
+    parser.add_argument("--rate-duration", type=float, default=6.0, help="seconds of fixed-rate load per server")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto",
+                        help="closed-loop load generator: wrk (installed with apt-get when missing) or Python")
+    parser.add_argument("--no-install", action="store_true", help="never apt-get install wrk")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    load_seconds = 2 * (args.duration + 1) + 2 * args.rate_duration
+    if load_seconds > MAX_LOAD_SECONDS:
+        parser.error(f"durations add up to {load_seconds:.0f}s of load; keep them within {MAX_LOAD_SECONDS:.0f}s")
+
+    rng = random.Random(2024)
+    bodies = [json.dumps(pod_review(rng), separators=(",", ":")).encode() for _ in range(64)]
+    wrk = None if args.loadgen == "python" else find_wrk(not args.no_install)
+    if args.loadgen == "wrk" and wrk is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk) and could not be installed")
+
+    tmp = Path(tempfile.mkdtemp(prefix="admission-bench-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        bodies_file = tmp / "bodies.jsonl"
+        bodies_file.write_bytes(b"\n".join(bodies) + b"\n")
+        script = tmp / "post.lua"
+        script.write_text(WRK_SCRIPT)
+        ports, procs, _logs = start_servers(tmp, args.workers)
+        answers = check_answers(ports["admission"], bodies)
+
+        results: dict[str, Any] = {"loadgen": "wrk" if wrk else "python", "connections": args.connections,
+                                   "workers": args.workers, "review_bytes_avg": sum(map(len, bodies)) // len(bodies),
+                                   "admission_answers": answers, "cpus": os.cpu_count()}
+        for name in ("fixed", "admission"):
+            port = ports[name]
+            # a short warm-up, then the measured run
+            python_throughput(port, bodies, 4, 1.0)
+            if wrk:
+                results[name] = wrk_throughput(wrk, port, bodies_file, script, args.connections, args.duration)
+            else:
+                results[name] = python_throughput(port, bodies, args.connections, args.duration)
+            results[name]["fixed_rate"] = python_fixed_rate(port, bodies, args.rate, args.rate_duration)
+        results["throughput_ratio"] = results["admission"]["rps"] / results["fixed"]["rps"]
+    finally:
+        stop(procs)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        report(results)
+    return 0
+
+
+def report(r: dict[str, Any]) -> None:
+    print(f"load generator: {r['loadgen']} ({r['connections']} connections), {r['workers']} workers per server, "
+          f"{r['cpus']} CPUs shared by servers and load generator, reviews ~{r['review_bytes_avg']} bytes")
+    print(f"our answers on the benchmark reviews: {r['admission_answers']}")
+    print(f"{'server':<12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}   "
+          f"{'@rate':>7}{'got/s':>8}{'p50 ms':>9}{'p99 ms':>9}")
+    for name in ("fixed", "admission"):
+        s, f = r[name], r[name]["fixed_rate"]
+        print(f"{name:<12}{s['rps']:>10.0f}{s['p50_ms']:>9.2f}{s['p99_ms']:>9.2f}{s['errors']:>8}   "
+              f"{f['rate']:>7.0f}{f['achieved_rps']:>8.0f}{f['p50_ms']:>9.2f}{f['p99_ms']:>9.2f}")
+    ratio = r["throughput_ratio"]
+    p99 = r["admission"]["fixed_rate"]["p99_ms"]
+    print(f"throughput ratio admission/fixed: {ratio:.1%} (target >= 50%: {'met' if ratio >= 0.5 else 'NOT met'})")
+    print(f"admission p99 at {r['admission']['fixed_rate']['rate']:.0f} req/s: {p99:.2f} ms "
+          f"(target <= 5 ms: {'met' if p99 <= 5 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

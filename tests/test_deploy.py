@@ -1,0 +1,103 @@
+"""The deploy/ manifests fit together and keep the webhook's safety properties."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from admission.cli import main as cli
+
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+
+
+def objects() -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for f in sorted(DEPLOY.glob("*.yaml")):
+        if f.name == "kustomization.yaml":
+            continue
+        out += [d for d in yaml.safe_load_all(f.read_text()) if d]
+    return out
+
+
+def one(kind: str) -> dict[str, Any]:
+    found = [o for o in objects() if o["kind"] == kind]
+    assert len(found) == 1, kind
+    return found[0]
+
+
+def server_args() -> dict[str, list[str]]:
+    container = one("Deployment")["spec"]["template"]["spec"]["containers"][0]
+    args: dict[str, list[str]] = {}
+    for a in container["args"][1:]:
+        key, _, value = a.partition("=")
+        args.setdefault(key, []).append(value)
+    return args
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    listed = set(yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())["resources"])
+    assert listed == {f.name for f in DEPLOY.glob("*.yaml") if f.name != "kustomization.yaml"}
+
+
+def test_deployment_is_highly_available_and_probed() -> None:
+    dep = one("Deployment")
+    assert dep["spec"]["replicas"] >= 2
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert dep["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert one("PodDisruptionBudget")["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert one("Service")["spec"]["selector"].items() <= labels.items()
+
+
+def test_server_args_are_options_serve_accepts() -> None:
+    """Every flag in the Deployment is one `admission serve` knows (click rejects unknown ones)."""
+    args = server_args()
+    command = cli.commands["serve"]
+    known = {opt for p in command.params for opt in getattr(p, "opts", [])}
+    assert set(args) <= known
+
+
+@pytest.mark.parametrize("kind", ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"])
+def test_webhooks_are_safe(kind: str) -> None:
+    namespace = one("Namespace")["metadata"]["name"]
+    service = one("Service")
+    deadline = float(server_args()["--timeout"][0])
+    for hook in one(kind)["webhooks"]:
+        assert hook["sideEffects"] == "None"
+        assert hook["admissionReviewVersions"] == ["v1", "v1beta1"]
+        assert hook["failurePolicy"] in ("Fail", "Ignore")
+        assert deadline < hook["timeoutSeconds"] <= 30
+        excluded = [e for e in hook["namespaceSelector"]["matchExpressions"]
+                    if e["key"] == "kubernetes.io/metadata.name" and e["operator"] == "NotIn"]
+        assert excluded and {namespace, "kube-system"} <= set(excluded[0]["values"])
+        svc = hook["clientConfig"]["service"]
+        assert (svc["name"], svc["namespace"]) == (service["metadata"]["name"], service["metadata"]["namespace"])
+        assert svc["port"] == service["spec"]["ports"][0]["port"]
+        assert svc["path"] == ("/validate" if kind.startswith("Validating") else "/mutate")
+
+
+def test_rbac_reads_the_watched_kinds() -> None:
+    role = one("ClusterRole")
+    granted = {(g, r): set(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    for key in (("networking.k8s.io", "networkpolicies"), ("", "namespaces")):
+        assert {"list", "watch"} <= granted[key]
+    assert not any(v & {"create", "update", "patch", "delete"} for v in granted.values())
+    binding = one("ClusterRoleBinding")
+    sa = one("ServiceAccount")
+    assert binding["subjects"][0]["name"] == sa["metadata"]["name"]
+    assert one("Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
+
+
+def test_configmap_policies_load(tmp_path: Path) -> None:
+    from admission.policyset import load
+
+    for name, text in one("ConfigMap")["data"].items():
+        (tmp_path / name).write_text(text)
+    engine = load([tmp_path])
+    assert "require-team-label" in [p.name for p in engine.policies()]
