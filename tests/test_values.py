@@ -366,3 +366,30 @@ def test_compare_value(value, pattern, expected):
 )
 def test_deep_equal(a, b, expected):
     assert deep_equal(a, b) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1e99999999", Decimal("1e99999999")),
+        ("1e-99999999", Decimal("1e-9")),  # rounded up to the nano unit, never to zero
+        ("-0.0000000001", Decimal("-1e-9")),
+        ("123456789012345678901234567890.1234567891", Decimal("123456789012345678901234567890.123456790")),
+    ],
+)
+def test_parse_quantity_extremes(text, expected):
+    assert parse_quantity(text) == expected
+
+
+def test_scalar_functions_never_raise_on_odd_input():
+    import random
+
+    rng = random.Random(7)
+    alphabet = "0123456789.eEimkKMGTPnu\u00b5sh-+!<>=|&*? ab:"
+    values = [None, True, 0, 1.5, "", "1Gi", [1, "a"], {"a": 1}, "1h", "1.2.3"]
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+        assert compare_value(text, rng.choice([*values, text])) in (True, False)
+        assert parse_quantity(text) is None or isinstance(parse_quantity(text), Decimal)
+        assert parse_duration_ns(text) is None or isinstance(parse_duration_ns(text), int)
+        parse_semver(text)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from decimal import ROUND_UP, Decimal
+from decimal import MAX_EMAX, MIN_EMIN, ROUND_UP, Context, Decimal, localcontext
 from typing import Any
 
 # --- wildcards ---------------------------------------------------------------------------------
@@ -160,16 +160,19 @@ def parse_quantity(s: Any) -> Decimal | None:
     elif suffix in _BIN_SUFFIX:
         base, exponent, binary = 2, _BIN_SUFFIX[suffix], True
     elif len(suffix) > 1 and suffix[0] in "eE" and go_parse_int(suffix[1:]) is not None:
-        base, exponent, binary = 10, int(suffix[1:]), False
+        # Go keeps the exponent as an int32
+        base, exponent, binary = 10, (int(suffix[1:]) + (1 << 31)) % (1 << 32) - (1 << 31), False
     else:
         return None
-    amount = Decimal(f"{num}.{denom or '0'}")
-    amount = amount.scaleb(exponent) if base == 10 else amount * (Decimal(2) ** exponent)
-    if amount != 0 and amount.as_tuple().exponent < -9:  # type: ignore[operator]
-        amount = amount.quantize(_NANO, rounding=ROUND_UP)
-    if binary and amount > _INT64_MAX:
-        amount = Decimal(_INT64_MAX)
-    return -amount if negative else amount
+    exact = Context(prec=len(num) + len(denom) + 40, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[])
+    with localcontext(exact):
+        amount = Decimal(f"{num}.{denom or '0'}")
+        amount = amount.scaleb(exponent) if base == 10 else amount * (Decimal(2) ** exponent)
+        if amount != 0 and amount.as_tuple().exponent < -9:  # type: ignore[operator]
+            amount = amount.quantize(_NANO, rounding=ROUND_UP)  # Kubernetes rounds up to the nano unit
+        if binary and amount > _INT64_MAX:
+            amount = Decimal(_INT64_MAX)
+        return -amount if negative else amount
 
 
 def _scan_quantity(s: str) -> tuple[bool, str, str, str] | None:
