@@ -508,8 +508,9 @@ FALSE_Y = c("b", "Equals", "y", "b is not y")
         ([TRUE_A, TRUE_B], (True, "a holds;b holds")),  # legacy list: all must hold
         ([TRUE_A, FALSE_X, FALSE_Y], (False, "a is not x")),
         ([], (True, "")),
-        ([{"any": [FALSE_X, TRUE_A]}, {"all": [TRUE_B]}], (True, "a holds;b holds")),  # a list of blocks
-        ([{"any": [FALSE_X]}, {"all": [TRUE_B]}], (False, "a is not x")),
+        # fields beside any/all are ignored, as Kyverno's JSON decoder ignores them
+        ({"any": [TRUE_A], "note": "x"}, (True, "a holds")),
+        ({"key": "a", "operator": "Equals", "value": "b"}, (True, "")),  # not a list: an empty block
     ],
 )
 def test_blocks_and_messages(conditions, expected):
@@ -569,6 +570,7 @@ def test_any_stops_at_the_first_condition_that_holds():
         {"all": [{"key": "a", "value": "a"}]},
         {"any": [c("a", 5, "a")]},
         [c("a", "Near", "a")],
+        [{"any": [TRUE_A]}],  # a list is the legacy form: its items are conditions, not blocks
     ],
 )
 def test_unknown_operator_is_a_value_error(conditions):
@@ -578,7 +580,7 @@ def test_unknown_operator_is_a_value_error(conditions):
 
 @pytest.mark.parametrize(
     "conditions",
-    ["a string", 5, {"all": "x"}, {"any": [TRUE_A], "none": []}, ["not a map"], {"all": [["x"]]}],
+    ["a string", 5, {"all": "x"}, {"any": {"key": "a"}}, ["not a map"], {"all": [["x"]]}],
 )
 def test_malformed_conditions_are_value_errors(conditions):
     with pytest.raises(ValueError):

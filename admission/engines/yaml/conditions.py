@@ -37,23 +37,18 @@ def evaluate_conditions(conditions: Any, substitute: Substitute) -> tuple[bool, 
     conditions that held; when they do not, those of the conditions that failed ("; "-joined).
 
     None (no conditions) holds. A dict is an any/all block (both may be given: at least one of `any`
-    and every one of `all`); a list is the legacy form (all must hold), or a list of any/all blocks.
-    Errors from `substitute` propagate; an unknown operator or a malformed condition is a ValueError."""
+    and every one of `all`; other fields are ignored, as Kyverno's decoder ignores them); a list is the
+    legacy form (all must hold). Errors from `substitute` propagate; an unknown operator or a malformed
+    condition is a ValueError."""
     if conditions is None:
         return True, ""
     if isinstance(conditions, dict):
         return _any_all(conditions, substitute)
     if isinstance(conditions, list):
-        if conditions and all(isinstance(c, dict) and _is_block(c) for c in conditions):
-            return _list_of_blocks(conditions, substitute)
         return _legacy(conditions, substitute)
     raise ValueError(
         f"invalid conditions: expected a map with any/all or a list, found {type(conditions).__name__}"
     )
-
-
-def _is_block(c: dict[str, Any]) -> bool:
-    return bool(c) and set(c) <= {"any", "all"}
 
 
 def _join(messages: list[str], sep: str) -> str:
@@ -61,11 +56,6 @@ def _join(messages: list[str], sep: str) -> str:
 
 
 def _any_all(block: dict[str, Any], substitute: Substitute) -> tuple[bool, str]:
-    unknown = set(block) - {"any", "all"}
-    if unknown:
-        raise ValueError(
-            f"invalid conditions: unexpected field(s) {', '.join(sorted(unknown))} beside any/all"
-        )
     any_conditions, all_conditions = block.get("any"), block.get("all")
     for name, group in (("any", any_conditions), ("all", all_conditions)):
         if group is not None and not isinstance(group, list):
@@ -92,16 +82,6 @@ def _any_all(block: dict[str, Any], substitute: Substitute) -> tuple[bool, str]:
     if any_result and all_result:
         return True, _join(true_messages, "; ")
     return False, _join(false_messages, "; ")
-
-
-def _list_of_blocks(blocks: list[Any], substitute: Substitute) -> tuple[bool, str]:
-    true_messages = []
-    for block in blocks:
-        held, message = _any_all(block, substitute)
-        if not held:
-            return False, message
-        true_messages.append(message)
-    return True, _join(true_messages, ";")
 
 
 def _legacy(conditions: list[Any], substitute: Substitute) -> tuple[bool, str]:
