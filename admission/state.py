@@ -30,11 +30,14 @@ def _key(obj: Object) -> tuple[str, str, str, str]:
 
 
 class ClusterState:
-    """An in-memory index of objects by apiVersion, kind, namespace and name. Thread-safe."""
+    """An in-memory index of objects by apiVersion, kind, namespace and name. Thread-safe.
+
+    Objects are bucketed by kind, so a lookup costs the size of one kind's bucket, not of the whole
+    state (`lint` puts every linted manifest here and looks up Namespaces for each of them)."""
 
     def __init__(self, objects: Iterable[Object] = (), *, available: bool = True, reason: str = "") -> None:
         self._lock = threading.Lock()
-        self._objects: dict[tuple[str, str, str, str], Object] = {}
+        self._kinds: dict[str, dict[tuple[str, str, str, str], Object]] = {}
         self.available = available
         self.reason = reason
         for obj in objects:
@@ -42,32 +45,38 @@ class ClusterState:
 
     def put(self, obj: Object) -> None:
         if isinstance(obj, dict) and obj.get("kind"):
+            key = _key(obj)
             with self._lock:
-                self._objects[_key(obj)] = obj
+                self._kinds.setdefault(key[1], {})[key] = obj
 
     def remove(self, obj: Object) -> None:
+        key = _key(obj)
         with self._lock:
-            self._objects.pop(_key(obj), None)
+            self._kinds.get(key[1], {}).pop(key, None)
 
     def replace(self, api_version: str, kind: str, objects: Iterable[Object]) -> None:
         """Swap every object of one kind for a fresh list (a watch's relist)."""
         fresh = {_key(o): o for o in objects}
         with self._lock:
-            for k in [k for k in self._objects if k[0] == api_version and k[1] == kind]:
-                del self._objects[k]
-            self._objects.update(fresh)
+            bucket = self._kinds.setdefault(kind, {})
+            for k in [k for k in bucket if k[0] == api_version]:
+                del bucket[k]
+            bucket.update(fresh)
 
     def require(self) -> None:
         if not self.available:
             raise StateUnavailable(self.reason or "no cluster state is available")
 
-    def list(self, kind: str, *, api_version: str | None = None, namespace: str | None = None) -> builtins.list[Object]:
+    def list(self, kind: str, *, api_version: str | None = None, namespace: str | None = None) -> list[Object]:
         """Objects of a kind (any apiVersion unless given), in one namespace or (None) in all."""
         self.require()
         with self._lock:
+            bucket = self._kinds.get(kind)
+            if not bucket:
+                return []
             return [
-                o for (av, k, ns, _), o in self._objects.items()
-                if k == kind and (api_version is None or av == api_version) and (namespace is None or ns == namespace)
+                o for (av, _, ns, _), o in bucket.items()
+                if (api_version is None or av == api_version) and (namespace is None or ns == namespace)
             ]
 
     def get(self, kind: str, name: str, *, namespace: str = "", api_version: str | None = None) -> Object | None:
@@ -76,9 +85,9 @@ class ClusterState:
                 return obj
         return None
 
-    def objects(self) -> builtins.list[Object]:
+    def objects(self) -> list[Object]:
         with self._lock:
-            return list(self._objects.values())
+            return [o for bucket in self._kinds.values() for o in bucket.values()]
 
     def namespace_labels(self, namespace: str) -> dict[str, Any] | None:
         """Labels of a Namespace object, or None when it is not known."""
