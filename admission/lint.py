@@ -8,6 +8,7 @@ Exit codes: 0 nothing enforced fails, 1 something does, 2 unusable input (files,
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -124,23 +125,84 @@ def collect(docs: Iterable[Document], default_namespace: str = "default") -> lis
     ]
 
 
-def evaluate(engine: Engine, resources: list[Resource], *, mutate: bool = True) -> list[Evaluation]:
-    """Evaluate each resource as a CREATE; the resources together are the cluster state."""
-    state = ClusterState(r.obj for r in resources)
-    ctx = Context(state=state)
-    mutating = mutate and any(p.mutates for p in engine.policies())
-    out: list[Evaluation] = []
-    for res in resources:
+def evaluate(
+    engine: Engine, resources: list[Resource], *, mutate: bool = True, workers: int | None = None,
+) -> list[Evaluation]:
+    """Evaluate each resource as a CREATE; the resources together are the cluster state.
+
+    Large inputs are split over worker processes forked after the policies and state are built (so
+    nothing is loaded twice); `workers` overrides how many (1: in this process)."""
+    job = _Job(engine, resources, Context(state=ClusterState(r.obj for r in resources)),
+               mutate and any(p.mutates for p in engine.policies()))
+    n = default_workers(len(resources)) if workers is None else max(1, workers)
+    if n > 1:
+        results = _parallel(job, n)
+        if results is not None:
+            return [Evaluation(res, rs) for res, rs in zip(resources, results, strict=True)]
+    return [Evaluation(res, job.results_for(res)) for res in resources]
+
+
+# Below this many resources, forking workers costs more than it saves.
+PARALLEL_MIN = 300
+
+
+def default_workers(count: int) -> int:
+    if count < PARALLEL_MIN or sys.platform != "linux":
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 8, count // (PARALLEL_MIN // 2)))
+
+
+@dataclass(frozen=True)
+class _Job:
+    engine: Engine
+    resources: list[Resource]
+    ctx: Context
+    mutating: bool
+
+    def results_for(self, res: Resource) -> list[RuleResult]:
         request = Request.for_object(res.obj)
         results: list[RuleResult] = []
-        if mutating:
-            outcome = engine.mutate(request, ctx)
+        if self.mutating:
+            outcome = self.engine.mutate(request, self.ctx)
             results.extend(r for r in outcome.decision.results if r.status in (Status.FAIL, Status.ERROR))
             if outcome.mutated != res.obj:
                 request = Request.for_object(outcome.mutated)
-        results.extend(engine.results(request, ctx))
-        out.append(Evaluation(res, results))
-    return out
+        results.extend(self.engine.results(request, self.ctx))
+        return results
+
+
+_FORKED_JOB: _Job | None = None  # what forked workers evaluate (inherited, never pickled)
+
+
+def _chunk(bounds: tuple[int, int]) -> list[list[RuleResult]]:
+    job = _FORKED_JOB
+    assert job is not None
+    return [job.results_for(res) for res in job.resources[bounds[0]:bounds[1]]]
+
+
+def _parallel(job: _Job, workers: int) -> list[list[RuleResult]] | None:
+    """Results in order, computed by forked workers; None when processes cannot be used here."""
+    global _FORKED_JOB
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    count = len(job.resources)
+    size = max(1, -(-count // (workers * 4)))
+    chunks = [(i, min(count, i + size)) for i in range(0, count, size)]
+    _FORKED_JOB = job
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_chunk, chunks)
+    except (OSError, multiprocessing.ProcessError):
+        return None
+    finally:
+        _FORKED_JOB = None
+    return [rs for part in parts for rs in part]
 
 
 def findings(evaluations: list[Evaluation]) -> list[Finding]:
@@ -167,6 +229,7 @@ def run(
     err: TextIO | None = None,
     default_namespace: str = "default",
     mutate: bool = True,
+    workers: int | None = None,
 ) -> int:
     """Lint manifests under paths (files, folders, `-` for stdin) and write a report in fmt to out."""
     from admission import report
@@ -189,7 +252,7 @@ def run(
     except (PolicyError, ManifestError) as exc:
         err.write(f"error: cannot load policies: {exc}\n")
         return EXIT_USAGE
-    evaluations = evaluate(engine, resources, mutate=mutate)
+    evaluations = evaluate(engine, resources, mutate=mutate, workers=workers)
     found = findings(evaluations)
     report.FORMATS[fmt](out, evaluations, found, engine)
     return EXIT_FINDINGS if any(f.enforced for f in found) else EXIT_OK
