@@ -110,6 +110,7 @@ def test_null_value_is_not_an_error() -> None:
         ("request.object.spec.containers[0].securityContext.capabilities.drop[].to_upper(@) || `[]`", ["ALL"]),
         ("`{\"a\": [1, 2]}`.a[1]", 2),
         ("'raw string'", "raw string"),
+        ("`bare`", "bare"),
         ("{n: request.object.metadata.name, m: request.object.missing}", {"n": "web", "m": None}),
         ("sort_by(request.object.spec.containers, &name)[].name", ["app", "side"]),
         ("request.object.metadata.labels.*", ["web"]),
@@ -232,6 +233,17 @@ def test_find_variables() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- set, child, foreach
+
+def test_operation_override_applies_to_delete_rewrite() -> None:
+    v = Variables.for_request(Request.for_object(pod()), extra={"request.operation": "DELETE"})
+    assert v.operation == "DELETE"
+    # request.object is read from request.oldObject, which is null here
+    assert v.substitute("{{ request.object.metadata.labels.app }}x") == "nullx"
+
+
+def test_multi_select_hash_inside_braces() -> None:
+    assert variables_for().substitute("{{ {n: request.object.metadata.name} }}") == {"n": "web"}
+
 
 def test_set_dotted_names_and_child_isolation() -> None:
     v = variables_for()

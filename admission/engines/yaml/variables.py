@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import re
+import warnings
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
@@ -208,7 +209,10 @@ def compile_expr(expr: str) -> ParsedResult:
     if not text:
         raise VariableError("invalid query (empty JMESPath expression)")
     try:
-        return jmespath.compile(text)
+        with warnings.catch_warnings():
+            # `foo` (a bare word in backticks) is a string literal for Kyverno too: no deprecation noise
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            return jmespath.compile(text)
     except jp_exceptions.JMESPathError as exc:
         raise VariableError(f"incorrect query {text}: {_one_line(exc)}") from None
 
@@ -361,6 +365,8 @@ class Variables:
         """Add or replace a variable; a dotted name (`a.b`, or `"a.b".c` to quote a dot) nests."""
         self._assign(_split_name(name), value)
         self._pending = [d for d in self._pending if d.name != name]
+        if name == "request.operation" and isinstance(value, str):
+            self.operation = value
 
     def _assign(self, parts: list[str], value: Any) -> None:
         target = self._data
