@@ -577,31 +577,99 @@ def guard_paren_lines(src: str) -> str:
     return render(out)
 
 
-SPRINTF_HELPERS = """
+HELPERS = {
+    # regopy's sprintf prints a string that reached it through a variable or function argument with its
+    # JSON quotes (unescaped); passing each string argument through a builtin first avoids it.
+    "sprintf": (
+        "__gk_sprintf",
+        '__gk_clean(a) := trim(a, "") if { is_string(a) } else := a\n\n'
+        "__gk_sprintf(f, args) := sprintf(f, [__gk_clean(a) | some a in args])\n",
+    ),
+    # regopy's sort of a set returns a set; OPA returns a sorted array.
+    "sort": ("__gk_sort", "__gk_sort(x) := sort([v | some v in x])\n"),
+}
 
-# added by admission: regopy's sprintf prints a string that reached it through a variable or function
-# argument with its JSON quotes (unescaped); passing each string argument through a builtin first avoids it.
-__gk_clean(a) := trim(a, "") if { is_string(a) } else := a
 
-__gk_sprintf(f, args) := sprintf(f, [__gk_clean(a) | some a in args])
-"""
-
-
-def wrap_sprintf(src: str) -> str:
-    """Route `sprintf(...)` calls through `__gk_sprintf`, which cleans string arguments first."""
+def wrap_builtins(src: str) -> str:
+    """Route calls of builtins regopy gets wrong through helpers appended to the module (see HELPERS)."""
     toks = tokenize(src)
-    hit = False
+    used: list[str] = []
     for i, t in enumerate(toks):
-        if t.kind == "ident" and t.text == "sprintf" and i + 1 < len(toks) and toks[i + 1].text == "(":
-            before = toks[i - 1].text if i > 0 else ""
-            if before != ".":
-                t.text = "__gk_sprintf"
-                hit = True
-    if not hit:
+        if t.kind == "ident" and t.text in HELPERS and i + 1 < len(toks) and toks[i + 1].text == "(":
+            if i > 0 and toks[i - 1].text == ".":
+                continue
+            name = t.text
+            t.text = HELPERS[name][0]
+            if name not in used:
+                used.append(name)
+    if not used:
         return src
-    return render(toks).rstrip("\n") + "\n" + SPRINTF_HELPERS
+    helpers = "\n".join(HELPERS[name][1] for name in used)
+    return render(toks).rstrip("\n") + "\n\n# added by admission: helpers around regopy defects\n" + helpers
+
+
+def iterate_with_some(src: str) -> str:
+    """`x := xs[_]` becomes `some x in xs`.
+
+    On regopy, a variable bound by `x := xs[_]` and then used as an index (`obj[x]`) crashes the process;
+    `some x in xs` binds the same values (array/set elements, object values) and does not.
+    """
+    toks = tokenize(src)
+    parents = _parents(toks)
+    edits: list[tuple[int, int, str]] = []
+    for i, t in enumerate(toks):
+        if not (t.kind == "op" and t.text == ":=") or parents[i] < 0:
+            continue
+        var = _sig(toks, i - 1, -1)
+        if var < 0 or toks[var].kind != "ident" or toks[var].text == "_":
+            continue
+        before = _sig(toks, var - 1, -1)
+        if before < 0:
+            continue
+        boundary = toks[before].text in (";", "{", "|") or any(toks[k].kind == "nl" for k in range(before + 1, var))
+        if not boundary or _is_body_open(toks, parents, parents[i]) is None:
+            continue
+        # the right side: a term ending in `[_]`, up to the end of the statement
+        j = i + 1
+        depth = 0
+        last: list[int] = []  # significant tokens at depth 0 (brackets included)
+        while j < len(toks):
+            tj = toks[j]
+            if tj.kind == "op" and tj.text in OPEN:
+                depth += 1
+                if depth == 1:
+                    last.append(j)
+                j += 1
+                continue
+            if tj.kind == "op" and tj.text in CLOSE:
+                if depth == 0:
+                    break  # the enclosing body or comprehension ends
+                depth -= 1
+                if depth == 0:
+                    last.append(j)
+                j += 1
+                continue
+            if depth == 0:
+                if tj.kind == "nl" or tj.text in (";", "|"):
+                    break
+                if tj.kind == "op" and tj.text != ".":
+                    last = []
+                    break
+                if tj.kind not in ("ws", "comment"):
+                    last.append(j)
+            j += 1
+        if len(last) < 3 or toks[last[-1]].text != "]" or toks[last[-2]].text != "[":
+            continue
+        if render(toks[last[-2] + 1 : last[-1]]).strip() != "_":
+            continue
+        last = last[:-1] + [last[-2] + 1, last[-1]]  # [ _ ] as three tokens
+        term = render(toks[last[0] : last[-3]])
+        edits.append((var, last[-1], f"some {toks[var].text} in {term}"))
+    for start, end, text in reversed(edits):
+        toks[start : end + 1] = [Tok("ident", text, toks[start].line)]
+    return render(toks)
 
 
 def translate(src: str) -> str:
     """v0 -> v1, then the defect rewrites."""
-    return wrap_sprintf(guard_paren_lines(hoist_call_args(to_v1(src))))
+    return wrap_builtins(guard_paren_lines(iterate_with_some(hoist_call_args(to_v1(src)))))
