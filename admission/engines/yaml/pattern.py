@@ -42,7 +42,7 @@ class PatternResult:
 
 # --- anchors ---------------------------------------------------------------------------------------
 
-_ANCHOR = re.compile(r"^([+<=X^])?\((.+)\)$", re.DOTALL)
+_ANCHOR = re.compile(r"([+<=X^])?\((.+)\)")
 
 CONDITION, GLOBAL, NEGATION, ADD, EQUALITY, EXISTENCE = "", "<", "X", "+", "=", "^"
 
@@ -51,7 +51,7 @@ def parse_anchor(key: Any) -> tuple[str, str] | None:
     """(modifier, key) of an anchored map key such as "=(name)", or None for a plain key."""
     if not isinstance(key, str):
         return None
-    m = _ANCHOR.match(key.strip())
+    m = _ANCHOR.fullmatch(key.strip())
     if m is None:
         return None
     return m[1] or CONDITION, m[2]
