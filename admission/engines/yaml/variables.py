@@ -94,11 +94,8 @@ class _Interpreter(TreeInterpreter):
         func = self.COMPARATOR_FUNC[node["value"]]
         if node["value"] in self._EQUALITY_OPS:
             return func(left, right)
-        numeric = (int, float)
-        if not (isinstance(left, numeric) and isinstance(right, numeric)) or isinstance(left, bool) \
-                or isinstance(right, bool):
-            if isinstance(left, str) and isinstance(right, str):
-                return func(left, right)
+        # ordering compares numbers only (go-jmespath); anything else is null
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (left, right)):
             return None
         return func(left, right)
 
