@@ -129,3 +129,19 @@ def test_mutation_results_feed_later_rules() -> None:
     obj, results = ev.mutate(Request.for_object(pod()), pod(), Context())
     assert obj["metadata"]["labels"] == {"step": "1", "copy": "1"}
     assert [r.status for r in results] == [Status.PASS, Status.PASS]
+
+
+def test_json6902_negative_indices_create_lists() -> None:
+    ops = [{"op": "add", "path": "/spec/affinity/terms/-1/match/-1", "value": {"key": "zone"}}]
+    out = json6902(pod(), ops)
+    assert out["spec"]["affinity"] == {"terms": [{"match": [{"key": "zone"}]}]}
+    more = json6902(out, [{"op": "add", "path": "/spec/affinity/terms/0/match/-1", "value": {"key": "rack"}}])
+    assert more["spec"]["affinity"]["terms"][0]["match"] == [{"key": "zone"}, {"key": "rack"}]
+    last = json6902(pod(), [{"op": "remove", "path": "/spec/containers/-1"}])
+    assert [c["name"] for c in last["spec"]["containers"]] == ["app"]
+
+
+def test_new_list_elements_come_first_as_kustomize_merges_them() -> None:
+    base = {"containers": [{"name": "app", "image": "x"}]}
+    patch = {"containers": [{"name": "sidecar", "image": "y"}]}
+    assert [c["name"] for c in merge(base, patch)["containers"]] == ["sidecar", "app"]

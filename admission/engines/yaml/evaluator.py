@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,9 +174,23 @@ class KyvernoEvaluator:
             variables, provided = _variables(policy, rule, request, obj, ctx)
         except Exception as exc:  # a values error is this rule's error
             return _result_only(policy, rule, Status.ERROR, f"failed to set up variables: {exc}")
+        token = _PROVIDED.set(frozenset(provided))
         try:
-            # values given offline (the kyverno CLI's values file) stand in for the context entries they name
-            _load_context([e for e in rule.context if e.get("name") not in provided], variables, ctx)
+            return self._evaluate(policy, rule, variables, obj, ctx, body)
+        finally:
+            _PROVIDED.reset(token)
+
+    def _evaluate(
+        self,
+        policy: Policy,
+        rule: Rule,
+        variables: Any,
+        obj: Object | None,
+        ctx: Context,
+        body: Callable[[Policy, Rule, Any, Object | None, Context], Outcome | None],
+    ) -> tuple[RuleResult | None, Outcome | None]:
+        try:
+            _load_context(rule.context, variables, ctx)
         except Exception as exc:
             return _result_only(policy, rule, Status.ERROR, f"failed to load context: {exc}")
         try:
@@ -277,10 +292,19 @@ def _variables(policy: Policy, rule: Rule, request: Request, obj: Object | None,
         name = str(((req.resource_object or {}).get("metadata") or {}).get("name") or "")
         extra = dict(ctx.values(policy.name, rule.base_name or rule.name, name))
     variables = Variables.for_request(req, extra or None)
-    return variables, set(extra)
+    if "request.operation" in extra:
+        variables.set("request.operation", req.operation)  # the request's own operation wins (see _violated_before)
+    return variables, {str(k).split(".")[0] for k in extra}
+
+
+# Names given offline (the kyverno CLI's values file) for the rule being evaluated: they stand in for
+# the context entries of the same name, at the rule's level and in its foreach entries.
+_PROVIDED: ContextVar[frozenset[str]] = ContextVar("provided", default=frozenset())
 
 
 def _load_context(entries: list[dict[str, Any]], variables: Any, ctx: Context) -> None:
+    provided = _PROVIDED.get()
+    entries = [e for e in entries if not (isinstance(e, dict) and e.get("name") in provided)]
     if not entries:
         return
     from admission.engines.yaml.context import load_context

@@ -67,8 +67,8 @@ def mutate_resource(spec: dict[str, Any], variables: Any, obj: Object) -> Outcom
 
 
 def json6902(obj: Object, ops: Any) -> Object:
-    """RFC 6902 operations (a YAML/JSON string or a list); adds create missing parents, removes of
-    missing paths are ignored (Kyverno's options)."""
+    """RFC 6902 operations (a YAML/JSON string or a list) with Kyverno's options: negative array indices
+    count from the end, an add creates missing parents, a remove of a missing path does nothing."""
     if isinstance(ops, str):
         ops = yaml.safe_load(ops)
     if not isinstance(ops, list):
@@ -77,36 +77,77 @@ def json6902(obj: Object, ops: Any) -> Object:
     for op in ops:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
             raise ValueError(f"invalid JSON Patch operation: {json.dumps(op)}")
-        pointer = jsonpatch.JsonPointer(str(op["path"]))
-        if op["op"] == "remove" and not _exists(doc, pointer.parts):
-            continue
+        parts = jsonpatch.JsonPointer(str(op["path"])).parts
         if op["op"] == "add":
-            _ensure_parents(doc, pointer.parts)
-        doc = jsonpatch.apply_patch(doc, [op], in_place=True)
+            _ensure_parents(doc, parts)
+        parts = _resolve_negative(doc, parts, final_add=op["op"] == "add")
+        if op["op"] == "remove" and not _exists(doc, parts):
+            continue
+        resolved = dict(op, path=jsonpatch.JsonPointer.from_parts(parts).path)
+        doc = jsonpatch.apply_patch(doc, [resolved], in_place=True)
     result: Object = doc
     return result
+
+
+def _index(part: str) -> int | None:
+    try:
+        return int(part)
+    except ValueError:
+        return None
+
+
+def _resolve_negative(doc: Any, parts: list[str], *, final_add: bool) -> list[str]:
+    out: list[str] = []
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(doc, list):
+            idx = _index(part)
+            if idx is not None and idx < 0:
+                idx += len(doc) + (1 if last and final_add else 0)
+                part = str(max(idx, 0))
+            if not last:
+                j = _index(part)
+                doc = doc[j] if j is not None and 0 <= j < len(doc) else None
+        elif isinstance(doc, dict) and not last:
+            doc = doc.get(part)
+        out.append(part)
+    return out
 
 
 def _exists(doc: Any, parts: list[str]) -> bool:
     for part in parts:
         if isinstance(doc, dict) and part in doc:
             doc = doc[part]
-        elif isinstance(doc, list) and part.isdigit() and int(part) < len(doc):
+        elif isinstance(doc, list) and _index(part) is not None and 0 <= int(part) < len(doc):
             doc = doc[int(part)]
         else:
             return False
     return True
 
 
+def _container_for(part: str) -> Any:
+    return [] if part == "-" or _index(part) is not None else {}
+
+
 def _ensure_parents(doc: Any, parts: list[str]) -> None:
     for i, part in enumerate(parts[:-1]):
+        nxt = parts[i + 1]
         if isinstance(doc, dict):
-            if part not in doc or doc[part] is None:
-                nxt = parts[i + 1]
-                doc[part] = [] if nxt == "-" or nxt.isdigit() else {}
+            if doc.get(part) is None:
+                doc[part] = _container_for(nxt)
             doc = doc[part]
-        elif isinstance(doc, list) and part.isdigit() and int(part) < len(doc):
-            doc = doc[int(part)]
+        elif isinstance(doc, list):
+            idx = len(doc) if part == "-" else _index(part)
+            if idx is None:
+                return
+            if idx < 0:
+                idx += len(doc)
+            if idx == len(doc) or (not doc and idx <= 0):
+                doc.append(_container_for(nxt))
+                idx = len(doc) - 1
+            if not 0 <= idx < len(doc):
+                return
+            doc = doc[idx]
         else:
             return
 
@@ -318,15 +359,19 @@ def merge(base: Any, patch: Any, field: str = "") -> Any:
     if isinstance(patch, list) and isinstance(base, list) and field not in _REPLACE_LISTS:
         key = _merge_key(base, patch)
         if key is not None:
-            out_list = list(base)
+            # kustomize merges with new elements first: the patch's elements in its order (merged with the
+            # resource's element of the same key), then the resource's elements the patch does not name
+            merged: dict[str, Any] = {}
+            existing = {str(item.get(key)): item for item in base}
             for item in patch:
-                for i, existing in enumerate(out_list):
-                    if isinstance(existing, dict) and existing.get(key) == item.get(key):
-                        out_list[i] = merge(existing, item, "")
-                        break
+                k = str(item.get(key))
+                if k in merged:
+                    merged[k] = merge(merged[k], item, "")
+                elif k in existing:
+                    merged[k] = merge(existing[k], item, "")
                 else:
-                    out_list.append(_without_nulls(item))
-            return out_list
+                    merged[k] = _without_nulls(item)
+            return list(merged.values()) + [item for item in base if str(item.get(key)) not in merged]
     return _without_nulls(patch)
 
 
