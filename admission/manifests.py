@@ -11,9 +11,20 @@ from typing import Any
 import yaml
 
 try:  # libyaml's C loader is several times faster; fall back to the pure-Python one where it is absent
-    from yaml import CSafeLoader as SafeLoader
+    from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader  # type: ignore[assignment]
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+
+
+class SafeLoader(_BaseLoader):
+    """The safe loader without YAML's timestamp type: Kubernetes reads `2024-01-01` as a string, and
+    so must we (policies compare it as text, and every object must stay JSON)."""
+
+
+SafeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+}
 
 YAML_SUFFIXES = (".yaml", ".yml", ".json")
 

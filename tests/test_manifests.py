@@ -37,3 +37,9 @@ def test_invalid_yaml_names_file_and_line():
     assert info.value.file == "bad.yaml"
     assert info.value.line >= 2
     assert str(info.value).startswith("bad.yaml:")
+
+
+def test_timestamps_stay_strings_as_in_kubernetes():
+    docs = load_text("metadata: {creationTimestamp: 2024-01-02T03:04:05Z, day: 2024-01-02}\n", "t.yaml")
+    meta = docs[0].obj["metadata"]
+    assert meta == {"creationTimestamp": "2024-01-02T03:04:05Z", "day": "2024-01-02"}
