@@ -31,6 +31,7 @@ import yaml
 from jmespath import exceptions
 from jmespath.functions import Functions, signature
 
+from admission.manifests import SafeLoader
 from admission.selectors import selector_matches
 
 
@@ -896,7 +897,7 @@ class KyvernoFunctions(Functions):
     @signature(_s("string"))
     def _func_parse_yaml(self, s: str) -> Any:
         try:
-            value = yaml.safe_load(s)
+            value = yaml.load(s, Loader=SafeLoader)  # timestamps stay strings, as in Kubernetes
             return json.loads(json.dumps(value, default=str))
         except (yaml.YAMLError, ValueError) as exc:
             raise FunctionError("parse_yaml", str(exc)) from None
