@@ -136,7 +136,9 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: flo
     raise SystemExit(f"server on port {port} not ready in {timeout}s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-def start_servers(tmp: Path, workers: int) -> tuple[dict[str, int], list[subprocess.Popen[bytes]], list[Path]]:
+def start_servers(tmp: Path, workers: int, policies: list[str], procs: list[subprocess.Popen[bytes]]
+                  ) -> dict[str, int]:
+    """Start both servers (appending them to procs, so the caller stops them whatever happens); wait until ready."""
     from admission.certs import ensure
 
     paths = ensure(tmp / "certs", "admission", "admission")
@@ -148,11 +150,12 @@ def start_servers(tmp: Path, workers: int) -> tuple[dict[str, int], list[subproc
     commands = {
         "admission": [sys.executable, "-m", "admission", "serve", "--host", HOST, "--port", str(ports["admission"]),
                       "--workers", str(workers), "--cert", str(paths.cert), "--key", str(paths.key),
-                      "--state", str(state), "--no-watch-policies"],
+                      "--state", str(state), "--no-watch-policies",
+                      *(f"--policies={Path(p).resolve()}" for p in policies)],
         "fixed": [sys.executable, str(HERE / "fixed_server.py"), "--host", HOST, "--port", str(ports["fixed"]),
                   "--workers", str(workers), "--cert", str(paths.cert), "--key", str(paths.key)],
     }
-    procs, logs = [], []
+    logs = []
     for name, cmd in commands.items():
         log = tmp / f"{name}.log"
         with log.open("wb") as out:
@@ -161,7 +164,7 @@ def start_servers(tmp: Path, workers: int) -> tuple[dict[str, int], list[subproc
         logs.append(log)
     for port, proc, log in zip(ports.values(), procs, logs, strict=True):
         wait_ready(port, proc, log)
-    return ports, procs, logs
+    return ports
 
 
 def stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -257,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto",
                         help="closed-loop load generator: wrk (installed with apt-get when missing) or Python")
     parser.add_argument("--no-install", action="store_true", help="never apt-get install wrk")
+    parser.add_argument("--policies", action="append", default=[],
+                        help="policy file or folder for our server (repeatable; default: the built-in library)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     load_seconds = 2 * (args.duration + 1) + 2 * args.rate_duration
@@ -276,10 +281,11 @@ def main(argv: list[str] | None = None) -> int:
         bodies_file.write_bytes(b"\n".join(bodies) + b"\n")
         script = tmp / "post.lua"
         script.write_text(WRK_SCRIPT)
-        ports, procs, _logs = start_servers(tmp, args.workers)
+        ports = start_servers(tmp, args.workers, args.policies, procs)
         answers = check_answers(ports["admission"], bodies)
 
         results: dict[str, Any] = {"loadgen": "wrk" if wrk else "python", "connections": args.connections,
+                                   "policies": args.policies or ["built-in"],
                                    "workers": args.workers, "review_bytes_avg": sum(map(len, bodies)) // len(bodies),
                                    "admission_answers": answers, "cpus": os.cpu_count()}
         for name in ("fixed", "admission"):
@@ -306,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
 def report(r: dict[str, Any]) -> None:
     print(f"load generator: {r['loadgen']} ({r['connections']} connections), {r['workers']} workers per server, "
           f"{r['cpus']} CPUs shared by servers and load generator, reviews ~{r['review_bytes_avg']} bytes")
-    print(f"our answers on the benchmark reviews: {r['admission_answers']}")
+    print(f"policies: {', '.join(r['policies'])}; our answers on the benchmark reviews: {r['admission_answers']}")
     print(f"{'server':<12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}   "
           f"{'@rate':>7}{'got/s':>8}{'p50 ms':>9}{'p99 ms':>9}")
     for name in ("fixed", "admission"):
