@@ -50,6 +50,40 @@ class Outcome:
     obj: Object | None = None  # for mutations: the patched object
 
 
+class _Memo:
+    """What every rule of one request shares: the match subject and the request's variables."""
+
+    def __init__(self) -> None:
+        self._subjects: dict[tuple[int, int], Subject] = {}
+        self._variables: dict[tuple[int, int], Any] = {}
+        self._requests: dict[tuple[int, int], Request] = {}
+        self._keep: list[Any] = []  # keeps the keyed objects alive so their ids stay unique
+
+    def subject(self, request: Request, obj: Object | None, ctx: Context) -> Subject:
+        key = (id(request), id(obj))
+        if key not in self._subjects:
+            self._keep.append((request, obj))
+            self._subjects[key] = _subject(request, obj, ctx)
+        return self._subjects[key]
+
+    def request_with(self, request: Request, obj: Object | None) -> Request:
+        """The request with the object mutations have produced so far (one Request per object)."""
+        key = (id(request), id(obj))
+        if key not in self._requests:
+            self._keep.append((request, obj))
+            self._requests[key] = dataclasses.replace(request, object=obj)
+        return self._requests[key]
+
+    def variables(self, request: Request) -> Any:
+        key = (id(request), id(request.object))
+        if key not in self._variables:
+            from admission.engines.yaml.variables import Variables
+
+            self._keep.append(request)
+            self._variables[key] = Variables.for_request(request)
+        return self._variables[key]
+
+
 class KyvernoEvaluator:
     """Compiled Kyverno ClusterPolicies and Policies."""
 
@@ -88,6 +122,7 @@ class KyvernoEvaluator:
 
     def validate(self, request: Request, ctx: Context) -> list[RuleResult]:
         results: list[RuleResult] = []
+        memo = _Memo()
         for policy in self._policies:
             if not policy.validates:
                 continue
@@ -95,10 +130,10 @@ class KyvernoEvaluator:
             for rule in policy.rules_for(request.kind.kind):
                 if rule.validate is None:
                     continue
-                result, _ = self._run(policy, rule, request, request.object, ctx, validate_rule)
+                result, _ = self._run(policy, rule, request, request.object, ctx, validate_rule, memo)
                 if result is None:
                     continue
-                if result.status == Status.FAIL and self._violated_before(policy, rule, request, ctx):
+                if result.status == Status.FAIL and self._violated_before(policy, rule, request, ctx, memo):
                     result = _result(policy, rule, Status.SKIP,
                                      "skipping the rule evaluation as pre-existing violations are allowed")
                 if result.status in (Status.PASS, Status.FAIL):
@@ -109,7 +144,7 @@ class KyvernoEvaluator:
                     break
         return results
 
-    def _violated_before(self, policy: Policy, rule: Rule, request: Request, ctx: Context) -> bool:
+    def _violated_before(self, policy: Policy, rule: Rule, request: Request, ctx: Context, memo: _Memo) -> bool:
         """Kyverno's allowExistingViolations (default true): an enforced rule does not block an UPDATE of
         a resource that already violated it; the old object is checked as if it were being created."""
         if request.operation != "UPDATE" or request.old_object is None or rule.action != Action.ENFORCE:
@@ -117,12 +152,13 @@ class KyvernoEvaluator:
         if (rule.validate or {}).get("allowExistingViolations") is False:
             return False
         before = dataclasses.replace(request, operation="CREATE", object=request.old_object, old_object=None)
-        old, _ = self._run(policy, rule, before, before.object, ctx, validate_rule)
+        old, _ = self._run(policy, rule, before, before.object, ctx, validate_rule, memo)
         return old is not None and old.status == Status.FAIL
 
     def mutate(self, request: Request, obj: Object, ctx: Context) -> tuple[Object, list[RuleResult]]:
         results: list[RuleResult] = []
         current = obj
+        memo = _Memo()
         for policy in self._policies:
             if not policy.mutates:
                 continue
@@ -130,7 +166,7 @@ class KyvernoEvaluator:
             for rule in policy.rules_for(request.kind.kind):
                 if rule.mutate is None:
                     continue
-                result, outcome = self._run(policy, rule, request, current, ctx, mutate_rule)
+                result, outcome = self._run(policy, rule, request, current, ctx, mutate_rule, memo)
                 if result is None:
                     continue
                 if outcome is not None and outcome.status == Status.PASS and outcome.obj is not None:
@@ -153,14 +189,15 @@ class KyvernoEvaluator:
         obj: Object | None,
         ctx: Context,
         body: Callable[[Policy, Rule, Any, Object | None, Context], Outcome | None],
+        memo: _Memo,
     ) -> tuple[RuleResult | None, Outcome | None]:
         """The rule's result (None when it does not apply) and, for mutations, the outcome of its body."""
-        subject = _subject(request, obj, ctx)
+        subject = memo.subject(request, obj, ctx)
         if not rule_applies(rule.match, rule.exclude, subject, policy_namespace=policy.namespace):
             if request.operation != "DELETE" or obj is None or request.old_object is None:
                 return None, None
             # Kyverno matches a DELETE on the old object
-            subject = _subject(request, request.old_object, ctx)
+            subject = memo.subject(request, request.old_object, ctx)
             if not rule_applies(rule.match, rule.exclude, subject, policy_namespace=policy.namespace):
                 return None, None
         if rule.skip_background_requests and request.user_info.get("username") == BACKGROUND_SERVICE_ACCOUNT:
@@ -171,7 +208,7 @@ class KyvernoEvaluator:
         if ctx.expired():
             return _result_only(policy, rule, Status.ERROR, "deadline exceeded")
         try:
-            variables, provided = _variables(policy, rule, request, obj, ctx)
+            variables, provided = _variables(policy, rule, request, obj, ctx, memo)
         except Exception as exc:  # a values error is this rule's error
             return _result_only(policy, rule, Status.ERROR, f"failed to set up variables: {exc}")
         token = _PROVIDED.set(frozenset(provided))
@@ -281,17 +318,17 @@ def _subject(request: Request, obj: Object | None, ctx: Context) -> Subject:
     )
 
 
-def _variables(policy: Policy, rule: Rule, request: Request, obj: Object | None, ctx: Context) -> tuple[Any, set[str]]:
-    from admission.engines.yaml.variables import Variables
-
+def _variables(
+    policy: Policy, rule: Rule, request: Request, obj: Object | None, ctx: Context, memo: _Memo
+) -> tuple[Any, set[str]]:
     req = request
     if obj is not request.object and request.operation != "DELETE":
-        req = dataclasses.replace(request, object=obj)
+        req = memo.request_with(request, obj)
     extra: dict[str, Any] = {}
     if isinstance(ctx, KyvernoContext) and ctx.values is not None:
         name = str(((req.resource_object or {}).get("metadata") or {}).get("name") or "")
         extra = dict(ctx.values(policy.name, rule.base_name or rule.name, name))
-    variables = Variables.for_request(req, extra or None)
+    variables = memo.variables(req).child(**extra)
     if "request.operation" in extra:
         variables.set("request.operation", req.operation)  # the request's own operation wins (see _violated_before)
     return variables, {str(k).split(".")[0] for k in extra}
