@@ -14,6 +14,7 @@ fails (one constraint's Rego errs), each matched constraint is queried alone so 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -139,28 +140,49 @@ def _lib_root(c: Constraint) -> str:
     return f"gklib.{c.key}"
 
 
-def _renames(c: Constraint) -> dict[str, str]:
+def _shared_lib_root(t: Template) -> str | None:
+    """Libs that read only `input.review` (not the parameters, nor the whole input) are compiled once and
+    shared by every constraint of the template (and any template with the same libs), so their rules are
+    evaluated once per request. None when the libs need each constraint's own copy."""
+    if not t.libs:
+        return None
+    for lib in t.libs:
+        probe = tr.rename_refs(tr.translate(lib), {"input.review": "input.review", "input": "__bare_input__"})
+        if tr.uses_word(probe, "__bare_input__") is not None:
+            return None
+    digest = hashlib.sha256("\0".join(t.libs).encode()).hexdigest()[:12]
+    return f"gklib.s{digest}"
+
+
+def _renames(c: Constraint, libs_root: str) -> dict[str, str]:
     """References every module of a constraint is rewritten with: parameters bound, libs and inventory moved.
     A bare `input` (e.g. `object.get(input, "parameters", {})` in a lib) becomes the constraint's own view."""
     return {
         "input.parameters": f"data.gkparams.{c.key}",
         "input.review": "input.review",
         "input": f"data.{_lib_root(c)}.gkinput__",
-        "data.lib": f"data.{_lib_root(c)}.lib",
+        "data.lib": f"data.{libs_root}.lib",
         "data.inventory": "input.inventory__",
     }
 
 
-def _modules_for(c: Constraint) -> dict[str, str]:
-    """The constraint's template module, its own copy of the template's libs, and its input view."""
+def _lib_modules(t: Template, root: str, renames: dict[str, str], tag: str) -> dict[str, str]:
     out: dict[str, str] = {}
-    renames = _renames(c)
-    for i, lib in enumerate(c.template.libs):
+    for i, lib in enumerate(t.libs):
         src = tr.translate(lib)
         pkg = tr.package_of(src)
         if not pkg.startswith("lib"):
-            raise PolicyError(c.template.source, f"template {c.template.name}: lib {i} has package {pkg!r}; libs must be under `lib`")
-        out[f"{c.template.name}.{c.key}.lib{i}.rego"] = tr.set_package(tr.rename_refs(src, renames), f"{_lib_root(c)}.{pkg}")
+            raise PolicyError(t.source, f"template {t.name}: lib {i} has package {pkg!r}; libs must be under `lib`")
+        out[f"{t.name}.{tag}.lib{i}.rego"] = tr.set_package(tr.rename_refs(src, renames), f"{root}.{pkg}")
+    return out
+
+
+def _modules_for(c: Constraint) -> dict[str, str]:
+    """The constraint's template module, its libs (shared or its own copy), and its input view."""
+    shared = _shared_lib_root(c.template)
+    libs_root = shared or _lib_root(c)
+    renames = _renames(c, libs_root)
+    out = _lib_modules(c.template, libs_root, renames, shared.rsplit(".", 1)[-1] if shared else c.key)
     src = tr.translate(c.template.rego)
     original = tr.package_of(src)
     if original:
