@@ -8,8 +8,8 @@ not match yield nothing; skips are reported only when the context asks for them 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
+import json
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -398,9 +398,9 @@ def validate_body(
             return None  # Kyverno does not validate patterns on a deleted resource
         try:
             if body.get("pattern") is not None:
-                pattern = variables.substitute(copy.deepcopy(body["pattern"]))
+                pattern = _substituted(body["pattern"], variables)
                 return validate_pattern(rule, pattern, target, variables)
-            patterns = variables.substitute(copy.deepcopy(body["anyPattern"]))
+            patterns = _substituted(body["anyPattern"], variables)
         except Exception as exc:
             return Outcome(Status.ERROR, f"variable substitution failed: {exc}")
         return validate_any_pattern(rule, patterns, target, variables)
@@ -409,6 +409,18 @@ def validate_body(
 
         return validate_foreach(rule, list(body["foreach"]), variables, obj, element, nesting, ctx)
     return None
+
+
+_HAS_VARIABLES: dict[int, tuple[Any, bool]] = {}
+
+
+def _substituted(document: Any, variables: Any) -> Any:
+    """The document with its variables substituted (a new structure); as is when it has none."""
+    cached = _HAS_VARIABLES.get(id(document))
+    if cached is None or cached[0] is not document:
+        cached = (document, "{{" in json.dumps(document, default=str))
+        _HAS_VARIABLES[id(document)] = cached
+    return variables.substitute(document) if cached[1] else document
 
 
 def rule_message(rule: Rule, variables: Any) -> str | None:
