@@ -161,3 +161,12 @@ def test_values_precedence_rule_over_resource_over_global() -> None:
     assert values.for_rule("p", "other", "y") == {"a": 1, "b": 1, "c": 1}
     assert values.operation("x") == "UPDATE"
     assert values.operation("y") == "CREATE"
+
+
+def test_a_result_without_resources_checks_every_resource_the_rule_applied_to(tmp_path: Path) -> None:
+    path = setup(tmp_path, [{"policy": "labels", "rule": "need-team", "kind": "Pod", "result": "pass"}])
+    cases = run(path)
+    assert cases == {"labels/need-team Pod/prod/good": (True, ""),
+                     "labels/need-team Pod/prod/bad": (False, cases["labels/need-team Pod/prod/bad"][1]),
+                     "labels/need-team Pod/dev/dev": (True, "")}
+    assert "want pass, got fail" in cases["labels/need-team Pod/prod/bad"][1]

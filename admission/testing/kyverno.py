@@ -17,6 +17,7 @@ from typing import Any
 from admission.engine import Engine
 from admission.engines import PolicyError
 from admission.engines.yaml import KyvernoContext
+from admission.engines.yaml.evaluator import NOT_APPLIED
 from admission.manifests import ManifestError, load_file
 from admission.policyset import load as load_policies
 from admission.results import RuleResult
@@ -220,6 +221,11 @@ def _check(file: str, base: Path, expected: dict[str, Any], reviewed: list[Revie
         names = [str(expected["resource"])]
     patched_file = expected.get("patchedResources") or expected.get("patchedResource")
     cases: list[CaseResult] = []
+    if not names:  # no resources named: every resource of the kind the rule gave a result for (as the CLI)
+        names = [f"{r.namespace}/{r.name}" if r.namespace else r.name for r in reviewed
+                 if (not kind or r.kind == kind)
+                 and any(x.policy == policy and _rule_matches(rule, x.rule) and x.message != NOT_APPLIED
+                         for x in r.results)]
     for ref in names:
         ns, _, name = ref.rpartition("/")
         label = f"{policy}/{rule} {kind}/{ref}"

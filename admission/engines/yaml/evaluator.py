@@ -29,6 +29,10 @@ from admission.types import Object
 # `skipBackgroundRequests: false` (generate and mutate-existing rules would otherwise loop on their own writes).
 BACKGROUND_SERVICE_ACCOUNT = "system:serviceaccount:kyverno:kyverno-background-controller"
 
+# The skip message of a rule that matched but had nothing to check (Kyverno gives no rule response then:
+# a pattern on a deleted resource, a foreach over no elements).
+NOT_APPLIED = "rule did not apply to this resource"
+
 POD_CONTROLLERS = ("DaemonSet", "Deployment", "Job", "StatefulSet", "ReplicaSet", "ReplicationController")
 
 
@@ -241,7 +245,7 @@ class KyvernoEvaluator:
         except Exception as exc:  # a bug or odd input in one rule must not take down the others
             return _result_only(policy, rule, Status.ERROR, f"{type(exc).__name__}: {exc}")
         if outcome is None:
-            return _result(policy, rule, Status.SKIP, "rule did not apply to this resource"), None
+            return _result(policy, rule, Status.SKIP, NOT_APPLIED), None
         return _result(policy, rule, outcome.status, outcome.message), outcome
 
 
