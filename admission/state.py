@@ -85,7 +85,7 @@ class ClusterState:
                 return obj
         return None
 
-    def objects(self) -> list[Object]:
+    def objects(self) -> builtins.list[Object]:
         with self._lock:
             return [o for bucket in self._kinds.values() for o in bucket.values()]
 
