@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -47,15 +48,27 @@ DEADLINES = Counter("admission_deadline_exceeded", "Requests whose evaluation pa
 RELOADS = Counter("admission_policy_reloads", "Policy reloads, by result (ok or error)", ["result"])
 
 
+# labels() looks the child up under a lock on every call; a request touches one per rule, so keep them.
+_children: dict[tuple[str, ...], Any] = {}
+
+
+def _child(metric: Counter | Histogram, *labels: str) -> Any:
+    key = (metric._name, *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
 def record_request(endpoint: str, code: int, seconds: float) -> None:
-    REQUESTS.labels(endpoint, str(code)).inc()
-    LATENCY.labels(endpoint).observe(seconds)
+    _child(REQUESTS, endpoint, str(code)).inc()
+    _child(LATENCY, endpoint).observe(seconds)
 
 
 def record_decision(endpoint: str, allowed: bool, results: Iterable[RuleResult]) -> None:
-    REVIEWS.labels(endpoint, "allowed" if allowed else "denied").inc()
+    _child(REVIEWS, endpoint, "allowed" if allowed else "denied").inc()
     for r in results:
-        RULES.labels(r.policy, r.rule, r.status.value).inc()
+        _child(RULES, r.policy, r.rule, r.status.value).inc()
 
 
 def render() -> tuple[bytes, str]:

@@ -233,6 +233,30 @@ def test_reload_keeps_last_good_set_then_picks_up_a_fixed_file(server: Any, clie
     assert "policy load failed" in server.log_text()
 
 
+def test_sighup_reloads_a_single_worker_server_over_plain_http(tmp_path: Path) -> None:
+    """--insecure-http serves plain HTTP (behind a TLS proxy); SIGHUP reloads without file watching."""
+    import signal
+
+    policies = tmp_path / "policies"
+    shutil.copytree(FIXTURES / "policies", policies)
+    srv = harness.start(tmp_path, "--policies", str(policies), "--no-cluster", "--insecure-http",
+                        "--no-watch-policies")
+    try:
+        assert srv.url.startswith("http://") and not srv.ca.exists()
+        with srv.client() as c:
+            redis = pod(image="registry.example.com/redis:7")
+            assert review(c, "validate", redis)["response"]["allowed"] is True
+            (policies / "redis.yaml").write_text("kind: FakePolicy\nmetadata: {name: no-redis}\n"
+                                                 "spec: {denyImage: redis}\n")
+            time.sleep(0.5)
+            assert review(c, "validate", redis)["response"]["allowed"] is True  # not watching: unchanged
+            srv.proc.send_signal(signal.SIGHUP)
+            assert _wait_for(lambda: c.get("/readyz").json()["generation"] == 2)
+            assert review(c, "validate", redis)["response"]["allowed"] is False
+    finally:
+        srv.stop()
+
+
 # --- in-process: deadlines, crashes, readiness ------------------------------------------------------------------
 
 
