@@ -180,7 +180,7 @@ class ModuleSet:
             for m in policies:
                 mods = {**libs, m.file: m.source, "modall.rego": _aggregate([m])}
                 units.append(Unit(m.file, mods, "data.modall", json.dumps({**sample, "matched__": {m.key: True}})))
-            for (file, error), m in zip(check(units).items(), policies, strict=True):
+            for file, error in check(units).items():
                 if error is not None:
                     raise PolicyError(_where(file, error), error)
         modules = {**translated, "modall.rego": _aggregate(policies)}

@@ -1,0 +1,179 @@
+"""The Rego backend (compile once, one interpreter per thread), the separate-process check, and plain modules."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from admission.engine import Engine
+from admission.engines import Context, PolicyError
+from admission.engines.rego import RegoEvaluator
+from admission.engines.rego.backend import BackendError, Program
+from admission.engines.rego.isolate import Unit, check
+from admission.results import Action, FailurePolicy, Status
+from admission.review import Request
+from tests.conftest import pod
+
+
+def test_program_is_shared_by_threads() -> None:
+    program = Program({"m.rego": "package p\nn := count(input.xs)\n"}, {}, "data.p.n")
+    errors: list[str] = []
+
+    def work(k: int) -> None:
+        for i in range(30):
+            got = program.evaluate(json.dumps({"xs": list(range(k + i))}))
+            if got != k + i:
+                errors.append(f"{k}+{i} -> {got}")
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_input_backslashes_survive() -> None:
+    program = Program({"m.rego": "package p\nv := input.s\n"}, {}, "data.p.v")
+    assert program.evaluate(json.dumps({"s": "C:\\dir\\file \"q\""})) == "C:\\dir\\file \"q\""
+
+
+def test_compile_error_names_file_and_line() -> None:
+    with pytest.raises(BackendError) as err:
+        Program({"bad.rego": "package p\n\nr if {\n  f(input.a[_])\n}\n"}, {}, "data.p.r")
+    assert "bad.rego:4" in str(err.value) and "Invalid bracket argument" in str(err.value)
+
+
+def test_undefined_query_is_none_and_errors_raise() -> None:
+    program = Program({"m.rego": "package p\nr if { input.x == 1 }\nconflict := input.y\nconflict := 2 if { true }\n"}, {}, "data.p.r")
+    assert program.evaluate("{}") is None
+    bad = Program({"m.rego": "package p\nv := x if { x := input.xs[_] }\n"}, {}, "data.p.v")
+    with pytest.raises(BackendError):
+        bad.evaluate(json.dumps({"xs": [1, 2]}))
+
+
+def test_separate_process_check_reports_a_crash_and_continues() -> None:
+    crashing = Unit(
+        "crash",
+        # an iteration variable used as an index, not in the `x := xs[_]` shape the translator rewrites
+        {"m.rego": 'package p\nt contains c if {\n  f := ["a", "b"][i]\n  c := input.spec[f]\n}\n'},
+        "data.p.t",
+        json.dumps({"spec": {"a": 1}}),
+    )
+    fine = Unit("fine", {"m.rego": "package p\nt := 1\n"}, "data.p.t", "{}")
+    broken = Unit("broken", {"m.rego": "package p\nt := \n"}, "data.p.t", "{}")
+    results = check([crashing, fine, broken])
+    assert results["crash"] is not None and "crashed the engine" in results["crash"]
+    assert results["fine"] is None
+    assert results["broken"] is not None and "crash" not in results["broken"]
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+MODULE = """package k8s.guard
+
+deny[msg] {
+  input.request.kind.kind == "Pod"
+  not input.request.object.metadata.labels.team
+  msg := sprintf("pod %v has no team label", [input.request.object.metadata.name])
+}
+
+warn[msg] {
+  input.request.namespace == "default"
+  msg := "avoid the default namespace"
+}
+
+violation[{"msg": msg}] {
+  c := input.request.object.spec.containers[_]
+  endswith(c.image, ":latest")
+  msg := sprintf("container %v uses :latest", [c.name])
+}
+
+patch[op] {
+  not input.request.object.metadata.annotations.owner
+  op := {"op": "add", "path": "/metadata/annotations", "value": {"owner": "unknown"}}
+}
+"""
+
+
+def test_plain_module_rules(tmp_path: Path) -> None:
+    ev = RegoEvaluator.from_sources([], [write(tmp_path, "guard.rego", MODULE)])
+    [info] = ev.policies()
+    assert info.name == "k8s.guard" and info.dialect == "rego" and info.mutates
+    obj = pod(image="registry.example.com/app:latest")
+    results = ev.validate(Request.for_object(obj), Context())
+    got = sorted((r.status, r.action, r.message) for r in results)
+    assert got == sorted([
+        (Status.FAIL, Action.ENFORCE, "pod web has no team label"),
+        (Status.FAIL, Action.ENFORCE, "container app uses :latest"),
+        (Status.WARN, Action.WARN, "avoid the default namespace"),
+    ])
+    mutated, mresults = ev.mutate(Request.for_object(obj), obj, Context())
+    assert mutated["metadata"]["annotations"] == {"owner": "unknown"}
+    assert [r.status for r in mresults] == [Status.PASS]
+    decision = Engine([ev]).validate(Request.for_object(obj))
+    assert not decision.allowed
+    assert "[k8s.guard] pod web has no team label" in decision.message
+
+
+def test_metadata_limits_kinds_and_sets_failure_policy(tmp_path: Path) -> None:
+    src = (
+        "# METADATA\n# title: guard\n# custom:\n#   name: only-deployments\n#   kinds: [Deployment]\n"
+        "#   failurePolicy: Ignore\npackage only\n\ndeny[msg] {\n  msg := \"always\"\n}\n"
+    )
+    ev = RegoEvaluator.from_sources([], [write(tmp_path, "only.rego", src)])
+    assert ev.policies()[0].name == "only-deployments"
+    assert ev.validate(Request.for_object(pod()), Context()) == []
+    deploy = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "x"}}
+    [r] = ev.validate(Request.for_object(deploy), Context())
+    assert r.message == "always" and r.failure_policy == FailurePolicy.IGNORE
+
+
+def test_sidecar_metadata(tmp_path: Path) -> None:
+    path = write(tmp_path, "ops.rego", 'package ops\n\ndeny[msg] {\n  msg := "no deletes"\n}\n')
+    write(tmp_path, "ops.meta.yaml", "name: no-deletes\noperations: [DELETE]\n")
+    ev = RegoEvaluator.from_sources([], [path])
+    assert ev.validate(Request.for_object(pod()), Context()) == []
+    [r] = ev.validate(Request.for_object(pod(), operation="DELETE"), Context())
+    assert r.policy == "no-deletes"
+
+
+def test_libraries_are_imported_not_evaluated_as_policies(tmp_path: Path) -> None:
+    lib = write(tmp_path, "lib.rego", "package lib.names\n\nbad(name) {\n  startswith(name, \"tmp-\")\n}\n")
+    pol = write(tmp_path, "pol.rego", "package pol\nimport data.lib.names\n\ndeny[msg] {\n  names.bad(input.request.name)\n  msg := \"temporary names are not allowed\"\n}\n")
+    ev = RegoEvaluator.from_sources([], [lib, pol])
+    assert [p.name for p in ev.policies()] == ["pol"]
+    assert [r.message for r in ev.validate(Request.for_object(pod(name="tmp-1")), Context())] == [
+        "temporary names are not allowed"
+    ]
+    assert ev.validate(Request.for_object(pod(name="web")), Context()) == []
+
+
+def test_runtime_error_is_an_error_result(tmp_path: Path) -> None:
+    src = "package conflict\n\ndeny := msg if {\n  msg := input.request.object.spec.containers[_].name\n}\n"
+    ev = RegoEvaluator.from_sources([], [write(tmp_path, "c.rego", src)])
+    obj = pod()
+    obj["spec"]["containers"].append({"name": "second", "image": "x"})
+    [r] = ev.validate(Request.for_object(obj), Context())
+    assert r.status == Status.ERROR and r.failure_policy == FailurePolicy.FAIL
+
+
+def test_broken_module_is_a_policy_error_with_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "broken.rego", "package broken\n\ndeny[msg] {\n  msg := \"x\"\n")
+    with pytest.raises(PolicyError) as err:
+        RegoEvaluator.from_sources([], [path])
+    assert str(path) in err.value.source
+
+
+def test_with_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "w.rego", "package w\n\ndeny[msg] {\n  msg := \"x\" with input as {}\n}\n")
+    with pytest.raises(PolicyError) as err:
+        RegoEvaluator.from_sources([], [path])
+    assert err.value.source == f"{path}:4" and "`with`" in err.value.message

@@ -1,0 +1,153 @@
+"""Rego v0 -> v1 translation and the rewrites around regopy 1.5.2 defects.
+
+Each defect rewrite is checked twice: the text it produces, and that the translated module evaluates to what
+OPA gives. Sources that crash the unrewritten engine are only ever run in a child process (isolate.check).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from admission.engines.rego import translate as tr
+from admission.engines.rego.backend import Program
+from admission.engines.rego.isolate import Unit, check
+
+
+def evaluate(src: str, query: str, input_doc: Any = None) -> Any:
+    program = Program({"m.rego": tr.translate(src)}, {}, query)
+    return program.evaluate(json.dumps(input_doc if input_doc is not None else {}))
+
+
+def test_partial_set_rule_becomes_contains() -> None:
+    out = tr.to_v1('package p\nviolation[{"msg": msg}] {\n  msg := "x"\n}\n')
+    assert 'violation contains {"msg": msg} if {' in out
+    assert evaluate('package p\nviolation[{"msg": msg}] {\n  msg := "x"\n}\n', "data.p.violation") == [{"msg": "x"}]
+
+
+def test_partial_object_rule_keeps_its_key() -> None:
+    src = 'package p\nm[k] = v {\n  some k, v in {"a": 1}\n}\n'
+    assert "m[k] = v if {" in tr.to_v1(src)
+    assert evaluate(src, "data.p.m") == {"a": 1}
+
+
+def test_functions_else_default_and_bodiless_rules() -> None:
+    src = (
+        "package p\n"
+        "default allow = false\n"
+        "limit := 3\n"
+        "f(x) = y {\n  x > 1\n  y := \"big\"\n} else = y {\n  y := \"small\"\n}\n"
+        "allow {\n  f(2) == \"big\"\n}\n"
+        "obj := {\"a\": 1}\n"
+    )
+    out = tr.to_v1(src)
+    assert "f(x) = y if {" in out and "} else = y if {" in out and "allow if {" in out
+    assert evaluate(src, "data.p") == {"allow": True, "limit": 3, "obj": {"a": 1}}
+
+
+def test_several_bodies_become_several_rules() -> None:
+    src = 'package p\nkind_of(o) = k {\n  o.a\n  k := "a"\n} {\n  o.b\n  k := "b"\n}\nr := [kind_of({"a": 1}), kind_of({"b": 1})]\n'
+    assert tr.to_v1(src).count("kind_of(o) = k if {") == 2
+    assert evaluate(src, "data.p.r") == ["a", "b"]
+
+
+def test_v1_modules_pass_through() -> None:
+    src = "package p\nimport rego.v1\ndeny contains msg if {\n  msg := \"x\"\n}\n"
+    assert tr.to_v1(src) == src
+
+
+def test_strings_and_comments_are_not_touched() -> None:
+    src = 'package p\n# deny[x] { not really }\nmsg := "violation[{\\"msg\\": m}] {"\n'
+    assert tr.to_v1(src) == src
+
+
+def test_call_argument_iteration_is_hoisted() -> None:
+    """`f(xs[_])` does not compile on regopy ("Invalid bracket argument")."""
+    src = 'package p\nok contains i if {\n  some i in [1, 2]\n  startswith("abc", input.prefixes[_])\n}\n'
+    out = tr.hoist_call_args(tr.to_v1(src))
+    assert "__hoist1 := input.prefixes[_]; startswith(\"abc\", __hoist1)" in out
+    assert evaluate(src, "data.p.ok", {"prefixes": ["x", "ab"]}) == [1, 2]
+    assert evaluate(src, "data.p.ok", {"prefixes": ["x"]}) == []
+
+
+def test_variable_index_in_call_argument_is_hoisted() -> None:
+    """`some i; f(a[i])` silently yields nothing on regopy."""
+    src = 'package p\nhit contains i if {\n  a := ["A", "B"]\n  some i\n  startswith(a[i], "A")\n}\n'
+    assert evaluate(src, "data.p.hit") == [0]
+
+
+def test_negated_calls_are_not_hoisted_over_iteration() -> None:
+    out = tr.hoist_call_args(tr.to_v1('package p\nr if {\n  not startswith("a", input.xs[_])\n}\n'))
+    assert "__hoist" not in out
+
+
+def test_negated_call_with_undefined_path_argument_fails_as_in_opa() -> None:
+    """OPA evaluates a path argument before the negation: undefined -> the statement fails."""
+    src = (
+        "package p\n"
+        'accept("any", _, _)\n'
+        "bad contains x if {\n  x := input.v\n  not accept(input.rule, x, input.params.ranges)\n}\n"
+    )
+    assert evaluate(src, "data.p.bad", {"v": 1, "rule": "any", "params": {}}) == []
+    assert evaluate(src, "data.p.bad", {"v": 1, "rule": "other", "params": {"ranges": []}}) == [1]
+
+
+def test_comprehension_iteration_is_hoisted_inside_the_comprehension() -> None:
+    src = 'package p\ns := {c | c := lower(input.xs[_])}\n'
+    out = tr.translate(src)
+    assert "{c | some __hoist1 in input.xs; c := lower(__hoist1)}" in out or "__hoist1 := input.xs[_]" in out
+    assert evaluate(src, "data.p.s", {"xs": ["A", "b"]}) == ["a", "b"]
+
+
+def test_iteration_variable_used_as_index_is_rewritten_with_some() -> None:
+    src = 'package p\nc contains x if {\n  field := ["containers", "initContainers"][_]\n  x := input.spec[field][_]\n}\n'
+    out = tr.translate(src)
+    assert 'some field in ["containers", "initContainers"]' in out
+    assert evaluate(src, "data.p.c", {"spec": {"containers": ["a"], "initContainers": ["b"]}}) == ["a", "b"]
+
+
+def test_paren_line_after_a_term_is_guarded() -> None:
+    src = "package p\nr if {\n  x := 1\n  y := x\n  (y + 1) > 1\n}\n"
+    out = tr.translate(src)
+    assert "true; (y + 1) > 1" in out
+    unit = Unit("paren", {"m.rego": out}, "data.p.r", "{}")
+    assert check([unit]) == {"paren": None}
+    assert evaluate(src, "data.p.r") is True
+
+
+def test_sprintf_prints_strings_without_quotes() -> None:
+    src = 'package p\nf(x) := sprintf("%v is %v", [x, input.n])\nr := f("name")\n'
+    assert evaluate(src, "data.p.r", {"n": 3}) == "name is 3"
+
+
+def test_sprintf_formats_collections_like_opa() -> None:
+    src = 'package p\nr := sprintf("%v %v", [["a", 1], {"k": "v"}])\n'
+    assert evaluate(src, "data.p.r") == '["a", 1] {"k": "v"}'
+
+
+def test_sort_of_a_set_is_an_array() -> None:
+    src = 'package p\nr := sort({"b", "a"})\nis_arr := is_array(sort({"b"}))\n'
+    assert evaluate(src, "data.p") == {"r": ["a", "b"], "is_arr": True}
+
+
+def test_rename_refs_longest_prefix_first() -> None:
+    src = 'package p\na := input.parameters.x\nb := object.get(input, "parameters", {})\nc := input["parameters"]\nd := input.review\n'
+    out = tr.rename_refs(src, {"input.parameters": "data.params", "input.review": "input.review", "input": "data.view"})
+    assert "a := data.params.x" in out
+    assert 'object.get(data.view, "parameters", {})' in out
+    assert "c := data.params" in out
+    assert "d := input.review" in out
+
+
+def test_package_helpers() -> None:
+    src = "package lib.exempt_container\n\nx := 1\n"
+    assert tr.package_of(src) == "lib.exempt_container"
+    assert tr.set_package(src, "gk.lib.a").startswith("package gk.lib.a\n")
+
+
+def test_unreadable_source_names_the_line() -> None:
+    with pytest.raises(tr.TranslateError) as err:
+        tr.to_v1("package p\n\nr if {\n  x := 1\n")
+    assert err.value.line == 3
