@@ -170,3 +170,56 @@ def test_a_result_without_resources_checks_every_resource_the_rule_applied_to(tm
                      "labels/need-team Pod/prod/bad": (False, cases["labels/need-team Pod/prod/bad"][1]),
                      "labels/need-team Pod/dev/dev": (True, "")}
     assert "want pass, got fail" in cases["labels/need-team Pod/prod/bad"][1]
+
+
+def test_result_operation_object_values_and_subresources(tmp_path: Path) -> None:
+    policy = {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "guard"}, "spec": {
+        "validationFailureAction": "Enforce", "rules": [
+            {"name": "no-delete", "match": {"any": [{"resources": {"kinds": ["Pod"], "operations": ["DELETE"]}}]},
+             "validate": {"message": "no", "deny": {}}},
+            {"name": "owned", "match": {"any": [{"resources": {"kinds": ["ConfigMap"],
+                                                               "annotations": {"owner": "platform"}}}]},
+             "validate": {"message": "owned by platform", "deny": {}}},
+            {"name": "no-exec", "match": {"any": [{"resources": {"kinds": ["Pod/exec"]}}]},
+             "validate": {"message": "no exec", "deny": {}}}]}}
+    write(tmp_path / "policy.yaml", policy)
+    write(tmp_path / "resources.yaml", pod("web", "apps"),
+          {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "apps"}},
+          {"apiVersion": "v1", "kind": "PodExecOptions", "metadata": {"name": "web", "namespace": "apps"},
+           "command": ["sh"]})
+    doc = {"apiVersion": "cli.kyverno.io/v1alpha1", "kind": "Test", "policies": ["policy.yaml"],
+           "resources": ["resources.yaml"],
+           "values": {"policies": [{"name": "guard", "resources": [
+               {"name": "cm", "values": {'request.object.metadata.annotations."owner"': "platform"}}]}],
+               "subresources": [{"parentResource": {"kind": "Pod", "name": "pods", "version": "v1"},
+                                 "subresource": {"kind": "PodExecOptions", "name": "pods/exec", "version": "v1"}}]},
+           "results": [
+               {"policy": "guard", "rule": "no-delete", "kind": "Pod", "resources": ["web"], "result": "fail",
+                "operation": "DELETE"},
+               {"policy": "guard", "rule": "no-delete", "kind": "Pod", "resources": ["web"], "result": "skip"},
+               {"policy": "guard", "rule": "owned", "kind": "ConfigMap", "resources": ["cm"], "result": "fail"},
+               {"policy": "guard", "rule": "no-exec", "kind": "PodExecOptions", "resources": ["web"], "result": "fail"},
+           ]}
+    write(tmp_path / "kyverno-test.yaml", doc)
+    cases = run_test(tmp_path / "kyverno-test.yaml", doc)
+    assert [(c.name, c.passed) for c in cases] == [
+        ("guard/no-delete Pod/web", True), ("guard/no-delete Pod/web", True),
+        ("guard/owned ConfigMap/cm", True), ("guard/no-exec PodExecOptions/web", True)], [c.detail for c in cases]
+
+
+def test_patched_resources_are_compared_after_the_named_policy(tmp_path: Path) -> None:
+    second = {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "add-tier"},
+              "spec": {"rules": [{"name": "tier", "match": {"any": [{"resources": {"kinds": ["Pod"]}}]},
+                                  "mutate": {"patchStrategicMerge": {"metadata": {"labels": {"tier": "web"}}}}}]}}
+    write(tmp_path / "policy.yaml", MUTATE, second)
+    write(tmp_path / "resources.yaml", pod("p", "apps"))
+    write(tmp_path / "after-owner.yaml", pod("p", "apps", owner="platform"))
+    write(tmp_path / "after-tier.yaml", pod("p", "apps", owner="platform", tier="web"))
+    doc = {"apiVersion": "cli.kyverno.io/v1alpha1", "kind": "Test", "policies": ["policy.yaml"],
+           "resources": ["resources.yaml"], "results": [
+               {"policy": "add-owner", "rule": "owner", "kind": "Pod", "resources": ["p"], "result": "pass",
+                "patchedResources": "after-owner.yaml"},
+               {"policy": "add-tier", "rule": "tier", "kind": "Pod", "resources": ["p"], "result": "pass",
+                "patchedResources": "after-tier.yaml"}]}
+    write(tmp_path / "kyverno-test.yaml", doc)
+    assert [(c.passed, c.detail) for c in run_test(tmp_path / "kyverno-test.yaml", doc)] == [(True, ""), (True, "")]

@@ -10,18 +10,19 @@ on workloads, as the CLI matches them. A rule that did not apply to the resource
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from pathlib import Path
 from typing import Any
 
 from admission.engine import Engine
 from admission.engines import PolicyError
-from admission.engines.yaml import KyvernoContext
+from admission.engines.yaml import KyvernoContext, KyvernoEvaluator
 from admission.engines.yaml.evaluator import NOT_APPLIED
 from admission.manifests import ManifestError, load_file
 from admission.policyset import load as load_policies
 from admission.results import RuleResult
-from admission.review import Request
+from admission.review import Kind, Request
 from admission.state import ClusterState
 from admission.testing import CaseResult
 from admission.types import Object
@@ -32,6 +33,8 @@ class Reviewed:
     obj: Object
     mutated: Object
     results: list[RuleResult]
+    # the resource as each mutating policy left it (the CLI compares patchedResources per policy)
+    after: dict[str, Object] = dataclasses.field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -69,6 +72,26 @@ class Values:
             if isinstance(ns, dict) and ns.get("name"):
                 self.namespace_labels[str(ns["name"])] = {str(k): str(v) for k, v in (ns.get("labels") or {}).items()}
         self.namespaces: list[Object] = [n for n in spec.get("namespaces") or [] if isinstance(n, dict)]
+        # subresource kinds (e.g. PodExecOptions) reviewed as their parent kind and subresource (pods/exec)
+        self.subresources: dict[tuple[str, str], tuple[Kind, str]] = {}
+        for sub in spec.get("subresources") or []:
+            if not isinstance(sub, dict):
+                continue
+            child, parent = sub.get("subresource") or {}, sub.get("parentResource") or {}
+            api = "/".join(x for x in (str(child.get("group") or ""), str(child.get("version") or "")) if x)
+            name = str(child.get("name") or "")
+            self.subresources[(api, str(child.get("kind") or ""))] = (
+                Kind(str(parent.get("group") or ""), str(parent.get("version") or ""), str(parent.get("kind") or "")),
+                name.split("/", 1)[1] if "/" in name else name,
+            )
+
+    def object_values(self, resource: str) -> dict[str, Any]:
+        """Values that rewrite the resource itself (`request.object.<path>`), as the CLI injects them."""
+        out = {k: v for k, v in self.global_values.items() if k.startswith("request.object.")}
+        for (_, name), values in self.resources.items():
+            if name == resource:
+                out.update({k: v for k, v in values.items() if k.startswith("request.object.")})
+        return out
 
     def for_rule(self, policy: str, rule: str, resource: str) -> dict[str, Any]:
         out = dict(self.global_values)
@@ -141,33 +164,83 @@ def _load_user(base: Path, doc: dict[str, Any]) -> tuple[dict[str, Any], tuple[s
     return {}, (), ()
 
 
+def _path(text: str) -> list[str]:
+    """`a.b."c.d"` -> [a, b, c.d]"""
+    parts: list[str] = []
+    current, quoted = "", False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "." and not quoted:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    return parts
+
+
+def with_values(obj: Object, values: dict[str, Any]) -> Object:
+    out: Object = copy.deepcopy(obj)
+    for key, value in values.items():
+        parts = _path(key.removeprefix("request.object."))
+        target = out
+        for part in parts[:-1]:
+            if not isinstance(target.get(part), dict):
+                target[part] = {}
+            target = target[part]
+        target[parts[-1]] = value
+    return out
+
+
 def review_all(engine: Engine, resources: list[Object], values: Values, user: dict[str, Any],
-               roles: tuple[str, ...], cluster_roles: tuple[str, ...]) -> list[Reviewed]:
-    """Every resource through the engine: mutate, then validate the mutated resource."""
+               roles: tuple[str, ...], cluster_roles: tuple[str, ...], operation: str = "") -> list[Reviewed]:
+    """Every resource through the engine: mutate, then validate the mutated resource. `operation`
+    overrides the values file's (a result's own `operation`)."""
     state = ClusterState([*resources, *values.namespaces])
     labels = dict(values.namespace_labels)
     for ns in values.namespaces:
         meta = ns.get("metadata") or {}
         labels.setdefault(str(meta.get("name") or ""), dict(meta.get("labels") or {}))
     out: list[Reviewed] = []
-    for obj in resources:
-        name = str((obj.get("metadata") or {}).get("name") or "")
-        operation = values.operation(name)
-        request = Request.for_object(obj, operation=operation, old_object=obj if operation != "CREATE" else None,
-                                     user_info=user)
+    for original in resources:
+        name = str((original.get("metadata") or {}).get("name") or "")
+        injected = values.object_values(name)
+        obj = with_values(original, injected) if injected else original
+        op = (operation or values.operation(name)).upper()
+        request = Request.for_object(obj, operation=op, old_object=obj if op != "CREATE" else None, user_info=user)
+        parent = values.subresources.get((str(obj.get("apiVersion") or ""), str(obj.get("kind") or "")))
+        if parent is not None:
+            request = dataclasses.replace(request, kind=parent[0], sub_resource=parent[1])
         ctx = KyvernoContext(state=state, report_skips=True, values=values.for_rule, roles=roles,
                              cluster_roles=cluster_roles, namespace_labels=labels)
         results: list[RuleResult] = []
         mutated = obj
-        if operation != "DELETE":
-            outcome = engine.mutate(request, ctx)
-            results.extend(outcome.decision.results)
-            mutated = outcome.mutated
+        after: dict[str, Object] = {}
+        if op != "DELETE":
+            # one policy at a time, in order, each on what the previous ones produced (as the CLI does)
+            for step in mutation_steps(engine):
+                outcome = step.mutate(dataclasses.replace(request, object=mutated), ctx)
+                results.extend(outcome.decision.results)
+                mutated = outcome.mutated
+                for info in step.policies():
+                    after[info.name] = mutated
             if mutated != obj:
                 request = dataclasses.replace(request, object=mutated)
         results.extend(engine.results(request, ctx))
-        out.append(Reviewed(obj, mutated, results))
+        out.append(Reviewed(original, mutated, results, after))
     return out
+
+
+def mutation_steps(engine: Engine) -> list[Engine]:
+    """The engine split into one Engine per Kyverno policy (other evaluators stay whole)."""
+    steps: list[Engine] = []
+    for evaluator in engine.evaluators:
+        if isinstance(evaluator, KyvernoEvaluator):
+            steps.extend(Engine([KyvernoEvaluator([p])]) for p in evaluator.compiled if p.mutates)
+        else:
+            steps.append(Engine([evaluator]))
+    return steps
 
 
 def _rule_matches(expected: str, actual: str) -> bool:
@@ -192,12 +265,15 @@ def run_test(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
         # every expected result of a test that cannot load fails (and is counted)
         return [CaseResult(file, label, False, str(exc)) for label in _labels(doc)] or [
             CaseResult(file, "load", False, str(exc))]
-    reviewed = review_all(engine, resources, values, user, roles, cluster_roles)
+    runs: dict[str, list[Reviewed]] = {}
     cases: list[CaseResult] = []
     for expected in doc.get("results") or []:
         if not isinstance(expected, dict):
             continue
-        cases.extend(_check(file, base, expected, reviewed))
+        operation = str(expected.get("operation") or "").upper()  # a result may ask for its own operation
+        if operation not in runs:
+            runs[operation] = review_all(engine, resources, values, user, roles, cluster_roles, operation)
+        cases.extend(_check(file, base, expected, runs[operation]))
     return cases
 
 
@@ -212,7 +288,7 @@ def _labels(doc: dict[str, Any]) -> list[str]:
 
 
 def _check(file: str, base: Path, expected: dict[str, Any], reviewed: list[Reviewed]) -> list[CaseResult]:
-    policy = str(expected.get("policy") or "").split("/")[-1]
+    policy_namespace, _, policy = str(expected.get("policy") or "").rpartition("/")
     rule = str(expected.get("rule") or "")
     kind = str(expected.get("kind") or "")
     want = str(expected.get("result") or expected.get("status") or "").lower()
@@ -229,6 +305,8 @@ def _check(file: str, base: Path, expected: dict[str, Any], reviewed: list[Revie
     for ref in names:
         ns, _, name = ref.rpartition("/")
         label = f"{policy}/{rule} {kind}/{ref}"
+        # a namespaced Policy (`ns/name`) only sees resources in its namespace
+        ns = ns or policy_namespace
         found = [r for r in reviewed if r.name == name and (not ns or r.namespace == ns) and (not kind or r.kind == kind)]
         if not found:
             cases.append(CaseResult(file, label, False, f"resource {kind}/{ref} not found among the test's resources"))
@@ -240,7 +318,7 @@ def _check(file: str, base: Path, expected: dict[str, Any], reviewed: list[Revie
             detail = "" if ok else f"want {want}, got {', '.join(statuses)}" + "".join(
                 f"; {x.rule}: {x.message}" for x in got if x.message)
             if ok and patched_file:
-                ok, detail = _compare_patched(base / str(patched_file), r.mutated)
+                ok, detail = _compare_patched(base / str(patched_file), r.after.get(policy, r.mutated))
             cases.append(CaseResult(file, label, ok, detail))
     return cases
 
