@@ -223,3 +223,14 @@ def test_patched_resources_are_compared_after_the_named_policy(tmp_path: Path) -
                 "patchedResources": "after-tier.yaml"}]}
     write(tmp_path / "kyverno-test.yaml", doc)
     assert [(c.passed, c.detail) for c in run_test(tmp_path / "kyverno-test.yaml", doc)] == [(True, ""), (True, "")]
+
+
+def test_unscored_policies_report_failures_as_warnings(tmp_path: Path) -> None:
+    policy = dict(POLICY, metadata={"name": "labels", "annotations": {"policies.kyverno.io/scored": "false"}})
+    write(tmp_path / "policy.yaml", policy)
+    write(tmp_path / "resources.yaml", pod("bad", "prod"))
+    doc = {"apiVersion": "cli.kyverno.io/v1alpha1", "kind": "Test", "policies": ["policy.yaml"],
+           "resources": ["resources.yaml"],
+           "results": [{"policy": "labels", "rule": "need-team", "kind": "Pod", "resources": ["bad"], "result": "warn"}]}
+    write(tmp_path / "kyverno-test.yaml", doc)
+    assert [c.passed for c in run_test(tmp_path / "kyverno-test.yaml", doc)] == [True]

@@ -21,7 +21,7 @@ from admission.engines.yaml import KyvernoContext, KyvernoEvaluator
 from admission.engines.yaml.evaluator import NOT_APPLIED
 from admission.manifests import ManifestError, load_file
 from admission.policyset import load as load_policies
-from admission.results import RuleResult
+from admission.results import RuleResult, Status
 from admission.review import Kind, Request
 from admission.state import ClusterState
 from admission.testing import CaseResult
@@ -266,6 +266,9 @@ def run_test(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
         return [CaseResult(file, label, False, str(exc)) for label in _labels(doc)] or [
             CaseResult(file, "load", False, str(exc))]
     runs: dict[str, list[Reviewed]] = {}
+    # policies annotated `policies.kyverno.io/scored: "false"` report failures as warnings
+    unscored = {p.name for e in engine.evaluators if isinstance(e, KyvernoEvaluator) for p in e.compiled
+                if p.annotations.get("policies.kyverno.io/scored") == "false"}
     cases: list[CaseResult] = []
     for expected in doc.get("results") or []:
         if not isinstance(expected, dict):
@@ -273,7 +276,7 @@ def run_test(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
         operation = str(expected.get("operation") or "").upper()  # a result may ask for its own operation
         if operation not in runs:
             runs[operation] = review_all(engine, resources, values, user, roles, cluster_roles, operation)
-        cases.extend(_check(file, base, expected, runs[operation]))
+        cases.extend(_check(file, base, expected, runs[operation], unscored))
     return cases
 
 
@@ -287,7 +290,8 @@ def _labels(doc: dict[str, Any]) -> list[str]:
     return labels
 
 
-def _check(file: str, base: Path, expected: dict[str, Any], reviewed: list[Reviewed]) -> list[CaseResult]:
+def _check(file: str, base: Path, expected: dict[str, Any], reviewed: list[Reviewed],
+           unscored: set[str] | None = None) -> list[CaseResult]:
     policy_namespace, _, policy = str(expected.get("policy") or "").rpartition("/")
     rule = str(expected.get("rule") or "")
     kind = str(expected.get("kind") or "")
@@ -313,7 +317,8 @@ def _check(file: str, base: Path, expected: dict[str, Any], reviewed: list[Revie
             continue
         for r in found:
             got = [x for x in r.results if x.policy == policy and _rule_matches(rule, x.rule)]
-            statuses = sorted({str(x.status) for x in got}) or ["skip"]
+            statuses = sorted({"warn" if x.status == Status.FAIL and policy in (unscored or set()) else str(x.status)
+                               for x in got}) or ["skip"]
             ok = statuses == [want]
             detail = "" if ok else f"want {want}, got {', '.join(statuses)}" + "".join(
                 f"; {x.rule}: {x.message}" for x in got if x.message)
