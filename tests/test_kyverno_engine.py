@@ -52,6 +52,11 @@ def run(ev: KyvernoEvaluator, obj: dict[str, Any], *, skips: bool = True, **req:
     ({"name": "r", "match": {"any": [{"resources": {"kinds": ["Pod"]}}]}, "generate": {"kind": "X"}},
      "generate rules are not supported"),
     ({"match": {"any": [{"resources": {"kinds": ["Pod"]}}]}, "validate": {"pattern": {}}}, "has no name"),
+    ({"name": "r", "match": {"any": [{"resources": {"kinds": ["ConfigMap"]}}]},
+      "mutate": {"targets": [{"kind": "Secret"}], "patchStrategicMerge": {"metadata": {"labels": {"a": "b"}}}}},
+     "mutate.targets"),
+    ({"name": "r", "match": {"any": [{"resources": {"kinds": ["Pod"]}}]}, "validate": {"cel": {"expressions": []}}},
+     "validate.cel is not supported"),
 ])
 def test_malformed_policies_raise_policy_error_with_file_line(bad_rule: dict[str, Any], words: str) -> None:
     with pytest.raises(PolicyError) as err:

@@ -210,9 +210,10 @@ def parse_rule(raw: Any, where: str, source: str, action: Action, failure_policy
         if not isinstance(mutate, dict):
             raise PolicyError(source, f"{where}: mutate must be a mapping")
         kinds = [k for k in ("patchStrategicMerge", "patchesJson6902", "foreach") if mutate.get(k) is not None]
+        if mutate.get("targets") is not None or mutate.get("mutateExistingOnPolicyUpdate") is not None:
+            raise PolicyError(source, f"{where}: mutate.targets (mutating existing resources in the background) "
+                                      "is not supported; only the admitted resource can be mutated")
         if not kinds:
-            if mutate.get("targets") is not None:
-                raise PolicyError(source, f"{where}: mutate.targets (mutate existing resources) is not supported")
             raise PolicyError(source, f"{where}: mutate needs patchStrategicMerge, patchesJson6902 or foreach")
         if mutate.get("patchStrategicMerge") is not None:
             check_anchors(mutate["patchStrategicMerge"], f"{where}: mutate.patchStrategicMerge", source, allow_add=True)
