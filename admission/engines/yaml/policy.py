@@ -165,6 +165,8 @@ def parse_rule(raw: Any, where: str, source: str, action: Action, failure_policy
     exclude = raw.get("exclude")
     if exclude is not None and not isinstance(exclude, dict):
         raise PolicyError(source, f"{where}: exclude must be a mapping")
+    if raw.get("celPreconditions"):
+        raise PolicyError(source, f"{where}: celPreconditions are not supported (use preconditions)")
     types = [t for t in RULE_TYPES if raw.get(t) is not None]
     if not types:
         unknown = [k for k in raw if k not in ("name", "match", "exclude", "context", "preconditions",
