@@ -52,6 +52,20 @@ def is_psa_exception(doc: Document) -> bool:
     )
 
 
+OPT_IN_MARKER = ".opt-in"
+
+
+def opt_in_skipped(root: Path, file: Path) -> bool:
+    """A sub-folder holding an `.opt-in` file (e.g. policies/gatekeeper, the same guardrails in the other
+    dialect) is loaded only when it, or a path inside it, is given, not as part of a parent folder."""
+    if not root.is_dir():
+        return False
+    for parent in file.relative_to(root).parents:
+        if parent != Path(".") and (root / parent / OPT_IN_MARKER).exists():
+            return True
+    return False
+
+
 def load(paths: Iterable[str | Path]) -> Engine:
     """An Engine over every policy found under paths. Raises PolicyError or ManifestError on a broken file."""
     kyverno: list[Document] = []
@@ -63,6 +77,8 @@ def load(paths: Iterable[str | Path]) -> Engine:
         if not path.exists():
             raise PolicyError(str(path), "no such file or folder")
         for f in find_files(path, POLICY_SUFFIXES):
+            if opt_in_skipped(path, f):
+                continue
             if f.suffix == ".rego":
                 if not f.name.endswith("_test.rego"):
                     rego_files.append(f)

@@ -187,3 +187,14 @@ def test_builtin_gatekeeper_policies_pass_their_suites() -> None:
     results = run_paths([str(REPO / "policies" / "gatekeeper")])
     assert len(results) >= 13
     assert [f"{r.name}: {r.detail}" for r in results if not r.passed] == []
+
+
+def test_gatekeeper_guardrails_are_opt_in() -> None:
+    from admission.policyset import load
+
+    default = load([str(REPO / "policies")])
+    assert not [p for p in default.policies() if p.dialect == "gatekeeper"]
+    chosen = load([str(REPO / "policies" / "gatekeeper")])
+    assert {p.name for p in chosen.policies() if p.dialect == "gatekeeper"} == {
+        "allowed-registries", "container-limits", "memory-limit-warning", "required-labels",
+    }
