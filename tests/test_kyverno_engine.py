@@ -220,12 +220,14 @@ def test_expired_deadline_answers_remaining_rules_with_errors() -> None:
         ("a", Status.ERROR, "deadline exceeded"), ("b", Status.ERROR, "deadline exceeded")]
 
 
-def test_background_controller_requests_are_skipped_unless_asked() -> None:
+def test_skip_background_requests_does_not_affect_validate_rules() -> None:
+    # Kyverno applies skipBackgroundRequests to generate and mutate-existing rules only
     sa = {"username": "system:serviceaccount:kyverno:kyverno-background-controller"}
-    skip = evaluator([rule(validate={"pattern": {"metadata": {"labels": {"a": "?*"}}}})])
-    assert run(skip, pod(), user_info=sa) == []
-    keep = evaluator([rule(skipBackgroundRequests=False, validate={"pattern": {"metadata": {"labels": {"a": "?*"}}}})])
-    assert [r.status for r in run(keep, pod(), user_info=sa)] == [Status.FAIL]
+    ev = evaluator([rule(validate={"pattern": {"metadata": {"labels": {"a": "?*"}}}})])
+    assert ev.compiled[0].rules[0].skip_background_requests is True
+    assert [r.status for r in run(ev, pod(), user_info=sa)] == [Status.FAIL]
+    off = evaluator([rule(skipBackgroundRequests=False, validate={"pattern": {"metadata": {"labels": {"a": "?*"}}}})])
+    assert off.compiled[0].rules[0].skip_background_requests is False
 
 
 def test_apply_rules_one_stops_after_the_first_rule_that_applies() -> None:

@@ -25,9 +25,10 @@ from admission.review import Request
 from admission.selectors import selector_matches
 from admission.types import Object
 
-# The service account of Kyverno's background controller: rules skip its requests unless
-# `skipBackgroundRequests: false` (generate and mutate-existing rules would otherwise loop on their own writes).
-BACKGROUND_SERVICE_ACCOUNT = "system:serviceaccount:kyverno:kyverno-background-controller"
+# `skipBackgroundRequests` (default true) makes Kyverno skip requests from its background controller's
+# service account, but only for generate and mutate-existing rules (its update-request path); validate and
+# mutate rules evaluate those requests like any other. Neither of those rule types is supported here, so
+# the field is parsed (Rule.skip_background_requests) and has no effect, exactly as on the rules we run.
 
 # The skip message of a rule that matched but had nothing to check (Kyverno gives no rule response then:
 # a pattern on a deleted resource, a foreach over no elements).
@@ -204,8 +205,6 @@ class KyvernoEvaluator:
             subject = memo.subject(request, request.old_object, ctx)
             if not rule_applies(rule.match, rule.exclude, subject, policy_namespace=policy.namespace):
                 return None, None
-        if rule.skip_background_requests and request.user_info.get("username") == BACKGROUND_SERVICE_ACCOUNT:
-            return None, None
         action = failure_action(policy, rule, subject)
         if action != rule.action:
             rule = dataclasses.replace(rule, action=action)
