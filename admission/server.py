@@ -247,7 +247,11 @@ def _cluster_state(settings: Settings, closers: list[Callable[[], None]]) -> Clu
     configured, how = detect_cluster()
     if not configured:
         return unavailable(how)
-    watch = ClusterWatch(kube_resources())
+    from admission.watch import gatekeeper_sync_kinds, synced_resources
+
+    resources = kube_resources()
+    resources += synced_resources(gatekeeper_sync_kinds(settings.policies), skip=[r.kind for r in resources])
+    watch = ClusterWatch(resources)
     watch.start()
     closers.append(watch.close)
     return watch.state

@@ -218,10 +218,91 @@ def kube_resources() -> list[Resource]:
     core = client.CoreV1Api()
     net = client.NetworkingV1Api()
 
-    def resource(api_version: str, kind: str, fn: Callable[..., Any]) -> Resource:
-        return Resource(api_version, kind, lambda: _raw_list(fn), lambda rv, t: _raw_watch(fn, rv, t))
-
     return [
-        resource("networking.k8s.io/v1", "NetworkPolicy", net.list_network_policy_for_all_namespaces),
-        resource("v1", "Namespace", core.list_namespace),
+        _resource("networking.k8s.io/v1", "NetworkPolicy", net.list_network_policy_for_all_namespaces),
+        _resource("v1", "Namespace", core.list_namespace),
     ]
+
+
+# --- kinds a Gatekeeper sync Config names ------------------------------------------------------------------
+
+
+def gatekeeper_sync_kinds(paths: Iterable[str]) -> list[tuple[str, str, str]]:
+    """(group, version, kind) listed under spec.sync.syncOnly of any `config.gatekeeper.sh` Config in paths."""
+    from pathlib import Path
+
+    from admission.manifests import ManifestError, find_files, load_file
+
+    kinds: list[tuple[str, str, str]] = []
+    for p in paths:
+        path = Path(p)
+        if not path.exists():
+            continue
+        for f in find_files(path):
+            try:
+                docs = load_file(f)
+            except ManifestError:
+                continue  # the policy loader reports broken files
+            for doc in docs:
+                obj = doc.obj
+                if not (isinstance(obj, dict) and obj.get("kind") == "Config"
+                        and str(obj.get("apiVersion", "")).startswith("config.gatekeeper.sh/")):
+                    continue
+                for entry in ((obj.get("spec") or {}).get("sync") or {}).get("syncOnly") or []:
+                    if isinstance(entry, dict) and entry.get("kind") and entry.get("version"):
+                        key = (str(entry.get("group") or ""), str(entry["version"]), str(entry["kind"]))
+                        if key not in kinds:
+                            kinds.append(key)
+    return kinds
+
+
+_QUERY_NAMES = {"watch": "watch", "resource_version": "resourceVersion", "timeout_seconds": "timeoutSeconds",
+                "allow_watch_bookmarks": "allowWatchBookmarks"}
+
+
+def resource_path(group: str, version: str, kind: str) -> str:
+    """The cluster-wide list path of a kind (its plural as the API server names built-in kinds)."""
+    from admission.review import plural
+
+    base = f"/apis/{group}/{version}" if group else f"/api/{version}"
+    return f"{base}/{plural(kind)}"
+
+
+def generic_list_function(api_client: Any, path: str) -> Callable[..., Any]:
+    """A list function over any kind's path, shaped like the generated client's (for _raw_list/_raw_watch)."""
+
+    def call(**params: Any) -> Any:
+        query = [(_QUERY_NAMES[k], str(v).lower() if isinstance(v, bool) else v)
+                 for k, v in params.items() if k in _QUERY_NAMES]
+        return api_client.call_api(
+            path, "GET", query_params=query, header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+            _request_timeout=params.get("_request_timeout"),
+        )
+
+    return call
+
+
+def synced_resources(kinds: list[tuple[str, str, str]], skip: Iterable[str] = ()) -> list[Resource]:
+    """Resources for Gatekeeper-synced kinds (kinds already watched are skipped)."""
+    from kubernetes import client
+
+    api_client = client.ApiClient()
+    out: list[Resource] = []
+    skipped = set(skip)
+    for group, version, kind in kinds:
+        if kind in skipped:
+            continue
+        api_version = f"{group}/{version}" if group else version
+        out.append(_resource(api_version, kind, generic_list_function(api_client, resource_path(group, version, kind))))
+    return out
+
+
+def _resource(api_version: str, kind: str, fn: Callable[..., Any]) -> Resource:
+    def list_fn() -> tuple[list[Object], str]:
+        return _raw_list(fn)
+
+    def watch_fn(rv: str, timeout: int) -> Iterable[dict[str, Any]]:
+        return _raw_watch(fn, rv, timeout)
+
+    return Resource(api_version, kind, list_fn, watch_fn)

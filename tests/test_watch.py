@@ -168,3 +168,89 @@ def test_no_cluster_configured_is_reported(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("HOME", str(tmp_path))
     configured, why = detect_cluster()
     assert configured is False and "no Kubernetes cluster configured" in why
+
+
+# --- the kubernetes-client adapters, against fake responses -----------------------------------------------------
+
+
+class FakeResponse:
+    def __init__(self, data: bytes = b"", chunks: list[bytes] | None = None) -> None:
+        self.data = data
+        self.chunks = chunks or []
+        self.closed = False
+
+    def stream(self, amt: Any = None, decode_content: bool = False) -> Iterator[bytes]:
+        yield from self.chunks
+
+    def close(self) -> None:
+        self.closed = True
+
+    def release_conn(self) -> None:
+        pass
+
+
+def test_raw_list_and_watch_read_the_wire_format() -> None:
+    import json
+
+    from admission.watch import _raw_list, _raw_watch
+
+    calls: list[dict[str, Any]] = []
+    listing = {"kind": "NamespaceList", "metadata": {"resourceVersion": "77"},
+               "items": [{"metadata": {"name": "a"}}, {"metadata": {"name": "b"}}]}
+    events = [{"type": "ADDED", "object": {"metadata": {"name": "c", "resourceVersion": "78"}}},
+              {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "80"}}}]
+    stream = "".join(json.dumps(e) + "\n" for e in events).encode()
+    watch_resp = FakeResponse(chunks=[stream[:25], stream[25:]])  # events split across chunks
+
+    def fn(**kw: Any) -> FakeResponse:
+        calls.append(kw)
+        return watch_resp if kw.get("watch") else FakeResponse(json.dumps(listing).encode())
+
+    items, rv = _raw_list(fn)
+    assert [i["metadata"]["name"] for i in items] == ["a", "b"] and rv == "77"
+    assert list(_raw_watch(fn, "77", 30)) == events
+    assert calls[1]["resource_version"] == "77" and calls[1]["allow_watch_bookmarks"] is True
+    assert calls[1]["timeout_seconds"] == 30 and watch_resp.closed
+
+
+def test_raw_watch_turns_410_into_gone() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    from admission.watch import _raw_watch
+
+    def fn(**kw: Any) -> Any:
+        raise ApiException(status=410, reason="Expired")
+
+    with pytest.raises(Gone):
+        list(_raw_watch(fn, "5", 30))
+
+
+def test_gatekeeper_sync_config_names_extra_kinds(tmp_path: Any) -> None:
+    from admission.watch import gatekeeper_sync_kinds, generic_list_function, resource_path
+
+    (tmp_path / "config.yaml").write_text(
+        "apiVersion: config.gatekeeper.sh/v1alpha1\nkind: Config\nmetadata: {name: config, namespace: gk}\n"
+        "spec:\n  sync:\n    syncOnly:\n"
+        "      - {group: '', version: v1, kind: Namespace}\n"
+        "      - {group: networking.k8s.io, version: v1, kind: Ingress}\n"
+        "      - {group: '', version: v1, kind: Service}\n")
+    (tmp_path / "other.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    kinds = gatekeeper_sync_kinds([str(tmp_path), str(tmp_path / "missing")])
+    assert kinds == [("", "v1", "Namespace"), ("networking.k8s.io", "v1", "Ingress"), ("", "v1", "Service")]
+    assert resource_path("networking.k8s.io", "v1", "Ingress") == "/apis/networking.k8s.io/v1/ingresses"
+    assert resource_path("", "v1", "Service") == "/api/v1/services"
+
+    class Client:
+        def __init__(self) -> None:
+            self.calls: list[tuple[Any, ...]] = []
+
+        def call_api(self, path: str, method: str, **kw: Any) -> str:
+            self.calls.append((path, method, kw["query_params"], kw["_preload_content"]))
+            return "response"
+
+    api = Client()
+    fn = generic_list_function(api, "/api/v1/services")
+    assert fn(watch=True, resource_version="9", timeout_seconds=60, allow_watch_bookmarks=True,
+              _preload_content=False, _request_timeout=90) == "response"
+    assert api.calls == [("/api/v1/services", "GET", [("watch", "true"), ("resourceVersion", "9"),
+                                                     ("timeoutSeconds", 60), ("allowWatchBookmarks", "true")], False)]
