@@ -18,7 +18,7 @@ from typing import TextIO
 from admission.decide import denies
 from admission.engine import Engine
 from admission.engines import Context, PolicyError
-from admission.manifests import Document, ManifestError, load_paths
+from admission.manifests import Document, ManifestError, find_files, load_file, load_paths
 from admission.results import RuleResult, Status
 from admission.review import Request
 from admission.state import ClusterState
@@ -205,6 +205,62 @@ def _parallel(job: _Job, workers: int) -> list[list[RuleResult]] | None:
     return [rs for part in parts for rs in part]
 
 
+# Below this much YAML, parsing in worker processes costs more than it saves.
+PARALLEL_BYTES = 1_000_000
+
+
+def read(paths: list[str], workers: int | None = None) -> list[Document]:
+    """Documents from files, folders and `-` (stdin), in order; a large input is parsed by forked
+    workers, file by file. Raises ManifestError for the first file that cannot be read or parsed."""
+    sources: list[Path | None] = []  # None stands for stdin
+    for p in paths:
+        if p == "-":
+            sources.append(None)
+        elif not Path(p).exists():
+            raise ManifestError(p, 0, "no such file or folder")
+        else:
+            sources.extend(find_files(Path(p)))
+    files = [f for f in sources if f is not None]
+    parsed: dict[Path, list[Document]] = {}
+    if workers is None:
+        size = sum(f.stat().st_size for f in files)
+        workers = default_workers(PARALLEL_MIN if size >= PARALLEL_BYTES and len(files) > 1 else 0)
+    if workers > 1:
+        parsed = _parse_parallel(files, workers) or {}
+    docs: list[Document] = []
+    for source in sources:
+        if source is None:
+            docs.extend(load_paths(["-"]))
+        else:
+            docs.extend(parsed[source] if source in parsed else load_file(source))
+    return docs
+
+
+def _parse(file: Path) -> tuple[list[Document], tuple[str, int, str] | None]:
+    try:
+        return load_file(file), None
+    except ManifestError as exc:  # sent back as plain values: the exception does not pickle
+        return [], (exc.file, exc.line, exc.message)
+
+
+def _parse_parallel(files: list[Path], workers: int) -> dict[Path, list[Document]] | None:
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            results = pool.map(_parse, files, chunksize=max(1, len(files) // (workers * 4)))
+    except (OSError, multiprocessing.ProcessError):
+        return None
+    out: dict[Path, list[Document]] = {}
+    for file, (docs, error) in zip(files, results, strict=True):
+        if error is not None:
+            raise ManifestError(*error)
+        out[file] = docs
+    return out
+
+
 def findings(evaluations: list[Evaluation]) -> list[Finding]:
     return [
         Finding(e.resource, r)
@@ -243,7 +299,7 @@ def run(
         err.write(f"error: no such file or folder: {', '.join(missing)}\n")
         return EXIT_USAGE
     try:
-        resources = collect(load_paths(paths), default_namespace)
+        resources = collect(read(paths, workers), default_namespace)
     except ManifestError as exc:
         err.write(f"error: {exc}\n")
         return EXIT_USAGE

@@ -104,8 +104,8 @@ def generate(folder: Path, count: int, files: int) -> int:
     return size
 
 
-def timed_run(folder: Path, policies: list[str]) -> tuple[float, int | None, int]:
-    """Wall seconds, peak RSS in KiB (None without /usr/bin/time) and exit code of one lint run."""
+def timed_run(folder: Path, policies: list[str]) -> tuple[float, int | None, float | None, int]:
+    """Wall seconds, peak RSS in KiB and CPU seconds (None without /usr/bin/time), and the exit code."""
     cmd = [sys.executable, "-m", "admission", "lint", str(folder), "--format", "json"]
     for p in policies:
         cmd += ["--policies", p]
@@ -119,9 +119,13 @@ def timed_run(folder: Path, policies: list[str]) -> tuple[float, int | None, int
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
     if m:
         peak = int(m.group(1))
+    cpu = None
+    times = re.findall(r"(?:User|System) time \(seconds\): ([0-9.]+)", proc.stderr)
+    if times:
+        cpu = sum(float(t) for t in times)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"lint failed with exit code {proc.returncode}:\n{proc.stderr[-2000:]}")
-    return wall, peak, proc.returncode
+    return wall, peak, cpu, proc.returncode
 
 
 def breakdown(folder: Path, policies: list[str]) -> dict[str, float]:
@@ -155,10 +159,12 @@ def main() -> int:
         print(f"generated {args.count} Deployments in {args.files} files ({size / 1e6:.1f} MB)")
         walls = []
         for n in range(args.runs):
-            wall, peak, code = timed_run(folder, args.policies)
+            wall, peak, cpu, code = timed_run(folder, args.policies)
             walls.append(wall)
             mem = f"{peak / 1024:.0f} MiB" if peak is not None else "n/a (no /usr/bin/time)"
-            print(f"run {n + 1}: wall {wall:.2f} s, peak RSS {mem}, exit {code}")
+            cpu_text = f"{cpu:.2f} s" if cpu is not None else "n/a"
+            print(f"run {n + 1}: wall {wall:.2f} s, CPU (user+sys, all processes) {cpu_text}, "
+                  f"peak RSS {mem}, exit {code}")
         best = min(walls)
         b = breakdown(folder, args.policies)
         print(

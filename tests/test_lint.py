@@ -304,3 +304,21 @@ def test_workers_give_the_same_results_as_one_process(tmp_path, policies):
     assert [e.results for e in forked] == [e.results for e in serial]
     assert [e.resource.name for e in forked] == [f"p{i}" for i in range(40)]
     assert sum(r.status == "fail" for e in serial for r in e.results) == 14 + 40
+
+
+def test_parallel_reading_keeps_order_and_reports_errors(tmp_path):
+    from admission.lint import read
+    from admission.manifests import ManifestError
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(6):
+        write(folder, f"{i:02d}.yaml", f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\n---\n"
+                                       f"apiVersion: v1\nkind: Secret\nmetadata: {{name: s{i}}}\n")
+    serial = read([str(folder)], workers=1)
+    forked = read([str(folder)], workers=2)
+    assert forked == serial
+    assert [(d.obj["metadata"]["name"], d.line) for d in forked[:3]] == [("c0", 1), ("s0", 5), ("c1", 1)]
+    write(folder, "03.yaml", "a: [1\n")
+    with pytest.raises(ManifestError, match=r"03.yaml:2: invalid YAML"):
+        read([str(folder)], workers=2)
