@@ -36,7 +36,9 @@ class RegoEvaluator:
         results: list[RuleResult] = []
         if self.constraints.constraints:
             state = ctx.state
-            objects: list[Object] | None = state.objects() if state.available else None
+
+            def objects() -> list[Object] | None:  # read only when a matched template uses data.inventory
+                return state.objects() if state.available else None
 
             def namespace_labels(ns: str) -> dict[str, Any] | None:
                 try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -298,14 +298,24 @@ class ConstraintSet:
     def policies(self) -> list[PolicyInfo]:
         return [PolicyInfo(c.name, "gatekeeper", c.source, (c.kind,)) for c in self.constraints]
 
-    def evaluate(self, request: Request, state_objects: list[Object] | None, namespace_labels: Any) -> tuple[list[Violation], list[RuleResult]]:
-        """Violations of the constraints matching the request, and error results for those that failed."""
+    def evaluate(
+        self,
+        request: Request,
+        state_objects: list[Object] | Callable[[], list[Object] | None] | None,
+        namespace_labels: Callable[[str], dict[str, Any] | None],
+    ) -> tuple[list[Violation], list[RuleResult]]:
+        """Violations of the constraints matching the request, and error results for those that failed.
+
+        state_objects (or a function giving them, called only when a matched template reads
+        `data.inventory`) is the cluster state; None when there is none."""
         matched = [c for c in self.constraints if constraint_matches(c.match, request, namespace_labels)[0]]
         if not matched or self.program is None:
             return [], []
         errors: list[RuleResult] = []
         doc: dict[str, Any] = {"review": _review(request), "matched__": {c.key: True for c in matched}}
         if any(c.uses_inventory for c in matched):
+            if callable(state_objects):
+                state_objects = state_objects()
             if state_objects is None:
                 return [], [
                     _error(c, "cluster state is not available for data.inventory") for c in matched if c.uses_inventory
