@@ -44,9 +44,13 @@ def text(out: TextIO, evaluations: list[Evaluation], found: list[Finding], engin
         out.write(f"{res.file}:{res.line}: {res.label}: {level(f)} {line(f.result)}\n")
     s = summary(evaluations, found)
     out.write(
-        f"{s['resources']} resources checked, {s['findings']} findings: "
-        f"{s['denied']} would be denied, {s['warnings']} warnings\n"
+        f"{_count(s['resources'], 'resource')} checked, {_count(s['findings'], 'finding')}: "
+        f"{s['denied']} would be denied, {_count(s['warnings'], 'warning')}\n"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:

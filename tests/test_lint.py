@@ -93,7 +93,7 @@ def test_text_report_names_file_line_and_rule(tmp_path, policies):
     assert lines[1].startswith(f"{manifest}:7: Pod apps/unlabelled: warn [audit-owner/owner-annotation] ")
     assert "an owner annotation is recommended" in lines[1]
     assert not any("Pod apps/good" in line for line in lines)
-    assert lines[-1] == "3 resources checked, 2 findings: 1 would be denied, 1 warnings"
+    assert lines[-1] == "3 resources checked, 2 findings: 1 would be denied, 1 warning"
 
 
 def test_exit_0_when_only_audit_rules_fail(tmp_path, policies):
