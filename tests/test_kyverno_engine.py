@@ -50,7 +50,9 @@ def run(ev: KyvernoEvaluator, obj: dict[str, Any], *, skips: bool = True, **req:
     ({"name": "r", "match": {"any": [{"resources": {"kinds": ["Pod"]}}]},
       "validate": {"pattern": {"+(name)": "x"}}}, "only allowed in mutations"),
     ({"name": "r", "match": {"any": [{"resources": {"kinds": ["Pod"]}}]}, "generate": {"kind": "X"}},
-     "generate rules are not supported"),
+     "generate needs the kind and name"),
+    ({"name": "r", "match": {"any": [{"resources": {"kinds": ["Pod"]}}]}, "verifyImages": [{"imageReferences": ["*"]}]},
+     "verifyImages rules are not supported"),
     ({"match": {"any": [{"resources": {"kinds": ["Pod"]}}]}, "validate": {"pattern": {}}}, "has no name"),
     ({"name": "r", "match": {"any": [{"resources": {"kinds": ["ConfigMap"]}}]},
       "mutate": {"targets": [{"kind": "Secret"}], "patchStrategicMerge": {"metadata": {"labels": {"a": "b"}}}}},
@@ -307,3 +309,34 @@ def test_failure_action_overrides_by_namespace() -> None:
                          validationFailureAction="Audit")
     assert [r.action for r in run(per_rule, pod(namespace="prod"))] == [Action.ENFORCE]
     assert [r.action for r in run(per_rule, pod(namespace="dev"))] == [Action.AUDIT]
+
+
+def test_generate_rules_report_what_they_would_create_and_never_affect_admission() -> None:
+    ev = evaluator([{"name": "netpol", "match": {"any": [{"resources": {"kinds": ["Namespace"]}}]},
+                     "generate": {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "name": "deny",
+                                  "namespace": "{{ request.object.metadata.name }}",
+                                  "data": {"spec": {"podSelector": {}}}}}])
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}
+    assert ev.validate(Request.for_object(ns), Context(report_skips=True)) == []
+    assert not ev.policies()[0].validates and not ev.policies()[0].mutates
+    [made] = ev.generate(Request.for_object(ns), Context())
+    assert (made.result.rule, made.result.status) == ("netpol", Status.PASS)
+    assert made.objects == ({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                             "metadata": {"name": "deny", "namespace": "team-a"}, "spec": {"podSelector": {}}},)
+
+
+def test_generate_clone_copies_the_source_from_cluster_state() -> None:
+    from admission.state import ClusterState
+
+    ev = evaluator([{"name": "copy", "match": {"any": [{"resources": {"kinds": ["Namespace"]}}]},
+                     "generate": {"apiVersion": "v1", "kind": "Secret", "name": "regcred",
+                                  "namespace": "{{ request.object.metadata.name }}",
+                                  "clone": {"namespace": "default", "name": "regcred"}}}])
+    source = {"apiVersion": "v1", "kind": "Secret", "data": {"k": "dg=="},
+              "metadata": {"name": "regcred", "namespace": "default", "uid": "1", "resourceVersion": "9"}}
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}
+    [made] = ev.generate(Request.for_object(ns), Context(state=ClusterState([source])))
+    assert made.objects == ({"apiVersion": "v1", "kind": "Secret", "data": {"k": "dg=="},
+                             "metadata": {"name": "regcred", "namespace": "team-a"}},)
+    [missing] = ev.generate(Request.for_object(ns), Context())
+    assert missing.result.status == Status.ERROR and "not found" in missing.result.message

@@ -234,3 +234,40 @@ def test_unscored_policies_report_failures_as_warnings(tmp_path: Path) -> None:
            "results": [{"policy": "labels", "rule": "need-team", "kind": "Pod", "resources": ["bad"], "result": "warn"}]}
     write(tmp_path / "kyverno-test.yaml", doc)
     assert [c.passed for c in run_test(tmp_path / "kyverno-test.yaml", doc)] == [True]
+
+
+def test_generated_resources_are_compared(tmp_path: Path) -> None:
+    policy = {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "ns-defaults"},
+              "spec": {"rules": [
+                  {"name": "quota", "match": {"any": [{"resources": {"kinds": ["Namespace"]}}]},
+                   "generate": {"apiVersion": "v1", "kind": "ResourceQuota", "name": "default",
+                                "namespace": "{{request.object.metadata.name}}",
+                                "data": {"spec": {"hard": {"pods": "10"}}}}},
+                  {"name": "pull-secret", "match": {"any": [{"resources": {"kinds": ["Namespace"]}}]},
+                   "generate": {"apiVersion": "v1", "kind": "Secret", "name": "regcred",
+                                "namespace": "{{request.object.metadata.name}}",
+                                "clone": {"namespace": "default", "name": "regcred"}}}]}}
+    write(tmp_path / "policy.yaml", policy)
+    write(tmp_path / "resources.yaml", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}})
+    write(tmp_path / "source.yaml", {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                                     "metadata": {"name": "regcred", "namespace": "default"}, "data": {"a": "Yg=="}})
+    write(tmp_path / "quota.yaml", {"apiVersion": "v1", "kind": "ResourceQuota",
+                                    "metadata": {"name": "default", "namespace": "team"},
+                                    "spec": {"hard": {"pods": "10"}}})
+    write(tmp_path / "secret.yaml", {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                                     "metadata": {"name": "regcred", "namespace": "team"}, "data": {"a": "Yg=="}})
+    write(tmp_path / "wrong.yaml", {"apiVersion": "v1", "kind": "ResourceQuota",
+                                    "metadata": {"name": "default", "namespace": "team"},
+                                    "spec": {"hard": {"pods": "99"}}})
+    doc = {"apiVersion": "cli.kyverno.io/v1alpha1", "kind": "Test", "policies": ["policy.yaml"],
+           "resources": ["resources.yaml"], "results": [
+               {"policy": "ns-defaults", "rule": "quota", "kind": "Namespace", "resources": ["team"],
+                "result": "pass", "generatedResource": "quota.yaml"},
+               {"policy": "ns-defaults", "rule": "pull-secret", "kind": "Namespace", "resources": ["team"],
+                "result": "pass", "generatedResource": "secret.yaml", "cloneSourceResource": "source.yaml"},
+               {"policy": "ns-defaults", "rule": "quota", "kind": "Namespace", "resources": ["team"],
+                "result": "pass", "generatedResource": "wrong.yaml"}]}
+    write(tmp_path / "kyverno-test.yaml", doc)
+    cases = run_test(tmp_path / "kyverno-test.yaml", doc)
+    assert [c.passed for c in cases] == [True, True, False]
+    assert "generated resource differs" in cases[2].detail

@@ -35,6 +35,8 @@ class Reviewed:
     results: list[RuleResult]
     # the resource as each mutating policy left it (the CLI compares patchedResources per policy)
     after: dict[str, Object] = dataclasses.field(default_factory=dict)
+    # (policy, rule) -> the resources a generate rule would create for this resource
+    generated: dict[tuple[str, str], tuple[Object, ...]] = dataclasses.field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -194,10 +196,12 @@ def with_values(obj: Object, values: dict[str, Any]) -> Object:
 
 
 def review_all(engine: Engine, resources: list[Object], values: Values, user: dict[str, Any],
-               roles: tuple[str, ...], cluster_roles: tuple[str, ...], operation: str = "") -> list[Reviewed]:
-    """Every resource through the engine: mutate, then validate the mutated resource. `operation`
-    overrides the values file's (a result's own `operation`)."""
-    state = ClusterState([*resources, *values.namespaces])
+               roles: tuple[str, ...], cluster_roles: tuple[str, ...], operation: str = "",
+               existing: list[Object] | None = None) -> list[Reviewed]:
+    """Every resource through the engine: mutate, validate the mutated resource, and what generate rules
+    would create. `operation` overrides the values file's (a result's own `operation`); `existing` are
+    objects only present in the cluster state (clone sources)."""
+    state = ClusterState([*resources, *values.namespaces, *(existing or [])])
     labels = dict(values.namespace_labels)
     for ns in values.namespaces:
         meta = ns.get("metadata") or {}
@@ -228,7 +232,13 @@ def review_all(engine: Engine, resources: list[Object], values: Values, user: di
             if mutated != obj:
                 request = dataclasses.replace(request, object=mutated)
         results.extend(engine.results(request, ctx))
-        out.append(Reviewed(original, mutated, results, after))
+        generated: dict[tuple[str, str], tuple[Object, ...]] = {}
+        for evaluator in engine.evaluators:
+            if isinstance(evaluator, KyvernoEvaluator):
+                for g in evaluator.generate(request, ctx):
+                    results.append(g.result)
+                    generated[(g.result.policy, g.result.rule)] = g.objects
+        out.append(Reviewed(original, mutated, results, after, generated))
     return out
 
 
@@ -266,6 +276,11 @@ def run_test(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
         return [CaseResult(file, label, False, str(exc)) for label in _labels(doc)] or [
             CaseResult(file, "load", False, str(exc))]
     runs: dict[str, list[Reviewed]] = {}
+    try:  # the sources generate rules clone from
+        sources = _load_objects(base, sorted({str(e["cloneSourceResource"]) for e in doc.get("results") or []
+                                              if isinstance(e, dict) and e.get("cloneSourceResource")}))
+    except ManifestError as exc:
+        return [CaseResult(file, label, False, str(exc)) for label in _labels(doc)]
     # policies annotated `policies.kyverno.io/scored: "false"` report failures as warnings
     unscored = {p.name for e in engine.evaluators if isinstance(e, KyvernoEvaluator) for p in e.compiled
                 if p.annotations.get("policies.kyverno.io/scored") == "false"}
@@ -275,7 +290,7 @@ def run_test(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
             continue
         operation = str(expected.get("operation") or "").upper()  # a result may ask for its own operation
         if operation not in runs:
-            runs[operation] = review_all(engine, resources, values, user, roles, cluster_roles, operation)
+            runs[operation] = review_all(engine, resources, values, user, roles, cluster_roles, operation, sources)
         cases.extend(_check(file, base, expected, runs[operation], unscored))
     return cases
 
@@ -300,6 +315,9 @@ def _check(file: str, base: Path, expected: dict[str, Any], reviewed: list[Revie
     if not names and expected.get("resource"):
         names = [str(expected["resource"])]
     patched_file = expected.get("patchedResources") or expected.get("patchedResource")
+    generated_files = list(expected.get("generatedResources") or [])
+    if expected.get("generatedResource"):
+        generated_files.append(expected["generatedResource"])
     cases: list[CaseResult] = []
     if not names:  # no resources named: every resource of the kind the rule gave a result for (as the CLI)
         names = [f"{r.namespace}/{r.name}" if r.namespace else r.name for r in reviewed
@@ -324,6 +342,9 @@ def _check(file: str, base: Path, expected: dict[str, Any], reviewed: list[Revie
                 f"; {x.rule}: {x.message}" for x in got if x.message)
             if ok and patched_file:
                 ok, detail = _compare_patched(base / str(patched_file), r.after.get(policy, r.mutated))
+            if ok and generated_files:
+                made = [o for x in got for o in r.generated.get((x.policy, x.rule), ())]
+                ok, detail = _compare_generated([base / str(f) for f in generated_files], made)
             cases.append(CaseResult(file, label, ok, detail))
     return cases
 
@@ -337,6 +358,38 @@ def tidy(value: Any) -> Any:
         items = [t for v in value if (t := tidy(v)) is not None]
         return items or None
     return value
+
+
+def _without_generate_labels(obj: Object) -> Object:
+    """As the CLI compares generated resources: Kyverno's generate.kyverno.io/* labels dropped and the
+    managed-by label set on both sides."""
+    meta = dict(obj.get("metadata") or {})
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if not str(k).startswith("generate.kyverno.io/")}
+    labels["app.kubernetes.io/managed-by"] = "kyverno"
+    meta["labels"] = labels
+    return {**obj, "metadata": meta}
+
+
+def _compare_generated(paths: list[Path], made: list[Object]) -> tuple[bool, str]:
+    if not made:
+        return False, "the rule generated nothing"
+    expected: list[Object] = []
+    for path in paths:
+        try:
+            expected.extend(cli_defaults(d.obj) for d in load_file(path) if isinstance(d.obj, dict))
+        except ManifestError as exc:
+            return False, f"cannot load generated resources: {exc}"
+    import json
+
+    for obj in made:
+        candidates = [e for e in expected if _same_resource(e, cli_defaults(obj))]
+        if not candidates:
+            return False, f"no expected generated resource for {obj.get('kind')} {json.dumps(obj.get('metadata'))}"
+        actual = tidy(_without_generate_labels(cli_defaults(obj)))
+        if not any(tidy(_without_generate_labels(c)) == actual for c in candidates):
+            return False, (f"generated resource differs: want {json.dumps(candidates[0], sort_keys=True)}, "
+                           f"got {json.dumps(obj, sort_keys=True)}")
+    return True, ""
 
 
 def _compare_patched(path: Path, actual: Object) -> tuple[bool, str]:

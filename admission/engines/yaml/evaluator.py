@@ -53,6 +53,15 @@ class Outcome:
     status: Status
     message: str = ""
     obj: Object | None = None  # for mutations: the patched object
+    generated: tuple[Object, ...] = ()  # for generate rules: the resources they would create
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A generate rule's result and the resources it would create."""
+
+    result: RuleResult
+    objects: tuple[Object, ...] = ()
 
 
 class _Memo:
@@ -120,7 +129,7 @@ class KyvernoEvaluator:
                 source=p.source,
                 rules=tuple(r.name for r in p.all_rules),
                 mutates=p.mutates,
-                validates=p.validates,
+                validates=p.validates,  # generate rules are evaluated for `test` only (see generate())
             )
             for p in self._policies
         ]
@@ -159,6 +168,23 @@ class KyvernoEvaluator:
         before = dataclasses.replace(request, operation="CREATE", object=request.old_object, old_object=None)
         old, _ = self._run(policy, rule, before, before.object, ctx, validate_rule, memo)
         return old is not None and old.status == Status.FAIL
+
+    def generate(self, request: Request, ctx: Context) -> list[Generated]:
+        """What the generate rules that apply would create. The webhook never creates anything (Kyverno
+        creates generated resources in the background, after admission, and its admission response does
+        not depend on them); `test` compares these with the expected generated resources."""
+        out: list[Generated] = []
+        memo = _Memo()
+        for policy in self._policies:
+            if not policy.generates:
+                continue
+            for rule in policy.rules_for(request.kind.kind):
+                if rule.generate is None:
+                    continue
+                result, outcome = self._run(policy, rule, request, request.object, ctx, generate_rule, memo)
+                if result is not None and (result.status != Status.SKIP or ctx.report_skips):
+                    out.append(Generated(result, outcome.generated if outcome is not None else ()))
+        return out
 
     def mutate(self, request: Request, obj: Object, ctx: Context) -> tuple[Object, list[RuleResult]]:
         results: list[RuleResult] = []
@@ -578,3 +604,83 @@ def mutate_rule(policy: Policy, rule: Rule, variables: Any, obj: Object | None, 
         where = f" in namespace {ns}" if ns else ""
         return Outcome(Status.PASS, f"mutated {outcome.obj.get('kind')}/{meta.get('name')}{where}", outcome.obj)
     return outcome
+
+
+# -- generate ---------------------------------------------------------------------------------------
+
+_SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "selfLink", "generation")
+
+
+def generate_rule(policy: Policy, rule: Rule, variables: Any, obj: Object | None, ctx: Context) -> Outcome | None:
+    if obj is None:
+        return None  # a deleted trigger generates nothing
+    try:
+        spec = variables.substitute(rule.generate or {})
+    except Exception as exc:
+        return Outcome(Status.ERROR, f"variable substitution failed: {exc}")
+    try:
+        objects = _generated_objects(spec, ctx)
+    except LookupError as exc:
+        return Outcome(Status.ERROR, str(exc))
+    names = ", ".join(_describe(o) for o in objects)
+    return Outcome(Status.PASS, f"generated {names}" if names else "nothing to generate", generated=tuple(objects))
+
+
+def _describe(obj: Object) -> str:
+    meta = obj.get("metadata") or {}
+    where = f"{meta.get('namespace')}/" if meta.get("namespace") else ""
+    return f"{obj.get('kind')}/{where}{meta.get('name')}"
+
+
+def _generated_objects(spec: dict[str, Any], ctx: Context) -> list[Object]:
+    api_version, kind = str(spec.get("apiVersion") or ""), str(spec.get("kind") or "")
+    name, namespace = str(spec.get("name") or ""), str(spec.get("namespace") or "")
+    if spec.get("clone") is None and spec.get("cloneList") is None:  # data (a bare resource when absent)
+        data = spec["data"] if isinstance(spec.get("data"), dict) else {}
+        meta = dict(data.get("metadata") or {})
+        meta["name"] = name
+        if namespace:
+            meta["namespace"] = namespace
+        return [{**data, "apiVersion": api_version, "kind": kind, "metadata": meta}]
+    if spec.get("clone") is not None:
+        clone = spec["clone"] or {}
+        source_ns, source_name = str(clone.get("namespace") or ""), str(clone.get("name") or "")
+        if (source_ns, source_name) == (namespace, name):
+            return []  # Kyverno skips cloning a resource onto itself
+        source = ctx.state.get(kind, source_name, namespace=source_ns, api_version=api_version or None)
+        if source is None:
+            raise LookupError(f"source resource {kind} {source_ns}/{source_name} not found")
+        return [_copy_to(source, namespace, name)]
+    clone_list = spec.get("cloneList") or {}
+    source_ns = str(clone_list.get("namespace") or "")
+    out: list[Object] = []
+    for selector_kind in clone_list.get("kinds") or []:
+        from admission.match import parse_kind_selector
+
+        group, version, bare, _ = parse_kind_selector(str(selector_kind))
+        wanted = None if "*" in (group, version) else (f"{group}/{version}" if group else version)
+        for source in ctx.state.list(bare, api_version=wanted, namespace=source_ns):
+            labels = (source.get("metadata") or {}).get("labels") or {}
+            selector = clone_list.get("selector")
+            if selector is not None and not selector_matches(selector, labels):
+                continue
+            if source_ns == namespace:
+                continue  # no self-clone
+            out.append(_copy_to(source, namespace, str((source.get("metadata") or {}).get("name") or "")))
+    return out
+
+
+def _copy_to(source: Object, namespace: str, name: str) -> Object:
+    copy_ = json.loads(json.dumps(source))
+    meta = copy_.setdefault("metadata", {})
+    for key in _SERVER_FIELDS:
+        meta.pop(key, None)
+    if meta.get("namespace") != namespace:
+        meta.pop("ownerReferences", None)
+    meta["name"] = name
+    if namespace:
+        meta["namespace"] = namespace
+    else:
+        meta.pop("namespace", None)
+    result: Object = copy_
+    return result

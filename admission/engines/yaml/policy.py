@@ -61,6 +61,11 @@ class Rule:
         m = self.spec.get("mutate")
         return m if isinstance(m, dict) else None
 
+    @property
+    def generate(self) -> dict[str, Any] | None:
+        g = self.spec.get("generate")
+        return g if isinstance(g, dict) else None
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -97,6 +102,10 @@ class Policy:
     @property
     def validates(self) -> bool:
         return any(r.validate is not None for r in self.rules)
+
+    @property
+    def generates(self) -> bool:
+        return any(r.generate is not None for r in self.rules)
 
 
 def parse_policy(doc: Document) -> Policy:
@@ -176,8 +185,10 @@ def parse_rule(raw: Any, where: str, source: str, action: Action, failure_policy
     if len(types) > 1:
         raise PolicyError(source, f"{where}: rule has several types ({', '.join(types)}); a rule has exactly one")
     kind = types[0]
-    if kind in ("generate", "verifyImages"):
-        raise PolicyError(source, f"{where}: {kind} rules are not supported (only validate and mutate)")
+    if kind == "verifyImages":
+        raise PolicyError(source, f"{where}: verifyImages rules are not supported")
+    if kind == "generate":
+        _check_generate(raw["generate"], where, source)
     rule_action = action
     if kind == "validate":
         validate = raw["validate"]
@@ -207,7 +218,7 @@ def parse_rule(raw: Any, where: str, source: str, action: Action, failure_policy
             rule_action = parse_action(validate.get("failureAction"), action)
         elif validate.get("validationFailureAction") is not None:
             rule_action = parse_action(validate.get("validationFailureAction"), action)
-    else:
+    elif kind == "mutate":
         mutate = raw["mutate"]
         if not isinstance(mutate, dict):
             raise PolicyError(source, f"{where}: mutate must be a mapping")
@@ -231,6 +242,21 @@ def parse_rule(raw: Any, where: str, source: str, action: Action, failure_policy
         failure_policy=failure_policy,
         skip_background_requests=skip_bg is not False,
     )
+
+
+def _check_generate(spec: Any, where: str, source: str) -> None:
+    if not isinstance(spec, dict):
+        raise PolicyError(source, f"{where}: generate must be a mapping")
+    if spec.get("foreach") is not None:
+        raise PolicyError(source, f"{where}: generate.foreach is not supported")
+    present = [k for k in ("data", "clone", "cloneList") if spec.get(k) is not None]
+    if len(present) > 1:
+        raise PolicyError(source, f"{where}: generate takes one of data, clone or cloneList, not {' and '.join(present)}")
+    if "cloneList" in present:
+        if not isinstance(spec["cloneList"], dict) or not spec["cloneList"].get("kinds"):
+            raise PolicyError(source, f"{where}: generate.cloneList needs kinds")
+    elif not (spec.get("kind") and spec.get("name")):
+        raise PolicyError(source, f"{where}: generate needs the kind and name of the resource to generate")
 
 
 def _has_filters(block: dict[str, Any]) -> bool:
