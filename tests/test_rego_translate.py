@@ -151,3 +151,9 @@ def test_unreadable_source_names_the_line() -> None:
     with pytest.raises(tr.TranslateError) as err:
         tr.to_v1("package p\n\nr if {\n  x := 1\n")
     assert err.value.line == 3
+
+
+def test_percent_q_quotes_like_go_for_plain_strings() -> None:
+    """regopy prints `%q` literally and consumes no argument, shifting every later one."""
+    src = 'package p\nr := sprintf("name %q is %d%% done", [input.n, 5])\n'
+    assert evaluate(src, "data.p.r", {"n": "web"}) == 'name "web" is 5% done'

@@ -590,6 +590,22 @@ HELPERS = {
 }
 
 
+def quote_verbs(src: str) -> str:
+    """regopy's sprintf does not know `%q` (it prints it and consumes no argument). In a literal format,
+    `%q` becomes `\\"%v\\"`: the same text as Go's quoting for strings without characters to escape.
+    (Quoting through json.marshal is no way out: a computed string starting with a quote is printed
+    unescaped by sprintf, another regopy defect.)"""
+    toks = tokenize(src)
+    hit = False
+    for i, t in enumerate(toks):
+        if t.kind == "ident" and t.text == "sprintf" and i + 1 < len(toks) and toks[i + 1].text == "(":
+            f = _sig(toks, i + 2)
+            if f >= 0 and toks[f].kind == "string" and re.search(r"(?<!%)%q", toks[f].text):
+                toks[f].text = re.sub(r"(?<!%)%q", lambda _m: '\\"%v\\"', toks[f].text)
+                hit = True
+    return render(toks) if hit else src
+
+
 def wrap_builtins(src: str) -> str:
     """Route calls of builtins regopy gets wrong through helpers appended to the module (see HELPERS)."""
     toks = tokenize(src)
@@ -672,4 +688,4 @@ def iterate_with_some(src: str) -> str:
 
 def translate(src: str) -> str:
     """v0 -> v1, then the defect rewrites."""
-    return wrap_builtins(guard_paren_lines(iterate_with_some(hoist_call_args(to_v1(src)))))
+    return wrap_builtins(quote_verbs(guard_paren_lines(iterate_with_some(hoist_call_args(to_v1(src))))))
