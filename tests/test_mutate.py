@@ -145,3 +145,15 @@ def test_new_list_elements_come_first_as_kustomize_merges_them() -> None:
     base = {"containers": [{"name": "app", "image": "x"}]}
     patch = {"containers": [{"name": "sidecar", "image": "y"}]}
     assert [c["name"] for c in merge(base, patch)["containers"]] == ["sidecar", "app"]
+
+
+def test_preprocess_nested_condition_with_add_anchor_and_wildcard_name() -> None:
+    from admission.engines.yaml.mutate import preprocess
+
+    resource = {"spec": {"volumes": [{"emptyDir": {}, "name": "vol02"}, {"hostPath": {"path": "/x"}, "name": "h"}]}}
+    patch = {"spec": {"volumes": [{"(emptyDir)": {"+(sizeLimit)": "20Mi"}, "name": "*"}]}}
+    assert preprocess(resource, patch) == {"spec": {"volumes": [{"name": "vol02", "emptyDir": {"sizeLimit": "20Mi"}}]}}
+    # `?` matches one character: hello2 and hello3, not hello
+    containers = {"containers": [{"name": "hello"}, {"name": "hello2"}, {"name": "hello3"}]}
+    out = preprocess(containers, {"containers": [{"(name)": "hello?", "image": "busybox:1"}]})
+    assert out == {"containers": [{"image": "busybox:1", "name": "hello2"}, {"image": "busybox:1", "name": "hello3"}]}

@@ -156,16 +156,23 @@ def _ensure_parents(doc: Any, parts: list[str]) -> None:
 
 
 def strategic_merge(obj: Object, patch: Any) -> Object:
-    patch = copy.deepcopy(patch)
     try:
-        _walk(patch, obj)
-        if isinstance(patch, dict):
-            _delete_condition_elements(patch)
+        patch = preprocess(obj, patch)
     except (ConditionFailed, GlobalConditionFailed):
         patch = {}
     merged = merge(obj, patch)
     result: Object = merged if isinstance(merged, dict) else obj
     return result
+
+
+def preprocess(obj: Object, patch: Any) -> Any:
+    """The patch with its anchors resolved against obj (a new structure). Raises ConditionFailed or
+    GlobalConditionFailed when a condition outside a list does not hold: then nothing is patched."""
+    patch = copy.deepcopy(patch)
+    _walk(patch, obj)
+    if isinstance(patch, dict):
+        _delete_condition_elements(patch)
+    return patch
 
 
 def _kind(key: Any) -> str | None:
