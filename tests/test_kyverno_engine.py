@@ -340,3 +340,19 @@ def test_generate_clone_copies_the_source_from_cluster_state() -> None:
                              "metadata": {"name": "regcred", "namespace": "team-a"}},)
     [missing] = ev.generate(Request.for_object(ns), Context())
     assert missing.result.status == Status.ERROR and "not found" in missing.result.message
+
+
+def test_policy_errors_point_at_the_rule_line(tmp_path: Any) -> None:
+    from admission.policyset import load
+
+    path = tmp_path / "policies.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\n"
+        "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {name: bad}\nspec:\n  rules:\n"
+        "  - name: ok\n    match: {any: [{resources: {kinds: [Pod]}}]}\n"
+        "    validate: {pattern: {metadata: {name: '?*'}}}\n"
+        "  - name: broken\n    validate: {pattern: {metadata: {name: '?*'}}}\n")
+    with pytest.raises(PolicyError) as err:
+        load([path])
+    assert err.value.source == f"{path}:13"
+    assert "spec.rules[1] (broken): rule has no match" in err.value.message

@@ -136,9 +136,10 @@ def parse_policy(doc: Document) -> Policy:
     seen: set[str] = set()
     for i, raw in enumerate(raw_rules):
         where = f"{kind} {name}: spec.rules[{i}]"
-        rule = parse_rule(raw, where, source, action, failure_policy)
+        rule_source = _rule_source(doc, i) or source
+        rule = parse_rule(raw, where, rule_source, action, failure_policy)
         if rule.name in seen:
-            raise PolicyError(source, f"{where}: duplicate rule name {rule.name!r}")
+            raise PolicyError(rule_source, f"{where}: duplicate rule name {rule.name!r}")
         seen.add(rule.name)
         rules.append(rule)
     policy = Policy(
@@ -159,6 +160,21 @@ def parse_policy(doc: Document) -> Policy:
 
     generated, controllers = generate(policy)
     return replace(policy, generated=tuple(generated), controllers=frozenset(controllers))
+
+
+def _rule_source(doc: Document, index: int) -> str | None:
+    """file:line of spec.rules[index], read back from the file (None when it cannot be)."""
+    import yaml
+
+    try:
+        with open(doc.file, encoding="utf-8") as f:
+            nodes = list(yaml.compose_all(f, Loader=yaml.SafeLoader))
+        node: Any = next(n for n in nodes if n is not None and n.start_mark.line + 1 == doc.line)
+        for key in ("spec", "rules"):
+            node = next(v for k, v in node.value if getattr(k, "value", None) == key)
+        return f"{doc.file}:{node.value[index].start_mark.line + 1}"
+    except Exception:  # stdin, a List item, or anything unexpected: the document's line will do
+        return None
 
 
 def parse_rule(raw: Any, where: str, source: str, action: Action, failure_policy: FailurePolicy) -> Rule:
