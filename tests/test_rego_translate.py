@@ -157,3 +157,9 @@ def test_percent_q_quotes_like_go_for_plain_strings() -> None:
     """regopy prints `%q` literally and consumes no argument, shifting every later one."""
     src = 'package p\nr := sprintf("name %q is %d%% done", [input.n, 5])\n'
     assert evaluate(src, "data.p.r", {"n": "web"}) == 'name "web" is 5% done'
+
+
+def test_v1_object_term_after_contains() -> None:
+    src = 'package p\nimport rego.v1\nviolation contains {"msg": msg} if {\n  msg := "x"\n}\n'
+    assert tr.to_v1(src) == src
+    assert evaluate(src, "data.p.violation") == [{"msg": "x"}]

@@ -1,16 +1,23 @@
 """Rego source translation: v0 -> v1 syntax, reference renaming, and rewrites around regopy defects.
 
 regopy 1.5.2 parses Rego v1 only. Published policies (the Gatekeeper library among them) are mostly v0:
-`deny[msg] { ... }` must become `deny contains msg if { ... }`, and every rule body needs `if`. The
-translation works on tokens, so strings, raw strings and comments are never touched.
+`deny[msg] { ... }` must become `deny contains msg if { ... }`, every rule body needs `if`, and a rule with
+several bodies becomes several rules. The translation works on tokens, so strings, raw strings and comments
+are never touched; v1 heads (`if`, `contains`) pass through unchanged.
 
-Rewrites around engine defects (each is semantics-preserving and pinned by a test):
-- `x[_]` (or any `[_]`) inside a call argument fails to compile ("Invalid bracket argument"): the element is
-  hoisted into a fresh variable assigned on the line before (only outside negation, where that is equivalent).
-- an expression line starting with `(` right after another expression is parsed as a call of the previous
-  line's last term: a `;` is not understood either, so the line is wrapped as `true == (...)`-free form:
-  we prefix it with `0 == 0` on its own line... (see `_guard_paren_lines`).
-- `with` can crash the process: it is refused when a policy is loaded.
+Rewrites around engine defects, each semantics-preserving and pinned by a test in tests/test_rego_translate.py:
+- `f(xs[_])` fails to compile ("Invalid bracket argument") and `some i; f(xs[i])` silently yields nothing:
+  the indexed reference is hoisted into a variable at the start of the statement (`hoist_call_args`);
+  negated statements are left alone, where hoisting an iteration would change the meaning.
+- `not f(x, a.b)` with `a.b` undefined evaluates true on regopy; OPA evaluates the argument first and the
+  statement fails: plain-path arguments of negated calls are hoisted the same way.
+- `x := xs[_]` followed by `obj[x]` crashes the process: it becomes `some x in xs` (`iterate_with_some`).
+- a query line starting with `(` after a line ending in a term is parsed as a call and crashes: the line is
+  prefixed with `true; ` (`guard_paren_lines`).
+- `sprintf` prints a string that reached it through a variable or argument with its JSON quotes, unescaped;
+  `%q` is printed literally and shifts the arguments; `sort` of a set returns a set: calls are routed through
+  helpers appended to the module (`wrap_builtins`, `quote_verbs`).
+- `with` can crash the process: callers refuse it when a policy is loaded (`uses_word(src, "with")`).
 """
 
 from __future__ import annotations
@@ -161,6 +168,8 @@ def _rule(toks: list[Tok], i: int, out: list[Tok]) -> int:
             value_start = prev_sig is None or (prev_sig.kind == "op" and prev_sig.text not in CLOSE)
             if prev_sig is not None and prev_sig.kind == "ident" and prev_sig.text in ("if", "else"):
                 value_start = False
+            if prev_sig is not None and prev_sig.kind == "ident" and prev_sig.text == "contains":
+                value_start = True  # `deny contains {"msg": msg} if {`
             if not value_start:
                 break  # the body
             j = _match(toks, j) + 1
