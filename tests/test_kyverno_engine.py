@@ -356,3 +356,19 @@ def test_policy_errors_point_at_the_rule_line(tmp_path: Any) -> None:
         load([path])
     assert err.value.source == f"{path}:13"
     assert "spec.rules[1] (broken): rule has no match" in err.value.message
+
+
+def test_subresource_requests_match_the_parent_kind() -> None:
+    import dataclasses as dc
+
+    from admission.review import Kind
+
+    ev = evaluator([rule(kinds=("Pod/exec",), validate={"message": "no exec", "deny": {}})])
+    exec_options = {"apiVersion": "v1", "kind": "PodExecOptions", "command": ["sh"]}
+    request = dc.replace(Request.for_object(exec_options, operation="CONNECT"), name="web", namespace="apps",
+                         kind=Kind("", "v1", "PodExecOptions"), sub_resource="exec",
+                         resource={"group": "", "version": "v1", "resource": "pods"})
+    [r] = ev.validate(request, Context())
+    assert (r.status, r.message) == (Status.FAIL, "no exec")
+    # a Pod rule does not apply to the exec subresource
+    assert evaluator([rule(validate={"message": "x", "deny": {}})]).validate(request, Context()) == []

@@ -21,7 +21,7 @@ from admission.engines.yaml.values import wildcard_match
 from admission.manifests import Document
 from admission.match import Subject, rule_applies
 from admission.results import Action, RuleResult, Status, parse_action
-from admission.review import Request
+from admission.review import Kind, Request
 from admission.selectors import selector_matches
 from admission.types import Object
 
@@ -141,7 +141,7 @@ class KyvernoEvaluator:
             if not policy.validates:
                 continue
             applied = 0
-            for rule in policy.rules_for(request.kind.kind):
+            for rule in policy.rules_for(top_level_kind(request).kind):
                 if rule.validate is None:
                     continue
                 result, _ = self._run(policy, rule, request, request.object, ctx, validate_rule, memo)
@@ -178,7 +178,7 @@ class KyvernoEvaluator:
         for policy in self._policies:
             if not policy.generates:
                 continue
-            for rule in policy.rules_for(request.kind.kind):
+            for rule in policy.rules_for(top_level_kind(request).kind):
                 if rule.generate is None:
                     continue
                 result, outcome = self._run(policy, rule, request, request.object, ctx, generate_rule, memo)
@@ -194,7 +194,7 @@ class KyvernoEvaluator:
             if not policy.mutates:
                 continue
             applied = 0
-            for rule in policy.rules_for(request.kind.kind):
+            for rule in policy.rules_for(top_level_kind(request).kind):
                 if rule.mutate is None:
                     continue
                 result, outcome = self._run(policy, rule, request, current, ctx, mutate_rule, memo)
@@ -316,7 +316,32 @@ def _join(*parts: str) -> str:
     return "; ".join(p for p in parts if p)
 
 
+# The kinds of the resources whose subresources are reviewed (pods/exec arrives as a PodExecOptions,
+# deployments/scale as a Scale): Kyverno matches `Pod/exec` or `Deployment/scale` against the top-level kind.
+_TOP_LEVEL = {
+    "pods": "Pod", "deployments": "Deployment", "replicasets": "ReplicaSet", "statefulsets": "StatefulSet",
+    "daemonsets": "DaemonSet", "replicationcontrollers": "ReplicationController", "jobs": "Job",
+    "cronjobs": "CronJob", "services": "Service", "nodes": "Node", "namespaces": "Namespace",
+    "persistentvolumeclaims": "PersistentVolumeClaim", "persistentvolumes": "PersistentVolume",
+    "serviceaccounts": "ServiceAccount", "secrets": "Secret", "configmaps": "ConfigMap",
+    "horizontalpodautoscalers": "HorizontalPodAutoscaler", "ingresses": "Ingress",
+    "certificatesigningrequests": "CertificateSigningRequest",
+}
+
+
+def top_level_kind(request: Request) -> Kind:
+    """The kind a rule is matched against: for a subresource request, that of the parent resource."""
+    if not request.sub_resource:
+        return request.kind
+    resource = request.resource or {}
+    kind = _TOP_LEVEL.get(str(resource.get("resource") or ""))
+    if kind is None:
+        return request.kind
+    return Kind(str(resource.get("group") or ""), str(resource.get("version") or request.kind.version), kind)
+
+
 def _subject(request: Request, obj: Object | None, ctx: Context) -> Subject:
+    kind = top_level_kind(request)
     resource: Object = obj if obj is not None else (request.old_object or {})
     user = request.user_info or {}
     namespace = request.namespace or str((resource.get("metadata") or {}).get("namespace") or "")
@@ -332,9 +357,9 @@ def _subject(request: Request, obj: Object | None, ctx: Context) -> Subject:
         except Exception:
             labels = None
     return Subject(
-        group=request.kind.group,
-        version=request.kind.version,
-        kind=request.kind.kind,
+        group=kind.group,
+        version=kind.version,
+        kind=kind.kind,
         resource=resource,
         operation=request.operation,
         sub_resource=request.sub_resource,
