@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 from admission.decide import Decision
 from admission.review import Request
@@ -84,8 +84,20 @@ def decision_fields(endpoint: str, request: Request, decision: Decision, duratio
     return fields
 
 
+# Decision lines are the hot path (one per request): they are written straight to this stream, in the same
+# JSON shape as every other line, without the logging machinery (which cost a third of the server's
+# throughput in the HTTP benchmark). `admission.decision` at level warning or above turns them off.
+decision_stream: TextIO | None = None
+
+
 def log_decision(endpoint: str, request: Request, decision: Decision, duration_ms: float,
                  patch_ops: int | None = None) -> None:
-    if decision_log.isEnabledFor(logging.INFO):
-        fields = decision_fields(endpoint, request, decision, duration_ms, patch_ops)
-        decision_log.info("decision", extra={"fields": fields})
+    if not decision_log.isEnabledFor(logging.INFO):
+        return
+    doc: dict[str, Any] = {
+        "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+        "level": "info", "logger": DECISION_LOGGER, "msg": "decision",
+        **decision_fields(endpoint, request, decision, duration_ms, patch_ops),
+    }
+    stream = decision_stream or sys.stderr
+    stream.write(json.dumps(doc, default=str, separators=(",", ":")) + "\n")
