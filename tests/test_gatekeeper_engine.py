@@ -307,3 +307,26 @@ def test_update_review_fields_reach_the_template() -> None:
                   name="web", namespace="default", user_info={"username": "alice"})
     [r] = ev.validate(req, Context())
     assert r.message == "alice may not change app label"
+
+
+@pytest.mark.parametrize(
+    ("match", "why"),
+    [
+        ({"kinds": "Pod"}, "kinds must be a list"),
+        ({"namespaces": "default"}, "namespaces must be a list of strings"),
+        ({"scope": "Everywhere"}, "scope must be"),
+        ({"labelSelector": {"matchExpressions": [{"key": "a", "operator": "Near"}]}}, "labelSelector"),
+    ],
+)
+def test_broken_match_is_refused_at_load(match: dict[str, Any], why: str) -> None:
+    with pytest.raises(PolicyError) as err:
+        RegoEvaluator.from_sources([template(), constraint("c", match=match)], [])
+    assert why in err.value.message
+
+
+def test_two_templates_for_one_kind_are_refused() -> None:
+    other = template()
+    other.obj["metadata"]["name"] = "another"
+    with pytest.raises(PolicyError) as err:
+        RegoEvaluator.from_sources([template(), other], [])
+    assert "also defined by template" in err.value.message

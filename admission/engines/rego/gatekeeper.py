@@ -31,6 +31,7 @@ from admission.engines.rego.match import constraint_matches
 from admission.manifests import Document
 from admission.results import Action, FailurePolicy, RuleResult, Status, parse_action
 from admission.review import Request
+from admission.selectors import selector_matches
 from admission.types import Object
 
 TARGET = "admission.k8s.gatekeeper.sh"
@@ -130,7 +131,39 @@ def parse_constraint(doc: Document, templates: dict[str, Template]) -> Constrain
     spec = obj.get("spec") or {}
     if not isinstance(spec, dict):
         raise PolicyError(where, f"constraint {name}: spec must be a mapping")
-    return Constraint(kind, name, template, spec.get("match") or {}, spec.get("parameters"), _action(spec), where)
+    match = spec.get("match") or {}
+    problem = _match_problem(match)
+    if problem:
+        raise PolicyError(where, f"constraint {name}: spec.match: {problem}")
+    return Constraint(kind, name, template, match, spec.get("parameters"), _action(spec), where)
+
+
+def _match_problem(match: Any) -> str:
+    """Why a spec.match cannot be used, or "" (checked at load so requests never meet a broken one)."""
+    if not isinstance(match, dict):
+        return "must be a mapping"
+    kinds = match.get("kinds")
+    if kinds is not None and (
+        not isinstance(kinds, list) or not all(isinstance(k, dict) for k in kinds)
+    ):
+        return "kinds must be a list of {apiGroups, kinds}"
+    for key in ("namespaces", "excludedNamespaces"):
+        value = match.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            return f"{key} must be a list of strings"
+    if match.get("scope") not in (None, "*", "Cluster", "Namespaced"):
+        return "scope must be *, Cluster or Namespaced"
+    for key in ("labelSelector", "namespaceSelector"):
+        sel = match.get(key)
+        if sel is None:
+            continue
+        if not isinstance(sel, dict):
+            return f"{key} must be a label selector"
+        try:
+            selector_matches(sel, {})
+        except (ValueError, AttributeError, TypeError) as exc:
+            return f"{key}: {exc}"
+    return ""
 
 
 # ---- code generation ---------------------------------------------------------------------------------
@@ -247,6 +280,8 @@ class ConstraintSet:
         for d in docs:
             if is_template(d.obj):
                 t = parse_template(d)
+                if t.kind in templates and templates[t.kind].name != t.name:
+                    raise PolicyError(t.source, f"kind {t.kind} is also defined by template {templates[t.kind].name} ({templates[t.kind].source})")
                 templates[t.kind] = t
         constraints = [parse_constraint(d, templates) for d in docs if is_constraint(d.obj)]
         return cls.compile(list(templates.values()), constraints, isolate=isolate)
