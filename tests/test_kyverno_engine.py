@@ -372,3 +372,10 @@ def test_subresource_requests_match_the_parent_kind() -> None:
     assert (r.status, r.message) == (Status.FAIL, "no exec")
     # a Pod rule does not apply to the exec subresource
     assert evaluator([rule(validate={"message": "x", "deny": {}})]).validate(request, Context()) == []
+
+
+def test_a_malformed_match_block_is_an_error_result() -> None:
+    ev = evaluator([{"name": "r", "match": {"any": [{"resources": {"kinds": ["Pod"], "selector": {
+        "matchLabels": ["not", "a", "map"]}}}]}, "validate": {"pattern": {"metadata": {"name": "?*"}}}}])
+    [r] = run(ev, pod())
+    assert r.status == Status.ERROR and "failed to match the rule" in r.message

@@ -1,9 +1,10 @@
 """The Kyverno-dialect evaluator: every rule goes through the same pipeline.
 
 match -> exclude -> load context -> preconditions -> evaluate (validate: pattern, anyPattern, deny,
-foreach, podSecurity; mutate: patchStrategicMerge, patchesJson6902, foreach). Every rule that applies
-yields a RuleResult; variable and context errors are `error` results, never exceptions. Rules that do
-not match yield nothing; skips are reported only when the context asks for them (`test`).
+foreach, podSecurity; mutate: patchStrategicMerge, patchesJson6902, foreach; generate: data, clone,
+cloneList). Every rule that applies yields a RuleResult; variable and context errors are `error` results,
+never exceptions. Rules that do not match yield nothing; skips are reported only when the context asks
+for them (`test`). Generate rules never take part in admission (see KyvernoEvaluator.generate).
 """
 
 from __future__ import annotations
@@ -223,15 +224,13 @@ class KyvernoEvaluator:
         memo: _Memo,
     ) -> tuple[RuleResult | None, Outcome | None]:
         """The rule's result (None when it does not apply) and, for mutations, the outcome of its body."""
-        subject = memo.subject(request, obj, ctx)
-        if not rule_applies(rule.match, rule.exclude, subject, policy_namespace=policy.namespace):
-            if request.operation != "DELETE" or obj is None or request.old_object is None:
-                return None, None
-            # Kyverno matches a DELETE on the old object
-            subject = memo.subject(request, request.old_object, ctx)
+        try:
+            subject = memo.subject(request, obj, ctx)
             if not rule_applies(rule.match, rule.exclude, subject, policy_namespace=policy.namespace):
                 return None, None
-        action = failure_action(policy, rule, subject)
+            action = failure_action(policy, rule, subject)
+        except Exception as exc:  # a malformed match block or override: this rule's error, not a crash
+            return _result_only(policy, rule, Status.ERROR, f"failed to match the rule: {type(exc).__name__}: {exc}")
         if action != rule.action:
             rule = dataclasses.replace(rule, action=action)
         if ctx.expired():
