@@ -1,0 +1,67 @@
+"""Structured logs: JSON lines, and one decision line with who, what and why."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from admission import logs
+from admission.decide import decide
+from admission.results import Action, RuleResult, Status
+from admission.review import Request
+from tests.conftest import pod
+
+
+@pytest.fixture
+def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+    out = io.StringIO()
+    monkeypatch.setattr(logs, "decision_stream", out)
+    before = logs.decision_log.level
+    logs.decision_log.setLevel(logging.INFO)
+    yield out
+    logs.decision_log.setLevel(before)
+
+
+def test_decision_line_names_the_request_and_the_failing_rules(captured: io.StringIO) -> None:
+    request = Request.for_object(pod(name="api", namespace="shop"), user_info={"username": "bob"}, uid="u-1")
+    decision = decide([
+        RuleResult("no-latest", "check", Status.FAIL, "bad tag"),
+        RuleResult("labels", "team", Status.FAIL, "no team", Action.AUDIT),
+        RuleResult("limits", "mem", Status.PASS),
+    ])
+    logs.log_decision("validate", request, decision, 1.23456)
+    lines = captured.getvalue().splitlines()
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert entry["msg"] == "decision" and entry["level"] == "info" and entry["logger"] == "admission.decision"
+    assert {k: entry[k] for k in ("uid", "kind", "namespace", "name", "operation", "user", "decision")} == {
+        "uid": "u-1", "kind": "Pod", "namespace": "shop", "name": "api", "operation": "CREATE", "user": "bob",
+        "decision": "denied"}
+    assert entry["failing"] == ["no-latest/check"] and entry["warnings"] == 1 and entry["duration_ms"] == 1.235
+    assert "patch_ops" not in entry
+
+
+def test_decision_lines_can_be_turned_off(captured: io.StringIO) -> None:
+    logs.decision_log.setLevel(logging.WARNING)
+    logs.log_decision("mutate", Request.for_object(pod()), decide([]), 0.5, patch_ops=0)
+    assert captured.getvalue() == ""
+
+
+def test_json_formatter_keeps_a_traceback_on_one_line() -> None:
+    formatter = logs.JsonFormatter()
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("admission.server", logging.ERROR, __file__, 1, "failed %s", ("x",), sys.exc_info())
+    record.fields = {"uid": "u-2"}
+    text = formatter.format(record)
+    assert "\n" not in text
+    doc = json.loads(text)
+    assert doc["msg"] == "failed x" and doc["level"] == "error" and doc["uid"] == "u-2"
+    assert "ValueError: boom" in doc["exception"]
