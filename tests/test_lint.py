@@ -322,3 +322,18 @@ def test_parallel_reading_keeps_order_and_reports_errors(tmp_path):
     write(folder, "03.yaml", "a: [1\n")
     with pytest.raises(ManifestError, match=r"03.yaml:2: invalid YAML"):
         read([str(folder)], workers=2)
+
+
+def test_the_admission_lint_command(tmp_path, policies):
+    from click.testing import CliRunner
+
+    from admission.cli import main
+
+    manifest = write(tmp_path, "app.yaml", MIXED)
+    result = CliRunner().invoke(main, ["lint", str(manifest), "--policies", policies, "--format", "json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["summary"]["denied"] == 1
+    good = write(tmp_path, "good.yaml", GOOD)
+    assert CliRunner().invoke(main, ["lint", str(good), "--policies", policies]).exit_code == 0
+    missing = CliRunner().invoke(main, ["lint", str(tmp_path / "nope.yaml"), "--policies", policies])
+    assert missing.exit_code == 2
