@@ -62,6 +62,13 @@ def test_validating_policies_have_pass_and_fail_cases_for_pods_and_workloads(nam
     assert any(e["kind"] != "Pod" and e["result"] == "fail" for e in results), "no failing workload case"
 
 
+@pytest.mark.parametrize("name", OURS)
+def test_every_test_file_has_resources_that_must_pass_and_must_fail(name):
+    for path in find_tests([str(LIBRARY / name)]):
+        results = {e.get("result") or "pass" for e in yaml.safe_load(path.read_text())["results"]}
+        assert {"pass", "fail"} <= results, path
+
+
 def test_mutation_has_changed_and_unchanged_cases():
     results = expectations("add-default-resources")
     assert any(e.get("patchedResource") and e["result"] == "pass" for e in results)
