@@ -20,6 +20,7 @@ from typing import Any
 class Result:
     latencies: list[float] = field(default_factory=list)  # seconds
     errors: int = 0
+    unfinished: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     elapsed: float = 0.0
 
@@ -138,6 +139,9 @@ async def fixed_rate(host: str, port: int, path: str, bodies: list[bytes], *, ra
     if pending:
         await asyncio.wait(pending, timeout=10)
     result.elapsed = time.perf_counter() - start
+    result.unfinished = len(pending)  # still waiting 10 s after the last start: the server could not keep up
+    for task in list(pending):
+        task.cancel()
     while not idle.empty():
         idle.get_nowait().close()
     return result
