@@ -440,3 +440,23 @@ def test_sighup_with_broken_policies_keeps_the_running_workers(workers_server: A
     assert workers_server.proc.poll() is None
     assert fresh_review(workers_server, "validate", compliant_pod())["response"]["allowed"] is True
     policy.write_text(good)
+
+
+def test_unexpected_errors_are_a_json_500_without_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import admission.server as server_module
+
+    def broken_encode(*_args: Any, **_kw: Any) -> Any:
+        raise RuntimeError("encoder bug")
+
+    monkeypatch.setattr(server_module, "encode", broken_encode)
+    app = create_app(Settings(), engine=fake.engine({"name": "p", "denyImage": "x"}), state=ClusterState())
+
+    async def scenario() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            return await c.post("/validate", json=admission_review(pod()))
+
+    r = asyncio.run(scenario())
+    assert r.status_code == 500
+    assert r.json() == {"error": "internal server error", "code": 500}
+    assert "Traceback" not in r.text and "encoder bug" not in r.text
