@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from admission.decide import denies
 from admission.engine import Engine
@@ -23,6 +23,9 @@ from admission.results import RuleResult, Status
 from admission.review import Request
 from admission.state import ClusterState
 from admission.types import Object
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -187,22 +190,31 @@ def _chunk(bounds: tuple[int, int]) -> list[list[RuleResult]]:
 def _parallel(job: _Job, workers: int) -> list[list[RuleResult]] | None:
     """Results in order, computed by forked workers; None when processes cannot be used here."""
     global _FORKED_JOB
-    import multiprocessing
-
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return None
     count = len(job.resources)
     size = max(1, -(-count // (workers * 4)))
     chunks = [(i, min(count, i + size)) for i in range(0, count, size)]
     _FORKED_JOB = job
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            parts = pool.map(_chunk, chunks)
-    except (OSError, multiprocessing.ProcessError):
-        return None
+        parts = _fork_map(_chunk, chunks, workers)
     finally:
         _FORKED_JOB = None
-    return [rs for part in parts for rs in part]
+    return None if parts is None else [rs for part in parts for rs in part]
+
+
+def _fork_map(fn: Callable[[_T], _R], items: list[_T], workers: int) -> list[_R] | None:
+    """fn over items in forked worker processes, in order; None when processes cannot be used here or
+    a worker died (a pool that lost a worker reports it instead of waiting for ever)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(fn, items))
+    except (OSError, BrokenProcessPool):
+        return None
 
 
 # Below this much YAML, parsing in worker processes costs more than it saves.
@@ -244,14 +256,8 @@ def _parse(file: Path) -> tuple[list[Document], tuple[str, int, str] | None]:
 
 
 def _parse_parallel(files: list[Path], workers: int) -> dict[Path, list[Document]] | None:
-    import multiprocessing
-
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return None
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            results = pool.map(_parse, files, chunksize=max(1, len(files) // (workers * 4)))
-    except (OSError, multiprocessing.ProcessError):
+    results = _fork_map(_parse, files, workers)
+    if results is None:
         return None
     out: dict[Path, list[Document]] = {}
     for file, (docs, error) in zip(files, results, strict=True):

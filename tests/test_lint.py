@@ -337,3 +337,31 @@ def test_the_admission_lint_command(tmp_path, policies):
     assert CliRunner().invoke(main, ["lint", str(good), "--policies", policies]).exit_code == 0
     missing = CliRunner().invoke(main, ["lint", str(tmp_path / "nope.yaml"), "--policies", policies])
     assert missing.exit_code == 2
+
+
+def test_a_worker_that_dies_does_not_hang_lint():
+    import os
+
+    from admission.engine import Engine
+    from admission.engines import PolicyInfo
+    from admission.lint import Resource
+    from admission.results import RuleResult, Status
+
+    parent = os.getpid()
+
+    class DiesInWorkers:
+        def policies(self):
+            return [PolicyInfo("p", "test", "here:1", rules=("r",))]
+
+        def validate(self, request, ctx):
+            if os.getpid() != parent:
+                os._exit(3)  # a native crash in a worker, as a segfaulting engine would
+            return [RuleResult("p", "r", Status.PASS)]
+
+        def mutate(self, request, obj, ctx):
+            return obj, []
+
+    resources = [Resource({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"p{i}"}}, "f.yaml", i + 1)
+                 for i in range(8)]
+    evaluations = evaluate(Engine([DiesInWorkers()]), resources, workers=2)
+    assert [[r.status for r in e.results] for e in evaluations] == [[Status.PASS]] * 8
