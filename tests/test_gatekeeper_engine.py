@@ -330,3 +330,13 @@ def test_two_templates_for_one_kind_are_refused() -> None:
     with pytest.raises(PolicyError) as err:
         RegoEvaluator.from_sources([template(), other], [])
     assert "also defined by template" in err.value.message
+
+
+def test_templates_with_same_function_names_load_together() -> None:
+    one = 'package one\n\nget_message(parameters, _default) := _default {\n  not parameters.message\n}\nget_message(parameters, _) := parameters.message\n\nviolation[{"msg": msg}] {\n  msg := get_message(input.parameters, "one")\n}\n'
+    two = 'package two\n\nviolation[{"msg": msg}] {\n  msg := get_message(input.review.kind.kind, 1, 2, 3)\n}\n\nget_message(kind, a, b, c) = msg {\n  msg := sprintf("two %v", [kind])\n}\n'
+    ev = RegoEvaluator.from_sources(
+        [template("One", one), template("Two", two), constraint("c1", "One", parameters={"message": "custom"}), constraint("c2", "Two")],
+        [],
+    )
+    assert [m for *_, m in results(ev, pod())] == ["custom", "two Pod"]

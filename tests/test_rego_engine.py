@@ -177,3 +177,15 @@ def test_with_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as err:
         RegoEvaluator.from_sources([], [path])
     assert err.value.source == f"{path}:4" and "`with`" in err.value.message
+
+
+def test_files_that_crash_only_together_are_refused_not_run(tmp_path: Path) -> None:
+    from tests.test_rego_translate import SAME_NAME_A, SAME_NAME_B
+
+    a = write(tmp_path, "a.rego", SAME_NAME_A + '\ndeny[m] {\n  m := v\n}\n')
+    b = write(tmp_path, "b.rego", SAME_NAME_B + '\ndeny[m] {\n  m := v\n}\n')
+    for f in (a, b):  # each alone is fine
+        assert len(RegoEvaluator.from_sources([], [f]).validate(Request.for_object(pod()), Context())) == 1
+    with pytest.raises(PolicyError) as err:
+        RegoEvaluator.from_sources([], [a, b])
+    assert "not together" in err.value.message and "crashed" in err.value.message

@@ -163,3 +163,29 @@ def test_v1_object_term_after_contains() -> None:
     src = 'package p\nimport rego.v1\nviolation contains {"msg": msg} if {\n  msg := "x"\n}\n'
     assert tr.to_v1(src) == src
     assert evaluate(src, "data.p.violation") == [{"msg": "x"}]
+
+
+def test_functions_get_module_unique_names() -> None:
+    src = 'package p\nget_message(p, d) := d if {\n  not p.message\n}\nv := get_message({}, "x")\nw := data.other.get_message(1)\n'
+    out = tr.rename_functions(src, "c3")
+    assert "get_message__c3(p, d) := d if {" in out
+    assert 'v := get_message__c3({}, "x")' in out
+    assert "data.other.get_message(1)" in out
+
+
+SAME_NAME_A = 'package a\nget_message(parameters, _default) := _default if {\n  not parameters.message\n}\nget_message(parameters, _) := parameters.message\nv := get_message({}, "d")\n'
+SAME_NAME_B = 'package b\nget_message(kind, apiVersion, k8sVersion, targetAPI) = msg if {\n  msg := "x"\n}\nv := get_message(1, 2, 3, 4)\n'
+
+
+def test_same_function_name_with_other_arity_in_two_packages() -> None:
+    """regopy crashes compiling these two modules together; renamed, they compile and evaluate."""
+    plain = Unit("plain", {"a.rego": SAME_NAME_A, "b.rego": SAME_NAME_B}, "[data.a.v, data.b.v]", "{}")
+    renamed = Unit(
+        "renamed",
+        {"a.rego": tr.rename_functions(SAME_NAME_A, "a"), "b.rego": tr.rename_functions(SAME_NAME_B, "b")},
+        "[data.a.v, data.b.v]",
+        "{}",
+    )
+    got = check([plain, renamed])
+    assert got["plain"] is not None and "crashed" in got["plain"]
+    assert got["renamed"] is None

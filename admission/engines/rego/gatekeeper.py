@@ -35,6 +35,7 @@ from admission.selectors import selector_matches
 from admission.types import Object
 
 TARGET = "admission.k8s.gatekeeper.sh"
+WHOLE = "(the whole set)"
 ACTION_RANK = {Action.ENFORCE: 3, Action.WARN: 2, Action.AUDIT: 1, Action.DRYRUN: 0}
 
 
@@ -220,7 +221,8 @@ def _modules_for(c: Constraint) -> dict[str, str]:
     original = tr.package_of(src)
     if original:
         renames = {**renames, f"data.{original}": f"data.gk.{c.key}"}
-    out[f"{c.template.name}.{c.key}.rego"] = tr.set_package(tr.rename_refs(src, renames), f"gk.{c.key}")
+    src = tr.rename_functions(tr.rename_refs(src, renames), c.key)
+    out[f"{c.template.name}.{c.key}.rego"] = tr.set_package(src, f"gk.{c.key}")
     params = f', "parameters": data.gkparams.{c.key}' if c.parameters is not None else ""
     view = f'package {_lib_root(c)}\n\ngkinput__ := {{"review": input.review{params}}}\n'
     out[f"{c.template.name}.{c.key}.input.rego"] = view
@@ -317,13 +319,25 @@ class ConstraintSet:
                 units.append(
                     Unit(f"{c.kind}/{c.name}", {**own, "gkall.rego": _aggregate([c.key])}, "data.gkall.out", json.dumps(sample), unit_data)
                 )
-        if isolate and units:
-            for (name, error), c in zip(check(units).items(), constraints, strict=True):
-                if error is not None:
-                    raise PolicyError(_error_where(c.template, error), f"template {c.template.name} (constraint {name}): {error}")
         if not constraints:
             return cls(constraints, None, templates)
         modules["gkall.rego"] = _aggregate([c.key for c in constraints])
+        if isolate:
+            # each constraint alone, then all of them together: some defects only show in combination
+            sample = {"review": _review(Request.for_object(SAMPLE_OBJECT)), "matched__": {c.key: True for c in constraints}}
+            if any(c.uses_inventory for c in constraints):
+                sample["inventory__"] = {"cluster": {}, "namespace": {}}
+            whole = Unit(WHOLE, modules, "data.gkall.out", json.dumps(sample), data) if len(units) > 1 else None
+            checked = check(units + ([whole] if whole else []))
+            for c, unit in zip(constraints, units, strict=True):
+                error = checked[unit.name]
+                if error is not None:
+                    raise PolicyError(_error_where(c.template, error), f"template {c.template.name} (constraint {unit.name}): {error}")
+            if checked.get(WHOLE):
+                raise PolicyError(
+                    constraints[0].source,
+                    f"the {len(constraints)} constraints load one by one but not together: {checked[WHOLE]}",
+                )
         try:
             program = Program(modules, data, "data.gkall.out")
         except BackendError as exc:

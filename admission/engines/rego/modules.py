@@ -32,6 +32,7 @@ from admission.review import Request
 from admission.types import Object
 
 RULES = ("deny", "warn", "violation", "patch")
+WHOLE = "(the whole set)"
 
 
 @dataclass
@@ -174,16 +175,25 @@ class ModuleSet:
             )
         if not policies:
             return cls([], None, libs)
+        modules = {**translated, "modall.rego": _aggregate(policies)}
         if isolate:
+            # each policy alone (with the libraries), then the whole set: some defects show only together
             sample = review_input(Request.for_object(SAMPLE))
             units = []
             for m in policies:
                 mods = {**libs, m.file: m.source, "modall.rego": _aggregate([m])}
                 units.append(Unit(m.file, mods, "data.modall", json.dumps({**sample, "matched__": {m.key: True}})))
+            if len(translated) > 1:
+                everything = json.dumps({**sample, "matched__": {m.key: True for m in policies}})
+                units.append(Unit(WHOLE, modules, "data.modall", everything))
             for file, error in check(units).items():
-                if error is not None:
+                if error is not None and file != WHOLE:
                     raise PolicyError(_where(file, error), error)
-        modules = {**translated, "modall.rego": _aggregate(policies)}
+            whole_error = check(units[-1:])[WHOLE] if len(translated) > 1 else None
+            if whole_error:
+                raise PolicyError(
+                    policies[0].file + ":1", f"the {len(translated)} Rego files load one by one but not together: {whole_error}"
+                )
         try:
             program = Program(modules, {}, "data.modall")
         except BackendError as exc:

@@ -695,6 +695,35 @@ def iterate_with_some(src: str) -> str:
     return render(toks)
 
 
+def rename_functions(src: str, suffix: str) -> str:
+    """Give the functions a module defines (and its unqualified calls of them) module-unique names.
+
+    regopy crashes compiling two packages that define functions of the same name with different arities
+    (e.g. two templates' `get_message`); renaming keeps each module's functions apart."""
+    toks = tokenize(src)
+    parents = _parents(toks)
+    names: set[str] = set()
+    line_start = True
+    for i, t in enumerate(toks):
+        if t.kind == "nl":
+            line_start = True
+            continue
+        if t.kind in ("ws", "comment"):
+            continue
+        if line_start and parents[i] == -1 and t.kind == "ident" and i + 1 < len(toks) and toks[i + 1].text == "(":
+            names.add(t.text)
+        line_start = False
+    names = {n for n in names if not n.startswith("__gk_")}
+    if not names:
+        return src
+    for i, t in enumerate(toks):
+        if t.kind == "ident" and t.text in names and i + 1 < len(toks) and toks[i + 1].text == "(":
+            if i > 0 and toks[i - 1].text == ".":
+                continue
+            t.text = f"{t.text}__{suffix}"
+    return render(toks)
+
+
 def translate(src: str) -> str:
     """v0 -> v1, then the defect rewrites."""
     return wrap_builtins(quote_verbs(guard_paren_lines(iterate_with_some(hoist_call_args(to_v1(src))))))
