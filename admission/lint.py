@@ -113,7 +113,8 @@ def with_namespace(obj: Object, default: str) -> Object:
     """The object, with `metadata.namespace` filled in when a namespaced kind has none (a shallow copy)."""
     kind = str(obj.get("kind") or "")
     meta = obj.get("metadata")
-    if kind in CLUSTER_SCOPED or not default or (isinstance(meta, dict) and meta.get("namespace")):
+    cluster_scoped = kind in CLUSTER_SCOPED or kind.startswith("Cluster")  # ClusterRole, ClusterIssuer, ...
+    if cluster_scoped or not default or (isinstance(meta, dict) and meta.get("namespace")):
         return obj
     out = dict(obj)
     out["metadata"] = {**(meta if isinstance(meta, dict) else {}), "namespace": default}
