@@ -24,6 +24,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -111,10 +112,16 @@ class Webhook:
         start = time.perf_counter()
         try:
             body = await read_body(request, self.settings.max_body_bytes)
-            req = decode(body)
+            try:
+                req = decode(body)
+            except RecursionError:
+                raise ReviewError("request body is nested too deeply to be an AdmissionReview") from None
         except ReviewError as exc:
             metrics.record_request(endpoint, exc.status_code, time.perf_counter() - start)
             return _error(exc.message, exc.status_code)
+        except ClientDisconnect:
+            metrics.record_request(endpoint, 499, time.perf_counter() - start)
+            return _error("client disconnected", 400)
         engine = self.policies.engine
         if engine is None:
             metrics.record_request(endpoint, 503, time.perf_counter() - start)

@@ -126,6 +126,11 @@ def test_bad_bodies_are_400_with_a_message(client: httpx.Client, body: bytes, wo
     assert words in r.json()["error"]
 
 
+def test_deeply_nested_json_is_400_not_a_crash(client: httpx.Client) -> None:
+    r = client.post("/validate", content=b"[" * 50000)
+    assert r.status_code == 400 and "nested too deeply" in r.json()["error"]
+
+
 def test_missing_uid_is_400(client: httpx.Client) -> None:
     body = admission_review(pod())
     del body["request"]["uid"]
