@@ -63,6 +63,31 @@ GOOD_POD: dict[str, Any] = {
 }
 
 
+TRIVIAL_TEMPLATE: dict[str, Any] = {
+    "apiVersion": "templates.gatekeeper.sh/v1",
+    "kind": "ConstraintTemplate",
+    "metadata": {"name": "benchtrivial"},
+    "spec": {
+        "crd": {"spec": {"names": {"kind": "BenchTrivial"}}},
+        "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego": 'package benchtrivial\n\nviolation[{"msg": "never"}] {\n  input.review.object.kind == input.parameters.kind\n}\n'}],
+    },
+}
+
+
+def trivial_docs(count: int) -> list[Document]:
+    """Constraints whose Rego does almost nothing: what the engine costs per constraint beyond the Rego."""
+    docs = [Document(TRIVIAL_TEMPLATE, "bench", 1)]
+    for i in range(count):
+        obj = {
+            "apiVersion": "constraints.gatekeeper.sh/v1beta1",
+            "kind": "BenchTrivial",
+            "metadata": {"name": f"trivial-{i}"},
+            "spec": {"match": {"kinds": [{"apiGroups": [""], "kinds": ["Pod"]}]}, "parameters": {"kind": f"Nothing{i}"}},
+        }
+        docs.append(Document(obj, "bench", 1, i))
+    return docs
+
+
 def constraint_docs(count: int) -> list[Document]:
     docs: list[Document] = []
     folders = ["allowed-registries", "container-limits", "required-labels"]
@@ -82,9 +107,11 @@ def constraint_docs(count: int) -> list[Document]:
     return docs
 
 
-def measure(count: int, requests: int, threads: int, obj: dict[str, Any]) -> tuple[float, float, int]:
+def measure(
+    count: int, requests: int, threads: int, obj: dict[str, Any], docs: Any = constraint_docs
+) -> tuple[float, float, int]:
     t0 = time.perf_counter()
-    ev = RegoEvaluator.from_sources(constraint_docs(count), [])
+    ev = RegoEvaluator.from_sources(docs(count), [])
     load_s = time.perf_counter() - t0
     request = Request.for_object(obj)
     ctx = Context()
@@ -125,10 +152,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    for label, obj in (("compliant Pod", GOOD_POD), ("Pod violating every constraint", POD)):
+    cases = (
+        ("guardrails, compliant Pod", GOOD_POD, constraint_docs),
+        ("guardrails, Pod violating every constraint", POD, constraint_docs),
+        ("trivial Rego (engine overhead only), compliant Pod", GOOD_POD, trivial_docs),
+    )
+    for label, obj, docs in cases:
         print(label)
-        one, _, _ = measure(1, args.requests, args.threads, obj)
-        twenty, _, _ = measure(20, args.requests, args.threads, obj)
+        one, _, _ = measure(1, args.requests, args.threads, obj, docs)
+        twenty, _, _ = measure(20, args.requests, args.threads, obj, docs)
         print(f"ratio 20/1: {twenty / one:.2f} (target: at most about 2)")
 
 

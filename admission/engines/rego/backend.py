@@ -46,7 +46,10 @@ def _clean(message: str) -> str:
 class Program:
     """Modules and data compiled for one query; `evaluate(input_json)` returns the query's value."""
 
-    def __init__(self, modules: dict[str, str], data: dict[str, Any], query: str) -> None:
+    def __init__(self, modules: dict[str, str], data: dict[str, Any], query: str, *, capture_errors: bool = True) -> None:
+        """Compile. The engine prints compile errors on the process's standard output; with capture_errors
+        (the default) fd 1 is redirected while compiling to read them, which would also swallow what other
+        threads print meanwhile, so callers that checked the modules already (isolate.check) pass False."""
         self.query = query
         builder = regopy.Interpreter()
         self._builder = builder  # the bundle may refer to state owned by the interpreter that built it
@@ -59,7 +62,7 @@ class Program:
             return rs.rego_build(builder._impl)
 
         try:
-            impl, printed = _capture_stdout(build)
+            impl, printed = _capture_stdout(build) if capture_errors else (build(), "")
         except Exception as exc:  # regopy raises RegoError (and plain exceptions) for parse errors
             raise BackendError(_clean(_last_printed) or _clean(str(exc))) from None
         if not impl or not rs.rego_bundle_ok(impl):

@@ -339,7 +339,7 @@ class ConstraintSet:
                     f"the {len(constraints)} constraints load one by one but not together: {checked[WHOLE]}",
                 )
         try:
-            program = Program(modules, data, "data.gkall.out")
+            program = Program(modules, data, "data.gkall.out", capture_errors=not isolate)
         except BackendError as exc:
             raise PolicyError(constraints[0].source, f"Gatekeeper constraints do not compile: {exc}") from None
         return cls(constraints, program, templates)

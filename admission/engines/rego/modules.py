@@ -195,7 +195,7 @@ class ModuleSet:
                     policies[0].file + ":1", f"the {len(translated)} Rego files load one by one but not together: {whole_error}"
                 )
         try:
-            program = Program(modules, {}, "data.modall")
+            program = Program(modules, {}, "data.modall", capture_errors=not isolate)
         except BackendError as exc:
             raise PolicyError(policies[0].file + ":1", f"Rego modules do not compile together: {exc}") from None
         return cls(policies, program, libs)
