@@ -178,11 +178,17 @@ def detect_cluster() -> tuple[bool, str]:
         return True, "in-cluster service account"
     except config.ConfigException:
         pass
+    import os
+
+    kubeconfig = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    if not any(os.path.exists(p) for p in kubeconfig.split(os.pathsep) if p):
+        return False, "no Kubernetes cluster configured (not running in a cluster, no kubeconfig)"
     try:
         config.load_kube_config()
         return True, "kubeconfig"
-    except (config.ConfigException, OSError, TypeError, ValueError) as exc:
-        return False, f"no Kubernetes cluster configured (not in a cluster, no usable kubeconfig: {exc})"
+    except Exception as exc:  # a broken kubeconfig (bad YAML, missing context...) means no cluster, not a crash
+        detail = " ".join(str(exc).split())
+        return False, f"no Kubernetes cluster configured (not running in a cluster; kubeconfig unusable: {detail})"
 
 
 def _raw_list(fn: Callable[..., Any]) -> tuple[list[Object], str]:

@@ -254,3 +254,12 @@ def test_gatekeeper_sync_config_names_extra_kinds(tmp_path: Any) -> None:
               _preload_content=False, _request_timeout=90) == "response"
     assert api.calls == [("/api/v1/services", "GET", [("watch", "true"), ("resourceVersion", "9"),
                                                      ("timeoutSeconds", 60), ("allowWatchBookmarks", "true")], False)]
+
+
+def test_broken_kubeconfig_means_no_cluster(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    bad = tmp_path / "kubeconfig"
+    bad.write_text("garbage: [")
+    monkeypatch.setenv("KUBECONFIG", str(bad))
+    configured, why = detect_cluster()
+    assert configured is False and "kubeconfig unusable" in why
