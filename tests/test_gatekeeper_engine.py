@@ -340,3 +340,18 @@ def test_templates_with_same_function_names_load_together() -> None:
         [],
     )
     assert [m for *_, m in results(ev, pod())] == ["custom", "two Pod"]
+
+
+def test_inventory_follows_changes_of_the_same_state() -> None:
+    ev = RegoEvaluator.from_sources(
+        [template("K8sUniqueName", UNIQUE), constraint("unique", "K8sUniqueName", match={"kinds": [{"apiGroups": [""], "kinds": ["Service"]}]})],
+        [],
+    )
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": "a"}}
+    state = ClusterState([svc])
+    ctx = Context(state=state)
+    assert results(ev, svc, ctx) == [] and results(ev, svc, ctx) == []
+    state.put({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": "b"}})
+    assert [m for *_, m in results(ev, svc, ctx)] == ["service name api is also used in namespace b"]
+    state.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a", "labels": {"frozen": "true"}}})
+    assert len(results(ev, svc, ctx)) == 2

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -274,6 +275,8 @@ class ConstraintSet:
     constraints: list[Constraint]
     program: Program | None = None
     templates: list[Template] = field(default_factory=list)
+    _inventory_cache: tuple[list[Object], list[int], str] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_documents(cls, docs: Iterable[Document], *, isolate: bool = True) -> ConstraintSet:
@@ -362,6 +365,7 @@ class ConstraintSet:
             return [], []
         errors: list[RuleResult] = []
         doc: dict[str, Any] = {"review": _review(request), "matched__": {c.key: True for c in matched}}
+        inventory = ""
         if any(c.uses_inventory for c in matched):
             if callable(state_objects):
                 state_objects = state_objects()
@@ -369,9 +373,14 @@ class ConstraintSet:
                 return [], [
                     _error(c, "cluster state is not available for data.inventory") for c in matched if c.uses_inventory
                 ]
-            doc["inventory__"] = inventory_of(state_objects)
+            inventory = self._inventory_json(state_objects)
+
+        def text() -> str:  # the input, converted once (the inventory once per state, not per request)
+            body = json.dumps(doc)
+            return body[:-1] + ', "inventory__": ' + inventory + "}" if inventory else body
+
         try:
-            out = self.program.evaluate(json.dumps(doc))
+            out = self.program.evaluate(text())
             return self._violations(matched, out), errors
         except BackendError:
             pass
@@ -379,10 +388,23 @@ class ConstraintSet:
         for c in matched:  # attribute the failure: one query per constraint
             doc["matched__"] = {c.key: True}
             try:
-                violations.extend(self._violations([c], self.program.evaluate(json.dumps(doc))))
+                violations.extend(self._violations([c], self.program.evaluate(text())))
             except BackendError as exc:
                 errors.append(_error(c, str(exc)))
         return violations, errors
+
+    def _inventory_json(self, objects: list[Object]) -> str:
+        """data.inventory as JSON, reused while the state holds the same objects. The cache keeps the objects
+        alive, so their ids cannot be reused by others while it compares them."""
+        ids = [id(o) for o in objects]
+        with self._lock:
+            cached = self._inventory_cache
+            if cached is not None and cached[1] == ids:
+                return cached[2]
+        text = json.dumps(inventory_of(objects))
+        with self._lock:
+            self._inventory_cache = (list(objects), ids, text)
+        return text
 
     @staticmethod
     def _violations(matched: list[Constraint], out: Any) -> list[Violation]:
