@@ -355,3 +355,15 @@ def test_inventory_follows_changes_of_the_same_state() -> None:
     assert [m for *_, m in results(ev, svc, ctx)] == ["service name api is also used in namespace b"]
     state.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a", "labels": {"frozen": "true"}}})
     assert len(results(ev, svc, ctx)) == 2
+
+
+def test_managed_fields_reach_only_templates_that_read_them() -> None:
+    reads = 'package k8smanaged\n\nviolation[{"msg": msg}] {\n  m := input.review.object.metadata.managedFields[_]\n  msg := sprintf("managed by %v", [m.manager])\n}\n'
+    counts = 'package k8scount\n\nviolation[{"msg": msg}] {\n  msg := sprintf("%v metadata fields", [count(input.review.object.metadata)])\n}\n'
+    obj = pod()
+    obj["metadata"]["managedFields"] = [{"manager": "kubectl", "operation": "Apply"}]
+    with_reader = RegoEvaluator.from_sources([template("K8sManaged", reads), constraint("m", "K8sManaged")], [])
+    assert [m for *_, m in results(with_reader, obj)] == ["managed by kubectl"]
+    without = RegoEvaluator.from_sources([template("K8sCount", counts), constraint("n", "K8sCount")], [])
+    assert [m for *_, m in results(without, obj)] == ["3 metadata fields"]  # name, namespace, labels
+    assert "managedFields" in obj["metadata"]  # the request itself is untouched

@@ -26,7 +26,7 @@ from typing import Any
 from admission.engines import PolicyError, PolicyInfo
 from admission.engines.rego import translate as tr
 from admission.engines.rego.backend import BackendError, Program
-from admission.engines.rego.inventory import inventory_of
+from admission.engines.rego.inventory import inventory_of, trim_review, without_managed_fields
 from admission.engines.rego.isolate import Unit, check
 from admission.engines.rego.match import constraint_matches
 from admission.manifests import Document
@@ -275,6 +275,7 @@ class ConstraintSet:
     constraints: list[Constraint]
     program: Program | None = None
     templates: list[Template] = field(default_factory=list)
+    reads_managed_fields: bool = False  # else metadata.managedFields is left out of the input
     _inventory_cache: tuple[list[Object], list[int], str] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -345,7 +346,8 @@ class ConstraintSet:
             program = Program(modules, data, "data.gkall.out", capture_errors=not isolate)
         except BackendError as exc:
             raise PolicyError(constraints[0].source, f"Gatekeeper constraints do not compile: {exc}") from None
-        return cls(constraints, program, templates)
+        reads_managed = any("managedFields" in src for c in constraints for src in [c.template.rego, *c.template.libs])
+        return cls(constraints, program, templates, reads_managed_fields=reads_managed)
 
     def policies(self) -> list[PolicyInfo]:
         return [PolicyInfo(c.name, "gatekeeper", c.source, (c.kind,)) for c in self.constraints]
@@ -364,7 +366,8 @@ class ConstraintSet:
         if not matched or self.program is None:
             return [], []
         errors: list[RuleResult] = []
-        doc: dict[str, Any] = {"review": _review(request), "matched__": {c.key: True for c in matched}}
+        review = trim_review(_review(request), self.reads_managed_fields)
+        doc: dict[str, Any] = {"review": review, "matched__": {c.key: True for c in matched}}
         inventory = ""
         if any(c.uses_inventory for c in matched):
             if callable(state_objects):
@@ -401,7 +404,8 @@ class ConstraintSet:
             cached = self._inventory_cache
             if cached is not None and cached[1] == ids:
                 return cached[2]
-        text = json.dumps(inventory_of(objects))
+        kept = objects if self.reads_managed_fields else [without_managed_fields(o) for o in objects]
+        text = json.dumps(inventory_of(kept))
         with self._lock:
             self._inventory_cache = (list(objects), ids, text)
         return text

@@ -25,6 +25,7 @@ import yaml
 from admission.engines import PolicyError, PolicyInfo
 from admission.engines.rego import translate as tr
 from admission.engines.rego.backend import BackendError, Program
+from admission.engines.rego.inventory import trim_review
 from admission.engines.rego.isolate import Unit, check
 from admission.patch import apply
 from admission.results import Action, FailurePolicy, RuleResult, Status, parse_failure_policy
@@ -133,6 +134,7 @@ class ModuleSet:
     policies_: list[Module]
     program: Program | None = None
     libs: dict[str, str] = field(default_factory=dict)
+    reads_managed_fields: bool = False  # else metadata.managedFields is left out of the input
 
     @classmethod
     def from_files(cls, files: list[Path], *, isolate: bool = True) -> ModuleSet:
@@ -198,7 +200,8 @@ class ModuleSet:
             program = Program(modules, {}, "data.modall", capture_errors=not isolate)
         except BackendError as exc:
             raise PolicyError(policies[0].file + ":1", f"Rego modules do not compile together: {exc}") from None
-        return cls(policies, program, libs)
+        reads_managed = any("managedFields" in src for src in translated.values())
+        return cls(policies, program, libs, reads_managed_fields=reads_managed)
 
     def policies(self) -> list[PolicyInfo]:
         return [
@@ -211,6 +214,7 @@ class ModuleSet:
         if self.program is None or not mods:
             return {}, []
         doc = review_input(request)
+        trim_review(doc["request"], self.reads_managed_fields)
         try:
             doc["matched__"] = {m.key: True for m in mods}
             out = self.program.evaluate(json.dumps(doc))
