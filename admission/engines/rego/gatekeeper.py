@@ -304,12 +304,12 @@ class ConstraintSet:
         modules: dict[str, str] = {}
         data: dict[str, Any] = {"gkparams": {}}
         units: list[Unit] = []
-        seen_names: set[str] = set()
+        seen_names: set[tuple[str, str]] = set()
         for n, c in enumerate(constraints):
             c.key = f"c{n}"
             if (c.kind, c.name) in seen_names:
                 raise PolicyError(c.source, f"constraint {c.kind}/{c.name} is defined twice")
-            seen_names.add((c.kind, c.name))  # type: ignore[arg-type]
+            seen_names.add((c.kind, c.name))
             own = _modules_for(c)
             c.uses_inventory = any(tr.references(s, "input.inventory__") for s in own.values())
             modules.update(own)
