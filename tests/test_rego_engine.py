@@ -184,8 +184,12 @@ def test_files_that_crash_only_together_are_refused_not_run(tmp_path: Path) -> N
 
     a = write(tmp_path, "a.rego", SAME_NAME_A + '\ndeny[m] {\n  m := v\n}\n')
     b = write(tmp_path, "b.rego", SAME_NAME_B + '\ndeny[m] {\n  m := v\n}\n')
-    for f in (a, b):  # each alone is fine
-        assert len(RegoEvaluator.from_sources([], [f]).validate(Request.for_object(pod()), Context())) == 1
+    # functions no other file refers to get file-unique names, so these two load together
+    both = RegoEvaluator.from_sources([], [a, b])
+    assert sorted(r.message for r in both.validate(Request.for_object(pod()), Context())) == ["d", "x"]
+    # a third file calling a.get_message keeps the names: the set crashes the engine, in the child only
+    c = write(tmp_path, "c.rego", 'package c\n\nwarn[m] {\n  m := data.a.get_message({}, "c")\n}\n')
+    assert [r.message for r in RegoEvaluator.from_sources([], [a, c]).validate(Request.for_object(pod()), Context())] == ["d", "c"]
     with pytest.raises(PolicyError) as err:
-        RegoEvaluator.from_sources([], [a, b])
-    assert "not together" in err.value.message and "crashed" in err.value.message
+        RegoEvaluator.from_sources([], [a, b, c])
+    assert "crashed the engine" in err.value.message

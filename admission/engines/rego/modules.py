@@ -175,15 +175,16 @@ class ModuleSet:
                     source=src,
                 )
             )
+        _rename_private_functions(translated, libs, policies)
         if not policies:
             return cls([], None, libs)
         modules = {**translated, "modall.rego": _aggregate(policies)}
         if isolate:
-            # each policy alone (with the libraries), then the whole set: some defects show only together
+            # each policy alone (every file compiled, only it queried), then the whole set queried
             sample = review_input(Request.for_object(SAMPLE))
             units = []
             for m in policies:
-                mods = {**libs, m.file: m.source, "modall.rego": _aggregate([m])}
+                mods = {**translated, "modall.rego": _aggregate([m])}  # other files may define what it calls
                 units.append(Unit(m.file, mods, "data.modall", json.dumps({**sample, "matched__": {m.key: True}})))
             if len(translated) > 1:
                 everything = json.dumps({**sample, "matched__": {m.key: True for m in policies}})
@@ -262,6 +263,25 @@ class ModuleSet:
             except Exception as exc:  # jsonpatch raises several types; a bad patch is an error result
                 results.append(RuleResult(m.name, "patch", Status.ERROR, f"patch does not apply: {exc}", Action.ENFORCE, m.failure_policy))
         return obj, results
+
+
+def _rename_private_functions(translated: dict[str, str], libs: dict[str, str], policies: list[Module]) -> None:
+    """Module-unique names for the functions no other file refers to by a dotted name (see
+    translate.rename_functions)."""
+    used_elsewhere: dict[str, set[str]] = {}
+    all_words = {file: tr.qualified_words(src) for file, src in translated.items()}
+    for file in translated:
+        used_elsewhere[file] = set().union(*(w for other, w in all_words.items() if other != file))
+    for n, file in enumerate(list(translated)):
+        private = tr.defined_functions(translated[file]) - used_elsewhere[file]
+        if not private:
+            continue
+        renamed = tr.rename_functions(translated[file], f"f{n}", private)
+        translated[file] = renamed
+        if file in libs:
+            libs[file] = renamed
+    for m in policies:
+        m.source = translated[m.file]
 
 
 def _messages(value: Any) -> list[str]:

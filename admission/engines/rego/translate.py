@@ -695,11 +695,8 @@ def iterate_with_some(src: str) -> str:
     return render(toks)
 
 
-def rename_functions(src: str, suffix: str) -> str:
-    """Give the functions a module defines (and its unqualified calls of them) module-unique names.
-
-    regopy crashes compiling two packages that define functions of the same name with different arities
-    (e.g. two templates' `get_message`); renaming keeps each module's functions apart."""
+def defined_functions(src: str) -> set[str]:
+    """Names of the functions a module defines at its top level (helpers added here excluded)."""
     toks = tokenize(src)
     parents = _parents(toks)
     names: set[str] = set()
@@ -713,15 +710,34 @@ def rename_functions(src: str, suffix: str) -> str:
         if line_start and parents[i] == -1 and t.kind == "ident" and i + 1 < len(toks) and toks[i + 1].text == "(":
             names.add(t.text)
         line_start = False
-    names = {n for n in names if not n.startswith("__gk_")}
+    return {n for n in names if not n.startswith("__gk_")}
+
+
+def rename_functions(src: str, suffix: str, only: set[str] | None = None) -> str:
+    """Give the functions a module defines (and its unqualified calls of them) module-unique names.
+
+    regopy crashes compiling two packages that define functions of the same name with different arities
+    (e.g. two templates' `get_message`); renaming keeps each module's functions apart. `only` limits the
+    renaming to those names (the ones no other module refers to)."""
+    names = defined_functions(src)
+    if only is not None:
+        names &= only
     if not names:
         return src
+    toks = tokenize(src)
     for i, t in enumerate(toks):
         if t.kind == "ident" and t.text in names and i + 1 < len(toks) and toks[i + 1].text == "(":
             if i > 0 and toks[i - 1].text == ".":
                 continue
             t.text = f"{t.text}__{suffix}"
     return render(toks)
+
+
+def qualified_words(src: str) -> set[str]:
+    """Identifiers used after a dot (`data.a.f`, `alias.f`, `import data.a.f`): how one module refers to
+    another's rules and functions. An unqualified `f(` is the module's own (or an import, itself dotted)."""
+    toks = tokenize(src)
+    return {t.text for i, t in enumerate(toks) if t.kind == "ident" and i > 0 and toks[i - 1].text == "."}
 
 
 def translate(src: str) -> str:
