@@ -6,7 +6,7 @@ data), `data.lib.*` to the template's own copy of its libs, and `data.inventory`
 One generated module gathers the violations of the constraints the request matched:
 
     package gkall
-    out["c0"] := data.gk.c0.violation if { input.matched__.c0 }
+    out[k] := v if { some k, _ in input.matched__; v := data.gk[k].violation }
 
 so a request costs one input conversion and one query, however many constraints there are. When that query
 fails (one constraint's Rego errs), each matched constraint is queried alone so the error is attributed.
@@ -247,10 +247,10 @@ def _where(t: Template, line: int) -> str:
 
 
 def _aggregate(keys: list[str]) -> str:
-    lines = ["package gkall", ""]
-    for k in keys:
-        lines.append(f'out["{k}"] := data.gk.{k}.violation if {{ input.matched__.{k} }}')
-    return "\n".join(lines) + "\n"
+    """The module gathering violations: one rule with a dynamic reference, so a request evaluates the
+    constraints it matched (input.matched__) and no others. `keys` are the constraints compiled with it."""
+    del keys  # the reference data.gk[k] reaches every compiled constraint
+    return "package gkall\n\nout[k] := v if {\n  some k, _ in input.matched__\n  v := data.gk[k].violation\n}\n"
 
 
 SAMPLE_OBJECT: Object = {
