@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from typing import Any
 
 from admission.engines.yaml.values import wildcard_match
@@ -37,26 +38,28 @@ class Subject:
     roles: tuple[str, ...] = ()
     cluster_roles: tuple[str, ...] = ()
 
-    @property
+    # Computed once per subject: every rule of a request is matched against the same subject.
+    @cached_property
     def has_user(self) -> bool:
         return bool(self.username or self.groups or self.roles or self.cluster_roles)
 
-    @property
+    @cached_property
     def meta(self) -> Mapping[str, Any]:
         m = self.resource.get("metadata") if isinstance(self.resource, Mapping) else None
         return m if isinstance(m, Mapping) else {}
 
-    @property
+    @cached_property
     def name(self) -> str:
         return str(self.meta.get("name") or self.meta.get("generateName") or "")
 
-    @property
+    @cached_property
     def resource_namespace(self) -> str:
         if self.kind == "Namespace":
             return self.name
         return str(self.meta.get("namespace") or self.namespace or "")
 
 
+@lru_cache(maxsize=1024)
 def parse_kind_selector(selector: str) -> tuple[str, str, str, str]:
     """(group, version, kind, subresource) of a kind selector, `*` where unspecified (Kyverno's ParseKindSelector)."""
     parts = str(selector).split("/")
@@ -224,6 +227,36 @@ def block_excludes(block: Mapping[str, Any] | None, s: Subject) -> bool:
         filters = [f for f in block["all"] if isinstance(f, Mapping)]
         return bool(filters) and all(_filter_matches(f, s, in_match=False) is True for f in filters)
     return _filter_matches(_legacy(block), s, in_match=False) is True
+
+
+def block_kinds(block: Mapping[str, Any]) -> frozenset[str] | None:
+    """The kinds a match block can select at all (the kind part of its kind selectors), or None when it
+    may select any kind: a filter without kinds, a wildcard kind, or a block that cannot be read (then
+    matching it reports the problem). Used to skip, before matching, rules that cannot apply."""
+    try:
+        if block.get("any"):
+            filters = list(block["any"])
+        elif block.get("all"):
+            filters = list(block["all"])
+        else:
+            filters = [_legacy(block)]
+        kinds: set[str] = set()
+        for f in filters:
+            if not isinstance(f, Mapping):
+                continue  # ignored by matching too
+            raw = f.get("resources")
+            desc: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+            selectors = desc.get("kinds") or []
+            if not selectors:
+                return None
+            for selector in list(selectors):
+                kind = parse_kind_selector(str(selector))[2]
+                if "*" in kind or "?" in kind:
+                    return None
+                kinds.add(kind)
+        return frozenset(kinds)
+    except Exception:
+        return None
 
 
 def rule_applies(

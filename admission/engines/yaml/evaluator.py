@@ -20,7 +20,7 @@ from admission.engines import Context, PolicyError, PolicyInfo
 from admission.engines.yaml.policy import Policy, Rule, parse_policy
 from admission.engines.yaml.values import wildcard_match
 from admission.manifests import Document
-from admission.match import Subject, rule_applies
+from admission.match import Subject, block_kinds, rule_applies
 from admission.results import Action, RuleResult, Status, parse_action
 from admission.review import Kind, Request
 from admission.selectors import selector_matches
@@ -104,6 +104,28 @@ class KyvernoEvaluator:
 
     def __init__(self, policies: list[Policy]) -> None:
         self._policies = policies
+        # (rule type, kind) -> each policy with that type of rules, and those of its rules that can match
+        # the kind (see _plan); filled on first use, read without a lock (a race computes it twice).
+        self._plans: dict[tuple[str, str], list[tuple[Policy, tuple[Rule, ...]]]] = {}
+
+    def _plan(self, rule_type: str, kind: str) -> list[tuple[Policy, tuple[Rule, ...]]]:
+        """The policies to evaluate for a request of this (top-level) kind, in order, each with the rules
+        of that type that can match the kind: a rule whose match block names only other kinds yields
+        nothing for it, so it is left out before matching (Policy.rules_for decides autogen rules)."""
+        key = (rule_type, kind)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = []
+            for policy in self._policies:
+                if not getattr(policy, rule_type + "s"):
+                    continue
+                rules = tuple(
+                    r for r in policy.rules_for(kind)
+                    if getattr(r, rule_type) is not None and _may_match(r, kind)
+                )
+                plan.append((policy, rules))
+            self._plans[key] = plan
+        return plan
 
     @classmethod
     def from_documents(cls, docs: list[Document]) -> KyvernoEvaluator:
@@ -138,13 +160,9 @@ class KyvernoEvaluator:
     def validate(self, request: Request, ctx: Context) -> list[RuleResult]:
         results: list[RuleResult] = []
         memo = _Memo()
-        for policy in self._policies:
-            if not policy.validates:
-                continue
+        for policy, rules in self._plan("validate", top_level_kind(request).kind):
             applied = 0
-            for rule in policy.rules_for(top_level_kind(request).kind):
-                if rule.validate is None:
-                    continue
+            for rule in rules:
                 result, _ = self._run(policy, rule, request, request.object, ctx, validate_rule, memo)
                 if result is None:
                     continue
@@ -176,12 +194,8 @@ class KyvernoEvaluator:
         not depend on them); `test` compares these with the expected generated resources."""
         out: list[Generated] = []
         memo = _Memo()
-        for policy in self._policies:
-            if not policy.generates:
-                continue
-            for rule in policy.rules_for(top_level_kind(request).kind):
-                if rule.generate is None:
-                    continue
+        for policy, rules in self._plan("generate", top_level_kind(request).kind):
+            for rule in rules:
                 result, outcome = self._run(policy, rule, request, request.object, ctx, generate_rule, memo)
                 if result is not None and (result.status != Status.SKIP or ctx.report_skips):
                     out.append(Generated(result, outcome.generated if outcome is not None else ()))
@@ -191,13 +205,9 @@ class KyvernoEvaluator:
         results: list[RuleResult] = []
         current = obj
         memo = _Memo()
-        for policy in self._policies:
-            if not policy.mutates:
-                continue
+        for policy, rules in self._plan("mutate", top_level_kind(request).kind):
             applied = 0
-            for rule in policy.rules_for(top_level_kind(request).kind):
-                if rule.mutate is None:
-                    continue
+            for rule in rules:
                 result, outcome = self._run(policy, rule, request, current, ctx, mutate_rule, memo)
                 if result is None:
                     continue
@@ -271,6 +281,12 @@ class KyvernoEvaluator:
         if outcome is None:
             return _result(policy, rule, Status.SKIP, NOT_APPLIED), None
         return _result(policy, rule, outcome.status, outcome.message), outcome
+
+
+def _may_match(rule: Rule, kind: str) -> bool:
+    """False when the rule's match block can only select other kinds (then it never applies to this one)."""
+    kinds = block_kinds(rule.match)
+    return kinds is None or kind in kinds
 
 
 def _override(overrides: Any, subject: Subject) -> Action | None:

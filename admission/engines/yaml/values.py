@@ -29,6 +29,8 @@ def wildcard_match(pattern: str, value: str) -> bool:
         return value == ""
     if pattern == "*":
         return True
+    if "*" not in pattern and "?" not in pattern:
+        return pattern == value
     p = v = 0
     star_p = -1
     star_v = 0
