@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from admission.podsecurity import exclude as _exclude
-from admission.podsecurity.model import FieldError, Violation, as_dict, containers
+from admission.podsecurity.model import FieldError, Violation, as_dict, reading
 from admission.podsecurity.registry import (
     BASELINE,
     LEVELS,
@@ -63,23 +63,24 @@ def check(
     pod = as_dict(pod)
     meta, spec = as_dict(pod.get("metadata")), as_dict(pod.get("spec"))
     implementations = dict(checks_for(level, minor))
-    images = {c.path: c.image for c in containers(spec)}
-    violations = []
-    for check_id, fn in implementations.items():
-        result = fn(meta, spec)
-        if result is not None:
-            violations.append(
-                Violation(
-                    check_id,
-                    result.reason,
-                    result.detail,
-                    tuple(result.errors),
-                    _images(result.errors, images),
+    with reading(spec) as listed:
+        images = {c.path: c.image for c in listed}
+        violations = []
+        for check_id, fn in implementations.items():
+            result = fn(meta, spec)
+            if result is not None:
+                violations.append(
+                    Violation(
+                        check_id,
+                        result.reason,
+                        result.detail,
+                        tuple(result.errors),
+                        _images(result.errors, images),
+                    )
                 )
-            )
-    if exclude:
-        violations = _exclude.apply(violations, exclude, meta, spec, implementations, level)
-        violations = [replace(v, images=_images(list(v.fields), images)) for v in violations]
+        if exclude:
+            violations = _exclude.apply(violations, exclude, meta, spec, implementations, level)
+            violations = [replace(v, images=_images(list(v.fields), images)) for v in violations]
     return violations
 
 

@@ -92,6 +92,7 @@ def host_ports_1_0(meta: Obj, spec: Obj) -> Result | None:
 
 
 _PROBES = ("livenessProbe", "readinessProbe", "startupProbe", "lifecycle.postStart", "lifecycle.preStop")
+_PROBE_KEYS = tuple((path, tuple(path.split("."))) for path in _PROBES)
 
 
 def host_probes_1_34(meta: Obj, spec: Obj) -> Result | None:
@@ -99,8 +100,10 @@ def host_probes_1_34(meta: Obj, spec: Obj) -> Result | None:
     hosts: set[str] = set()
     errors = []
     for c in containers(spec):
-        for handler_path in _PROBES:
-            handler = get(c.data, *handler_path.split("."))
+        for handler_path, keys in _PROBE_KEYS:
+            if c.data.get(keys[0]) is None:
+                continue  # no such probe: nothing to check
+            handler = get(c.data, *keys)
             for kind in ("httpGet", "tcpSocket"):
                 host = get(handler, kind, "host")
                 if host not in (None, ""):

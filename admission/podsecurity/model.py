@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,7 +83,7 @@ def as_list(value: Any) -> list[Any]:
 def get(obj: Any, *keys: str) -> Any:
     """Nested lookup that yields None for anything missing or of the wrong shape."""
     for key in keys:
-        if not isinstance(obj, dict):
+        if obj is None or not isinstance(obj, dict):
             return None
         obj = obj.get(key)
     return obj
@@ -104,15 +106,39 @@ class Container:
     data: dict[str, Any]
 
     def sc(self, *keys: str) -> Any:
-        return get(self.data, "securityContext", *keys)
+        return get(self.data.get("securityContext"), *keys)
+
+
+def _containers(spec: dict[str, Any]) -> tuple[Container, ...]:
+    return tuple(
+        Container(text(data.get("name")), text(data.get("image")), f"spec.{kind}[{i}]", data)
+        for kind in CONTAINER_LISTS
+        for i, data in enumerate(as_dict(item) for item in as_list(spec.get(kind)))
+    )
+
+
+# The containers of the spec being checked (see reading()): every check of a pod visits them.
+_READING: ContextVar[tuple[dict[str, Any], tuple[Container, ...]] | None] = ContextVar("reading", default=None)
+
+
+@contextmanager
+def reading(spec: dict[str, Any]) -> Iterator[tuple[Container, ...]]:
+    """While the checks of one pod run: its containers, listed once for all of them. The spec must not
+    change meanwhile (the checks only read it)."""
+    listed = _containers(spec)
+    token = _READING.set((spec, listed))
+    try:
+        yield listed
+    finally:
+        _READING.reset(token)
 
 
 def containers(spec: dict[str, Any]) -> Iterator[Container]:
     """Init containers, then containers, then ephemeral containers, as upstream visits them."""
-    for kind in CONTAINER_LISTS:
-        for i, item in enumerate(as_list(spec.get(kind))):
-            data = as_dict(item)
-            yield Container(text(data.get("name")), text(data.get("image")), f"spec.{kind}[{i}]", data)
+    current = _READING.get()
+    if current is not None and current[0] is spec:
+        return iter(current[1])
+    return iter(_containers(spec))
 
 
 def pluralize(singular: str, plural: str, count: int) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from admission.podsecurity import baseline as b
 from admission.podsecurity import restricted as r
@@ -110,6 +111,11 @@ def parse_level(level: str) -> str:
 
 def checks_for(level: str, minor: int) -> list[tuple[str, CheckFn]]:
     """The (id, implementation) pairs that apply at this level and minor version, in upstream's order."""
+    return list(_checks_for(level, minor))
+
+
+@lru_cache(maxsize=256)
+def _checks_for(level: str, minor: int) -> tuple[tuple[str, CheckFn], ...]:
     chosen: dict[str, tuple[CheckFn, tuple[str, ...]]] = {}
     for check in CHECKS:
         if check.level == BASELINE or level == RESTRICTED:
@@ -120,4 +126,4 @@ def checks_for(level: str, minor: int) -> list[tuple[str, CheckFn]]:
     ordered = sorted(c.id for c in CHECKS if c.level == BASELINE) + sorted(
         c.id for c in CHECKS if c.level == RESTRICTED
     )
-    return [(cid, chosen[cid][0]) for cid in ordered if cid in chosen and cid not in overridden]
+    return tuple((cid, chosen[cid][0]) for cid in ordered if cid in chosen and cid not in overridden)
