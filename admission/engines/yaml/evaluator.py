@@ -468,11 +468,11 @@ def validate_body(
         try:
             if body.get("pattern") is not None:
                 pattern = _substituted(body["pattern"], variables)
-                return validate_pattern(rule, pattern, target, variables)
+                return validate_pattern(rule, pattern, target, variables, static=pattern is body["pattern"])
             patterns = _substituted(body["anyPattern"], variables)
         except Exception as exc:
             return Outcome(Status.ERROR, f"variable substitution failed: {exc}")
-        return validate_any_pattern(rule, patterns, target, variables)
+        return validate_any_pattern(rule, patterns, target, variables, static=patterns is body["anyPattern"])
     if body.get("foreach") is not None:
         from admission.engines.yaml.foreach import validate_foreach
 
@@ -520,10 +520,11 @@ def validate_deny(rule: Rule, deny: dict[str, Any], variables: Any) -> Outcome:
         return Outcome(Status.FAIL, why)
 
 
-def validate_pattern(rule: Rule, pattern: Any, resource: Any, variables: Any) -> Outcome:
+def validate_pattern(rule: Rule, pattern: Any, resource: Any, variables: Any, *, static: bool = False) -> Outcome:
+    """static: the pattern is the policy's own (not substituted), so its matching plan can be kept."""
     from admission.engines.yaml.pattern import match_pattern
 
-    result = match_pattern(resource, pattern)
+    result = match_pattern(resource, pattern, static=static)
     if result.status == "pass":
         return Outcome(Status.PASS, f"validation rule '{rule.name}' passed.")
     if result.status == "skip":
@@ -548,7 +549,7 @@ def _pattern_message(rule: Rule, variables: Any, path: str, error: str) -> str:
     return f"validation error: {message} rule {rule.name} execution error: {error}"
 
 
-def validate_any_pattern(rule: Rule, patterns: Any, resource: Any, variables: Any) -> Outcome:
+def validate_any_pattern(rule: Rule, patterns: Any, resource: Any, variables: Any, *, static: bool = False) -> Outcome:
     from admission.engines.yaml.pattern import match_pattern
 
     if not isinstance(patterns, list):
@@ -556,7 +557,7 @@ def validate_any_pattern(rule: Rule, patterns: Any, resource: Any, variables: An
     failed: list[str] = []
     skipped: list[str] = []
     for i, pattern in enumerate(patterns):
-        result = match_pattern(resource, pattern)
+        result = match_pattern(resource, pattern, static=static)
         if result.status == "pass":
             return Outcome(Status.PASS, f"validation rule '{rule.name}' anyPattern[{i}] passed.")
         if result.status == "skip":

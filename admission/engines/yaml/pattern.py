@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from admission.engines.yaml.values import compare_value, contains_wildcard, go_sprint, wildcard_match
@@ -51,6 +52,11 @@ def parse_anchor(key: Any) -> tuple[str, str] | None:
     """(modifier, key) of an anchored map key such as "=(name)", or None for a plain key."""
     if not isinstance(key, str):
         return None
+    return _parse_anchor(key)
+
+
+@lru_cache(maxsize=8192)
+def _parse_anchor(key: str) -> tuple[str, str] | None:
     m = _ANCHOR.fullmatch(key.strip())
     if m is None:
         return None
@@ -120,24 +126,69 @@ _Outcome = tuple[str, _Err | None]
 _OK: _Outcome = ("", None)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How a map pattern is matched, whatever the resource: its phase-one anchors in key order, its
+    other keys in Kyverno's order, and the (), ^(), X() keys noted for the "anchor key missing" case."""
+
+    anchors: tuple[tuple[str, Any], ...]
+    others: tuple[tuple[str, Any], ...]
+    noted: tuple[tuple[str, str], ...]  # (key, bare key)
+    has_metadata: bool  # labels/annotations wildcards depend on the resource: no plan then
+
+
+def _noted(raw: dict[Any, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (key, a[1]) for key in raw if isinstance(key, str)
+        and (a := parse_anchor(key)) is not None and a[0] in (CONDITION, EXISTENCE, NEGATION)
+    )
+
+
+def _plan(raw: dict[Any, Any]) -> _Plan:
+    noted = _noted(raw)
+    pattern = raw if all(isinstance(k, str) for k in raw) else {_key_text(k): v for k, v in raw.items()}
+    anchors = {k: v for k, v in pattern.items() if _anchor_type(k) in _PHASE_ONE}
+    others = {k: v for k, v in pattern.items() if k not in anchors}
+    return _Plan(
+        anchors=tuple((k, anchors[k]) for k in sorted(anchors)),
+        others=tuple((k, others[k]) for k in _ordered_keys(others)),
+        noted=noted,
+        has_metadata=_find_tag("metadata", pattern) is not None,
+    )
+
+
+# Plans of policy patterns, by id (the pattern is kept, so the id stays its own). Only patterns that are
+# never changed are planned here: those of loaded policies (see match_pattern's `static`).
+_PLANS: dict[int, tuple[dict[Any, Any], _Plan]] = {}
+_MAX_PLANS = 4096
+
+
+def _planned(pattern: dict[Any, Any]) -> _Plan:
+    hit = _PLANS.get(id(pattern))
+    if hit is not None and hit[0] is pattern:
+        return hit[1]
+    plan = _plan(pattern)
+    if len(_PLANS) >= _MAX_PLANS:
+        _PLANS.clear()
+    _PLANS[id(pattern)] = (pattern, plan)
+    return plan
+
+
 class _Matcher:
-    def __init__(self) -> None:
+    def __init__(self, static: bool = False) -> None:
         # for each (), ^() and X() key seen in the pattern: was it ever found in the resource?
         self.anchor_keys: dict[str, bool] = {}
+        self.static = static
 
     def keys_are_missing(self) -> bool:
         return any(not found and _anchor_type(k) != NEGATION for k, found in self.anchor_keys.items())
 
     def note_anchor_keys(self, pattern: dict[str, Any], resource: dict[str, Any]) -> None:
-        for key in pattern:
-            if not isinstance(key, str):
-                continue
-            a = parse_anchor(key)
-            if a is None or a[0] not in (CONDITION, EXISTENCE, NEGATION):
-                continue
+        noted = _planned(pattern).noted if self.static else _noted(pattern)
+        for key, bare in noted:
             if self.anchor_keys.get(key):
                 continue
-            self.anchor_keys[key] = a[1] in resource
+            self.anchor_keys[key] = bare in resource
 
     # -- element ------------------------------------------------------------------------------
 
@@ -172,16 +223,26 @@ class _Matcher:
     # -- map ----------------------------------------------------------------------------------
 
     def map(self, resource: dict[str, Any], pattern: dict[str, Any], path: str) -> _Outcome:
-        if not all(isinstance(k, str) for k in pattern):
-            pattern = {_key_text(k): v for k, v in pattern.items()}  # YAML may give true:, 1:, null: keys
-        pattern = _expand_metadata_wildcards(pattern, resource)
-        anchors = {k: v for k, v in pattern.items() if _anchor_type(k) in _PHASE_ONE}
-        others = {k: v for k, v in pattern.items() if k not in anchors}
+        plan = _planned(pattern) if self.static else None
+        if plan is None or plan.has_metadata:
+            if not all(isinstance(k, str) for k in pattern):
+                pattern = {_key_text(k): v for k, v in pattern.items()}  # YAML may give true:, 1:, null: keys
+            expanded = _expand_metadata_wildcards(pattern, resource)
+            if expanded is not pattern:
+                # a map made for this resource: plan it (and what it holds) afresh
+                saved, self.static = self.static, False
+                try:
+                    return self._map(resource, _plan(expanded), path)
+                finally:
+                    self.static = saved
+            plan = _plan(pattern)
+        return self._map(resource, plan, path)
 
+    def _map(self, resource: dict[str, Any], plan: _Plan, path: str) -> _Outcome:
         skip_errors: list[_Err] = []
         applied = 0
-        for key in sorted(anchors):
-            err_path, err = self.handle(key, anchors[key], resource, path)
+        for key, value in plan.anchors:
+            err_path, err = self.handle(key, value, resource, path)
             if err is None:
                 applied += 1
                 continue
@@ -193,8 +254,8 @@ class _Matcher:
         if skip_errors and (applied == 0 or any(e.kind != _SKIP for e in skip_errors)):
             return path, _combined(skip_errors)
 
-        for key in _ordered_keys(others):
-            err_path, err = self.handle(key, others[key], resource, path)
+        for key, value in plan.others:
+            err_path, err = self.handle(key, value, resource, path)
             if err is not None:
                 return err_path, err
         return _OK
@@ -390,9 +451,12 @@ def _expand_metadata_wildcards(pattern: dict[str, Any], resource: dict[str, Any]
 # --- entry points ----------------------------------------------------------------------------------
 
 
-def match_pattern(resource: Any, pattern: Any) -> PatternResult:
-    """Kyverno's validate.pattern verdict for one resource (validate.MatchPattern + its caller)."""
-    matcher = _Matcher()
+def match_pattern(resource: Any, pattern: Any, *, static: bool = False) -> PatternResult:
+    """Kyverno's validate.pattern verdict for one resource (validate.MatchPattern + its caller).
+
+    static=True: the pattern is part of a loaded policy and never changes, so how each of its maps is
+    matched is worked out once and kept (not for patterns built per request, e.g. after substitution)."""
+    matcher = _Matcher(static)
     err_path, err = matcher.element(resource, pattern, "/")
     if err is None:
         return PatternResult("pass")
