@@ -273,6 +273,26 @@ def find_variables(text: str) -> list[str]:
         text = _VARIABLE.sub(lambda m: m.group(1) + "x", text)
 
 
+# (prefix, `{{...}}`, expression, shallow) of each variable of a string, as _VARIABLE finds them.
+_Found = tuple[str, str, str, bool]
+
+
+def _scan(text: str) -> list[_Found]:
+    return [(m.group(1), m.group(2), *_strip_braces(m.group(2))) for m in _VARIABLE.finditer(text)]
+
+
+@lru_cache(maxsize=4096)
+def _scan_policy_text(text: str) -> tuple[_Found, ...]:
+    """_scan of a string as written in a policy (the same few strings, request after request)."""
+    return tuple(_scan(text))
+
+
+@lru_cache(maxsize=4096)
+def _mentions(name: str, query: str) -> bool:
+    """Whether a query names a variable (so a deferred context entry of that name must load first)."""
+    return re.search(r"(?:\A|\Z|\s|[^.0-9A-Za-z])" + re.escape(name) + r"\b", query) is not None
+
+
 def _strip_braces(v: str) -> tuple[str, bool]:
     inner = v.replace("{{", "").replace("}}", "").strip()
     if inner.startswith("-"):
@@ -312,7 +332,6 @@ class _Deferred:
     def __init__(self, name: str, load: Callable[[Variables], Any]) -> None:
         self.name = name
         self.load = load
-        self.matcher = re.compile(r"(?:\A|\Z|\s|[^.0-9A-Za-z])" + re.escape(name) + r"\b")
         self.loaded = False
         self.value: Any = None
         self.error: VariableError | None = None
@@ -402,7 +421,7 @@ class Variables:
         # While an entry loads, only the entries declared before it may load (as in Kyverno).
         candidates = list(self._pending if self._loading is None else self._loading)
         for deferred in candidates:
-            if deferred not in self._pending or not deferred.matcher.search(query):
+            if deferred not in self._pending or not _mentions(deferred.name, query):
                 continue
             if not deferred.loaded:
                 saved = self._loading
@@ -457,13 +476,11 @@ class Variables:
     def _substitute_string(self, value: str, path: tuple[str | int, ...]) -> Any:
         if "{{" not in value:
             return value
-        matches = list(_VARIABLE.finditer(value))
+        matches: Iterable[_Found] = _scan_policy_text(value)
         while matches:
             original = value
             shallow = False
-            for m in matches:
-                prefix, v = m.group(1), m.group(2)
-                variable, shallow = _strip_braces(v)
+            for prefix, v, variable, shallow in matches:
                 if variable == "@":
                     variable = self._current_path(path)
                 if self.operation == "DELETE":
@@ -481,7 +498,7 @@ class Variables:
                     resolved = resolved.replace("{{", "\\{{")
                 text = resolved if isinstance(resolved, str) else go_json(resolved)
                 value = value.replace(prefix + v, prefix + text, 1)
-            matches = [] if shallow else list(_VARIABLE.finditer(value))
+            matches = [] if shallow else _scan(value)
         return value.replace("\\{{", "{{")
 
     def _current_path(self, path: tuple[str | int, ...]) -> str:
