@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from admission.types import AdmissionResponseWire, AdmissionReviewWire, Object, PatchOperation
 
 API_VERSIONS = ("admission.k8s.io/v1", "admission.k8s.io/v1beta1")
@@ -129,9 +131,14 @@ def decode(body: bytes, *, max_bytes: int | None = None) -> Request:
     if max_bytes is not None and len(body) > max_bytes:
         raise ReviewError(f"request body is {len(body)} bytes, over the limit of {max_bytes}", 413)
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ReviewError(f"request body is not JSON: {exc}") from None
+        doc = orjson.loads(body)  # several times faster than json.loads on a 5 KB review
+    except ValueError:
+        # Bad JSON, or JSON orjson refuses (nesting past 1,024 levels, NaN): the standard library decides, as
+        # before, and words the error (a RecursionError for very deep nesting propagates to the caller).
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ReviewError(f"request body is not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ReviewError("request body must be a JSON object (an AdmissionReview)")
     if doc.get("kind") != "AdmissionReview":
@@ -194,8 +201,13 @@ def encode(
         response["warnings"] = limit_warnings(warnings)
     if patch:
         response["patchType"] = "JSONPatch"
-        response["patch"] = base64.b64encode(json.dumps(patch, separators=(",", ":")).encode()).decode()
+        response["patch"] = base64.b64encode(dumps(patch)).decode()
     return {"apiVersion": request.api_version, "kind": "AdmissionReview", "response": response}
+
+
+def dumps(doc: Any) -> bytes:
+    """Compact JSON bytes (orjson; keys that are not strings, as YAML can produce, become strings)."""
+    return orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS)
 
 
 # The API server keeps at most this many warnings and truncates each; staying under both keeps ours intact.

@@ -2,14 +2,17 @@
 
 `create_app` builds the Starlette app (an Engine and a ClusterState may be injected, for tests);
 `run` is `admission serve`: it checks the policies, prepares certificates, and starts uvicorn
-(TLS 1.2+, uvloop/httptools, N workers). Evaluation runs in a worker thread under a deadline, so a slow
-policy never blocks the event loop; past the deadline the request is denied (fail closed).
+(TLS 1.2+, uvloop/httptools, N workers). POST /validate and /mutate are a plain ASGI handler (the per-request
+path is short); the other endpoints are Starlette routes. Evaluation runs under a deadline in a dedicated
+thread, or inline when measured to be cheaper than the hand-off (admission.offload); past the deadline the
+request is denied (fail closed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -28,13 +31,15 @@ from starlette.requests import ClientDisconnect
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from admission import logs, metrics
 from admission.decide import Decision
 from admission.engine import Engine
 from admission.engines import Context
+from admission.offload import Offload
 from admission.reload import Policies
-from admission.review import Request, ReviewError, decode, encode
+from admission.review import Request, ReviewError, decode, dumps, encode
 from admission.state import ClusterState, unavailable
 from admission.types import PatchOperation
 
@@ -80,24 +85,41 @@ def _error(message: str, code: int) -> JSONResponse:
     return JSONResponse({"error": message, "code": code}, status_code=code)
 
 
-async def read_body(request: HttpRequest, limit: int) -> bytes:
+def _error_body(message: str, code: int) -> bytes:
+    return dumps({"error": message, "code": code})
+
+
+# The hot endpoints, answered by a plain ASGI callable (no Starlette routing, Request or Response objects).
+REVIEW_PATHS = {"/validate": "validate", "/mutate": "mutate"}
+JSON_HEADERS = [(b"content-type", b"application/json")]
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The request body, refusing (413) one over the limit: by Content-Length first, then while streaming."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise ReviewError(f"invalid Content-Length header {declared!r}") from None
-        if size > limit:
-            raise ReviewError(f"request body is {size} bytes, over the limit of {limit}", 413)
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                size = int(value)
+            except ValueError:
+                raise ReviewError(f"invalid Content-Length header {value.decode('latin-1')!r}") from None
+            if size > limit:
+                raise ReviewError(f"request body is {size} bytes, over the limit of {limit}", 413)
+            break
     chunks: list[bytes] = []
     total = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
         total += len(chunk)
         if total > limit:
             raise ReviewError(f"request body is over the limit of {limit} bytes", 413)
+        if not message.get("more_body", False):
+            if not chunks:
+                return bytes(chunk)
+            chunks.append(chunk)
+            return b"".join(chunks)
         chunks.append(chunk)
-    return b"".join(chunks)
 
 
 class Webhook:
@@ -107,43 +129,62 @@ class Webhook:
         self.settings = settings
         self.policies = policies
         self.state = state
+        self.offload = Offload()
 
-    async def review(self, request: HttpRequest, endpoint: str) -> Response:
+    async def serve(self, endpoint: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI handler of POST /validate and /mutate: always a JSON answer, a 500 without details on a bug."""
         start = time.perf_counter()
         try:
-            body = await read_body(request, self.settings.max_body_bytes)
+            status, payload = await self.review(endpoint, scope, receive, start)
+        except Exception as exc:
+            log.error("unhandled error on POST /%s: %s: %s", endpoint, type(exc).__name__, exc, exc_info=exc)
+            metrics.record_request(endpoint, 500, time.perf_counter() - start)
+            status, payload = 500, _error_body("internal server error", 500)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [*JSON_HEADERS, (b"content-length", b"%d" % len(payload))]})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def review(self, endpoint: str, scope: Scope, receive: Receive, start: float) -> tuple[int, bytes]:
+        try:
+            body = await read_body(scope, receive, self.settings.max_body_bytes)
             try:
                 req = decode(body)
             except RecursionError:
                 raise ReviewError("request body is nested too deeply to be an AdmissionReview") from None
         except ReviewError as exc:
             metrics.record_request(endpoint, exc.status_code, time.perf_counter() - start)
-            return _error(exc.message, exc.status_code)
+            return exc.status_code, _error_body(exc.message, exc.status_code)
         except ClientDisconnect:
             metrics.record_request(endpoint, 499, time.perf_counter() - start)
-            return _error("client disconnected", 400)
+            return 400, _error_body("client disconnected", 400)
         engine = self.policies.engine
         if engine is None:
             metrics.record_request(endpoint, 503, time.perf_counter() - start)
-            return _error("policies are not loaded yet", 503)
-        decision, patch = await self.evaluate(endpoint, engine, req)
+            return 503, _error_body("policies are not loaded yet", 503)
+        decision, patch = await self.evaluate(endpoint, engine, req, len(body))
         wire = encode(req, allowed=decision.allowed, message=decision.message, warnings=decision.warnings, patch=patch)
-        payload = json.dumps(wire, separators=(",", ":")).encode()
+        payload = dumps(wire)
         elapsed = time.perf_counter() - start
         metrics.record_decision(endpoint, decision.allowed, decision.results)
         metrics.record_request(endpoint, 200, elapsed)
         logs.log_decision(endpoint, req, decision, elapsed * 1000, len(patch) if endpoint == "mutate" else None)
-        return Response(payload, media_type="application/json")
+        return 200, payload
 
-    async def evaluate(self, endpoint: str, engine: Engine, req: Request) -> tuple[Decision, list[PatchOperation]]:
-        """Evaluate in a worker thread under the deadline; past it, or on an internal error, deny (fail closed)."""
+    async def evaluate(self, endpoint: str, engine: Engine, req: Request, size: int = 0
+                       ) -> tuple[Decision, list[PatchOperation]]:
+        """Evaluate under the deadline (see admission.offload); past it, or on an internal error, deny (fail closed)."""
         timeout = self.settings.timeout_seconds
-        ctx = Context(state=self.state, deadline=time.monotonic() + timeout)
+        deadline = time.monotonic() + timeout
+        ctx = Context(state=self.state, deadline=deadline)
+        key = (self.policies.generation, id(engine), endpoint)
         try:
             if endpoint == "mutate":
-                outcome = await asyncio.wait_for(asyncio.to_thread(engine.mutate, req, ctx), timeout)
+                outcome = await self.offload.run(functools.partial(engine.mutate, req, ctx), deadline,
+                                                 size=size, key=key)
                 return outcome.decision, outcome.patch
-            return await asyncio.wait_for(asyncio.to_thread(engine.validate, req, ctx), timeout), []
+            decision = await self.offload.run(functools.partial(engine.validate, req, ctx), deadline,
+                                              size=size, key=key)
+            return decision, []
         except TimeoutError:
             metrics.DEADLINES.labels(endpoint).inc()
             log.warning("evaluation of %s passed the %.3gs deadline; denied", req.uid, timeout)
@@ -152,12 +193,6 @@ class Webhook:
         except Exception:  # Engine turns evaluator crashes into results; this is a bug elsewhere: fail closed
             log.exception("internal error evaluating %s", req.uid)
             return Decision(False, "[admission] internal error evaluating policies; denied (fail closed)"), []
-
-    async def validate(self, request: HttpRequest) -> Response:
-        return await self.review(request, "validate")
-
-    async def mutate(self, request: HttpRequest) -> Response:
-        return await self.review(request, "mutate")
 
     async def healthz(self, _request: HttpRequest) -> Response:
         return JSONResponse({"ok": True})
@@ -190,9 +225,31 @@ async def _internal_error(request: HttpRequest, exc: Exception) -> Response:
     return _error("internal server error", 500)
 
 
+class App:
+    """The ASGI app: POST /validate and /mutate go straight to the webhook, everything else to Starlette."""
+
+    def __init__(self, webhook: Webhook, starlette: Starlette) -> None:
+        self.webhook = webhook
+        self.starlette = starlette
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            endpoint = REVIEW_PATHS.get(scope["path"])
+            if endpoint is not None:
+                if scope["method"] == "POST":
+                    await self.webhook.serve(endpoint, scope, receive, send)
+                else:
+                    payload = _error_body("Method Not Allowed", 405)
+                    await send({"type": "http.response.start", "status": 405, "headers": [
+                        *JSON_HEADERS, (b"allow", b"POST"), (b"content-length", b"%d" % len(payload))]})
+                    await send({"type": "http.response.body", "body": payload})
+                return
+        await self.starlette(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
-               state: ClusterState | None = None) -> Starlette:
-    """The Starlette app. With `engine`, that policy set is used as is (no files, no reload)."""
+               state: ClusterState | None = None) -> App:
+    """The app. With `engine`, that policy set is used as is (no files, no reload)."""
     settings = settings or Settings()
     policies = Policies(policy_paths(settings.policies), engine=engine)
     webhook = Webhook(settings, policies, state or unavailable("cluster state not initialised"))
@@ -216,6 +273,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             yield
         finally:
             stop.set()
+            webhook.offload.close()
             for close in closers:
                 close()
             for t in tasks:
@@ -223,8 +281,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             await asyncio.gather(*tasks, return_exceptions=True)
 
     routes = [
-        Route("/validate", webhook.validate, methods=["POST"]),
-        Route("/mutate", webhook.mutate, methods=["POST"]),
         Route("/healthz", webhook.healthz, methods=["GET"]),
         Route("/readyz", webhook.readyz, methods=["GET"]),
         Route("/metrics", webhook.metrics, methods=["GET"]),
@@ -232,9 +288,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     handlers: dict[Any, Callable[[HttpRequest, Exception], Awaitable[Response]]] = {
         HTTPException: _http_error, Exception: _internal_error,
     }
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
-    app.state.webhook = webhook
-    return app
+    return App(webhook, Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers))
 
 
 def _on_sighup(policies: Policies) -> None:
@@ -264,7 +318,7 @@ def _cluster_state(settings: Settings, closers: list[Callable[[], None]]) -> Clu
     return watch.state
 
 
-def app_from_env() -> Starlette:
+def app_from_env() -> App:
     """The factory uvicorn calls in each worker process."""
     # Evaluation runs in a thread beside the event loop; hand the GIL over sooner than the default 5 ms so an
     # evaluation that finished is not kept waiting behind the loop's work (and vice versa).

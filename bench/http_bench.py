@@ -5,7 +5,8 @@ same stack, driven in one run from a load generator on loopback with realistic P
 
 Reports requests/s, p50 and p99 for each server, their throughput ratio, and p99 at a fixed 1,000 req/s.
 Targets: our throughput >= 50% of the fixed-response server's; p99 <= 5 ms at 1,000 req/s.
-Bounded: about 45 s with the defaults, never more than 60 s of load; loopback only.
+Also runs ours on an empty policy set (`--no-empty` skips it), which prices the server apart from the policies.
+Bounded: 45 s of load with the defaults, never more than 60 s; loopback only.
 """
 
 from __future__ import annotations
@@ -136,25 +137,35 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: flo
     raise SystemExit(f"server on port {port} not ready in {timeout}s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-def start_servers(tmp: Path, workers: int, policies: list[str], procs: list[subprocess.Popen[bytes]]
-                  ) -> dict[str, int]:
-    """Start both servers (appending them to procs, so the caller stops them whatever happens); wait until ready."""
+def start_servers(tmp: Path, workers: int, policies: list[str], procs: list[subprocess.Popen[bytes]],
+                  empty: bool = True) -> dict[str, int]:
+    """Start the servers (appending them to procs, so the caller stops them whatever happens); wait until ready.
+
+    "fixed" is the baseline, "admission" ours on `policies` (default: the built-in library) and, with `empty`,
+    "admission-empty" ours on an empty policy set: the price of the server itself."""
     from admission.certs import ensure
 
     paths = ensure(tmp / "certs", "admission", "admission")
     state = tmp / "state.yaml"
     state.write_text(network_policies())
-    ports = {"admission": free_port(), "fixed": free_port()}
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    tls = ["--cert", str(paths.cert), "--key", str(paths.key)]
+    names = ["fixed", "admission"] + (["admission-empty"] if empty else [])
+    ports = {name: free_port() for name in names}
+
+    def ours(name: str, policy_args: list[str]) -> list[str]:
+        return [sys.executable, "-m", "admission", "serve", "--host", HOST, "--port", str(ports[name]), "--workers",
+                str(workers), *tls, "--state", str(state), "--no-watch-policies", *policy_args]
+
     commands = {
-        "admission": [sys.executable, "-m", "admission", "serve", "--host", HOST, "--port", str(ports["admission"]),
-                      "--workers", str(workers), "--cert", str(paths.cert), "--key", str(paths.key),
-                      "--state", str(state), "--no-watch-policies",
-                      *(f"--policies={Path(p).resolve()}" for p in policies)],
         "fixed": [sys.executable, str(HERE / "fixed_server.py"), "--host", HOST, "--port", str(ports["fixed"]),
-                  "--workers", str(workers), "--cert", str(paths.cert), "--key", str(paths.key)],
+                  "--workers", str(workers), *tls],
+        "admission": ours("admission", [f"--policies={Path(p).resolve()}" for p in policies]),
     }
+    if empty:
+        (tmp / "no-policies").mkdir()
+        commands["admission-empty"] = ours("admission-empty", [f"--policies={tmp / 'no-policies'}"])
     logs = []
     for name, cmd in commands.items():
         log = tmp / f"{name}.log"
@@ -263,9 +274,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-install", action="store_true", help="never apt-get install wrk")
     parser.add_argument("--policies", action="append", default=[],
                         help="policy file or folder for our server (repeatable; default: the built-in library)")
+    parser.add_argument("--no-empty", action="store_true",
+                        help="skip our server on an empty policy set (run by default: it prices the server itself)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
-    load_seconds = 2 * (args.duration + 1) + 2 * args.rate_duration
+    # Our server on the built-in policies runs last: when overloaded at the fixed rate it keeps working off its
+    # backlog after the client gives up, which must not take CPU from the next server measured.
+    servers = ["fixed"] + ([] if args.no_empty else ["admission-empty"]) + ["admission"]
+    load_seconds = len(servers) * (args.duration + 1 + args.rate_duration)
     if load_seconds > MAX_LOAD_SECONDS:
         parser.error(f"durations add up to {load_seconds:.0f}s of load; keep them within {MAX_LOAD_SECONDS:.0f}s")
 
@@ -282,14 +298,15 @@ def main(argv: list[str] | None = None) -> int:
         bodies_file.write_bytes(b"\n".join(bodies) + b"\n")
         script = tmp / "post.lua"
         script.write_text(WRK_SCRIPT)
-        ports = start_servers(tmp, args.workers, args.policies, procs)
+        ports = start_servers(tmp, args.workers, args.policies, procs, empty=not args.no_empty)
         answers = check_answers(ports["admission"], bodies)
 
         results: dict[str, Any] = {"loadgen": "wrk" if wrk else "python", "connections": args.connections,
-                                   "policies": args.policies or ["built-in"],
+                                   "policies": args.policies or ["built-in"], "servers": servers,
                                    "workers": args.workers, "review_bytes_avg": sum(map(len, bodies)) // len(bodies),
-                                   "admission_answers": answers, "cpus": os.cpu_count()}
-        for name in ("fixed", "admission"):
+                                   "admission_answers": answers, "cpus": os.cpu_count(),
+                                   "load_average_before": os.getloadavg()[0]}
+        for name in servers:
             port = ports[name]
             # a short warm-up, then the measured run
             python_throughput(port, bodies, 4, 1.0)
@@ -299,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = python_throughput(port, bodies, args.connections, args.duration)
             results[name]["fixed_rate"] = python_fixed_rate(port, bodies, args.rate, args.rate_duration)
         results["throughput_ratio"] = results["admission"]["rps"] / results["fixed"]["rps"]
+        if "admission-empty" in results:
+            results["throughput_ratio_empty"] = results["admission-empty"]["rps"] / results["fixed"]["rps"]
+        results["load_average_after"] = os.getloadavg()[0]
     finally:
         stop(procs)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -313,22 +333,29 @@ def main(argv: list[str] | None = None) -> int:
 def report(r: dict[str, Any]) -> None:
     print(f"load generator: {r['loadgen']} ({r['connections']} connections), {r['workers']} workers per server, "
           f"{r['cpus']} CPUs shared by servers and load generator, reviews ~{r['review_bytes_avg']} bytes")
+    print(f"1-minute load average before the run: {r['load_average_before']:.2f}, after: "
+          f"{r['load_average_after']:.2f} (anything above ~1 beside the benchmark is other work on the machine)")
     print(f"policies: {', '.join(r['policies'])}; our answers on the benchmark reviews: {r['admission_answers']}")
-    print(f"{'server':<12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}   "
-          f"{'@rate':>7}{'got/s':>8}{'p50 ms':>9}{'p99 ms':>9}")
-    for name in ("fixed", "admission"):
+    print(f"{'server':<17}{'req/s':>8}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}   "
+          f"{'@rate':>6}{'got/s':>7}{'p50 ms':>8}{'p99 ms':>8}")
+    for name in r["servers"]:
         s, f = r[name], r[name]["fixed_rate"]
-        print(f"{name:<12}{s['rps']:>10.0f}{s['p50_ms']:>9.2f}{s['p99_ms']:>9.2f}{s['errors']:>8}   "
-              f"{f['rate']:>7.0f}{f['achieved_rps']:>8.0f}{f['p50_ms']:>9.2f}{f['p99_ms']:>9.2f}")
+        share = s["rps"] / r["fixed"]["rps"]
+        print(f"{name:<17}{s['rps']:>8.0f}{share:>7.1%}{s['p50_ms']:>8.2f}{s['p99_ms']:>8.2f}{s['errors']:>7}   "
+              f"{f['rate']:>6.0f}{f['achieved_rps']:>7.0f}{f['p50_ms']:>8.2f}{f['p99_ms']:>8.2f}")
     ratio = r["throughput_ratio"]
     p99 = r["admission"]["fixed_rate"]["p99_ms"]
-    for name in ("fixed", "admission"):
+    for name in r["servers"]:
         if r[name]["fixed_rate"]["unfinished"]:
             print(f"{name}: {r[name]['fixed_rate']['unfinished']} requests still unanswered 10 s after the last "
                   "was sent (overloaded; its fixed-rate p99 counts only answered requests)")
     print(f"throughput ratio admission/fixed: {ratio:.1%} (target >= 50%: {'met' if ratio >= 0.5 else 'NOT met'})")
     print(f"admission p99 at {r['admission']['fixed_rate']['rate']:.0f} req/s: {p99:.2f} ms "
           f"(target <= 5 ms: {'met' if p99 <= 5 else 'NOT met'})")
+    if "throughput_ratio_empty" in r:
+        print(f"on an empty policy set (the server's own cost): {r['throughput_ratio_empty']:.1%} of the fixed "
+              f"server, p99 at {r['admission-empty']['fixed_rate']['rate']:.0f} req/s "
+              f"{r['admission-empty']['fixed_rate']['p99_ms']:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -273,22 +273,61 @@ def test_deadline_denies_without_blocking_the_event_loop() -> None:
     engine = fake.engine({"name": "slow", "denyImage": "nothing-matches", "sleep": 1.0})
     app = create_app(Settings(timeout_seconds=0.2), engine=engine, state=ClusterState())
 
-    async def scenario() -> tuple[httpx.Response, float, float]:
+    async def scenario() -> list[tuple[httpx.Response, float, float]]:
+        out = []
         async with _asgi_client(app) as c:
-            start = time.monotonic()
-            slow = asyncio.create_task(c.post("/validate", json=admission_review(pod())))
-            await asyncio.sleep(0.05)
-            health = await c.get("/healthz")
-            health_at = time.monotonic() - start
-            assert health.status_code == 200
-            return await slow, health_at, time.monotonic() - start
+            for _ in range(3):  # every slow evaluation stays off the event loop, not just the first
+                start = time.monotonic()
+                slow = asyncio.create_task(c.post("/validate", json=admission_review(pod())))
+                await asyncio.sleep(0.05)
+                health = await c.get("/healthz")
+                health_at = time.monotonic() - start
+                assert health.status_code == 200
+                out.append((await slow, health_at, time.monotonic() - start))
+        return out
 
-    resp, health_at, total = asyncio.run(scenario())
-    assert health_at < 0.2  # answered while the slow evaluation was still running
-    assert total < 0.9  # the deadline answered, not the 1 s evaluation
-    out = resp.json()["response"]
-    assert out["allowed"] is False
-    assert "did not finish within 0.2s" in out["status"]["message"] and "fail closed" in out["status"]["message"]
+    for resp, health_at, total in asyncio.run(scenario()):
+        assert health_at < 0.2  # answered while the slow evaluation was still running
+        assert total < 0.9  # the deadline answered, not the 1 s evaluation
+        out = resp.json()["response"]
+        assert out["allowed"] is False
+        assert "did not finish within 0.2s" in out["status"]["message"] and "fail closed" in out["status"]["message"]
+    assert app.webhook.offload.inline_runs == 0
+
+
+def test_cheap_evaluations_run_inline_with_the_same_answers() -> None:
+    app = create_app(Settings(), engine=fake.engine({"name": "no-latest", "denyImage": ":latest"}),
+                     state=ClusterState())
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with _asgi_client(app) as c:
+            return [(await c.post("/validate", json=admission_review(pod(image=image)))).json()["response"]
+                    for _ in range(20) for image in ("nginx:latest", "registry.example.com/app:1")]
+
+    answers = asyncio.run(scenario())
+    offload = app.webhook.offload
+    assert offload.thread_runs >= offload.warmup and offload.inline_runs > 0  # measured first, then inline
+    assert [a["allowed"] for a in answers] == [False, True] * 20
+    assert all(a["status"]["message"] == "[no-latest/check] image nginx:latest is not allowed" for a in answers[::2])
+
+
+def test_a_slow_inline_evaluation_is_denied_by_the_deadline() -> None:
+    policy = {"name": "sometimes-slow", "denyImage": "nothing-matches", "sleep": 0}
+    app = create_app(Settings(timeout_seconds=0.1), engine=fake.engine(policy), state=ClusterState())
+    app.webhook.offload.inline_budget = 1.0  # an estimate that trusts the first samples
+
+    async def scenario() -> dict[str, Any]:
+        async with _asgi_client(app) as c:
+            for _ in range(app.webhook.offload.warmup):
+                assert (await c.post("/validate", json=admission_review(pod()))).json()["response"]["allowed"]
+            policy["sleep"] = 0.3  # the engine turns slow while its estimate says cheap: evaluated inline
+            r = await c.post("/validate", json=admission_review(pod()))
+            response: dict[str, Any] = r.json()["response"]
+            return response
+
+    resp = asyncio.run(scenario())
+    assert app.webhook.offload.inline_runs == 1
+    assert resp["allowed"] is False and "did not finish within 0.1s" in resp["status"]["message"]
 
 
 def test_evaluator_crash_fails_closed() -> None:

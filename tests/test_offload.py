@@ -1,0 +1,155 @@
+"""Evaluation beside the event loop: results, errors, deadlines, stuck threads, and the inline estimate."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from admission.offload import Estimate, Offload
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_runs_in_the_evaluation_thread_and_returns_the_result() -> None:
+    off = Offload()
+
+    async def scenario() -> tuple[str, str]:
+        return await off.run(lambda: threading.current_thread().name, time.monotonic() + 5), \
+            threading.current_thread().name
+
+    try:
+        inside, loop_thread = run(scenario())
+    finally:
+        off.close()
+    assert inside == "admission-evaluate" and loop_thread != inside
+    assert (off.thread_runs, off.inline_runs) == (1, 0)
+
+
+def test_an_exception_reaches_the_caller() -> None:
+    off = Offload()
+
+    def boom() -> None:
+        raise ValueError("bad rule")
+
+    async def scenario() -> None:
+        await off.run(boom, time.monotonic() + 5)
+
+    try:
+        with pytest.raises(ValueError, match="bad rule"):
+            run(scenario())
+    finally:
+        off.close()
+
+
+def test_the_deadline_answers_while_the_loop_stays_free() -> None:
+    off = Offload()
+
+    async def scenario() -> tuple[float, float]:
+        start = time.monotonic()
+        slow = asyncio.create_task(off.run(lambda: time.sleep(1.0), start + 0.2))
+        await asyncio.sleep(0.05)
+        loop_free_at = time.monotonic() - start  # the loop ran this while the evaluation slept
+        with pytest.raises(TimeoutError):
+            await slow
+        return loop_free_at, time.monotonic() - start
+
+    try:
+        loop_free_at, answered_at = run(scenario())
+    finally:
+        off.close()
+    assert loop_free_at < 0.15
+    assert 0.19 <= answered_at < 0.6
+
+
+def test_a_stuck_evaluation_does_not_hold_up_the_next_requests() -> None:
+    off = Offload()
+
+    async def scenario() -> tuple[str, float]:
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await off.run(lambda: time.sleep(1.5), start + 0.1)
+        after = time.monotonic()
+        result = await off.run(lambda: "next", after + 1.0)  # a fresh thread takes it at once
+        return result, time.monotonic() - after
+
+    try:
+        result, waited = run(scenario())
+    finally:
+        off.close()
+    assert result == "next" and waited < 0.5
+
+
+def test_no_more_than_max_stuck_threads_are_set_aside() -> None:
+    off = Offload(max_stuck=1)
+
+    async def scenario() -> list[bool]:
+        outcomes = []
+        for _ in range(3):  # the first stuck thread is set aside; the second is not replaced
+            try:
+                await off.run(lambda: time.sleep(0.6), time.monotonic() + 0.05)
+                outcomes.append(True)
+            except TimeoutError:
+                outcomes.append(False)
+        return outcomes
+
+    try:
+        outcomes = run(scenario())
+    finally:
+        off.close()
+    assert outcomes == [False, False, False]  # every deadline still answers: fail closed, never a hang
+    assert off.threads_started == 2
+
+
+def test_cheap_evaluations_run_inline_after_the_warmup_and_slow_ones_go_back_to_the_thread() -> None:
+    off = Offload(inline_budget=0.002, warmup=4)
+    threads: list[str] = []
+
+    def cheap() -> None:
+        threads.append(threading.current_thread().name)
+
+    async def scenario() -> None:
+        for _ in range(8):
+            await off.run(cheap, time.monotonic() + 5, size=5000, key="k")
+        await off.run(lambda: time.sleep(0.01), time.monotonic() + 5, size=5000, key="k")  # inline, but slow
+        await off.run(cheap, time.monotonic() + 5, size=5000, key="k")  # back in the thread at once
+
+    try:
+        run(scenario())
+    finally:
+        off.close()
+    assert threads[:4] == ["admission-evaluate"] * 4  # learning
+    assert threads[4:8] == [threading.main_thread().name] * 4  # measured cheap: inline
+    assert threads[8] == "admission-evaluate"
+    assert not off.inline_ok("k", 5000) and not off.inline_ok("other-key", 5000)
+
+
+def test_an_inline_evaluation_past_the_deadline_is_a_timeout() -> None:
+    off = Offload(inline_budget=1.0, warmup=1)
+
+    async def scenario() -> None:
+        await off.run(lambda: None, time.monotonic() + 5, key="k")
+        assert off.inline_ok("k", 0)
+        await off.run(lambda: time.sleep(0.05), time.monotonic() + 0.01, key="k")
+
+    try:
+        with pytest.raises(TimeoutError):
+            run(scenario())
+    finally:
+        off.close()
+
+
+def test_estimate_rises_at_once_and_falls_slowly() -> None:
+    est = Estimate()
+    est.add(0.001, 1000)
+    est.add(0.010, 1000)
+    assert est.predict(1000) == pytest.approx(0.010)
+    est.add(0.001, 1000)
+    assert 0.009 < est.predict(1000) < 0.010
+    assert est.predict(2000) == pytest.approx(2 * est.predict(1000))
+    assert est.predict(10) == est.predict(512)  # a floor for tiny bodies
