@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import jsonpatch
@@ -70,10 +71,10 @@ def json6902(obj: Object, ops: Any) -> Object:
     """RFC 6902 operations (a YAML/JSON string or a list) with Kyverno's options: negative array indices
     count from the end, an add creates missing parents, a remove of a missing path does nothing."""
     if isinstance(ops, str):
-        ops = yaml.safe_load(ops)
+        ops = parse_operations(ops)
     if not isinstance(ops, list):
         raise ValueError("patchesJson6902 must be a list of operations")
-    doc: Any = copy.deepcopy(obj)
+    doc: Any = copy_document(obj)
     for op in ops:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
             raise ValueError(f"invalid JSON Patch operation: {json.dumps(op)}")
@@ -87,6 +88,37 @@ def json6902(obj: Object, ops: Any) -> Object:
         doc = jsonpatch.apply_patch(doc, [resolved], in_place=True)
     result: Object = doc
     return result
+
+
+def parse_operations(text: str) -> Any:
+    """patchesJson6902 text as YAML (JSON is YAML), a fresh structure each call. The same texts come back
+    request after request (a foreach entry's, per element index), so each is parsed once and kept as JSON."""
+    kept = _as_json(text)
+    return json.loads(kept) if kept is not None else yaml.safe_load(text)
+
+
+@lru_cache(maxsize=1024)
+def _as_json(text: str) -> str | None:
+    """The parsed text as JSON, or None when JSON would not give it back as YAML read it (dates, ...)."""
+    parsed = yaml.safe_load(text)
+    try:
+        kept = json.dumps(parsed)
+    except (TypeError, ValueError):
+        return None
+    return kept if json.loads(kept) == parsed else None
+
+
+def copy_document(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars), quicker than copy.deepcopy; anything else
+    in it is deep-copied as usual. Unlike deepcopy, a mapping reached twice is copied twice."""
+    kind = type(value)
+    if kind is dict:
+        return {k: copy_document(v) for k, v in value.items()}
+    if kind is list:
+        return [copy_document(v) for v in value]
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    return copy.deepcopy(value)
 
 
 def _index(part: str) -> int | None:
