@@ -4,11 +4,17 @@ With several worker processes each keeps its own counters; `admission serve --wo
 PROMETHEUS_MULTIPROC_DIR at a fresh folder before the workers start, and /metrics then aggregates every
 worker's files (prometheus-client's multiprocess mode). The variable must be set before this module is
 imported, which `admission.server.run` takes care of.
+
+Rule results are many per request (one per rule that applies), and each increment of a counter costs about
+2 µs in multiprocess mode (a lock and a write to the worker's file), so they are tallied in memory and added
+to `admission_rule_results_total` by `flush()`: the server calls it every second, before rendering /metrics
+and at shutdown. Requests, decisions and latency are counted at once.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -65,14 +71,31 @@ def record_request(endpoint: str, code: int, seconds: float) -> None:
     _child(LATENCY, endpoint).observe(seconds)
 
 
+_pending: dict[tuple[str, str, str], int] = {}  # rule results not yet added to RULES
+_pending_lock = threading.Lock()
+
+
 def record_decision(endpoint: str, allowed: bool, results: Iterable[RuleResult]) -> None:
     _child(REVIEWS, endpoint, "allowed" if allowed else "denied").inc()
-    for r in results:
-        _child(RULES, r.policy, r.rule, r.status.value).inc()
+    with _pending_lock:
+        pending = _pending
+        for r in results:
+            key = (r.policy, r.rule, r.status.value)
+            pending[key] = pending.get(key, 0) + 1
+
+
+def flush() -> None:
+    """Add the rule results tallied since the last flush to the Prometheus counter."""
+    global _pending
+    with _pending_lock:
+        pending, _pending = _pending, {}
+    for (policy, rule, status), count in pending.items():
+        _child(RULES, policy, rule, status).inc(count)
 
 
 def render() -> tuple[bytes, str]:
-    """The exposition text of this process, or of every worker in multiprocess mode."""
+    """The exposition text of this process, or of every worker in multiprocess mode (this one's flushed first)."""
+    flush()
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

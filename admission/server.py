@@ -269,11 +269,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             if settings.watch_policies:
                 tasks.append(asyncio.create_task(policies.watch(stop)))
             _on_sighup(policies)
+        tasks.append(asyncio.create_task(_flush_metrics(stop)))
         try:
             yield
         finally:
             stop.set()
             webhook.offload.close()
+            metrics.flush()
             for close in closers:
                 close()
             for t in tasks:
@@ -289,6 +291,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         HTTPException: _http_error, Exception: _internal_error,
     }
     return App(webhook, Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers))
+
+
+async def _flush_metrics(stop: asyncio.Event, every: float = 1.0) -> None:
+    """Rule results are tallied in memory (admission.metrics); add them to the counters every second."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+        metrics.flush()
 
 
 def _on_sighup(policies: Policies) -> None:

@@ -65,3 +65,14 @@ def test_json_formatter_keeps_a_traceback_on_one_line() -> None:
     doc = json.loads(text)
     assert doc["msg"] == "failed x" and doc["level"] == "error" and doc["uid"] == "u-2"
     assert "ValueError: boom" in doc["exception"]
+
+
+def test_decision_time_is_utc_iso_with_milliseconds(captured: io.StringIO) -> None:
+    import datetime as dt
+    import re
+
+    before = dt.datetime.now(dt.UTC)
+    logs.log_decision("validate", Request.for_object(pod()), decide([]), 0.1)
+    stamp = json.loads(captured.getvalue())["time"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", stamp)
+    assert abs((dt.datetime.fromisoformat(stamp) - before).total_seconds()) < 2

@@ -27,6 +27,7 @@ def single_process(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_decisions_are_counted_by_policy_rule_and_result() -> None:
+    metrics.flush()
     before_fail = sample("admission_rule_results_total", policy="m-pol", rule="r1", result="fail")
     before_pass = sample("admission_rule_results_total", policy="m-pol", rule="r2", result="pass")
     before_denied = sample("admission_reviews_total", endpoint="validate", decision="denied")
@@ -34,9 +35,14 @@ def test_decisions_are_counted_by_policy_rule_and_result() -> None:
         RuleResult("m-pol", "r1", Status.FAIL, "no", Action.ENFORCE),
         RuleResult("m-pol", "r2", Status.PASS),
     ])
-    assert sample("admission_rule_results_total", policy="m-pol", rule="r1", result="fail") == before_fail + 1
-    assert sample("admission_rule_results_total", policy="m-pol", rule="r2", result="pass") == before_pass + 1
+    metrics.record_decision("validate", True, [RuleResult("m-pol", "r2", Status.PASS)])
     assert sample("admission_reviews_total", endpoint="validate", decision="denied") == before_denied + 1
+    assert sample("admission_rule_results_total", policy="m-pol", rule="r2", result="pass") == before_pass  # tallied
+    metrics.flush()
+    assert sample("admission_rule_results_total", policy="m-pol", rule="r1", result="fail") == before_fail + 1
+    assert sample("admission_rule_results_total", policy="m-pol", rule="r2", result="pass") == before_pass + 2
+    metrics.flush()  # nothing new: no change
+    assert sample("admission_rule_results_total", policy="m-pol", rule="r1", result="fail") == before_fail + 1
 
 
 def test_requests_and_latency_by_endpoint_and_code() -> None:
@@ -52,11 +58,13 @@ def test_requests_and_latency_by_endpoint_and_code() -> None:
 
 def test_render_is_prometheus_text() -> None:
     metrics.record_request("validate", 200, 0.001)
+    metrics.record_decision("validate", True, [RuleResult("render-pol", "r", Status.WARN)])
     data, content_type = metrics.render()
     text = data.decode()
     assert content_type.startswith("text/plain")
     assert "# TYPE admission_requests_total counter" in text
     assert "# TYPE admission_request_duration_seconds histogram" in text
+    assert 'admission_rule_results_total{policy="render-pol",result="warn",rule="r"} 1.0' in text  # flushed
 
 
 WORKER = textwrap.dedent("""
@@ -64,6 +72,7 @@ WORKER = textwrap.dedent("""
     from admission.results import RuleResult, Status
     metrics.record_request("validate", 200, 0.002)
     metrics.record_decision("validate", True, [RuleResult("p", "r", Status.PASS)])
+    metrics.flush()  # as the server does every second and at shutdown
 """)
 
 RENDER = textwrap.dedent("""
