@@ -14,6 +14,7 @@ import math
 import re
 from dataclasses import dataclass
 from decimal import MAX_EMAX, MIN_EMIN, ROUND_UP, Context, Decimal, localcontext
+from functools import lru_cache
 from typing import Any
 
 # --- wildcards ---------------------------------------------------------------------------------
@@ -151,6 +152,12 @@ def parse_quantity(s: Any) -> Decimal | None:
     """
     if not isinstance(s, str) or s == "":
         return None
+    return _parse_quantity(s)
+
+
+@lru_cache(maxsize=4096)
+def _parse_quantity(s: str) -> Decimal | None:
+    # the same few quantities come back request after request (a Decimal is immutable)
     if s == "0":
         return Decimal(0)
     parsed = _scan_quantity(s)
@@ -230,6 +237,11 @@ def parse_duration_ns(s: Any) -> int | None:
     """time.ParseDuration in nanoseconds ("1h30m", "500ms", "-1.5h", "0"); None on error."""
     if not isinstance(s, str):
         return None
+    return _parse_duration_ns(s)
+
+
+@lru_cache(maxsize=4096)
+def _parse_duration_ns(s: str) -> int | None:
     neg = False
     if s and s[0] in "+-":
         neg = s[0] == "-"
@@ -392,6 +404,7 @@ EQUAL, NOT_EQUAL, MORE, LESS, MORE_EQUAL, LESS_EQUAL = "", "!", ">", "<", ">=", 
 IN_RANGE, NOT_IN_RANGE = "-", "!-"
 
 
+@lru_cache(maxsize=4096)
 def string_operator(pattern: str) -> str:
     """The operator a string pattern starts with (GetOperatorFromStringPattern)."""
     if len(pattern) < 2:
@@ -449,11 +462,18 @@ def _match_nil(value: Any) -> bool:
 def _match_string_patterns(pattern: str, value: Any) -> bool:
     if isinstance(value, str) and value == pattern:
         return True
-    for alternative in pattern.split("|"):
-        conditions = alternative.strip(" ").split("&")
-        if all(_match_string_pattern(c.strip(" "), value) for c in conditions):
+    for conditions in _alternatives(pattern):
+        if all(_match_string_pattern(c, value) for c in conditions):
             return True
     return False
+
+
+@lru_cache(maxsize=4096)
+def _alternatives(pattern: str) -> tuple[tuple[str, ...], ...]:
+    """`a | b & c` as ((a,), (b, c)): alternatives of conditions that must all hold."""
+    return tuple(
+        tuple(c.strip(" ") for c in alternative.strip(" ").split("&")) for alternative in pattern.split("|")
+    )
 
 
 def _match_string_pattern(pattern: str, value: Any) -> bool:
