@@ -92,6 +92,22 @@ def test_negated_call_with_undefined_path_argument_fails_as_in_opa() -> None:
     )
     assert evaluate(src, "data.p.bad", {"v": 1, "rule": "any", "params": {}}) == []
     assert evaluate(src, "data.p.bad", {"v": 1, "rule": "other", "params": {"ranges": []}}) == [1]
+    # the call keeps its arguments; a guard before the statement fails when a path is undefined
+    out = tr.translate(src)
+    assert "_ = input.rule; _ = input.params.ranges; not accept(input.rule, x, input.params.ranges)" in out
+
+
+def test_negated_call_guard_on_iterated_element_path() -> None:
+    """`not f(c.image)` for each element: an element without the field is skipped, not reported."""
+    src = (
+        "package p\n"
+        'allowed(image) { startswith(image, "ok/") }\n'
+        "bad[c.name] {\n  c := input.cs[_]\n  not allowed(c.image)\n}\n"
+    )
+    out = tr.translate(src)
+    assert "_ = c.image; not allowed(c.image)" in out
+    cs = [{"name": "a", "image": "ok/x"}, {"name": "b", "image": "bad/x"}, {"name": "c"}]
+    assert evaluate(src, "data.p.bad", {"cs": cs}) == ["b"]
 
 
 def test_comprehension_iteration_is_hoisted_inside_the_comprehension() -> None:
