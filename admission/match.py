@@ -240,10 +240,11 @@ def block_kinds(block: Mapping[str, Any]) -> frozenset[str] | None:
             filters = list(block["all"])
         else:
             filters = [_legacy(block)]
+        mappings = [f for f in filters if isinstance(f, Mapping)]  # matching ignores the others too
+        if not mappings and not block.get("any"):
+            return None  # `all` of no filters selects everything
         kinds: set[str] = set()
-        for f in filters:
-            if not isinstance(f, Mapping):
-                continue  # ignored by matching too
+        for f in mappings:
             raw = f.get("resources")
             desc: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
             selectors = desc.get("kinds") or []
@@ -268,3 +269,113 @@ def rule_applies(
     if policy_namespace and policy_namespace != s.resource_namespace:
         return False
     return block_matches(match, s) and not block_excludes(exclude, s)
+
+
+# -- compiled matching: a rule's match and exclude blocks read once, matched per request -------------
+
+
+class _Filter:
+    """One filter of a block with its lists read in advance (same semantics as _filter_matches)."""
+
+    def __init__(self, f: Mapping[str, Any]) -> None:
+        raw = f.get("resources")
+        desc: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+        self.raw = f
+        self.has_user = _has_user(f)
+        self.empty = not any(v for v in desc.values()) and not self.has_user
+        operations = desc.get("operations") or []
+        self.operations = tuple(str(o) for o in operations) if operations else None
+        kinds = desc.get("kinds") or []
+        self.kinds = tuple(parse_kind_selector(str(k)) for k in list(kinds)) if kinds else None
+        self.name = str(desc["name"]) if desc.get("name") else None
+        names = desc.get("names") or []
+        self.names = tuple(str(n) for n in names) if names else None
+        namespaces = desc.get("namespaces") or []
+        self.namespaces = tuple(str(n) for n in namespaces) if namespaces else None
+        annotations = desc.get("annotations") or {}
+        self.annotations = tuple((str(k), str(v)) for k, v in annotations.items()) if annotations else None
+        self.selector = desc.get("selector")
+        self.namespace_selector = desc.get("namespaceSelector")
+
+    def _kind_matches(self, s: Subject) -> bool:
+        for group, version, kind, sub in self.kinds or ():
+            if wildcard_match(kind, s.kind) and wildcard_match(group, s.group) and wildcard_match(version, s.version):
+                if wildcard_match(sub, s.sub_resource):
+                    return True
+                if (s.group, s.version, s.kind) == ("", "v1", "Pod") and s.sub_resource == "ephemeralcontainers":
+                    return True
+        return False
+
+    def matches(self, s: Subject, *, in_match: bool) -> bool | None:
+        if self.empty:
+            return None
+        if self.operations is not None and s.operation not in self.operations:
+            return False
+        if self.kinds is not None and not self._kind_matches(s):
+            return False
+        if self.name is not None and not wildcard_match(self.name, s.name):
+            return False
+        if self.names is not None and not any(wildcard_match(n, s.name) for n in self.names):
+            return False
+        if self.namespaces is not None and not any(wildcard_match(n, s.resource_namespace) for n in self.namespaces):
+            return False
+        if self.annotations is not None:
+            actual = s.meta.get("annotations") or {}
+            for k, v in self.annotations:
+                if not any(wildcard_match(k, str(k1)) and wildcard_match(v, str(v1)) for k1, v1 in actual.items()):
+                    return False
+        if self.selector is not None and not _selects(self.selector, s.meta.get("labels") or {}):
+            return False
+        if self.namespace_selector is not None:
+            if s.kind == "Namespace":
+                return False
+            if not _selects(self.namespace_selector, s.namespace_labels or {}):
+                return False
+        check_user = self.has_user and (s.has_user or not in_match)
+        return not (check_user and not _user_matches(self.raw, s))
+
+
+class _Block:
+    def __init__(self, block: Mapping[str, Any]) -> None:
+        if block.get("any"):
+            self.mode, filters = "any", block["any"]
+        elif block.get("all"):
+            self.mode, filters = "all", block["all"]
+        else:
+            self.mode, filters = "legacy", [_legacy(block)]
+        self.filters = tuple(_Filter(f) for f in filters if isinstance(f, Mapping))
+
+    def matches(self, s: Subject, *, in_match: bool) -> bool:
+        if self.mode == "any":
+            return any(f.matches(s, in_match=in_match) is True for f in self.filters)
+        if self.mode == "all":
+            if not in_match and not self.filters:
+                return False
+            return all(f.matches(s, in_match=in_match) is True for f in self.filters)
+        return self.filters[0].matches(s, in_match=in_match) is True
+
+
+class RuleMatcher:
+    """rule_applies for one rule's match and exclude blocks, read once (the blocks must not change
+    afterwards). A block that cannot be read in advance is matched as written, so a malformed one fails
+    at match time exactly as rule_applies does."""
+
+    def __init__(self, match: Mapping[str, Any], exclude: Mapping[str, Any] | None) -> None:
+        self._match_raw, self._exclude_raw = match, exclude
+        self._compiled: tuple[_Block, _Block | None] | None
+        try:
+            self._compiled = (_Block(match), _Block(exclude) if exclude else None)
+        except Exception:
+            self._compiled = None
+
+    def applies(self, s: Subject, *, policy_namespace: str = "") -> bool:
+        if self._compiled is None:
+            return rule_applies(self._match_raw, self._exclude_raw, s, policy_namespace=policy_namespace)
+        if not s.resource:
+            return False
+        if policy_namespace and policy_namespace != s.resource_namespace:
+            return False
+        match, exclude = self._compiled
+        if not match.matches(s, in_match=True):
+            return False
+        return exclude is None or not exclude.matches(s, in_match=False)

@@ -20,7 +20,7 @@ from admission.engines import Context, PolicyError, PolicyInfo
 from admission.engines.yaml.policy import Policy, Rule, parse_policy
 from admission.engines.yaml.values import wildcard_match
 from admission.manifests import Document
-from admission.match import Subject, block_kinds, rule_applies
+from admission.match import Subject, block_kinds
 from admission.results import Action, RuleResult, Status, parse_action
 from admission.review import Kind, Request
 from admission.selectors import selector_matches
@@ -236,7 +236,7 @@ class KyvernoEvaluator:
         """The rule's result (None when it does not apply) and, for mutations, the outcome of its body."""
         try:
             subject = memo.subject(request, obj, ctx)
-            if not rule_applies(rule.match, rule.exclude, subject, policy_namespace=policy.namespace):
+            if not rule.matcher.applies(subject, policy_namespace=policy.namespace):
                 return None, None
             action = failure_action(policy, rule, subject)
         except Exception as exc:  # a malformed match block or override: this rule's error, not a crash

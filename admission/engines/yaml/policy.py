@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from admission.engines import PolicyError
 from admission.manifests import Document
+from admission.match import RuleMatcher
 from admission.results import Action, FailurePolicy, parse_action, parse_failure_policy
 
 AUTOGEN_ANNOTATION = "pod-policies.kyverno.io/autogen-controllers"
@@ -44,6 +46,11 @@ class Rule:
     @property
     def exclude(self) -> dict[str, Any] | None:
         return self.spec.get("exclude") or None
+
+    @cached_property
+    def matcher(self) -> RuleMatcher:
+        """The match and exclude blocks read once (a loaded rule's spec never changes)."""
+        return RuleMatcher(self.match, self.exclude)
 
     @property
     def context(self) -> list[dict[str, Any]]:
