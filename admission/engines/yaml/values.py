@@ -419,8 +419,24 @@ def string_operator(pattern: str) -> str:
     return EQUAL
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def compare_value(pattern_value: Any, value: Any) -> bool:
     """Does a resource value satisfy a scalar pattern (or, for a map pattern, is it a map)?"""
+    if type(pattern_value) is str and type(value) in _SCALARS:
+        # a pure function of two scalars, and the same few pairs come back request after request
+        return _compare_scalars(pattern_value, value, type(value).__name__)
+    return _compare_value(pattern_value, value)
+
+
+@lru_cache(maxsize=8192)
+def _compare_scalars(pattern_value: str, value: Any, kind: str) -> bool:
+    # `kind` keeps 1, 1.0 and True (equal as keys) apart
+    return _compare_value(pattern_value, value)
+
+
+def _compare_value(pattern_value: Any, value: Any) -> bool:
     if isinstance(pattern_value, bool):
         return isinstance(value, bool) and value == pattern_value
     if is_number(pattern_value):
