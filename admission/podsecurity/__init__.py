@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from admission.podsecurity import exclude as _exclude
-from admission.podsecurity.model import FieldError, Violation, as_dict, reading
+from admission.podsecurity.model import FieldError, Violation, as_dict, reading, run_check, sharing
 from admission.podsecurity.registry import (
     BASELINE,
     LEVELS,
@@ -33,6 +33,7 @@ __all__ = [
     "Violation",
     "check",
     "control_name",
+    "sharing",
     "summary",
     "validate",
 ]
@@ -67,7 +68,7 @@ def check(
         images = {c.path: c.image for c in listed}
         violations = []
         for check_id, fn in implementations.items():
-            result = fn(meta, spec)
+            result = run_check(fn, meta, spec)
             if result is not None:
                 violations.append(
                     Violation(

@@ -133,6 +133,37 @@ def reading(spec: dict[str, Any]) -> Iterator[tuple[Container, ...]]:
         _READING.reset(token)
 
 
+# Check results shared by the check() calls of one scope (see sharing()).
+_SHARED: ContextVar[dict[tuple[int, int, CheckFn], tuple[Any, Any, Result | None]] | None] = ContextVar(
+    "shared", default=None)
+
+
+@contextmanager
+def sharing() -> Iterator[None]:
+    """Within this scope, a check that already ran on the same pod (the same metadata and spec objects)
+    answers from its first run: a request's baseline and restricted rules share the baseline checks.
+    The pods checked must not change within the scope."""
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def run_check(fn: CheckFn, meta: dict[str, Any], spec: dict[str, Any]) -> Result | None:
+    """fn(meta, spec), or its result from earlier in the sharing() scope."""
+    shared = _SHARED.get()
+    if shared is None:
+        return fn(meta, spec)
+    key = (id(meta), id(spec), fn)
+    hit = shared.get(key)
+    if hit is not None and hit[0] is meta and hit[1] is spec:
+        return hit[2]
+    result = fn(meta, spec)
+    shared[key] = (meta, spec, result)  # keeps meta and spec alive, so their ids stay theirs
+    return result
+
+
 def containers(spec: dict[str, Any]) -> Iterator[Container]:
     """Init containers, then containers, then ephemeral containers, as upstream visits them."""
     current = _READING.get()

@@ -158,6 +158,12 @@ class KyvernoEvaluator:
         ]
 
     def validate(self, request: Request, ctx: Context) -> list[RuleResult]:
+        from admission.podsecurity import sharing
+
+        with sharing():  # podSecurity rules of one request share the checks they have in common
+            return self._validate(request, ctx)
+
+    def _validate(self, request: Request, ctx: Context) -> list[RuleResult]:
         results: list[RuleResult] = []
         memo = _Memo()
         for policy, rules in self._plan("validate", top_level_kind(request).kind):
