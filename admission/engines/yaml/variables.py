@@ -74,6 +74,13 @@ class _Expression(visitor._Expression):
 class _Interpreter(TreeInterpreter):
     """The library's interpreter with the error behaviour of Kyverno's go-jmespath fork."""
 
+    def visit(self, node: Any, value: Any) -> Any:  # the library's, without its *args/**kwargs (hot)
+        method = self._method_cache.get(node["type"])
+        if method is None:
+            method = getattr(self, "visit_" + node["type"], self.default_visit)
+            self._method_cache[node["type"]] = method
+        return method(node, value)
+
     def _soft(self, node: Any, value: Any) -> Any:
         try:
             return self.visit(node, value)
