@@ -138,7 +138,7 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: flo
 
 
 def start_servers(tmp: Path, workers: int, policies: list[str], procs: list[subprocess.Popen[bytes]],
-                  empty: bool = True) -> dict[str, int]:
+                  empty: bool = True, fixed_starlette: bool = False) -> dict[str, int]:
     """Start the servers (appending them to procs, so the caller stops them whatever happens); wait until ready.
 
     "fixed" is the baseline, "admission" ours on `policies` (default: the built-in library) and, with `empty`,
@@ -160,7 +160,7 @@ def start_servers(tmp: Path, workers: int, policies: list[str], procs: list[subp
 
     commands = {
         "fixed": [sys.executable, str(HERE / "fixed_server.py"), "--host", HOST, "--port", str(ports["fixed"]),
-                  "--workers", str(workers), *tls],
+                  "--workers", str(workers), *tls, *(["--starlette"] if fixed_starlette else [])],
         "admission": ours("admission", [f"--policies={Path(p).resolve()}" for p in policies]),
     }
     if empty:
@@ -176,6 +176,22 @@ def start_servers(tmp: Path, workers: int, policies: list[str], procs: list[subp
     for port, proc, log in zip(ports.values(), procs, logs, strict=True):
         wait_ready(port, proc, log)
     return ports
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) of every live process in a process group: a server and its workers (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the command: state, ppid, pgrp, ..., utime (12), stime (13)
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 def stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -276,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="policy file or folder for our server (repeatable; default: the built-in library)")
     parser.add_argument("--no-empty", action="store_true",
                         help="skip our server on an empty policy set (run by default: it prices the server itself)")
+    parser.add_argument("--fixed-starlette", action="store_true",
+                        help="the fixed server answers through Starlette routes (the baseline before our hot path "
+                             "became plain ASGI; by default it answers through the same plain ASGI path as ours)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     # Our server on the built-in policies runs last: when overloaded at the fixed rate it keeps working off its
@@ -298,11 +317,14 @@ def main(argv: list[str] | None = None) -> int:
         bodies_file.write_bytes(b"\n".join(bodies) + b"\n")
         script = tmp / "post.lua"
         script.write_text(WRK_SCRIPT)
-        ports = start_servers(tmp, args.workers, args.policies, procs, empty=not args.no_empty)
+        ports = start_servers(tmp, args.workers, args.policies, procs, empty=not args.no_empty,
+                              fixed_starlette=args.fixed_starlette)
+        pgids = {name: proc.pid for name, proc in zip(ports, procs, strict=True)}  # each in its own session
         answers = check_answers(ports["admission"], bodies)
 
         results: dict[str, Any] = {"loadgen": "wrk" if wrk else "python", "connections": args.connections,
                                    "policies": args.policies or ["built-in"], "servers": servers,
+                                   "fixed_layout": "starlette" if args.fixed_starlette else "plain ASGI",
                                    "workers": args.workers, "review_bytes_avg": sum(map(len, bodies)) // len(bodies),
                                    "admission_answers": answers, "cpus": os.cpu_count(),
                                    "load_average_before": os.getloadavg()[0]}
@@ -310,10 +332,14 @@ def main(argv: list[str] | None = None) -> int:
             port = ports[name]
             # a short warm-up, then the measured run
             python_throughput(port, bodies, 4, 1.0)
+            cpu_before = group_cpu_seconds(pgids[name])
             if wrk:
                 results[name] = wrk_throughput(wrk, port, bodies_file, script, args.connections, args.duration)
             else:
                 results[name] = python_throughput(port, bodies, args.connections, args.duration)
+            # CPU the server spent per request: unlike req/s, barely moved by other work on a shared machine
+            results[name]["cpu_us_per_request"] = ((group_cpu_seconds(pgids[name]) - cpu_before) * 1e6
+                                                   / max(1, results[name]["requests"]))
             results[name]["fixed_rate"] = python_fixed_rate(port, bodies, args.rate, args.rate_duration)
         results["throughput_ratio"] = results["admission"]["rps"] / results["fixed"]["rps"]
         if "admission-empty" in results:
@@ -335,16 +361,22 @@ def report(r: dict[str, Any]) -> None:
           f"{r['cpus']} CPUs shared by servers and load generator, reviews ~{r['review_bytes_avg']} bytes")
     print(f"1-minute load average before the run: {r['load_average_before']:.2f}, after: "
           f"{r['load_average_after']:.2f} (anything above ~1 beside the benchmark is other work on the machine)")
+    print(f"fixed-response server: {r['fixed_layout']} POST endpoints")
     print(f"policies: {', '.join(r['policies'])}; our answers on the benchmark reviews: {r['admission_answers']}")
-    print(f"{'server':<17}{'req/s':>8}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}   "
+    print(f"{'server':<17}{'req/s':>8}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}{'CPU µs/req':>11}   "
           f"{'@rate':>6}{'got/s':>7}{'p50 ms':>8}{'p99 ms':>8}")
     for name in r["servers"]:
         s, f = r[name], r[name]["fixed_rate"]
         share = s["rps"] / r["fixed"]["rps"]
-        print(f"{name:<17}{s['rps']:>8.0f}{share:>7.1%}{s['p50_ms']:>8.2f}{s['p99_ms']:>8.2f}{s['errors']:>7}   "
+        print(f"{name:<17}{s['rps']:>8.0f}{share:>7.1%}{s['p50_ms']:>8.2f}{s['p99_ms']:>8.2f}{s['errors']:>7}"
+              f"{s['cpu_us_per_request']:>11.0f}   "
               f"{f['rate']:>6.0f}{f['achieved_rps']:>7.0f}{f['p50_ms']:>8.2f}{f['p99_ms']:>8.2f}")
     ratio = r["throughput_ratio"]
     p99 = r["admission"]["fixed_rate"]["p99_ms"]
+    cpu = {name: r[name]["cpu_us_per_request"] for name in r["servers"]}
+    print("CPU per request relative to the fixed server (the throughput ratio a dedicated machine would show "
+          "if the load generator cost nothing): " + ", ".join(
+              f"{name} {cpu['fixed'] / cpu[name]:.1%}" for name in r["servers"] if name != "fixed"))
     for name in r["servers"]:
         if r[name]["fixed_rate"]["unfinished"]:
             print(f"{name}: {r[name]['fixed_rate']['unfinished']} requests still unanswered 10 s after the last "
