@@ -133,6 +133,7 @@ def matches_any(patterns: list[str], value: str) -> bool:
     return any(_wildcard(p).fullmatch(value) for p in patterns)
 
 
+@lru_cache(maxsize=4096)
 def container_of(path: str) -> str | None:
     """The container a field path lies in ("spec.containers[2]"), or None for pod-level fields."""
     for kind in CONTAINER_LISTS:

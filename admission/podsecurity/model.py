@@ -104,14 +104,21 @@ class Container:
     image: str
     path: str  # e.g. "spec.containers[0]"
     data: dict[str, Any]
+    security: Any = None  # data["securityContext"] as given (read once: every check asks for it)
 
     def sc(self, *keys: str) -> Any:
-        return get(self.data.get("securityContext"), *keys)
+        obj = self.security
+        for key in keys:
+            if obj is None or not isinstance(obj, dict):
+                return None
+            obj = obj.get(key)
+        return obj
 
 
 def _containers(spec: dict[str, Any]) -> tuple[Container, ...]:
     return tuple(
-        Container(text(data.get("name")), text(data.get("image")), f"spec.{kind}[{i}]", data)
+        Container(text(data.get("name")), text(data.get("image")), f"spec.{kind}[{i}]", data,
+                  data.get("securityContext"))
         for kind in CONTAINER_LISTS
         for i, data in enumerate(as_dict(item) for item in as_list(spec.get(kind)))
     )
