@@ -29,6 +29,7 @@ from admission.engines.rego.backend import BackendError, Program
 from admission.engines.rego.inventory import inventory_of, trim_review, without_managed_fields
 from admission.engines.rego.isolate import Unit, check
 from admission.engines.rego.match import constraint_matches
+from admission.engines.rego.paths import Paths, input_paths, prune
 from admission.manifests import Document
 from admission.results import Action, FailurePolicy, RuleResult, Status, parse_action
 from admission.review import Request
@@ -276,6 +277,7 @@ class ConstraintSet:
     program: Program | None = None
     templates: list[Template] = field(default_factory=list)
     reads_managed_fields: bool = False  # else metadata.managedFields is left out of the input
+    review_paths: Paths | None = None  # the parts of input.review the templates can read (None: all)
     _inventory_cache: tuple[list[Object], list[int], str] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -347,7 +349,9 @@ class ConstraintSet:
         except BackendError as exc:
             raise PolicyError(constraints[0].source, f"Gatekeeper constraints do not compile: {exc}") from None
         reads_managed = any("managedFields" in src for c in constraints for src in [c.template.rego, *c.template.libs])
-        return cls(constraints, program, templates, reads_managed_fields=reads_managed)
+        used = {c.template.name: c.template for c in constraints}.values()
+        paths = input_paths([tr.translate(src) for t in used for src in [t.rego, *t.libs]], ("review",))
+        return cls(constraints, program, templates, reads_managed_fields=reads_managed, review_paths=paths)
 
     def policies(self) -> list[PolicyInfo]:
         return [PolicyInfo(c.name, "gatekeeper", c.source, (c.kind,)) for c in self.constraints]
@@ -366,7 +370,7 @@ class ConstraintSet:
         if not matched or self.program is None:
             return [], []
         errors: list[RuleResult] = []
-        review = trim_review(_review(request), self.reads_managed_fields)
+        review = prune(trim_review(_review(request), self.reads_managed_fields), self.review_paths)
         doc: dict[str, Any] = {"review": review, "matched__": {c.key: True for c in matched}}
         inventory = ""
         if any(c.uses_inventory for c in matched):

@@ -1,0 +1,153 @@
+"""Leaving out of the Rego input what no policy can read: collected paths, pruning, and Gatekeeper
+constraints that see the same answers on the pruned input."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from admission.engines import Context
+from admission.engines.rego import RegoEvaluator
+from admission.engines.rego.paths import Paths, input_paths, prune
+from admission.review import Request
+from tests.conftest import pod
+from tests.test_gatekeeper_engine import constraint, template
+
+ROOT = ("review",)
+
+
+def test_paths_stop_where_the_reference_stops_being_constant() -> None:
+    src = (
+        "package p\n"
+        'a := input.review.object.metadata["name"]\n'
+        "b := input.review.object.spec.containers[i].image\n"
+        "c := input.review.object.status[k]\n"
+        "d := input.parameters.labels\n"
+    )
+    assert input_paths([src], ROOT) == {
+        "object": {"metadata": {"name": None}, "spec": {"containers": None}, "status": None}
+    }
+
+
+def test_a_shorter_path_keeps_everything_below_it() -> None:
+    srcs = ["x := input.review.object.spec.containers\n", "y := input.review.object.spec\n", "z := input.review.object.spec.a.b\n"]
+    assert input_paths(srcs, ROOT) == {"object": {"spec": None}}
+
+
+def test_object_get_with_a_constant_key_reads_only_that_key() -> None:
+    src = (
+        'a := object.get(input.review.object.metadata, "labels", {})\n'
+        'b := object.get(input.review.object, ["spec", "replicas"], 1)\n'
+        "c := object.get(input.review.object.status, k, 1)\n"
+    )
+    assert input_paths([src], ROOT) == {
+        "object": {"metadata": {"labels": None}, "spec": {"replicas": None}, "status": None}
+    }
+
+
+def test_reading_the_root_or_the_whole_input_keeps_everything() -> None:
+    assert input_paths(["x := input.review\n"], ROOT) is None
+    assert input_paths(['x := object.get(input, "review", {})\n'], ROOT) is None
+    assert input_paths(["x := input\n"], ROOT) is None
+    assert input_paths(['x := input["review"]\n'], ROOT) is None
+    assert input_paths(["import input.review\n"], ROOT) is None
+    # other parts of the input are not the root's business
+    assert input_paths(["x := input.parameters\n"], ROOT) == {}
+
+
+def test_prune_keeps_the_paths_and_whole_values_below_their_ends() -> None:
+    value = {"object": {"kind": "Pod", "metadata": {"name": "a", "annotations": {"x": "y"}}, "spec": {"c": [1]}, "status": {}}, "userInfo": {}}
+    paths: Paths = {"object": {"metadata": {"name": None}, "spec": None, "missing": None}}
+    assert prune(value, paths) == {"object": {"metadata": {"name": "a"}, "spec": {"c": [1]}}}
+    assert prune(value, None) is value
+    assert prune({"object": [1, 2]}, {"object": {"a": None}}) == {"object": [1, 2]}  # not an object: kept
+
+
+ANNOTATION_TEMPLATE = """package k8sannotation
+
+violation[{"msg": msg}] {
+  owner := object.get(input.review.object.metadata, ["annotations", "owner"], "")
+  owner == ""
+  msg := sprintf("%v %v has no owner annotation", [input.review.kind.kind, input.review.object.metadata.name])
+}
+"""
+
+WHOLE_TEMPLATE = """package k8swhole
+
+violation[{"msg": msg}] {
+  obj := input.review.object
+  obj.status.phase == "Failed"
+  msg := "failed"
+}
+"""
+
+
+def _input_of(ev: RegoEvaluator, obj: dict[str, Any]) -> dict[str, Any]:
+    """The input a request's query receives (what the engine converts)."""
+    seen: list[str] = []
+    program = ev.constraints.program
+    assert program is not None
+    real = program.evaluate
+
+    def spy(text: str) -> Any:
+        seen.append(text)
+        return real(text)
+
+    setattr(program, "evaluate", spy)  # noqa: B010 - an instance attribute shadowing the method
+    try:
+        ev.validate(Request.for_object(obj), Context())
+    finally:
+        delattr(program, "evaluate")
+    return dict(json.loads(seen[0]))
+
+
+def test_gatekeeper_input_holds_only_what_templates_read() -> None:
+    ev = RegoEvaluator.from_sources(
+        [template("K8sAnnotation", ANNOTATION_TEMPLATE), constraint("owner", "K8sAnnotation")], [], isolate=False
+    )
+    obj = pod()
+    obj["status"] = {"phase": "Running"}
+    obj["metadata"]["annotations"] = {"owner": "team-a", "big": "x" * 1000}
+    review = _input_of(ev, obj)["review"]
+    assert review == {"kind": {"kind": "Pod"}, "object": {"metadata": {"annotations": {"owner": "team-a"}, "name": "web"}}}
+    assert ev.validate(Request.for_object(obj), Context()) == []
+    del obj["metadata"]["annotations"]["owner"]
+    got = [r.message for r in ev.validate(Request.for_object(obj), Context())]
+    assert got == ["Pod web has no owner annotation"]
+
+
+def test_a_template_reading_the_object_whole_gets_all_of_it() -> None:
+    ev = RegoEvaluator.from_sources(
+        [
+            template("K8sAnnotation", ANNOTATION_TEMPLATE),
+            constraint("owner", "K8sAnnotation"),
+            template("K8sWhole", WHOLE_TEMPLATE),
+            constraint("whole", "K8sWhole"),
+        ],
+        [],
+        isolate=False,
+    )
+    obj = pod()
+    obj["status"] = {"phase": "Failed"}
+    obj["metadata"]["annotations"] = {"owner": "team-a"}
+    assert _input_of(ev, obj)["review"]["object"]["status"] == {"phase": "Failed"}
+    assert [r.message for r in ev.validate(Request.for_object(obj), Context())] == ["failed"]
+
+
+def test_a_lib_reading_the_whole_input_keeps_everything() -> None:
+    lib = 'package lib.helpers\n\nreview := object.get(input, "review", {})\n'
+    rego = 'package k8suseslib\n\nimport data.lib.helpers\n\nviolation[{"msg": "m"}] {\n  helpers.review.object.status.phase == "Failed"\n}\n'
+    ev = RegoEvaluator.from_sources([template("K8sUsesLib", rego, [lib]), constraint("lib", "K8sUsesLib")], [], isolate=False)
+    assert ev.constraints.review_paths is None
+    obj = pod()
+    obj["status"] = {"phase": "Failed"}
+    assert [r.message for r in ev.validate(Request.for_object(obj), Context())] == ["m"]
+
+
+def test_managed_fields_still_left_out_when_metadata_is_read_whole() -> None:
+    rego = 'package k8smeta\n\nviolation[{"msg": "m"}] {\n  count(input.review.object.metadata) > 100\n}\n'
+    ev = RegoEvaluator.from_sources([template("K8sMeta", rego), constraint("meta", "K8sMeta")], [], isolate=False)
+    obj = pod()
+    obj["metadata"]["managedFields"] = [{"manager": "kubectl"}]
+    review = _input_of(ev, obj)["review"]
+    assert "managedFields" not in review["object"]["metadata"] and review["object"]["metadata"]["name"] == "web"
