@@ -58,6 +58,7 @@ class _Job(Generic[T]):
     fn: Callable[[], T]
     future: asyncio.Future[tuple[T, float]]
     loop: asyncio.AbstractEventLoop
+    deadline: float
 
 
 @dataclass
@@ -95,7 +96,7 @@ class Offload:
             return result
         self.thread_runs += 1
         loop = asyncio.get_running_loop()
-        job: _Job[T] = _Job(fn, loop.create_future(), loop)
+        job: _Job[T] = _Job(fn, loop.create_future(), loop, deadline)
         self._submit(job)
         timer = loop.call_later(max(0.0, deadline - time.monotonic()), self._expire, job)
         try:
@@ -135,12 +136,12 @@ class Offload:
         return worker
 
     def _expire(self, job: _Job[Any]) -> None:
-        """On the loop, at the deadline: answer TimeoutError; if the job is running, set its thread aside."""
-        if job.future.done():
-            return
-        job.future.set_exception(TimeoutError())
+        """On the loop, at a deadline: answer TimeoutError; if the thread is busy past a deadline, set it aside."""
+        if not job.future.done():
+            job.future.set_exception(TimeoutError())
         worker = self._worker
-        if worker is not None and worker.current is job:
+        running = worker.current if worker is not None else None
+        if worker is not None and running is not None and (running is job or time.monotonic() >= running.deadline):
             self._stuck = [w for w in self._stuck if w.thread is not None and w.thread.is_alive()]
             if len(self._stuck) < self.max_stuck:
                 worker.stuck = True
