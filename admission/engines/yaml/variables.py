@@ -205,6 +205,197 @@ class _Interpreter(TreeInterpreter):
 
 _INTERPRETER = _Interpreter(Options(custom_functions=FUNCTIONS))
 
+# ---------------------------------------------------------------------------------------------- compiled
+
+# An expression is turned once into nested Python closures that do what _Interpreter does node by node,
+# without looking up a visit method per node per evaluation. Node types not listed in _compile (slices,
+# expression references, ...) are evaluated by _Interpreter itself, so both always agree.
+
+_Fn = Callable[[Any], Any]
+_LOOKUP_ERRORS = (_NotFound, jp_exceptions.JMESPathError)
+
+
+def _soft(fn: _Fn) -> _Fn:
+    def soft(value: Any) -> Any:
+        try:
+            return fn(value)
+        except _NotFound:
+            return None
+    return soft
+
+
+def _interpreted(node: Any) -> _Fn:
+    return lambda value: _INTERPRETER.visit(node, value)
+
+
+def _compile(node: Any) -> _Fn:
+    kind = node["type"]
+    children = node.get("children") or []
+    is_false = _INTERPRETER._is_false
+    if kind == "field":
+        key = node["value"]
+
+        def field(value: Any) -> Any:
+            if isinstance(value, dict):
+                if key in value:
+                    return value[key]
+                raise _NotFound(key)
+            return None
+        return field
+    if kind in ("subexpression", "index_expression"):
+        steps = [_compile(c) for c in children]
+
+        def chain(value: Any) -> Any:
+            for step in steps:
+                value = step(value)
+            return value
+        return chain
+    if kind in ("current", "identity"):
+        return lambda value: value
+    if kind == "literal":
+        literal = node["value"]
+        return lambda value: literal
+    if kind == "index":
+        index = node["value"]
+
+        def at(value: Any) -> Any:
+            if not isinstance(value, list):
+                return None
+            try:
+                return value[index]
+            except IndexError:
+                return None
+        return at
+    if kind == "comparator":
+        left_fn, right_fn = _soft(_compile(children[0])), _soft(_compile(children[1]))
+        op = node["value"]
+        func = _INTERPRETER.COMPARATOR_FUNC[op]
+        equality = op in _INTERPRETER._EQUALITY_OPS
+
+        def compare(value: Any) -> Any:
+            left, right = left_fn(value), right_fn(value)
+            if equality:
+                return func(left, right)
+            if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (left, right)):
+                return None
+            return func(left, right)
+        return compare
+    if kind == "function_expression":
+        name = node["value"]
+        args_fns = [_soft(_compile(c)) for c in children]
+        call = _INTERPRETER._functions.call_function
+        return lambda value: call(name, [f(value) for f in args_fns])
+    if kind in ("filter_projection", "flatten", "value_projection", "projection"):
+        base_fn = _compile(children[0])
+        strict_base = kind != "projection"
+        soft_base = _soft(base_fn)
+
+        def base_of(value: Any) -> Any:
+            if not strict_base:
+                return soft_base(value)
+            try:
+                return base_fn(value)
+            except _LOOKUP_ERRORS:
+                return None
+        if kind == "flatten":
+            def flatten(value: Any) -> Any:
+                base = base_of(value)
+                if not isinstance(base, list):
+                    return None
+                merged: list[Any] = []
+                for element in base:
+                    if isinstance(element, list):
+                        merged.extend(element)
+                    else:
+                        merged.append(element)
+                return merged
+            return flatten
+        right_fn = _soft(_compile(children[1]))
+        if kind == "filter_projection":
+            condition_fn = _soft(_compile(children[2]))
+
+            def filtered(value: Any) -> Any:
+                base = base_of(value)
+                if not isinstance(base, list):
+                    return None
+                collected = []
+                for element in base:
+                    if not is_false(condition_fn(element)):
+                        current = right_fn(element)
+                        if current is not None:
+                            collected.append(current)
+                return collected
+            return filtered
+        of_values = kind == "value_projection"
+
+        def projected(value: Any) -> Any:
+            base = base_of(value)
+            if of_values:
+                if not isinstance(base, dict):
+                    return None
+                elements: Any = base.values()
+            elif isinstance(base, list):
+                elements = base
+            else:
+                return None
+            collected = []
+            for element in elements:
+                current = right_fn(element)
+                if current is not None:
+                    collected.append(current)
+            return collected
+        return projected
+    if kind == "key_val_pair":
+        return _compile(children[0])
+    if kind == "multi_select_dict":
+        pairs = [(c["value"], _soft(_compile(c))) for c in children]
+        return lambda value: None if value is None else {k: f(value) for k, f in pairs}
+    if kind == "multi_select_list":
+        items = [_soft(_compile(c)) for c in children]
+        return lambda value: None if value is None else [f(value) for f in items]
+    if kind == "or_expression":
+        first, second = _soft(_compile(children[0])), _soft(_compile(children[1]))
+
+        def either(value: Any) -> Any:
+            matched = first(value)
+            return second(value) if is_false(matched) else matched
+        return either
+    if kind == "and_expression":
+        first, then = _soft(_compile(children[0])), _compile(children[1])
+
+        def both(value: Any) -> Any:
+            matched = first(value)
+            return matched if is_false(matched) else then(value)
+        return both
+    if kind == "not_expression":
+        inner = _soft(_compile(children[0]))
+
+        def negated(value: Any) -> Any:
+            original = inner(value)
+            if isinstance(original, (int, float)) and not isinstance(original, bool) and original == 0:
+                return False
+            return is_false(original)
+        return negated
+    if kind == "pipe":
+        stages = [_soft(_compile(c)) for c in children]
+
+        def piped(value: Any) -> Any:
+            for stage in stages:
+                value = stage(value)
+            return value
+        return piped
+    return _interpreted(node)
+
+
+@lru_cache(maxsize=4096)
+def compiled(expr: str) -> _Fn:
+    """The expression as a function of the data (compile_expr's errors raise here too)."""
+    parsed = compile_expr(expr).parsed
+    try:
+        return _compile(parsed)
+    except RecursionError:  # too deep to compile: the interpreter reports it when evaluated
+        return _interpreted(parsed)
+
 
 @lru_cache(maxsize=4096)
 def compile_expr(expr: str) -> ParsedResult:
@@ -224,9 +415,9 @@ def compile_expr(expr: str) -> ParsedResult:
 def search(expr: str, data: Any, *, strict: bool = False) -> Any:
     """Evaluate a JMESPath expression on data with Kyverno's functions. A missing key gives None, or
     with strict=True raises VariableNotFound; every other failure raises VariableError."""
-    parsed = compile_expr(expr)
+    fn = compiled(expr)
     try:
-        return _INTERPRETER.visit(parsed.parsed, data)
+        return fn(data)
     except _NotFound as exc:
         if strict:
             raise VariableNotFound(f'JMESPath query failed: Unknown key "{exc.key}" in path', exc.key) from None
