@@ -204,6 +204,8 @@ class Webhook:
             "policies": len(engine.policies()) if engine is not None else 0,
             "generation": self.policies.generation,
             "clusterState": "available" if self.state.available else f"unavailable: {self.state.reason}",
+            # this worker's evaluations so far: on the event loop (measured cheap) or in the evaluation thread
+            "evaluations": {"inline": self.offload.inline_runs, "thread": self.offload.thread_runs},
         }
         if self.policies.error:
             body["lastReloadError"] = self.policies.error

@@ -160,11 +160,13 @@ def test_unknown_path_and_method_are_json_errors(client: httpx.Client) -> None:
 
 def test_health_and_readiness(client: httpx.Client) -> None:
     assert client.get("/healthz").json() == {"ok": True}
+    review(client, "validate", pod())
     ready = client.get("/readyz")
     assert ready.status_code == 200
     body = ready.json()
     assert body["ready"] is True and body["policies"] == 3
     assert body["clusterState"].startswith("unavailable: cluster state disabled")
+    assert set(body["evaluations"]) == {"inline", "thread"} and sum(body["evaluations"].values()) >= 1
 
 
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")
