@@ -8,10 +8,11 @@ at that version; `exclude` applies Kyverno's `validate.podSecurity.exclude` entr
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 from admission.podsecurity import exclude as _exclude
-from admission.podsecurity.model import FieldError, Violation, as_dict, reading, run_check, sharing
+from admission.podsecurity.model import CheckFn, FieldError, Violation, as_dict, reading, run_check, sharing
 from admission.podsecurity.registry import (
     BASELINE,
     LEVELS,
@@ -59,30 +60,36 @@ def check(
 
     Raises PodSecurityError for an invalid level, version or exclude entry (see `validate`).
     """
-    level = parse_level(level)
-    minor = parse_version(version or "latest")
+    version = version or "latest"
+    if isinstance(level, str) and isinstance(version, str):
+        level, implemented = _implementations(level, version)
+    else:  # not a valid level or version: raise as parse_level / parse_version do
+        level, implemented = _implementations.__wrapped__(level, version)
     pod = as_dict(pod)
     meta, spec = as_dict(pod.get("metadata")), as_dict(pod.get("spec"))
-    implementations = dict(checks_for(level, minor))
     with reading(spec) as listed:
+        failed = [(check_id, result) for check_id, fn in implemented
+                  if (result := run_check(fn, meta, spec)) is not None]
+        if not failed and not exclude:
+            return []
         images = {c.path: c.image for c in listed}
-        violations = []
-        for check_id, fn in implementations.items():
-            result = run_check(fn, meta, spec)
-            if result is not None:
-                violations.append(
-                    Violation(
-                        check_id,
-                        result.reason,
-                        result.detail,
-                        tuple(result.errors),
-                        _images(result.errors, images),
-                    )
-                )
+        violations = [
+            Violation(check_id, result.reason, result.detail, tuple(result.errors), _images(result.errors, images))
+            for check_id, result in failed
+        ]
         if exclude:
+            implementations = dict(implemented)
             violations = _exclude.apply(violations, exclude, meta, spec, implementations, level)
             violations = [replace(v, images=_images(list(v.fields), images)) for v in violations]
     return violations
+
+
+@lru_cache(maxsize=256)
+def _implementations(level: str, version: str) -> tuple[str, tuple[tuple[str, CheckFn], ...]]:
+    """The level and the (id, implementation) of each check at this level and version (raises
+    PodSecurityError for an invalid one, which is then not kept)."""
+    level = parse_level(level)
+    return level, tuple(checks_for(level, parse_version(version)))
 
 
 def _images(errors: list[FieldError], images: dict[str, str]) -> tuple[str, ...]:
