@@ -151,3 +151,21 @@ def test_managed_fields_still_left_out_when_metadata_is_read_whole() -> None:
     obj["metadata"]["managedFields"] = [{"manager": "kubectl"}]
     review = _input_of(ev, obj)["review"]
     assert "managedFields" not in review["object"]["metadata"] and review["object"]["metadata"]["name"] == "web"
+
+
+def test_plain_modules_input_holds_only_what_modules_read(tmp_path: Any) -> None:
+    (tmp_path / "labels.rego").write_text(
+        "package labels\n\n"
+        'deny[msg] {\n  not input.request.object.metadata.labels.team\n  msg := sprintf("%v has no team", [input.request.name])\n}\n'
+    )
+    ev = RegoEvaluator.from_sources([], [tmp_path / "labels.rego"], isolate=False)
+    assert ev.modules.request_paths == {"object": {"metadata": {"labels": {"team": None}}}, "name": None}
+    obj = pod()
+    obj["status"] = {"phase": "Running"}
+    assert [r.message for r in ev.validate(Request.for_object(obj), Context())] == ["web has no team"]
+    obj["metadata"]["labels"]["team"] = "a"
+    assert ev.validate(Request.for_object(obj), Context()) == []
+    (tmp_path / "whole.rego").write_text('package whole\n\nwarn[msg] {\n  r := input.request\n  r.object.status.phase == "Running"\n  msg := "running"\n}\n')
+    ev = RegoEvaluator.from_sources([], [tmp_path / "labels.rego", tmp_path / "whole.rego"], isolate=False)
+    assert ev.modules.request_paths is None
+    assert [r.message for r in ev.validate(Request.for_object(obj), Context())] == ["running"]
