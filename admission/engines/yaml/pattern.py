@@ -183,8 +183,10 @@ class _Matcher:
     def keys_are_missing(self) -> bool:
         return any(not found and _anchor_type(k) != NEGATION for k, found in self.anchor_keys.items())
 
-    def note_anchor_keys(self, pattern: dict[str, Any], resource: dict[str, Any]) -> None:
-        noted = _planned(pattern).noted if self.static else _noted(pattern)
+    def note_anchor_keys(self, pattern: dict[str, Any], resource: dict[str, Any],
+                         noted: tuple[tuple[str, str], ...] | None = None) -> None:
+        if noted is None:
+            noted = _planned(pattern).noted if self.static else _noted(pattern)
         for key, bare in noted:
             if self.anchor_keys.get(key):
                 continue
@@ -200,7 +202,13 @@ class _Matcher:
                     f"pattern and resource have different structures. Path: {path}. "
                     f"Expected map, found {_type_name(resource)}",
                 )
-            self.note_anchor_keys(pattern, resource)
+            if self.static:
+                plan = _planned(pattern)
+                self.note_anchor_keys(pattern, resource, plan.noted)
+                if not plan.has_metadata:
+                    return self._map(resource, plan, path)
+            else:
+                self.note_anchor_keys(pattern, resource)
             return self.map(resource, pattern, path)
         if isinstance(pattern, list):
             if not isinstance(resource, list):
