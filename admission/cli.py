@@ -57,6 +57,20 @@ def lint(paths: tuple[str, ...], policies: tuple[str, ...], fmt: str) -> None:
     sys.exit(run(list(paths), list(policies), fmt, sys.stdout))
 
 
+@main.command()
+@click.option("--policies", "policies", multiple=True, help="Policy file or folder (repeatable). Default: built-in library.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "junit"]), default="text", show_default=True)
+@click.option("--kind", "kinds", multiple=True,
+              help="apiVersion/Kind to list (repeatable), e.g. apps/v1/Deployment. Default: workloads and common kinds.")
+@click.option("-n", "--namespace", default="", help="Only this namespace. Default: all.")
+@click.option("--include-owned", is_flag=True, help="Also report objects a controller owns (ReplicaSets, Pods, Jobs).")
+def audit(policies: tuple[str, ...], fmt: str, kinds: tuple[str, ...], namespace: str, include_owned: bool) -> None:
+    """Check what already runs in the cluster (current kubeconfig context) against the policies."""
+    from admission.audit import run
+
+    sys.exit(run(list(policies), fmt, sys.stdout, kinds=list(kinds), namespace=namespace, include_owned=include_owned))
+
+
 @main.command(name="test")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-v", "--verbose", is_flag=True, help="Print passing results too.")

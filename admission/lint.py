@@ -131,12 +131,14 @@ def collect(docs: Iterable[Document], default_namespace: str = "default") -> lis
 
 def evaluate(
     engine: Engine, resources: list[Resource], *, mutate: bool = True, workers: int | None = None,
+    state_objects: Iterable[Object] | None = None,
 ) -> list[Evaluation]:
-    """Evaluate each resource as a CREATE; the resources together are the cluster state.
+    """Evaluate each resource as a CREATE; the resources together (or `state_objects`) are the cluster state.
 
     Large inputs are split over worker processes forked after the policies and state are built (so
     nothing is loaded twice); `workers` overrides how many (1: in this process)."""
-    job = _Job(engine, resources, Context(state=ClusterState(r.obj for r in resources)),
+    state = ClusterState(state_objects if state_objects is not None else (r.obj for r in resources))
+    job = _Job(engine, resources, Context(state=state),
                mutate and any(p.mutates for p in engine.policies()))
     n = default_workers(len(resources)) if workers is None else max(1, workers)
     if n > 1:

@@ -41,7 +41,8 @@ def summary(evaluations: list[Evaluation], found: list[Finding]) -> dict[str, in
 def text(out: TextIO, evaluations: list[Evaluation], found: list[Finding], engine: Engine) -> None:
     for f in found:
         res = f.resource
-        out.write(f"{res.file}:{res.line}: {res.label}: {level(f)} {line(f.result)}\n")
+        where = f"{res.file}:{res.line}" if res.line else res.file  # `audit` has no lines: "cluster"
+        out.write(f"{where}: {res.label}: {level(f)} {line(f.result)}\n")
     s = summary(evaluations, found)
     out.write(
         f"{_count(s['resources'], 'resource')} checked, {_count(s['findings'], 'finding')}: "
