@@ -11,6 +11,7 @@ Engine.validate and Engine.mutate (µs per request, best of a few rounds) for:
                no resources, no NetworkPolicy selecting it);
 - deploy-ok:   a compliant Deployment (the autogen rules check its Pod template);
 - deploy-bad:  the non-compliant Pod's template in a Deployment.
+- configmap:   a ConfigMap, which no built-in rule matches (what every request pays regardless).
 
 Each case is timed (CPU time of this process, best of 5 rounds, so other load on a shared machine counts
 less) for about --seconds per operation: the whole run takes about 15 s. `--profile CASE` prints a cProfile
@@ -112,7 +113,10 @@ def cases() -> dict[str, Request]:
     ok = pod([good_container(i) for i in range(3)], dict(LABELS))
     bad = pod([bad_container(i) for i in range(3)], {"app": "other"})
     out = {}
-    for name, obj in (("pod-ok", ok), ("pod-bad", bad), ("deploy-ok", deployment(ok)), ("deploy-bad", deployment(bad))):
+    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bench", "namespace": NAMESPACE},
+                 "data": {f"key{i}": "value" * 10 for i in range(10)}}
+    for name, obj in (("pod-ok", ok), ("pod-bad", bad), ("deploy-ok", deployment(ok)), ("deploy-bad", deployment(bad)),
+                      ("configmap", configmap)):
         out[name] = decode(json.dumps(review(copy.deepcopy(obj))).encode())
     return out
 
