@@ -124,6 +124,8 @@ class KyvernoEvaluator:
                     if getattr(r, rule_type) is not None and _may_match(r, kind)
                 )
                 plan.append((policy, rules))
+            if len(self._plans) >= 4096:  # one entry per kind seen: bounded all the same
+                self._plans.clear()
             self._plans[key] = plan
         return plan
 
