@@ -131,3 +131,42 @@ def test_shared_pod_security_checks_answer_as_unshared_ones() -> None:
             assert check(pod, level=level) == expected
         # a different pod object is checked afresh, even with the same content as one checked before
         assert check(copy.deepcopy(bad), level="baseline") == unshared[("bad", "baseline")]
+
+
+# -- the evaluator's per-kind rule index -------------------------------------------------------------
+
+
+def _evaluator(rules: list[dict[str, Any]]) -> Any:
+    import yaml
+
+    from admission.engines.yaml import KyvernoEvaluator
+    from admission.manifests import load_text
+
+    doc = {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "p"},
+           "spec": {"validationFailureAction": "Enforce", "rules": rules}}
+    return KyvernoEvaluator.from_documents(load_text(yaml.safe_dump(doc), "p.yaml"))
+
+
+def _deny(name: str, match: Any) -> dict[str, Any]:
+    return {"name": name, "match": match, "validate": {"message": name, "deny": {}}}
+
+
+def test_the_kind_index_skips_only_rules_that_cannot_match() -> None:
+    from admission.engines import Context
+    from admission.review import Request
+
+    ev = _evaluator([
+        _deny("pods", {"any": [{"resources": {"kinds": ["Pod"]}}]}),
+        _deny("services", {"any": [{"resources": {"kinds": ["v1/Service"]}}]}),
+        _deny("everything", {"any": [{"resources": {"kinds": ["*"]}}]}),
+        _deny("by-namespace", {"any": [{"resources": {"namespaces": ["apps"]}}]}),
+        _deny("malformed", {"any": [{"resources": {"kinds": ["*"], "names": 5}}]}),  # errors when matched
+    ])
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "apps"}}
+    for obj, expected in ((POD | {"metadata": {"name": "web", "namespace": "apps"}},
+                           ["pods", "everything", "by-namespace", "malformed"]),
+                          (service, ["services", "everything", "by-namespace", "malformed"])):
+        results = ev.validate(Request.for_object(obj), Context(report_skips=True))
+        assert [r.rule for r in results] == expected
+        assert results[-1].status.value == "error" and "failed to match the rule" in results[-1].message
+        assert all(r.status.value == "fail" for r in results[:-1])
