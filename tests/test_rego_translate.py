@@ -205,3 +205,48 @@ def test_same_function_name_with_other_arity_in_two_packages() -> None:
     got = check([plain, renamed])
     assert got["plain"] is not None and "crashed" in got["plain"]
     assert got["renamed"] is None
+
+
+PARTIAL_SETS = (
+    "package p\n"
+    'violation[{"msg": msg}] {\n  c := input.cs[_]\n  not c.ok  # a comment\n  msg := sprintf("%v is not ok", [c.name])\n}\n'
+    'violation[{"msg": "x is one"}] { input.x == 1 }\n'
+    "single[n] { n := input.cs[_].name }\n"
+    "none[n] { n := input.cs[_].name; n == \"zz\" }\n"
+)
+
+
+def test_partial_set_rules_become_set_comprehensions_with_the_same_value() -> None:
+    src = tr.translate(PARTIAL_SETS)
+    out = tr.partial_sets_as_comprehensions(src)
+    assert "single := {n |" in out and "none := {n |" in out
+    assert '__set_violation_1 := {{"msg": msg} |' in out
+    assert "violation := __set_violation_1 | __set_violation_2" in out
+    doc = {"cs": [{"name": "a", "ok": True}, {"name": "b"}, {"name": "b"}], "x": 1}
+    query = "{r: data.p[r] | some r in [\"violation\", \"single\", \"none\"]}"
+    before = Program({"m.rego": src}, {}, query).evaluate(json.dumps(doc))
+    after = Program({"m.rego": out}, {}, query).evaluate(json.dumps(doc))
+    assert before == after == {
+        "violation": [{"msg": "b is not ok"}, {"msg": "x is one"}],
+        "single": ["a", "b"],
+        "none": [],
+    }
+    empty = Program({"m.rego": out}, {}, "data.p.violation").evaluate(json.dumps({"cs": []}))
+    assert empty == []
+
+
+def test_partial_sets_left_alone_when_not_only_bodied_contains_rules() -> None:
+    src = (
+        "package p\n"
+        "s contains 1\n"
+        "s contains 2 if { true }\n"
+        "u contains x if { x := {1} | {2} }\n"
+        "w contains {1} | {2} if { true }\n"
+    )
+    out = tr.partial_sets_as_comprehensions(src)
+    assert "s contains 1\ns contains 2 if { true }" in out  # a bodiless definition: s stays partial
+    assert "u := {x | x := {1} | {2} }" in out
+    assert "w contains {1} | {2} if" in out  # `|` in the head would read as the comprehension's bar
+    assert Program({"m.rego": out}, {}, "data.p").evaluate("{}") == {
+        "s": [1, 2], "u": [[1, 2]], "w": [[1, 2]]
+    }

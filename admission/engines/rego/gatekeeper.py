@@ -226,6 +226,8 @@ def _modules_for(c: Constraint) -> dict[str, str]:
     if original:
         renames = {**renames, f"data.{original}": f"data.gk.{c.key}"}
     src = tr.rename_functions(tr.rename_refs(src, renames), c.key)
+    # the package gk.<key> is this module's alone, so its partial set rules can be complete rules
+    src = tr.partial_sets_as_comprehensions(src)
     out[f"{c.template.name}.{c.key}.rego"] = tr.set_package(src, f"gk.{c.key}")
     params = f', "parameters": data.gkparams.{c.key}' if c.parameters is not None else ""
     view = f'package {_lib_root(c)}\n\ngkinput__ := {{"review": input.review{params}}}\n'
