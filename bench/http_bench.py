@@ -6,6 +6,8 @@ same stack, driven in one run from a load generator on loopback with realistic P
 Reports requests/s, p50 and p99 for each server, their throughput ratio, and p99 at a fixed 1,000 req/s.
 Targets: our throughput >= 50% of the fixed-response server's; p99 <= 5 ms at 1,000 req/s.
 Also runs ours on an empty policy set (`--no-empty` skips it), which prices the server apart from the policies.
+The closed-loop load runs in rounds interleaved between the servers (`--rounds`), so that other work on a
+shared machine weighs on each alike; it also reports the CPU each server's processes spent per request.
 Bounded: 45 s of load with the defaults, never more than 60 s; loopback only.
 """
 
@@ -19,6 +21,7 @@ import shutil
 import signal
 import socket
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -247,7 +250,8 @@ def wrk_throughput(wrk: str, port: int, bodies_file: Path, script: Path, connect
         raise SystemExit(f"wrk failed:\n{out.stdout}\n{out.stderr}")
     d = json.loads(line[len("WRK_JSON "):])
     return {"rps": d["requests"] / (d["duration_us"] / 1e6), "p50_ms": d["p50_us"] / 1000,
-            "p99_ms": d["p99_us"] / 1000, "requests": d["requests"], "errors": d["errors"] + d["non2xx"]}
+            "p99_ms": d["p99_us"] / 1000, "requests": d["requests"], "errors": d["errors"] + d["non2xx"],
+            "seconds": d["duration_us"] / 1e6}
 
 
 def python_throughput(port: int, bodies: list[bytes], connections: int, duration: float) -> dict[str, float]:
@@ -255,7 +259,20 @@ def python_throughput(port: int, bodies: list[bytes], connections: int, duration
                                         duration=duration))
     bad = sum(n for s, n in r.statuses.items() if s != 200)
     return {"rps": r.rps, "p50_ms": r.percentile(50) * 1000, "p99_ms": r.percentile(99) * 1000,
-            "requests": len(r.latencies), "errors": r.errors + bad}
+            "requests": len(r.latencies), "errors": r.errors + bad, "seconds": r.elapsed}
+
+
+def combine(rounds: list[dict[str, float]], cpu_seconds: float) -> dict[str, Any]:
+    """One server's closed-loop rounds as one result: req/s over all of them, the median round's p50 and p99."""
+    requests = sum(r["requests"] for r in rounds)
+    return {"rps": requests / sum(r["seconds"] for r in rounds), "requests": requests,
+            "p50_ms": statistics.median(r["p50_ms"] for r in rounds),
+            "p99_ms": statistics.median(r["p99_ms"] for r in rounds),
+            "p99_ms_worst_round": max(r["p99_ms"] for r in rounds),
+            "errors": sum(r["errors"] for r in rounds),
+            # CPU the server spent per request: moved less than req/s by other work on a shared machine
+            "cpu_us_per_request": cpu_seconds * 1e6 / max(1, requests),
+            "rounds": rounds}
 
 
 def python_fixed_rate(port: int, bodies: list[bytes], rate: float, duration: float) -> dict[str, float]:
@@ -281,6 +298,8 @@ def check_answers(port: int, bodies: list[bytes]) -> dict[str, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=8.0, help="seconds of closed-loop load per server")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="closed-loop rounds per server, interleaved between the servers (each duration/rounds s)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rate", type=float, default=1000.0, help="fixed-rate mode: requests per second")
     parser.add_argument("--rate-duration", type=float, default=6.0, help="seconds of fixed-rate load per server")
@@ -297,10 +316,12 @@ def main(argv: list[str] | None = None) -> int:
                              "became plain ASGI; by default it answers through the same plain ASGI path as ours)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
-    # Our server on the built-in policies runs last: when overloaded at the fixed rate it keeps working off its
+    # Our server on the built-in policies runs last at the fixed rate: overloaded, it keeps working off its
     # backlog after the client gives up, which must not take CPU from the next server measured.
     servers = ["fixed"] + ([] if args.no_empty else ["admission-empty"]) + ["admission"]
     load_seconds = len(servers) * (args.duration + 1 + args.rate_duration)
+    if args.rounds < 1 or args.duration / args.rounds < 1:
+        parser.error("--rounds must be at least 1 and leave at least 1 s per round")
     if load_seconds > MAX_LOAD_SECONDS:
         parser.error(f"durations add up to {load_seconds:.0f}s of load; keep them within {MAX_LOAD_SECONDS:.0f}s")
 
@@ -328,19 +349,26 @@ def main(argv: list[str] | None = None) -> int:
                                    "workers": args.workers, "review_bytes_avg": sum(map(len, bodies)) // len(bodies),
                                    "admission_answers": answers, "cpus": os.cpu_count(),
                                    "load_average_before": os.getloadavg()[0]}
+        for name in servers:  # a short warm-up each
+            python_throughput(ports[name], bodies, 4, 1.0)
+        # Closed loop in interleaved rounds (fixed, ours, ours, fixed, ours, ...), so that other work on a
+        # shared machine, which comes and goes, weighs on every server alike.
+        rounds: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+        cpu = dict.fromkeys(servers, 0.0)
+        for _ in range(args.rounds):
+            for name in servers:
+                before = group_cpu_seconds(pgids[name])
+                if wrk:
+                    rounds[name].append(wrk_throughput(wrk, ports[name], bodies_file, script, args.connections,
+                                                       args.duration / args.rounds))
+                else:
+                    rounds[name].append(python_throughput(ports[name], bodies, args.connections,
+                                                          args.duration / args.rounds))
+                cpu[name] += group_cpu_seconds(pgids[name]) - before
         for name in servers:
-            port = ports[name]
-            # a short warm-up, then the measured run
-            python_throughput(port, bodies, 4, 1.0)
-            cpu_before = group_cpu_seconds(pgids[name])
-            if wrk:
-                results[name] = wrk_throughput(wrk, port, bodies_file, script, args.connections, args.duration)
-            else:
-                results[name] = python_throughput(port, bodies, args.connections, args.duration)
-            # CPU the server spent per request: unlike req/s, barely moved by other work on a shared machine
-            results[name]["cpu_us_per_request"] = ((group_cpu_seconds(pgids[name]) - cpu_before) * 1e6
-                                                   / max(1, results[name]["requests"]))
-            results[name]["fixed_rate"] = python_fixed_rate(port, bodies, args.rate, args.rate_duration)
+            results[name] = combine(rounds[name], cpu[name])
+        for name in servers:  # fixed rate: one server after the other, ours on the built-in library last
+            results[name]["fixed_rate"] = python_fixed_rate(ports[name], bodies, args.rate, args.rate_duration)
         results["throughput_ratio"] = results["admission"]["rps"] / results["fixed"]["rps"]
         if "admission-empty" in results:
             results["throughput_ratio_empty"] = results["admission-empty"]["rps"] / results["fixed"]["rps"]
@@ -363,6 +391,7 @@ def report(r: dict[str, Any]) -> None:
           f"{r['load_average_after']:.2f} (anything above ~1 beside the benchmark is other work on the machine)")
     print(f"fixed-response server: {r['fixed_layout']} POST endpoints")
     print(f"policies: {', '.join(r['policies'])}; our answers on the benchmark reviews: {r['admission_answers']}")
+    print(f"closed loop: {len(r['fixed']['rounds'])} interleaved rounds per server; p50/p99 of the median round")
     print(f"{'server':<17}{'req/s':>8}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}{'CPU µs/req':>11}   "
           f"{'@rate':>6}{'got/s':>7}{'p50 ms':>8}{'p99 ms':>8}")
     for name in r["servers"]:
