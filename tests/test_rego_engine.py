@@ -193,3 +193,19 @@ def test_files_that_crash_only_together_are_refused_not_run(tmp_path: Path) -> N
     with pytest.raises(PolicyError) as err:
         RegoEvaluator.from_sources([], [a, b, c])
     assert "crashed the engine" in err.value.message
+
+
+def test_partial_sets_across_files_of_one_package_stay_partial(tmp_path: Path) -> None:
+    """Two files extending one package's `deny` keep it partial; a file with its own package gets the faster
+    comprehension form. Either way every message is reported."""
+    (tmp_path / "a.rego").write_text('package shared\n\ndeny[msg] {\n  input.request.object.kind == "Pod"\n  msg := "from a"\n}\n')
+    (tmp_path / "b.rego").write_text('package shared\n\ndeny[msg] {\n  input.request.object.kind == "Pod"\n  msg := "from b"\n}\n')
+    (tmp_path / "c.rego").write_text(
+        'package own\n\ndeny[msg] {\n  msg := "from c"\n}\n\ndeny[msg] {\n  input.request.object.kind == "Pod"\n  msg := "from c again"\n}\n'
+    )
+    ev = RegoEvaluator.from_sources([], [tmp_path / f for f in ("a.rego", "b.rego", "c.rego")], isolate=False)
+    sources = {m.package: m.source for m in ev.modules.policies_}
+    assert "deny contains msg if" in sources["shared"]
+    assert "deny := __set_deny_1 | __set_deny_2" in sources["own"]
+    got = {r.message for r in ev.validate(Request.for_object(pod()), Context())}
+    assert got == {"from a", "from b", "from c", "from c again"}

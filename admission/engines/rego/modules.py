@@ -180,6 +180,7 @@ class ModuleSet:
                     source=src,
                 )
             )
+        _sets_as_comprehensions(translated, libs)
         _rename_private_functions(translated, libs, policies)
         if not policies:
             return cls([], None, libs)
@@ -269,6 +270,17 @@ class ModuleSet:
             except Exception as exc:  # jsonpatch raises several types; a bad patch is an error result
                 results.append(RuleResult(m.name, "patch", Status.ERROR, f"patch does not apply: {exc}", Action.ENFORCE, m.failure_policy))
         return obj, results
+
+
+def _sets_as_comprehensions(translated: dict[str, str], libs: dict[str, str]) -> None:
+    """Partial set rules as set comprehensions (faster on regopy, see translate.partial_sets_as_comprehensions)
+    in files whose package no other file shares: a complete rule cannot be extended by another file."""
+    packages = [tr.package_of(src) for src in translated.values()]
+    for file, package in zip(list(translated), packages, strict=True):
+        if packages.count(package) == 1:
+            translated[file] = tr.partial_sets_as_comprehensions(translated[file])
+            if file in libs:
+                libs[file] = translated[file]
 
 
 def _rename_private_functions(translated: dict[str, str], libs: dict[str, str], policies: list[Module]) -> None:
