@@ -201,11 +201,11 @@ def test_partial_sets_across_files_of_one_package_stay_partial(tmp_path: Path) -
     (tmp_path / "a.rego").write_text('package shared\n\ndeny[msg] {\n  input.request.object.kind == "Pod"\n  msg := "from a"\n}\n')
     (tmp_path / "b.rego").write_text('package shared\n\ndeny[msg] {\n  input.request.object.kind == "Pod"\n  msg := "from b"\n}\n')
     (tmp_path / "c.rego").write_text(
-        'package own\n\ndeny[msg] {\n  msg := "from c"\n}\n\ndeny[msg] {\n  input.request.object.kind == "Pod"\n  msg := "from c again"\n}\n'
+        'package own\n\ndeny[msg] {\n  msg := "from c"\n}\n\ndeny[msg] {\n  c := input.request.object.spec.containers[_]\n  msg := sprintf("from c again: %v", [c.name])\n}\n'
     )
     ev = RegoEvaluator.from_sources([], [tmp_path / f for f in ("a.rego", "b.rego", "c.rego")], isolate=False)
     sources = {m.package: m.source for m in ev.modules.policies_}
     assert "deny contains msg if" in sources["shared"]
     assert "deny := __set_deny_1 | __set_deny_2" in sources["own"]
     got = {r.message for r in ev.validate(Request.for_object(pod()), Context())}
-    assert got == {"from a", "from b", "from c", "from c again"}
+    assert got == {"from a", "from b", "from c", "from c again: app"}

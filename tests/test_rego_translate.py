@@ -240,13 +240,15 @@ def test_partial_sets_left_alone_when_not_only_bodied_contains_rules() -> None:
         "package p\n"
         "s contains 1\n"
         "s contains 2 if { true }\n"
-        "u contains x if { x := {1} | {2} }\n"
+        "u contains x if { some y in [1]; x := {y} | {2} }\n"
+        "plain contains 1 if { input.x == 1 }\n"
         "w contains {1} | {2} if { true }\n"
     )
     out = tr.partial_sets_as_comprehensions(src)
     assert "s contains 1\ns contains 2 if { true }" in out  # a bodiless definition: s stays partial
-    assert "u := {x | x := {1} | {2} }" in out
+    assert "u := {x | some y in [1]; x := {y} | {2} }" in out
+    assert "plain contains 1 if" in out  # no iteration: faster as a partial rule
     assert "w contains {1} | {2} if" in out  # `|` in the head would read as the comprehension's bar
-    assert Program({"m.rego": out}, {}, "data.p").evaluate("{}") == {
-        "s": [1, 2], "u": [[1, 2]], "w": [[1, 2]]
+    assert Program({"m.rego": out}, {}, "data.p").evaluate('{"x": 1}') == {
+        "s": [1, 2], "u": [[1, 2]], "w": [[1, 2]], "plain": [1]
     }
