@@ -506,3 +506,51 @@ def test_unexpected_errors_are_a_json_500_without_a_traceback(monkeypatch: pytes
     assert r.status_code == 500
     assert r.json() == {"error": "internal server error", "code": 500}
     assert "Traceback" not in r.text and "encoder bug" not in r.text
+
+
+# --- the plain ASGI path: reading the body ------------------------------------------------------------------
+
+
+def _read(headers: list[tuple[bytes, bytes]], messages: list[dict[str, Any]], limit: int = 100) -> bytes:
+    from admission.server import read_body
+
+    pending = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        return pending.pop(0)
+
+    body: bytes = asyncio.run(read_body({"type": "http", "headers": headers}, receive, limit))
+    return body
+
+
+def test_read_body_joins_chunks_and_checks_the_limit() -> None:
+    from starlette.requests import ClientDisconnect
+
+    from admission.review import ReviewError
+
+    chunks = [{"type": "http.request", "body": b"ab", "more_body": True},
+              {"type": "http.request", "body": b"cd", "more_body": False}]
+    assert _read([], chunks) == b"abcd"
+    assert _read([(b"content-length", b"2")], [{"type": "http.request", "body": b"xy"}]) == b"xy"
+    with pytest.raises(ReviewError) as info:
+        _read([(b"content-length", b"abc")], chunks)
+    assert info.value.status_code == 400 and "invalid Content-Length" in info.value.message
+    with pytest.raises(ReviewError) as info:
+        _read([(b"content-length", b"101")], chunks)
+    assert info.value.status_code == 413 and "101 bytes" in info.value.message
+    with pytest.raises(ReviewError) as info:
+        _read([], [{"type": "http.request", "body": b"x" * 60, "more_body": True}] * 2)
+    assert info.value.status_code == 413
+    with pytest.raises(ClientDisconnect):
+        _read([], [chunks[0], {"type": "http.disconnect"}])
+
+
+def test_review_endpoints_answer_other_methods_with_405_json() -> None:
+    app = create_app(Settings(), engine=fake.engine(), state=ClusterState())
+
+    async def scenario() -> list[httpx.Response]:
+        async with _asgi_client(app) as c:
+            return [await c.put("/mutate", json={}), await c.get("/validate")]
+
+    for r in asyncio.run(scenario()):
+        assert r.status_code == 405 and r.headers["allow"] == "POST" and r.json()["code"] == 405
