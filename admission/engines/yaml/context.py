@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -234,26 +235,12 @@ def api_get(url: str, state: ClusterState) -> Any:
     """Answer a GET on the Kubernetes API from the cluster state. Raises ApiError as the server would
     answer with an error, StateUnavailable when there is no state at all."""
     state.require()
-    parts_url = urlsplit(url)
-    segments = [unquote(s) for s in parts_url.path.strip("/").split("/") if s]
-    if segments[:2] == ["api", "v1"]:
-        group, version, rest = "", "v1", segments[2:]
-    elif len(segments) >= 3 and segments[0] == "apis":
-        group, version, rest = segments[1], segments[2], segments[3:]
-    else:
-        raise ApiError(f"the server could not find the requested resource ({url})")
-    namespace: str | None = None
-    if len(rest) >= 3 and rest[0] == "namespaces":
-        namespace, rest = rest[1], rest[2:]
-    if not rest or len(rest) > 2:
-        raise ApiError(f"the server could not find the requested resource ({url})")
-    resource = rest[0]
-    name = rest[1] if len(rest) == 2 else None
+    group, version, namespace, resource, name, query_items = _parse_url(url)
     kind = _kind_for(resource, group, state)
     if kind is None:
         raise ApiError(f"the server could not find the requested resource ({url})")
     api_version = f"{group}/{version}" if group else version
-    query = parse_qs(parts_url.query)
+    query = dict(query_items)
     if name is not None:
         for obj in _objects(state, kind, group, namespace or ""):
             if (obj.get("metadata") or {}).get("name") == name:
@@ -268,6 +255,27 @@ def api_get(url: str, state: ClusterState) -> Any:
     items.sort(key=lambda o: ((o.get("metadata") or {}).get("namespace") or "",
                               (o.get("metadata") or {}).get("name") or ""))
     return {"apiVersion": api_version, "kind": f"{kind}List", "metadata": {"resourceVersion": ""}, "items": items}
+
+
+@lru_cache(maxsize=1024)
+def _parse_url(url: str) -> tuple[str, str, str | None, str, str | None, tuple[tuple[str, list[str]], ...]]:
+    """(group, version, namespace, resource, name, query) of an API path (the same few paths come back
+    request after request). Raises ApiError for a path the API server does not serve."""
+    parts_url = urlsplit(url)
+    segments = [unquote(s) for s in parts_url.path.strip("/").split("/") if s]
+    if segments[:2] == ["api", "v1"]:
+        group, version, rest = "", "v1", segments[2:]
+    elif len(segments) >= 3 and segments[0] == "apis":
+        group, version, rest = segments[1], segments[2], segments[3:]
+    else:
+        raise ApiError(f"the server could not find the requested resource ({url})")
+    namespace: str | None = None
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        namespace, rest = rest[1], rest[2:]
+    if not rest or len(rest) > 2:
+        raise ApiError(f"the server could not find the requested resource ({url})")
+    name = rest[1] if len(rest) == 2 else None
+    return group, version, namespace, rest[0], name, tuple(parse_qs(parts_url.query).items())
 
 
 def _kind_for(resource: str, group: str, state: ClusterState) -> str | None:
