@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
 
-from admission.engines.yaml.values import wildcard_match
+from admission.engines.yaml.values import contains_wildcard, wildcard_match
 from admission.selectors import selector_matches
 
 _VERSION = re.compile(r"^(v\d+((alpha|beta)\d+)?|\*)$")
@@ -274,6 +274,23 @@ def rule_applies(
 # -- compiled matching: a rule's match and exclude blocks read once, matched per request -------------
 
 
+class _Patterns:
+    """A list of wildcard patterns: does any match a value? Literal patterns are looked up in a set."""
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        self.any_value = "*" in patterns
+        self.exact = frozenset(p for p in patterns if not contains_wildcard(p))
+        self.wild = tuple(p for p in patterns if contains_wildcard(p))
+
+    def match(self, value: str) -> bool:
+        if self.any_value or value in self.exact:
+            return True
+        for p in self.wild:
+            if wildcard_match(p, value):
+                return True
+        return False
+
+
 class _Filter:
     """One filter of a block with its lists read in advance (same semantics as _filter_matches)."""
 
@@ -287,11 +304,11 @@ class _Filter:
         self.operations = tuple(str(o) for o in operations) if operations else None
         kinds = desc.get("kinds") or []
         self.kinds = tuple(parse_kind_selector(str(k)) for k in list(kinds)) if kinds else None
-        self.name = str(desc["name"]) if desc.get("name") else None
+        self.name = _Patterns((str(desc["name"]),)) if desc.get("name") else None
         names = desc.get("names") or []
-        self.names = tuple(str(n) for n in names) if names else None
+        self.names = _Patterns(tuple(str(n) for n in names)) if names else None
         namespaces = desc.get("namespaces") or []
-        self.namespaces = tuple(str(n) for n in namespaces) if namespaces else None
+        self.namespaces = _Patterns(tuple(str(n) for n in namespaces)) if namespaces else None
         annotations = desc.get("annotations") or {}
         self.annotations = tuple((str(k), str(v)) for k, v in annotations.items()) if annotations else None
         self.selector = desc.get("selector")
@@ -313,11 +330,11 @@ class _Filter:
             return False
         if self.kinds is not None and not self._kind_matches(s):
             return False
-        if self.name is not None and not wildcard_match(self.name, s.name):
+        if self.name is not None and not self.name.match(s.name):
             return False
-        if self.names is not None and not any(wildcard_match(n, s.name) for n in self.names):
+        if self.names is not None and not self.names.match(s.name):
             return False
-        if self.namespaces is not None and not any(wildcard_match(n, s.resource_namespace) for n in self.namespaces):
+        if self.namespaces is not None and not self.namespaces.match(s.resource_namespace):
             return False
         if self.annotations is not None:
             actual = s.meta.get("annotations") or {}
@@ -347,11 +364,17 @@ class _Block:
 
     def matches(self, s: Subject, *, in_match: bool) -> bool:
         if self.mode == "any":
-            return any(f.matches(s, in_match=in_match) is True for f in self.filters)
+            for f in self.filters:
+                if f.matches(s, in_match=in_match) is True:
+                    return True
+            return False
         if self.mode == "all":
             if not in_match and not self.filters:
                 return False
-            return all(f.matches(s, in_match=in_match) is True for f in self.filters)
+            for f in self.filters:
+                if f.matches(s, in_match=in_match) is not True:
+                    return False
+            return True
         return self.filters[0].matches(s, in_match=in_match) is True
 
 

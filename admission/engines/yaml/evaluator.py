@@ -257,6 +257,8 @@ class KyvernoEvaluator:
             variables, provided = _variables(policy, rule, request, obj, ctx, memo)
         except Exception as exc:  # a values error is this rule's error
             return _result_only(policy, rule, Status.ERROR, f"failed to set up variables: {exc}")
+        if not provided and not _PROVIDED.get():  # nothing given offline (always so in the webhook)
+            return self._evaluate(policy, rule, variables, obj, ctx, body)
         token = _PROVIDED.set(frozenset(provided))
         try:
             return self._evaluate(policy, rule, variables, obj, ctx, body)
@@ -314,9 +316,13 @@ def _override(overrides: Any, subject: Subject) -> Action | None:
 def failure_action(policy: Policy, rule: Rule, subject: Subject) -> Action:
     """Kyverno's order: the rule's overrides, its failureAction, the policy's overrides, the policy's action."""
     validate = rule.validate or {}
-    action = _override(validate.get("failureActionOverrides"), subject)
+    rule_overrides = validate.get("failureActionOverrides")
+    policy_overrides = (policy.raw.get("spec") or {}).get("validationFailureActionOverrides")
+    if rule_overrides is None and policy_overrides is None:
+        return rule.action  # no overrides: the common case
+    action = _override(rule_overrides, subject)
     if action is None and validate.get("failureAction") is None and validate.get("validationFailureAction") is None:
-        action = _override((policy.raw.get("spec") or {}).get("validationFailureActionOverrides"), subject)
+        action = _override(policy_overrides, subject)
     return action or rule.action
 
 
