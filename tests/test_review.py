@@ -3,7 +3,15 @@ import json
 
 import pytest
 
-from admission.review import MAX_WARNING_CHARS, MAX_WARNINGS, Request, ReviewError, decode, encode, limit_warnings
+from admission.review import (
+    MAX_WARNING_CHARS,
+    MAX_WARNINGS,
+    Request,
+    ReviewError,
+    decode,
+    encode,
+    limit_warnings,
+)
 from tests.conftest import pod, review_bytes
 
 
