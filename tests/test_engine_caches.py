@@ -170,3 +170,14 @@ def test_the_kind_index_skips_only_rules_that_cannot_match() -> None:
         assert [r.rule for r in results] == expected
         assert results[-1].status.value == "error" and "failed to match the rule" in results[-1].message
         assert all(r.status.value == "fail" for r in results[:-1])
+
+
+def test_long_request_strings_are_compared_but_not_kept() -> None:
+    from admission.engines.yaml.values import _compare_scalars
+
+    long_value = "x" * 5000
+    before = _compare_scalars.cache_info().currsize
+    assert compare_value("?*", long_value) is True
+    assert compare_value("x*y", long_value) is False
+    assert compare_value("<=1Gi", "1" * 300) is False
+    assert _compare_scalars.cache_info().currsize == before

@@ -235,7 +235,8 @@ def api_get(url: str, state: ClusterState) -> Any:
     """Answer a GET on the Kubernetes API from the cluster state. Raises ApiError as the server would
     answer with an error, StateUnavailable when there is no state at all."""
     state.require()
-    group, version, namespace, resource, name, query_items = _parse_url(url)
+    parse = _parse_url if len(url) <= 2048 else _parse_url.__wrapped__
+    group, version, namespace, resource, name, query_items = parse(url)
     kind = _kind_for(resource, group, state)
     if kind is None:
         raise ApiError(f"the server could not find the requested resource ({url})")

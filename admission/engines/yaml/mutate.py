@@ -93,6 +93,8 @@ def json6902(obj: Object, ops: Any) -> Object:
 def parse_operations(text: str) -> Any:
     """patchesJson6902 text as YAML (JSON is YAML), a fresh structure each call. The same texts come back
     request after request (a foreach entry's, per element index), so each is parsed once and kept as JSON."""
+    if len(text) > 16384:  # not kept: texts this long are not a policy's own
+        return yaml.safe_load(text)
     kept = _as_json(text)
     return json.loads(kept) if kept is not None else yaml.safe_load(text)
 

@@ -52,7 +52,7 @@ def parse_anchor(key: Any) -> tuple[str, str] | None:
     """(modifier, key) of an anchored map key such as "=(name)", or None for a plain key."""
     if not isinstance(key, str):
         return None
-    return _parse_anchor(key)
+    return _parse_anchor(key) if len(key) <= 256 else _parse_anchor.__wrapped__(key)
 
 
 @lru_cache(maxsize=8192)

@@ -152,7 +152,11 @@ def parse_quantity(s: Any) -> Decimal | None:
     """
     if not isinstance(s, str) or s == "":
         return None
-    return _parse_quantity(s)
+    return _parse_quantity(s) if len(s) <= _CACHED_LENGTH else _parse_quantity.__wrapped__(s)
+
+
+# Strings longer than this (request data can be anything) are not kept by the caches below.
+_CACHED_LENGTH = 256
 
 
 @lru_cache(maxsize=4096)
@@ -237,7 +241,7 @@ def parse_duration_ns(s: Any) -> int | None:
     """time.ParseDuration in nanoseconds ("1h30m", "500ms", "-1.5h", "0"); None on error."""
     if not isinstance(s, str):
         return None
-    return _parse_duration_ns(s)
+    return _parse_duration_ns(s) if len(s) <= _CACHED_LENGTH else _parse_duration_ns.__wrapped__(s)
 
 
 @lru_cache(maxsize=4096)
@@ -404,9 +408,13 @@ EQUAL, NOT_EQUAL, MORE, LESS, MORE_EQUAL, LESS_EQUAL = "", "!", ">", "<", ">=", 
 IN_RANGE, NOT_IN_RANGE = "-", "!-"
 
 
-@lru_cache(maxsize=4096)
 def string_operator(pattern: str) -> str:
     """The operator a string pattern starts with (GetOperatorFromStringPattern)."""
+    return _string_operator(pattern) if len(pattern) <= _CACHED_LENGTH else _string_operator.__wrapped__(pattern)
+
+
+@lru_cache(maxsize=4096)
+def _string_operator(pattern: str) -> str:
     if len(pattern) < 2:
         return EQUAL
     for op in (MORE_EQUAL, LESS_EQUAL, MORE, LESS, NOT_EQUAL):
@@ -424,7 +432,8 @@ _SCALARS = (str, int, float, bool, type(None))
 
 def compare_value(pattern_value: Any, value: Any) -> bool:
     """Does a resource value satisfy a scalar pattern (or, for a map pattern, is it a map)?"""
-    if type(pattern_value) is str and type(value) in _SCALARS:
+    if type(pattern_value) is str and type(value) in _SCALARS and len(pattern_value) <= _CACHED_LENGTH \
+            and (type(value) is not str or len(value) <= _CACHED_LENGTH):
         # a pure function of two scalars, and the same few pairs come back request after request
         return _compare_scalars(pattern_value, value, type(value).__name__)
     return _compare_value(pattern_value, value)
@@ -478,7 +487,8 @@ def _match_nil(value: Any) -> bool:
 def _match_string_patterns(pattern: str, value: Any) -> bool:
     if isinstance(value, str) and value == pattern:
         return True
-    for conditions in _alternatives(pattern):
+    alternatives = _alternatives(pattern) if len(pattern) <= _CACHED_LENGTH else _alternatives.__wrapped__(pattern)
+    for conditions in alternatives:
         if all(_match_string_pattern(c, value) for c in conditions):
             return True
     return False

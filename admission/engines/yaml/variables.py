@@ -415,7 +415,7 @@ def compile_expr(expr: str) -> ParsedResult:
 def search(expr: str, data: Any, *, strict: bool = False) -> Any:
     """Evaluate a JMESPath expression on data with Kyverno's functions. A missing key gives None, or
     with strict=True raises VariableNotFound; every other failure raises VariableError."""
-    fn = compiled(expr)
+    fn = compiled(expr) if len(expr) <= 4096 else compiled.__wrapped__(expr)
     try:
         return fn(data)
     except _NotFound as exc:
@@ -619,7 +619,8 @@ class Variables:
         # While an entry loads, only the entries declared before it may load (as in Kyverno).
         candidates = list(self._pending if self._loading is None else self._loading)
         for deferred in candidates:
-            if deferred not in self._pending or not _mentions(deferred.name, query):
+            mentions = _mentions if len(query) <= 2048 else _mentions.__wrapped__
+            if deferred not in self._pending or not mentions(deferred.name, query):
                 continue
             if not deferred.loaded:
                 saved = self._loading
