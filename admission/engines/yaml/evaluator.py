@@ -134,7 +134,13 @@ class KyvernoEvaluator:
         policies: list[Policy] = []
         names: dict[tuple[str, str, str], str] = {}
         for doc in docs:
-            policy = parse_policy(doc)
+            try:
+                policy = parse_policy(doc)
+            except PolicyError:
+                raise
+            except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+                # A shape the checks above did not foresee: still the policy's fault, reported at its place.
+                raise PolicyError(f"{doc.file}:{doc.line}", f"malformed policy ({type(exc).__name__}: {exc})") from None
             key = (policy.kind, policy.namespace, policy.name)
             if key in names:
                 raise PolicyError(policy.source, f"{policy.kind} {policy.name} is also defined at {names[key]}")

@@ -143,9 +143,10 @@ def parse_policy(doc: Document) -> Policy:
     annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
     rules: list[Rule] = []
     seen: set[str] = set()
+    lines = _rule_lines(doc)
     for i, raw in enumerate(raw_rules):
         where = f"{kind} {name}: spec.rules[{i}]"
-        rule_source = _rule_source(doc, i) or source
+        rule_source = f"{doc.file}:{lines[i]}" if i < len(lines) else source
         rule = parse_rule(raw, where, rule_source, action, failure_policy)
         if rule.name in seen:
             raise PolicyError(rule_source, f"{where}: duplicate rule name {rule.name!r}")
@@ -171,19 +172,21 @@ def parse_policy(doc: Document) -> Policy:
     return replace(policy, generated=tuple(generated), controllers=frozenset(controllers))
 
 
-def _rule_source(doc: Document, index: int) -> str | None:
-    """file:line of spec.rules[index], read back from the file (None when it cannot be)."""
+def _rule_lines(doc: Document) -> list[int]:
+    """The line of each of spec.rules, read back from the file once (empty when it cannot be)."""
     import yaml
+
+    from admission.manifests import SafeLoader
 
     try:
         with open(doc.file, encoding="utf-8") as f:
-            nodes = list(yaml.compose_all(f, Loader=yaml.SafeLoader))
+            nodes = list(yaml.compose_all(f, Loader=SafeLoader))
         node: Any = next(n for n in nodes if n is not None and n.start_mark.line + 1 == doc.line)
         for key in ("spec", "rules"):
             node = next(v for k, v in node.value if getattr(k, "value", None) == key)
-        return f"{doc.file}:{node.value[index].start_mark.line + 1}"
+        return [item.start_mark.line + 1 for item in node.value]
     except Exception:  # stdin, a List item, or anything unexpected: the document's line will do
-        return None
+        return []
 
 
 def parse_rule(raw: Any, where: str, source: str, action: Action, failure_policy: FailurePolicy) -> Rule:
