@@ -5,13 +5,12 @@ The server, `lint`, `test` and `audit` all call Engine; only the server knows ab
 
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass, field
 
 from admission.decide import Decision, decide
 from admission.engines import Context, Evaluator, PolicyInfo
-from admission.patch import diff
+from admission.patch import copy_document, diff
 from admission.results import FailurePolicy, RuleResult, Status
 from admission.review import Request
 from admission.types import Object, PatchOperation
@@ -52,7 +51,7 @@ class Engine:
         """Apply every mutating rule in order, then the patch is the diff of original and result."""
         ctx = ctx or Context()
         original = request.object or {}
-        obj = copy.deepcopy(original)
+        obj = copy_document(original)
         results: list[RuleResult] = []
         for evaluator in self.evaluators:
             try:

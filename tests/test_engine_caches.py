@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from admission.engines.yaml.mutate import copy_document, parse_operations
+from admission.engines.yaml.mutate import parse_operations
 from admission.engines.yaml.pattern import match_pattern
 from admission.engines.yaml.values import _compare_value, compare_value
+from admission.patch import copy_document
 from admission.podsecurity import check, sharing
 from tests.test_pattern import KYVERNO_CASES
 

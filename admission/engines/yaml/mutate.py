@@ -22,6 +22,7 @@ import jsonpatch
 import yaml
 
 from admission.engines.yaml.policy import anchor_of
+from admission.patch import copy_document
 from admission.results import Status
 from admission.types import Object
 
@@ -108,19 +109,6 @@ def _as_json(text: str) -> str | None:
     except (TypeError, ValueError):
         return None
     return kept if json.loads(kept) == parsed else None
-
-
-def copy_document(value: Any) -> Any:
-    """A deep copy of JSON-shaped data (dicts, lists, scalars), quicker than copy.deepcopy; anything else
-    in it is deep-copied as usual. Unlike deepcopy, a mapping reached twice is copied twice."""
-    kind = type(value)
-    if kind is dict:
-        return {k: copy_document(v) for k, v in value.items()}
-    if kind is list:
-        return [copy_document(v) for v in value]
-    if kind is str or kind is int or kind is float or kind is bool or value is None:
-        return value
-    return copy.deepcopy(value)
 
 
 def _index(part: str) -> int | None:
