@@ -19,6 +19,7 @@ from admission.decide import denies
 from admission.engine import Engine
 from admission.engines import Context, PolicyError
 from admission.manifests import Document, ManifestError, find_files, load_file, load_paths
+from admission.objects import ObjectIdentity
 from admission.results import RuleResult, Status
 from admission.review import Request
 from admission.state import ClusterState
@@ -59,23 +60,10 @@ CLUSTER_SCOPED = frozenset({
 
 
 @dataclass(frozen=True)
-class Resource:
+class Resource(ObjectIdentity):
     obj: Object
     file: str
     line: int
-
-    @property
-    def kind(self) -> str:
-        return str(self.obj.get("kind") or "")
-
-    @property
-    def namespace(self) -> str:
-        return str((self.obj.get("metadata") or {}).get("namespace") or "")
-
-    @property
-    def name(self) -> str:
-        meta = self.obj.get("metadata") or {}
-        return str(meta.get("name") or meta.get("generateName") or "")
 
     @property
     def label(self) -> str:

@@ -20,6 +20,7 @@ from admission.engines import PolicyError
 from admission.engines.yaml import KyvernoContext, KyvernoEvaluator
 from admission.engines.yaml.evaluator import NOT_APPLIED
 from admission.manifests import ManifestError, load_file
+from admission.objects import ObjectIdentity
 from admission.policyset import load as load_policies
 from admission.results import RuleResult, Status
 from admission.review import Kind, Request
@@ -29,7 +30,7 @@ from admission.types import Object
 
 
 @dataclasses.dataclass
-class Reviewed:
+class Reviewed(ObjectIdentity):
     obj: Object
     mutated: Object
     results: list[RuleResult]
@@ -37,18 +38,6 @@ class Reviewed:
     after: dict[str, Object] = dataclasses.field(default_factory=dict)
     # (policy, rule) -> the resources a generate rule would create for this resource
     generated: dict[tuple[str, str], tuple[Object, ...]] = dataclasses.field(default_factory=dict)
-
-    @property
-    def kind(self) -> str:
-        return str(self.obj.get("kind") or "")
-
-    @property
-    def name(self) -> str:
-        return str((self.obj.get("metadata") or {}).get("name") or "")
-
-    @property
-    def namespace(self) -> str:
-        return str((self.obj.get("metadata") or {}).get("namespace") or "")
 
 
 class Values:

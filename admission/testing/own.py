@@ -26,6 +26,7 @@ from typing import Any
 from admission.engine import Engine
 from admission.engines import Context, PolicyError
 from admission.manifests import ManifestError, load_paths
+from admission.objects import ObjectIdentity
 from admission.patch import diff
 from admission.results import Action, RuleResult, Status
 from admission.review import Request
@@ -51,25 +52,13 @@ class Expectation:
 
 
 @dataclass
-class Subject:
+class Subject(ObjectIdentity):
     """A resource under test and, once evaluated, its results and mutated form."""
 
     obj: Object
     results: list[RuleResult] = field(default_factory=list)
     mutated: Object | None = None
     evaluated: bool = False
-
-    @property
-    def kind(self) -> str:
-        return str(self.obj.get("kind") or "")
-
-    @property
-    def namespace(self) -> str:
-        return str((self.obj.get("metadata") or {}).get("namespace") or "")
-
-    @property
-    def name(self) -> str:
-        return str((self.obj.get("metadata") or {}).get("name") or "")
 
     def named(self, ref: str) -> bool:
         ns, _, name = ref.rpartition("/")
