@@ -141,11 +141,12 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: flo
 
 
 def start_servers(tmp: Path, workers: int, policies: list[str], procs: list[subprocess.Popen[bytes]],
-                  empty: bool = True, fixed_starlette: bool = False) -> dict[str, int]:
+                  empty: bool = True, fixed_starlette: bool = False, rego: bool = False) -> dict[str, int]:
     """Start the servers (appending them to procs, so the caller stops them whatever happens); wait until ready.
 
     "fixed" is the baseline, "admission" ours on `policies` (default: the built-in library) and, with `empty`,
-    "admission-empty" ours on an empty policy set: the price of the server itself."""
+    "admission-empty" ours on an empty policy set: the price of the server itself; with `rego`,
+    "admission-rego" ours on the Gatekeeper guardrails (policies/gatekeeper: the same checks in Rego)."""
     from admission.certs import ensure
 
     paths = ensure(tmp / "certs", "admission", "admission")
@@ -154,7 +155,7 @@ def start_servers(tmp: Path, workers: int, policies: list[str], procs: list[subp
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     tls = ["--cert", str(paths.cert), "--key", str(paths.key)]
-    names = ["fixed", "admission"] + (["admission-empty"] if empty else [])
+    names = ["fixed", "admission"] + (["admission-empty"] if empty else []) + (["admission-rego"] if rego else [])
     ports = {name: free_port() for name in names}
 
     def ours(name: str, policy_args: list[str]) -> list[str]:
@@ -169,6 +170,8 @@ def start_servers(tmp: Path, workers: int, policies: list[str], procs: list[subp
     if empty:
         (tmp / "no-policies").mkdir()
         commands["admission-empty"] = ours("admission-empty", [f"--policies={tmp / 'no-policies'}"])
+    if rego:
+        commands["admission-rego"] = ours("admission-rego", [f"--policies={REPO / 'policies' / 'gatekeeper'}"])
     logs = []
     for name, cmd in commands.items():
         log = tmp / f"{name}.log"
@@ -314,11 +317,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fixed-starlette", action="store_true",
                         help="the fixed server answers through Starlette routes (the baseline before our hot path "
                              "became plain ASGI; by default it answers through the same plain ASGI path as ours)")
+    parser.add_argument("--gatekeeper", action="store_true",
+                        help="also run ours on the Gatekeeper guardrails (policies/gatekeeper), the Rego path")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     # Our server on the built-in policies runs last at the fixed rate: overloaded, it keeps working off its
     # backlog after the client gives up, which must not take CPU from the next server measured.
-    servers = ["fixed"] + ([] if args.no_empty else ["admission-empty"]) + ["admission"]
+    servers = (["fixed"] + ([] if args.no_empty else ["admission-empty"]) + ["admission"]
+               + (["admission-rego"] if args.gatekeeper else []))
     load_seconds = len(servers) * (args.duration + 1 + args.rate_duration)
     if args.rounds < 1 or args.duration / args.rounds < 1:
         parser.error("--rounds must be at least 1 and leave at least 1 s per round")
@@ -339,9 +345,11 @@ def main(argv: list[str] | None = None) -> int:
         script = tmp / "post.lua"
         script.write_text(WRK_SCRIPT)
         ports = start_servers(tmp, args.workers, args.policies, procs, empty=not args.no_empty,
-                              fixed_starlette=args.fixed_starlette)
+                              fixed_starlette=args.fixed_starlette, rego=args.gatekeeper)
         pgids = {name: proc.pid for name, proc in zip(ports, procs, strict=True)}  # each in its own session
         answers = check_answers(ports["admission"], bodies)
+        if args.gatekeeper:
+            results_rego_answers = check_answers(ports["admission-rego"], bodies)
 
         results: dict[str, Any] = {"loadgen": "wrk" if wrk else "python", "connections": args.connections,
                                    "policies": args.policies or ["built-in"], "servers": servers,
@@ -349,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
                                    "workers": args.workers, "review_bytes_avg": sum(map(len, bodies)) // len(bodies),
                                    "admission_answers": answers, "cpus": os.cpu_count(),
                                    "load_average_before": os.getloadavg()[0]}
+        if args.gatekeeper:
+            results["rego_answers"] = results_rego_answers
         for name in servers:  # a short warm-up each
             python_throughput(ports[name], bodies, 4, 1.0)
         # Closed loop in interleaved rounds (fixed, ours, ours, fixed, ours, ...), so that other work on a
@@ -391,6 +401,8 @@ def report(r: dict[str, Any]) -> None:
           f"{r['load_average_after']:.2f} (anything above ~1 beside the benchmark is other work on the machine)")
     print(f"fixed-response server: {r['fixed_layout']} POST endpoints")
     print(f"policies: {', '.join(r['policies'])}; our answers on the benchmark reviews: {r['admission_answers']}")
+    if "rego_answers" in r:
+        print(f"admission-rego: policies/gatekeeper; its answers on the benchmark reviews: {r['rego_answers']}")
     print(f"closed loop: {len(r['fixed']['rounds'])} interleaved rounds per server; p50/p99 of the median round")
     print(f"{'server':<17}{'req/s':>8}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}{'CPU µs/req':>11}   "
           f"{'@rate':>6}{'got/s':>7}{'p50 ms':>8}{'p99 ms':>8}")
