@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -459,11 +460,144 @@ def _expand_metadata_wildcards(pattern: dict[str, Any], resource: dict[str, Any]
 # --- entry points ----------------------------------------------------------------------------------
 
 
+# --- the pass check: a pattern compiled once into closures ----------------------------------------
+#
+# Most resources pass. A policy pattern is compiled once into nested closures that answer only "does
+# this resource pass?" (every key handled without an error, exactly as _Matcher decides it), with the
+# anchors parsed and the maps planned ahead. False means "not known to pass": _Matcher then works out
+# the verdict, its path and message, so a failure, skip or error is reported exactly as before.
+
+_Check = Callable[[Any], bool]
+
+
+def _never(resource: Any) -> bool:
+    return False
+
+
+def _compile(pattern: Any) -> _Check:
+    if isinstance(pattern, dict):
+        return _compile_map(pattern)
+    if isinstance(pattern, list):
+        return _compile_list(pattern)
+    if pattern is None or isinstance(pattern, str | int | float | bool):
+        def scalar(resource: Any) -> bool:
+            if isinstance(resource, list):
+                return all(compare_value(pattern, value) for value in resource)
+            return compare_value(pattern, resource)
+        return scalar
+    return _never
+
+
+def _plain_metadata(pattern: dict[str, Any]) -> bool:
+    """Whether _expand_metadata_wildcards leaves this map as it is, whatever the resource: its labels and
+    annotations (if any) have no wildcard keys and only string values."""
+    meta_key = _find_tag("metadata", pattern)
+    if meta_key is None or not isinstance(pattern[meta_key], dict):
+        return True
+    for tag in ("labels", "annotations"):
+        key = _find_tag(tag, pattern[meta_key])
+        if key is None or not isinstance(pattern[meta_key][key], dict):
+            continue
+        tagged = pattern[meta_key][key]
+        if any(not isinstance(v, str) or contains_wildcard(k) for k, v in tagged.items()):
+            return False
+    return True
+
+
+def _compile_map(raw: dict[Any, Any]) -> _Check:
+    pattern = raw if all(isinstance(k, str) for k in raw) else {_key_text(k): v for k, v in raw.items()}
+    if not _plain_metadata(pattern):
+        return _never
+    plan = _plan(pattern)
+    checks = tuple(_compile_key(key, value) for key, value in (*plan.anchors, *plan.others))
+
+    def check_map(resource: Any) -> bool:
+        if not isinstance(resource, dict):
+            return False
+        for check in checks:
+            if not check(resource):
+                return False
+        return True
+    return check_map
+
+
+def _compile_key(key: str, pattern: Any) -> _Check:
+    """Whether _Matcher.handle(key, pattern, resource) gives no error (resource is a map)."""
+    a = parse_anchor(key)
+    if a is None or a[0] == ADD:
+        if isinstance(pattern, str) and pattern == "*":
+            return lambda resource: resource.get(key) is not None
+        value_check = _compile(pattern)
+        return lambda resource: value_check(resource.get(key))
+    kind, name = a
+    if kind == NEGATION:
+        return lambda resource: name not in resource
+    if kind == EXISTENCE:
+        if not isinstance(pattern, list) or not all(isinstance(item, dict) for item in pattern):
+            return lambda resource: name not in resource
+        items = tuple(_compile(item) for item in pattern)
+
+        def exists(resource: Any) -> bool:
+            if name not in resource:
+                return True
+            values = resource[name]
+            return isinstance(values, list) and all(any(item(v) for v in values) for item in items)
+        return exists
+    inner = _compile(pattern)
+    if kind == CONDITION:
+        return lambda resource: name in resource and inner(resource[name])
+    return lambda resource: name not in resource or inner(resource[name])  # global, equality
+
+
+def _compile_list(pattern: list[Any]) -> _Check:
+    if not pattern:
+        return _never
+    first = pattern[0]
+    if isinstance(first, dict):
+        each = _compile(first)
+        return lambda resource: isinstance(resource, list) and all(each(r) for r in resource)
+    if first is None or isinstance(first, str | int | float | bool):
+        scalar = _compile(first)
+        return lambda resource: isinstance(resource, list) and scalar(resource)
+    items = tuple(_compile(p) for p in pattern)
+
+    def pairwise(resource: Any) -> bool:
+        if not isinstance(resource, list) or len(resource) < len(items):
+            return False
+        return all(item(resource[i]) for i, item in enumerate(items))
+    return pairwise
+
+
+# Pass checks of policy patterns, by id (the pattern is kept, so the id stays its own).
+_CHECKS: dict[int, tuple[Any, _Check]] = {}
+
+
+def _passes(resource: Any, pattern: Any) -> bool:
+    hit = _CHECKS.get(id(pattern))
+    if hit is None or hit[0] is not pattern:
+        try:
+            check = _compile(pattern)
+        except RecursionError:  # too deep to compile: the matcher decides
+            check = _never
+        if len(_CHECKS) >= _MAX_PLANS:
+            _CHECKS.clear()
+        hit = _CHECKS[id(pattern)] = (pattern, check)
+    try:
+        return hit[1](resource)
+    except RecursionError:
+        return False
+
+
+_PASS = PatternResult("pass")
+
+
 def match_pattern(resource: Any, pattern: Any, *, static: bool = False) -> PatternResult:
     """Kyverno's validate.pattern verdict for one resource (validate.MatchPattern + its caller).
 
     static=True: the pattern is part of a loaded policy and never changes, so how each of its maps is
     matched is worked out once and kept (not for patterns built per request, e.g. after substitution)."""
+    if static and _passes(resource, pattern):
+        return _PASS
     matcher = _Matcher(static)
     err_path, err = matcher.element(resource, pattern, "/")
     if err is None:
