@@ -12,7 +12,16 @@ from functools import lru_cache
 from typing import Any
 
 from admission.podsecurity import exclude as _exclude
-from admission.podsecurity.model import CheckFn, FieldError, Violation, as_dict, reading, run_check, sharing
+from admission.podsecurity.model import (
+    CheckFn,
+    FieldError,
+    Violation,
+    as_dict,
+    pod_checks,
+    reset_reading,
+    set_reading,
+    sharing,
+)
 from admission.podsecurity.registry import (
     BASELINE,
     LEVELS,
@@ -67,9 +76,17 @@ def check(
         level, implemented = _implementations.__wrapped__(level, version)
     pod = as_dict(pod)
     meta, spec = as_dict(pod.get("metadata")), as_dict(pod.get("spec"))
-    with reading(spec) as listed:
-        failed = [(check_id, result) for check_id, fn in implemented
-                  if (result := run_check(fn, meta, spec)) is not None]
+    pod_memo = pod_checks(meta, spec)
+    listed, results = pod_memo.listed, pod_memo.results
+    token = set_reading(spec, listed)
+    try:
+        failed = []
+        for check_id, fn in implemented:
+            result = results.get(fn, _NOT_RUN)
+            if result is _NOT_RUN:
+                result = results[fn] = fn(meta, spec)
+            if result is not None:
+                failed.append((check_id, result))
         if not failed and not exclude:
             return []
         images = {c.path: c.image for c in listed}
@@ -81,7 +98,12 @@ def check(
             implementations = dict(implemented)
             violations = _exclude.apply(violations, exclude, meta, spec, implementations, level)
             violations = [replace(v, images=_images(list(v.fields), images)) for v in violations]
+    finally:
+        reset_reading(token)
     return violations
+
+
+_NOT_RUN: Any = object()
 
 
 @lru_cache(maxsize=256)

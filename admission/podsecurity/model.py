@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,10 +151,47 @@ def sharing() -> Iterator[None]:
     answers from its first run: a request's baseline and restricted rules share the baseline checks.
     The pods checked must not change within the scope."""
     token = _SHARED.set({})
+    pods = _PODS.set({})
     try:
         yield
     finally:
+        _PODS.reset(pods)
         _SHARED.reset(token)
+
+
+@dataclass
+class PodChecks:
+    """One pod's containers (listed once) and the results of the checks that ran on it in a sharing()
+    scope. meta and spec are kept, so their ids stay theirs while the scope lasts."""
+
+    meta: dict[str, Any]
+    spec: dict[str, Any]
+    listed: tuple[Container, ...]
+    results: dict[CheckFn, Result | None]
+
+
+_PODS: ContextVar[dict[tuple[int, int], PodChecks] | None] = ContextVar("pods", default=None)
+
+
+def pod_checks(meta: dict[str, Any], spec: dict[str, Any]) -> PodChecks:
+    """The pod's PodChecks: shared by the check() calls of the sharing() scope, or new outside one."""
+    pods = _PODS.get()
+    if pods is None:
+        return PodChecks(meta, spec, _containers(spec), {})
+    key = (id(meta), id(spec))
+    found = pods.get(key)
+    if found is None or found.meta is not meta or found.spec is not spec:
+        found = pods[key] = PodChecks(meta, spec, _containers(spec), {})
+    return found
+
+
+def set_reading(spec: dict[str, Any], listed: tuple[Container, ...]) -> Token[Any]:
+    """reading() without a context manager: pass the returned token to reset_reading."""
+    return _READING.set((spec, listed))
+
+
+def reset_reading(token: Token[Any]) -> None:
+    _READING.reset(token)
 
 
 def run_check(fn: CheckFn, meta: dict[str, Any], spec: dict[str, Any]) -> Result | None:
