@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import re
 import warnings
+import weakref
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
@@ -224,6 +225,41 @@ def _soft(fn: _Fn) -> _Fn:
     return soft
 
 
+# Compiled functions that never raise _NotFound (their missing keys are already None): _soft_compiled
+# returns them as they are, without a try/except wrapper around every call.
+_NEVER_MISSING: weakref.WeakSet[_Fn] = weakref.WeakSet()
+_PATH_STEPS = ("field", "index", "current", "identity")
+
+
+def _never_missing(fn: _Fn) -> _Fn:
+    _NEVER_MISSING.add(fn)
+    return fn
+
+
+def _soft_compiled(node: Any) -> _Fn:
+    """_soft(_compile(node)), with no wrapper where none is needed: a field, or a path of fields and
+    indexes, reads a missing key as None directly (every later step then gives None, as the wrapper's
+    early return does)."""
+    kind = node["type"]
+    if kind == "field":
+        key = node["value"]
+
+        def soft_field(value: Any) -> Any:
+            return value.get(key) if isinstance(value, dict) else None
+        return soft_field
+    children = node.get("children") or []
+    if kind in ("subexpression", "index_expression") and all(c["type"] in _PATH_STEPS for c in children):
+        steps = [_soft_compiled(c) for c in children]
+
+        def soft_path(value: Any) -> Any:
+            for step in steps:
+                value = step(value)
+            return value
+        return soft_path
+    fn = _compile(node)
+    return fn if fn in _NEVER_MISSING else _soft(fn)
+
+
 def _interpreted(node: Any) -> _Fn:
     return lambda value: _INTERPRETER.visit(node, value)
 
@@ -249,12 +285,12 @@ def _compile(node: Any) -> _Fn:
             for step in steps:
                 value = step(value)
             return value
-        return chain
+        return _never_missing(chain) if all(st in _NEVER_MISSING for st in steps) else chain
     if kind in ("current", "identity"):
-        return lambda value: value
+        return _never_missing(lambda value: value)
     if kind == "literal":
         literal = node["value"]
-        return lambda value: literal
+        return _never_missing(lambda value: literal)
     if kind == "index":
         index = node["value"]
 
@@ -265,9 +301,9 @@ def _compile(node: Any) -> _Fn:
                 return value[index]
             except IndexError:
                 return None
-        return at
+        return _never_missing(at)
     if kind == "comparator":
-        left_fn, right_fn = _soft(_compile(children[0])), _soft(_compile(children[1]))
+        left_fn, right_fn = _soft_compiled(children[0]), _soft_compiled(children[1])
         op = node["value"]
         func = _INTERPRETER.COMPARATOR_FUNC[op]
         equality = op in _INTERPRETER._EQUALITY_OPS
@@ -279,16 +315,16 @@ def _compile(node: Any) -> _Fn:
             if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (left, right)):
                 return None
             return func(left, right)
-        return compare
+        return _never_missing(compare)
     if kind == "function_expression":
         name = node["value"]
-        args_fns = [_soft(_compile(c)) for c in children]
+        args_fns = [_soft_compiled(c) for c in children]
         call = _INTERPRETER._functions.call_function
         return lambda value: call(name, [f(value) for f in args_fns])
     if kind in ("filter_projection", "flatten", "value_projection", "projection"):
         base_fn = _compile(children[0])
         strict_base = kind != "projection"
-        soft_base = _soft(base_fn)
+        soft_base = _soft_compiled(children[0])
 
         def base_of(value: Any) -> Any:
             if not strict_base:
@@ -309,10 +345,10 @@ def _compile(node: Any) -> _Fn:
                     else:
                         merged.append(element)
                 return merged
-            return flatten
-        right_fn = _soft(_compile(children[1]))
+            return _never_missing(flatten)
+        right_fn = _soft_compiled(children[1])
         if kind == "filter_projection":
-            condition_fn = _soft(_compile(children[2]))
+            condition_fn = _soft_compiled(children[2])
 
             def filtered(value: Any) -> Any:
                 base = base_of(value)
@@ -325,7 +361,7 @@ def _compile(node: Any) -> _Fn:
                         if current is not None:
                             collected.append(current)
                 return collected
-            return filtered
+            return _never_missing(filtered)
         of_values = kind == "value_projection"
 
         def projected(value: Any) -> Any:
@@ -344,46 +380,46 @@ def _compile(node: Any) -> _Fn:
                 if current is not None:
                     collected.append(current)
             return collected
-        return projected
+        return _never_missing(projected)
     if kind == "key_val_pair":
         return _compile(children[0])
     if kind == "multi_select_dict":
-        pairs = [(c["value"], _soft(_compile(c))) for c in children]
-        return lambda value: None if value is None else {k: f(value) for k, f in pairs}
+        pairs = [(c["value"], _soft_compiled(c)) for c in children]
+        return _never_missing(lambda value: None if value is None else {k: f(value) for k, f in pairs})
     if kind == "multi_select_list":
-        items = [_soft(_compile(c)) for c in children]
-        return lambda value: None if value is None else [f(value) for f in items]
+        items = [_soft_compiled(c) for c in children]
+        return _never_missing(lambda value: None if value is None else [f(value) for f in items])
     if kind == "or_expression":
-        first, second = _soft(_compile(children[0])), _soft(_compile(children[1]))
+        first, second = _soft_compiled(children[0]), _soft_compiled(children[1])
 
         def either(value: Any) -> Any:
             matched = first(value)
             return second(value) if is_false(matched) else matched
-        return either
+        return _never_missing(either)
     if kind == "and_expression":
-        first, then = _soft(_compile(children[0])), _compile(children[1])
+        first, then = _soft_compiled(children[0]), _compile(children[1])
 
         def both(value: Any) -> Any:
             matched = first(value)
             return matched if is_false(matched) else then(value)
-        return both
+        return _never_missing(both) if then in _NEVER_MISSING else both
     if kind == "not_expression":
-        inner = _soft(_compile(children[0]))
+        inner = _soft_compiled(children[0])
 
         def negated(value: Any) -> Any:
             original = inner(value)
             if isinstance(original, (int, float)) and not isinstance(original, bool) and original == 0:
                 return False
             return is_false(original)
-        return negated
+        return _never_missing(negated)
     if kind == "pipe":
-        stages = [_soft(_compile(c)) for c in children]
+        stages = [_soft_compiled(c) for c in children]
 
         def piped(value: Any) -> Any:
             for stage in stages:
                 value = stage(value)
             return value
-        return piped
+        return _never_missing(piped)
     return _interpreted(node)
 
 
