@@ -67,6 +67,9 @@ def go_json(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, dict):
+        if all(type(k) is str and type(v) is str for k, v in value.items()):
+            # labels, annotations: one call to the encoder writes what the general case writes
+            return json.dumps(dict(sorted(value.items())), ensure_ascii=False, separators=(",", ":"))
         return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{go_json(v)}"
                               for k, v in sorted(value.items())) + "}"
     if isinstance(value, (list, tuple)):
