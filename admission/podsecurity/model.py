@@ -177,12 +177,20 @@ def pod_checks(meta: dict[str, Any], spec: dict[str, Any]) -> PodChecks:
     """The pod's PodChecks: shared by the check() calls of the sharing() scope, or new outside one."""
     pods = _PODS.get()
     if pods is None:
-        return PodChecks(meta, spec, _containers(spec), {})
+        return _new_pod_checks(meta, spec)
     key = (id(meta), id(spec))
     found = pods.get(key)
     if found is None or found.meta is not meta or found.spec is not spec:
-        found = pods[key] = PodChecks(meta, spec, _containers(spec), {})
+        found = pods[key] = _new_pod_checks(meta, spec)
     return found
+
+
+def _new_pod_checks(meta: dict[str, Any], spec: dict[str, Any]) -> PodChecks:
+    """A pod's record, with the checks it plainly passes (see clear.py) already answered."""
+    from admission.podsecurity.clear import plainly_passing
+
+    listed = _containers(spec)
+    return PodChecks(meta, spec, listed, dict.fromkeys(plainly_passing(meta, spec, listed)))
 
 
 def set_reading(spec: dict[str, Any], listed: tuple[Container, ...]) -> Token[Any]:
