@@ -98,13 +98,20 @@ def text(value: Any) -> str:
     return str(value)
 
 
-@dataclass(frozen=True)
 class Container:
-    name: str
-    image: str
-    path: str  # e.g. "spec.containers[0]"
-    data: dict[str, Any]
-    security: Any = None  # data["securityContext"] as given (read once: every check asks for it)
+    """One container of the pod (made for every pod checked, so a plain class with slots)."""
+
+    __slots__ = ("name", "image", "path", "data", "security")
+
+    def __init__(self, name: str, image: str, path: str, data: dict[str, Any], security: Any = None) -> None:
+        self.name = name
+        self.image = image
+        self.path = path  # e.g. "spec.containers[0]"
+        self.data = data
+        self.security = security  # data["securityContext"] as given (read once: every check asks for it)
+
+    def __repr__(self) -> str:
+        return f"Container(name={self.name!r}, image={self.image!r}, path={self.path!r})"
 
     def sc(self, *keys: str) -> Any:
         obj = self.security
