@@ -9,6 +9,7 @@ together and each list attribute ORs its entries: kinds (`Kind`, `Version/Kind`,
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,12 @@ class Subject:
     @cached_property
     def name(self) -> str:
         return str(self.meta.get("name") or self.meta.get("generateName") or "")
+
+    @cached_property
+    def block_results(self) -> dict[tuple[str, bool], bool]:
+        """What each match or exclude block (by content) gave for this subject: the rules of a policy
+        library often share their blocks (kinds: [Pod], the same excluded namespaces)."""
+        return {}
 
     @cached_property
     def resource_namespace(self) -> str:
@@ -361,6 +368,21 @@ class _Block:
         else:
             self.mode, filters = "legacy", [_legacy(block)]
         self.filters = tuple(_Filter(f) for f in filters if isinstance(f, Mapping))
+        # the block's content as text: blocks that read the same match a subject alike
+        try:
+            self.key: str | None = json.dumps([self.mode, [f.raw for f in self.filters]], sort_keys=True)
+        except (TypeError, ValueError):
+            self.key = None
+
+    def shared_matches(self, s: Subject, *, in_match: bool) -> bool:
+        """matches(), answered once per subject for all the blocks that read the same."""
+        if self.key is None:
+            return self.matches(s, in_match=in_match)
+        key = (self.key, in_match)
+        found = s.block_results.get(key)
+        if found is None:
+            found = s.block_results[key] = self.matches(s, in_match=in_match)
+        return found
 
     def matches(self, s: Subject, *, in_match: bool) -> bool:
         if self.mode == "any":
@@ -399,6 +421,6 @@ class RuleMatcher:
         if policy_namespace and policy_namespace != s.resource_namespace:
             return False
         match, exclude = self._compiled
-        if not match.matches(s, in_match=True):
+        if not match.shared_matches(s, in_match=True):
             return False
-        return exclude is None or not exclude.matches(s, in_match=False)
+        return exclude is None or not exclude.shared_matches(s, in_match=False)
