@@ -281,7 +281,8 @@ class KyvernoEvaluator:
         body: Callable[[Policy, Rule, Any, Object | None, Context], Outcome | None],
     ) -> tuple[RuleResult | None, Outcome | None]:
         try:
-            _load_context(rule.context, variables, ctx)
+            if rule.spec.get("context"):
+                _load_context(rule.context, variables, ctx)
         except Exception as exc:
             return _result_only(policy, rule, Status.ERROR, f"failed to load context: {exc}")
         try:
@@ -417,6 +418,10 @@ def _variables(
     if isinstance(ctx, KyvernoContext) and ctx.values is not None:
         name = str(((req.resource_object or {}).get("metadata") or {}).get("name") or "")
         extra = dict(ctx.values(policy.name, rule.base_name or rule.name, name))
+    if not extra and not rule.spec.get("context"):
+        # Nothing to add: the rule reads the request's variables as they are, and what it loads on first
+        # use (images) is the same for every rule, so it shares them instead of copying them.
+        return memo.variables(req), set()
     variables = memo.variables(req).child(**extra)
     if "request.operation" in extra:
         variables.set("request.operation", req.operation)  # the request's own operation wins (see _violated_before)
