@@ -260,6 +260,12 @@ def _soft_compiled(node: Any) -> _Fn:
     return fn if fn in _NEVER_MISSING else _soft(fn)
 
 
+def _builtin_length() -> bool:
+    """Whether length() is jmespath's own (len of a string, array or object), not one of ours."""
+    entry = _INTERPRETER._functions.FUNCTION_TABLE.get("length") or {}
+    return bool(entry.get("function") is jmespath.functions.Functions._func_length)
+
+
 def _interpreted(node: Any) -> _Fn:
     return lambda value: _INTERPRETER.visit(node, value)
 
@@ -303,8 +309,16 @@ def _compile(node: Any) -> _Fn:
                 return None
         return _never_missing(at)
     if kind == "comparator":
-        left_fn, right_fn = _soft_compiled(children[0]), _soft_compiled(children[1])
         op = node["value"]
+        literal_side = [i for i, c in enumerate(children) if c["type"] == "literal" and type(c["value"]) is str]
+        if op in ("eq", "ne") and literal_side and _INTERPRETER.COMPARATOR_FUNC["eq"] is visitor._equals:
+            # `tag == 'latest'`: jmespath's _equals is plain == when one side is a string
+            text = children[literal_side[0]]["value"]
+            other = _soft_compiled(children[1 - literal_side[0]])
+            if op == "eq":
+                return _never_missing(lambda value: other(value) == text)
+            return _never_missing(lambda value: not other(value) == text)
+        left_fn, right_fn = _soft_compiled(children[0]), _soft_compiled(children[1])
         func = _INTERPRETER.COMPARATOR_FUNC[op]
         equality = op in _INTERPRETER._EQUALITY_OPS
 
@@ -320,6 +334,15 @@ def _compile(node: Any) -> _Fn:
         name = node["value"]
         args_fns = [_soft_compiled(c) for c in children]
         call = _INTERPRETER._functions.call_function
+        if name == "length" and len(args_fns) == 1 and _builtin_length():
+            arg_fn = args_fns[0]
+
+            def length(value: Any) -> Any:
+                arg = arg_fn(value)
+                if type(arg) in (str, list, dict):  # what jmespath's signature check lets through
+                    return len(arg)
+                return call(name, [arg])  # its error, as the interpreter gives it
+            return length
         return lambda value: call(name, [f(value) for f in args_fns])
     if kind in ("filter_projection", "flatten", "value_projection", "projection"):
         base_fn = _compile(children[0])
