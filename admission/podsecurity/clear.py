@@ -17,7 +17,9 @@ from admission.podsecurity.model import CheckFn, Container, as_dict, as_list
 _ALLOWED_VOLUMES = frozenset(r._ALLOWED_VOLUMES)
 _SECCOMP_TYPES = b.VALID_SECCOMP_TYPES
 _APPARMOR_TYPES = b._APPARMOR_TYPES
-_PROBE_KEYS = b._PROBE_KEYS
+# (key, nested key or "") of each probe and lifecycle handler the host check reads
+_PROBES = tuple((keys[0], keys[1] if len(keys) > 1 else "") for _, keys in b._PROBE_KEYS)
+assert all(len(keys) <= 2 for _, keys in b._PROBE_KEYS)
 
 
 def _at(obj: Any, key: str) -> Any:
@@ -37,14 +39,17 @@ def _is_zero(value: Any) -> bool:
 
 
 def _no_host_probe(data: dict[str, Any]) -> bool:
-    for _, keys in _PROBE_KEYS:
-        if data.get(keys[0]) is None:
+    for first, rest in _PROBES:
+        handler = data.get(first)
+        if handler is None:
             continue
-        handler: Any = data
-        for key in keys:
-            handler = _at(handler, key)
+        if rest:
+            handler = handler.get(rest) if isinstance(handler, dict) else None
+        if not isinstance(handler, dict):
+            continue
         for kind in ("httpGet", "tcpSocket"):
-            if _at(_at(handler, kind), "host") not in (None, ""):
+            action = handler.get(kind)
+            if isinstance(action, dict) and action.get("host") not in (None, ""):
                 return False
     return True
 
@@ -75,7 +80,7 @@ def plainly_passing(meta: dict[str, Any], spec: dict[str, Any], listed: tuple[Co
             added = as_list(_at(caps, "add"))
             caps_baseline = caps_baseline and not added
             caps_restricted = caps_restricted and isinstance(caps, dict) and "ALL" in as_list(caps.get("drop")) \
-                and all(cap == "NET_BIND_SERVICE" for cap in added)
+                and (not added or all(cap == "NET_BIND_SERVICE" for cap in added))
             proc_mount = proc_mount and sc.get("procMount") in (None, "Default")
             selinux = selinux and not isinstance(sc.get("seLinuxOptions"), dict)
             profile = sc.get("seccompProfile")
