@@ -545,6 +545,21 @@ def _scan_policy_text(text: str) -> tuple[_Found, ...]:
 
 
 @lru_cache(maxsize=4096)
+def _whole_variable(text: str) -> str | None:
+    """The expression of a string that is one `{{ expr }}` and nothing else (no `$(...)` reference, not
+    `{{@}}`), else None."""
+    if "$(" in text or "{{" not in text:
+        return None
+    found = _scan_policy_text(text)
+    if len(found) != 1:
+        return None
+    prefix, whole, expr, _ = found[0]
+    if prefix or whole != text or expr == "@":
+        return None
+    return expr
+
+
+@lru_cache(maxsize=4096)
 def _mentions(name: str, query: str) -> bool:
     """Whether a query names a variable (so a deferred context entry of that name must load first)."""
     return re.search(r"(?:\A|\Z|\s|[^.0-9A-Za-z])" + re.escape(name) + r"\b", query) is not None
@@ -710,7 +725,22 @@ class Variables:
         """Replace `$(...)` references, then `{{ }}` variables, in every string (and key) of a JSON
         document. `path` is where the document sits in the rule (only `{{@}}` uses it).
         Raises VariableError as Kyverno's does."""
+        if type(value) is str and len(value) <= 4096:
+            expr = _whole_variable(value)
+            if expr is not None:  # "{{ expr }}" and nothing else: its value, as _substitute_string gives it
+                return self._resolve(expr, path)
         return self._substitute(value, path, value, ())
+
+    def _resolve(self, variable: str, path: tuple[str | int, ...]) -> Any:
+        if self.operation == "DELETE":
+            variable = variable.replace("request.object", "request.oldObject")
+        try:
+            return self.query(variable, strict=True)
+        except VariableNotFound as exc:
+            raise VariableNotFound(
+                f"failed to resolve {variable} at path {_pointer(path)}: {exc}", exc.key) from None
+        except VariableError as exc:
+            raise VariableError(f"failed to resolve {variable} at path {_pointer(path)}: {exc}") from None
 
     def _substitute(self, value: Any, path: tuple[str | int, ...], root: Any, at: tuple[str, ...]) -> Any:
         # `path` is the rule path (for {{@}}); `at` the path inside the document (for $(...) references)
