@@ -311,7 +311,8 @@ def _set_values(keys: list[str], value: Any) -> tuple[str, list[str]] | None:
 
 
 def _matches_any(k: str, values: list[str]) -> bool:
-    return any(_either_matches(k, v) for v in values)
+    # a string always matches itself as a wildcard pattern: an exact entry answers without the patterns
+    return k in values or any(_either_matches(k, v) for v in values)
 
 
 def _any_in(key: Any, value: Any) -> bool:
