@@ -73,31 +73,58 @@ def plainly_passing(meta: dict[str, Any], spec: dict[str, Any], listed: tuple[Co
     privileged = caps_baseline = caps_restricted = ports = probes = proc_mount = selinux = True
     seccomp_explicit = seccomp_required = windows = escalation = non_root = run_as_user = apparmor = True
     for c in listed:
-        sc = c.security if isinstance(c.security, dict) else {}
-        if sc:
-            privileged = privileged and sc.get("privileged") is not True
-            caps = sc.get("capabilities")
-            added = as_list(_at(caps, "add"))
-            caps_baseline = caps_baseline and not added
-            caps_restricted = caps_restricted and isinstance(caps, dict) and "ALL" in as_list(caps.get("drop")) \
-                and (not added or all(cap == "NET_BIND_SERVICE" for cap in added))
-            proc_mount = proc_mount and sc.get("procMount") in (None, "Default")
-            selinux = selinux and not isinstance(sc.get("seLinuxOptions"), dict)
-            profile = sc.get("seccompProfile")
-            seccomp_explicit = seccomp_explicit and _seccomp_ok(profile)
-            seccomp_required = seccomp_required and (pod_seccomp_set or isinstance(profile, dict))
-            windows = windows and _at(sc.get("windowsOptions"), "hostProcess") is not True
-            escalation = escalation and sc.get("allowPrivilegeEscalation") is False
-            value = sc.get("runAsNonRoot")
-            non_root = non_root and (value is True or (value is None and pod_non_root is True))
-            run_as_user = run_as_user and not _is_zero(sc.get("runAsUser"))
-            apparmor = apparmor and _apparmor_ok(sc.get("appArmorProfile"))
+        sc = c.security
+        if isinstance(sc, dict) and sc:
+            get = sc.get
+            if get("privileged") is True:
+                privileged = False
+            caps = get("capabilities")
+            if isinstance(caps, dict):
+                added = caps.get("add")
+                if isinstance(added, list) and added:
+                    caps_baseline = False
+                    if any(cap != "NET_BIND_SERVICE" for cap in added):
+                        caps_restricted = False
+                drop = caps.get("drop")
+                if not (isinstance(drop, list) and "ALL" in drop):
+                    caps_restricted = False
+            else:
+                caps_restricted = False
+            if get("procMount") not in (None, "Default"):
+                proc_mount = False
+            if isinstance(get("seLinuxOptions"), dict):
+                selinux = False
+            profile = get("seccompProfile")
+            if isinstance(profile, dict):
+                if profile.get("type") not in _SECCOMP_TYPES:
+                    seccomp_explicit = False
+            elif not pod_seccomp_set:
+                seccomp_required = False
+            options = get("windowsOptions")
+            if isinstance(options, dict) and options.get("hostProcess") is True:
+                windows = False
+            if get("allowPrivilegeEscalation") is not False:
+                escalation = False
+            value = get("runAsNonRoot")
+            if not (value is True or (value is None and pod_non_root is True)):
+                non_root = False
+            user = get("runAsUser")
+            if isinstance(user, int) and not isinstance(user, bool) and user == 0:
+                run_as_user = False
+            profile = get("appArmorProfile")
+            if isinstance(profile, dict) and profile.get("type") not in _APPARMOR_TYPES:
+                apparmor = False
         else:  # no security context: only what needs one set fails
             caps_restricted = escalation = False
-            seccomp_required = seccomp_required and pod_seccomp_set
-            non_root = non_root and pod_non_root is True
-        ports = ports and _no_host_port(c.data)
-        probes = probes and _no_host_probe(c.data)
+            if not pod_seccomp_set:
+                seccomp_required = False
+            if pod_non_root is not True:
+                non_root = False
+        data = c.data
+        if ports and "ports" in data and not _no_host_port(data):
+            ports = False
+        if probes and not _no_host_probe(data):
+            probes = False
 
     volumes = [as_dict(v) for v in as_list(spec.get("volumes"))]
     host_path = all(v.get("hostPath") is None for v in volumes)
