@@ -337,7 +337,23 @@ def _result_only(policy: Policy, rule: Rule, status: Status, message: str) -> tu
     return _result(policy, rule, status, message), None
 
 
+# Passing results, which read the same request after request (RuleResult is immutable, so one is shared).
+_PASSED: dict[tuple[str, str, str, Action, Any], RuleResult] = {}
+
+
 def _result(policy: Policy, rule: Rule, status: Status, message: str) -> RuleResult:
+    if status == Status.PASS:
+        key = (policy.name, rule.name, message, rule.action, rule.failure_policy)
+        found = _PASSED.get(key)
+        if found is None:
+            if len(_PASSED) >= 4096:
+                _PASSED.clear()
+            found = _PASSED[key] = _new_result(policy, rule, status, message)
+        return found
+    return _new_result(policy, rule, status, message)
+
+
+def _new_result(policy: Policy, rule: Rule, status: Status, message: str) -> RuleResult:
     return RuleResult(
         policy=policy.name,
         rule=rule.name,
