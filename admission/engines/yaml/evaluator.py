@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from admission.engines import Context, PolicyError, PolicyInfo
@@ -533,6 +534,12 @@ def _substituted(document: Any, variables: Any) -> Any:
     return variables.substitute(document) if cached[1] else document
 
 
+@lru_cache(maxsize=4096)
+def _passed(name: str, word: str = "validation") -> Outcome:
+    """A validate rule's passing outcome (immutable, so one per rule name serves every request)."""
+    return Outcome(Status.PASS, f"{word} rule '{name}' passed.")
+
+
 def rule_message(rule: Rule, variables: Any) -> str | None:
     """The rule's validate.message with variables substituted; None when substitution fails."""
     message = str((rule.validate or {}).get("message") or "")
@@ -550,7 +557,7 @@ def validate_deny(rule: Rule, deny: dict[str, Any], variables: Any) -> Outcome:
     except Exception as exc:
         return Outcome(Status.ERROR, f"failed to check deny conditions: {exc}")
     if not denied:
-        return Outcome(Status.PASS, f"validation rule '{rule.name}' passed.")
+        return _passed(rule.name)
     message = str((rule.validate or {}).get("message") or "")
     if not message and not why:
         return Outcome(Status.FAIL, f"validation error: rule {rule.name} failed")
@@ -567,7 +574,7 @@ def validate_pattern(rule: Rule, pattern: Any, resource: Any, variables: Any, *,
 
     result = match_pattern(resource, pattern, static=static)
     if result.status == "pass":
-        return Outcome(Status.PASS, f"validation rule '{rule.name}' passed.")
+        return _passed(rule.name)
     if result.status == "skip":
         return Outcome(Status.SKIP, result.message)
     if not result.path:
@@ -659,7 +666,7 @@ def validate_pod_security(rule: Rule, spec: dict[str, Any], obj: Object | None) 
     except Exception as exc:
         return Outcome(Status.ERROR, f"failed to evaluate pod security: {exc}")
     if not violations:
-        return Outcome(Status.PASS, f"Validation rule '{rule.name}' passed.")
+        return _passed(rule.name, "Validation")
     details = ", ".join(f"({v.message})" for v in violations)
     return Outcome(Status.FAIL, f"Validation rule '{rule.name}' failed. It violates PodSecurity "
                                 f"\"{level}:{version}\": {details}")
