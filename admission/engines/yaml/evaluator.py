@@ -74,13 +74,21 @@ class _Memo:
         self._variables: dict[tuple[int, int], Any] = {}
         self._requests: dict[tuple[int, int], Request] = {}
         self._keep: list[Any] = []  # keeps the keyed objects alive so their ids stay unique
+        # the last answers, for the rules that follow one another on the same request and object
+        self._last_subject: tuple[Request, Object | None, Subject] | None = None
+        self._last_variables: tuple[Request, Object | None, Any] | None = None
 
     def subject(self, request: Request, obj: Object | None, ctx: Context) -> Subject:
+        last = self._last_subject
+        if last is not None and last[0] is request and last[1] is obj:
+            return last[2]
         key = (id(request), id(obj))
         if key not in self._subjects:
             self._keep.append((request, obj))
             self._subjects[key] = _subject(request, obj, ctx)
-        return self._subjects[key]
+        found = self._subjects[key]
+        self._last_subject = (request, obj, found)
+        return found
 
     def request_with(self, request: Request, obj: Object | None) -> Request:
         """The request with the object mutations have produced so far (one Request per object)."""
@@ -91,13 +99,18 @@ class _Memo:
         return self._requests[key]
 
     def variables(self, request: Request) -> Any:
+        last = self._last_variables
+        if last is not None and last[0] is request and last[1] is request.object:
+            return last[2]
         key = (id(request), id(request.object))
         if key not in self._variables:
             from admission.engines.yaml.variables import Variables
 
             self._keep.append(request)
             self._variables[key] = Variables.for_request(request)
-        return self._variables[key]
+        found = self._variables[key]
+        self._last_variables = (request, request.object, found)
+        return found
 
 
 class KyvernoEvaluator:
@@ -323,11 +336,13 @@ def _override(overrides: Any, subject: Subject) -> Action | None:
 
 def failure_action(policy: Policy, rule: Rule, subject: Subject) -> Action:
     """Kyverno's order: the rule's overrides, its failureAction, the policy's overrides, the policy's action."""
+    if not rule.may_override and not policy.may_override:
+        return rule.action  # no overrides: the common case
     validate = rule.validate or {}
     rule_overrides = validate.get("failureActionOverrides")
     policy_overrides = (policy.raw.get("spec") or {}).get("validationFailureActionOverrides")
     if rule_overrides is None and policy_overrides is None:
-        return rule.action  # no overrides: the common case
+        return rule.action
     action = _override(rule_overrides, subject)
     if action is None and validate.get("failureAction") is None and validate.get("validationFailureAction") is None:
         action = _override(policy_overrides, subject)

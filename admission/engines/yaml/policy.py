@@ -52,6 +52,11 @@ class Rule:
         """The match and exclude blocks read once (a loaded rule's spec never changes)."""
         return RuleMatcher(self.match, self.exclude)
 
+    @cached_property
+    def may_override(self) -> bool:
+        """Whether validate.failureActionOverrides is given (read once: a loaded rule never changes)."""
+        return (self.validate or {}).get("failureActionOverrides") is not None
+
     @property
     def context(self) -> list[dict[str, Any]]:
         return list(self.spec.get("context") or [])
@@ -99,6 +104,11 @@ class Policy:
         if kind in self.controllers and self.generated:
             return self.rules + self.generated
         return self.rules
+
+    @cached_property
+    def may_override(self) -> bool:
+        """Whether spec.validationFailureActionOverrides is given (read once)."""
+        return (self.raw.get("spec") or {}).get("validationFailureActionOverrides") is not None
 
     @property
     def all_rules(self) -> tuple[Rule, ...]:
