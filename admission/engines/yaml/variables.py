@@ -691,11 +691,12 @@ class Variables:
 
     def _load_matching(self, query: str) -> None:
         # While an entry loads, only the entries declared before it may load (as in Kyverno).
-        candidates = list(self._pending if self._loading is None else self._loading)
+        mentions = _mentions if len(query) <= 2048 else _mentions.__wrapped__
+        candidates = [d for d in (self._pending if self._loading is None else self._loading)
+                      if mentions(d.name, query)]
         for deferred in candidates:
-            mentions = _mentions if len(query) <= 2048 else _mentions.__wrapped__
-            if deferred not in self._pending or not mentions(deferred.name, query):
-                continue
+            if deferred not in self._pending:
+                continue  # loaded meanwhile (by an entry that needed it)
             if not deferred.loaded:
                 saved = self._loading
                 self._loading = self._pending[: self._pending.index(deferred)]
