@@ -11,15 +11,40 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
-from typing import Any
+from functools import lru_cache
+from typing import Any, Generic, TypeVar, overload
 
 from admission.engines.yaml.values import contains_wildcard, wildcard_match
 from admission.selectors import selector_matches
 
 _VERSION = re.compile(r"^(v\d+((alpha|beta)\d+)?|\*)$")
+
+
+_T = TypeVar("_T")
+
+
+class _computed_once(Generic[_T]):
+    """functools.cached_property without its lock (3.11 takes one on every first read, and a Subject is
+    made for every request): the value is stored in the instance, which then answers by itself."""
+
+    def __init__(self, fn: Callable[[Any], _T]) -> None:
+        self.fn = fn
+        self.name = fn.__name__
+        self.__doc__ = fn.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _computed_once[_T]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> _T: ...
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> _T | _computed_once[_T]:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)
+        return value
 
 
 @dataclass(frozen=True)
@@ -40,26 +65,26 @@ class Subject:
     cluster_roles: tuple[str, ...] = ()
 
     # Computed once per subject: every rule of a request is matched against the same subject.
-    @cached_property
+    @_computed_once
     def has_user(self) -> bool:
         return bool(self.username or self.groups or self.roles or self.cluster_roles)
 
-    @cached_property
+    @_computed_once
     def meta(self) -> Mapping[str, Any]:
         m = self.resource.get("metadata") if isinstance(self.resource, Mapping) else None
         return m if isinstance(m, Mapping) else {}
 
-    @cached_property
+    @_computed_once
     def name(self) -> str:
         return str(self.meta.get("name") or self.meta.get("generateName") or "")
 
-    @cached_property
+    @_computed_once
     def block_results(self) -> dict[tuple[str, bool], bool]:
         """What each match or exclude block (by content) gave for this subject: the rules of a policy
         library often share their blocks (kinds: [Pod], the same excluded namespaces)."""
         return {}
 
-    @cached_property
+    @_computed_once
     def resource_namespace(self) -> str:
         if self.kind == "Namespace":
             return self.name
