@@ -71,12 +71,14 @@ def check(
     """
     version = version or "latest"
     if isinstance(level, str) and isinstance(version, str):
-        level, implemented = _implementations(level, version)
+        level, implemented, functions = _implementations(level, version)
     else:  # not a valid level or version: raise as parse_level / parse_version do
-        level, implemented = _implementations.__wrapped__(level, version)
+        level, implemented, functions = _implementations.__wrapped__(level, version)
     pod = as_dict(pod)
     meta, spec = as_dict(pod.get("metadata")), as_dict(pod.get("spec"))
     pod_memo = pod_checks(meta, spec)
+    if not exclude and functions <= pod_memo.passing:
+        return []  # the walk found every check of this level passing
     listed, results = pod_memo.listed, pod_memo.results
     token = set_reading(spec, listed)
     try:
@@ -107,11 +109,14 @@ _NOT_RUN: Any = object()
 
 
 @lru_cache(maxsize=256)
-def _implementations(level: str, version: str) -> tuple[str, tuple[tuple[str, CheckFn], ...]]:
-    """The level and the (id, implementation) of each check at this level and version (raises
-    PodSecurityError for an invalid one, which is then not kept)."""
+def _implementations(
+    level: str, version: str
+) -> tuple[str, tuple[tuple[str, CheckFn], ...], frozenset[CheckFn]]:
+    """The level, the (id, implementation) of each check at this level and version, and the set of those
+    implementations (raises PodSecurityError for an invalid one, which is then not kept)."""
     level = parse_level(level)
-    return level, tuple(checks_for(level, parse_version(version)))
+    implemented = tuple(checks_for(level, parse_version(version)))
+    return level, implemented, frozenset(fn for _, fn in implemented)
 
 
 def _images(errors: list[FieldError], images: dict[str, str]) -> tuple[str, ...]:

@@ -175,6 +175,7 @@ class PodChecks:
     spec: dict[str, Any]
     listed: tuple[Container, ...]
     results: dict[CheckFn, Result | None]
+    passing: frozenset[CheckFn] = frozenset()  # the checks the walk found passing (see clear.py)
 
 
 _PODS: ContextVar[dict[tuple[int, int], PodChecks] | None] = ContextVar("pods", default=None)
@@ -197,7 +198,8 @@ def _new_pod_checks(meta: dict[str, Any], spec: dict[str, Any]) -> PodChecks:
     from admission.podsecurity.clear import plainly_passing
 
     listed = _containers(spec)
-    return PodChecks(meta, spec, listed, dict.fromkeys(plainly_passing(meta, spec, listed)))
+    passing = frozenset(plainly_passing(meta, spec, listed))
+    return PodChecks(meta, spec, listed, dict.fromkeys(passing), passing)
 
 
 def set_reading(spec: dict[str, Any], listed: tuple[Container, ...]) -> Token[Any]:
