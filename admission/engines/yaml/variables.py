@@ -540,7 +540,8 @@ def _scan(text: str) -> list[_Found]:
 
 @lru_cache(maxsize=4096)
 def _scan_policy_text(text: str) -> tuple[_Found, ...]:
-    """_scan of a string as written in a policy (the same few strings, request after request)."""
+    """_scan of a string as written in a policy (the same few strings, request after request), or as a
+    nested variable left it (a query with the Pod's labels in it: the same for every Pod of a workload)."""
     return tuple(_scan(text))
 
 
@@ -787,7 +788,7 @@ class Variables:
                     resolved = resolved.replace("{{", "\\{{")
                 text = resolved if isinstance(resolved, str) else go_json(resolved)
                 value = value.replace(prefix + v, prefix + text, 1)
-            matches = [] if shallow else _scan(value)
+            matches = [] if shallow else (_scan_policy_text(value) if len(value) <= 2048 else _scan(value))
         return value.replace("\\{{", "{{")
 
     def _current_path(self, path: tuple[str | int, ...]) -> str:
