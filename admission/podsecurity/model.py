@@ -123,12 +123,18 @@ class Container:
 
 
 def _containers(spec: dict[str, Any]) -> tuple[Container, ...]:
-    return tuple(
-        Container(text(data.get("name")), text(data.get("image")), f"spec.{kind}[{i}]", data,
-                  data.get("securityContext"))
-        for kind in CONTAINER_LISTS
-        for i, data in enumerate(as_dict(item) for item in as_list(spec.get(kind)))
-    )
+    listed: list[Container] = []
+    for kind in CONTAINER_LISTS:
+        items = spec.get(kind)
+        if not isinstance(items, list):
+            continue
+        for i, item in enumerate(items):
+            data = item if isinstance(item, dict) else {}
+            name, image = data.get("name"), data.get("image")
+            listed.append(Container(name if type(name) is str else text(name),
+                                    image if type(image) is str else text(image),
+                                    f"spec.{kind}[{i}]", data, data.get("securityContext")))
+    return tuple(listed)
 
 
 # The containers of the spec being checked (see reading()): every check of a pod visits them.
