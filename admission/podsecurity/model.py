@@ -158,18 +158,21 @@ _SHARED: ContextVar[dict[tuple[int, int, CheckFn], tuple[Any, Any, Result | None
     "shared", default=None)
 
 
-@contextmanager
-def sharing() -> Iterator[None]:
+class sharing:  # noqa: N801 - used as a function: `with sharing(): ...`
     """Within this scope, a check that already ran on the same pod (the same metadata and spec objects)
     answers from its first run: a request's baseline and restricted rules share the baseline checks.
-    The pods checked must not change within the scope."""
-    token = _SHARED.set({})
-    pods = _PODS.set({})
-    try:
-        yield
-    finally:
+    The pods checked must not change within the scope. (A class rather than a @contextmanager: it is
+    entered for every request.)"""
+
+    __slots__ = ("_tokens",)
+
+    def __enter__(self) -> None:
+        self._tokens = (_SHARED.set({}), _PODS.set({}))
+
+    def __exit__(self, *exc: object) -> None:
+        shared, pods = self._tokens
         _PODS.reset(pods)
-        _SHARED.reset(token)
+        _SHARED.reset(shared)
 
 
 @dataclass
