@@ -18,10 +18,15 @@ from functools import lru_cache
 from typing import Any
 
 from admission.engines import Context, PolicyError, PolicyInfo
+from admission.engines.yaml.conditions import evaluate_conditions
+from admission.engines.yaml.context import load_context
+from admission.engines.yaml.pattern import match_pattern
+from admission.engines.yaml.podsecurity import check
 from admission.engines.yaml.policy import Policy, Rule, parse_policy
 from admission.engines.yaml.values import wildcard_match
 from admission.manifests import Document
 from admission.match import Subject, block_kinds
+from admission.podsecurity import sharing
 from admission.results import Action, RuleResult, Status, parse_action
 from admission.review import Kind, Request
 from admission.selectors import selector_matches
@@ -180,8 +185,6 @@ class KyvernoEvaluator:
         ]
 
     def validate(self, request: Request, ctx: Context) -> list[RuleResult]:
-        from admission.podsecurity import sharing
-
         with sharing():  # podSecurity rules of one request share the checks they have in common
             return self._validate(request, ctx)
 
@@ -470,16 +473,12 @@ def _load_context(entries: list[dict[str, Any]], variables: Any, ctx: Context) -
     entries = [e for e in entries if not (isinstance(e, dict) and e.get("name") in provided)]
     if not entries:
         return
-    from admission.engines.yaml.context import load_context
-
     load_context(entries, variables, ctx.state)
 
 
 def _conditions(conditions: Any, variables: Any) -> tuple[bool, str]:
     if not conditions:
         return True, ""
-    from admission.engines.yaml.conditions import evaluate_conditions
-
     return evaluate_conditions(conditions, variables.substitute)
 
 
@@ -585,8 +584,6 @@ def validate_deny(rule: Rule, deny: dict[str, Any], variables: Any) -> Outcome:
 
 def validate_pattern(rule: Rule, pattern: Any, resource: Any, variables: Any, *, static: bool = False) -> Outcome:
     """static: the pattern is the policy's own (not substituted), so its matching plan can be kept."""
-    from admission.engines.yaml.pattern import match_pattern
-
     result = match_pattern(resource, pattern, static=static)
     if result.status == "pass":
         return _passed(rule.name)
@@ -613,8 +610,6 @@ def _pattern_message(rule: Rule, variables: Any, path: str, error: str) -> str:
 
 
 def validate_any_pattern(rule: Rule, patterns: Any, resource: Any, variables: Any, *, static: bool = False) -> Outcome:
-    from admission.engines.yaml.pattern import match_pattern
-
     if not isinstance(patterns, list):
         return Outcome(Status.ERROR, "failed to deserialize anyPattern, expected type array")
     failed: list[str] = []
@@ -668,8 +663,6 @@ def pod_of(obj: Object) -> dict[str, Any] | None:
 def validate_pod_security(rule: Rule, spec: dict[str, Any], obj: Object | None) -> Outcome | None:
     if obj is None:
         return None  # Kyverno does not check a deleted resource
-    from admission.engines.yaml.podsecurity import check
-
     settings = spec.get("podSecurity") or {}
     level = str(settings.get("level") or "baseline")
     version = str(settings.get("version") or "latest")
