@@ -10,12 +10,31 @@ import jsonpatch
 from admission.types import Object, PatchOperation
 
 
+class _OrderedDiff(jsonpatch.DiffBuilder):
+    """jsonpatch's diff, walking a mapping's keys in the documents' order rather than as sets: set order
+    follows string hashing, which Python randomises per process, so the same request would get its
+    operations in a different order from one worker to the next."""
+
+    def _compare_dicts(self, path: str, src: dict[str, Any], dst: dict[str, Any]) -> None:
+        for key in src:
+            if key not in dst:
+                self._item_removed(path, str(key), src[key])
+        for key in dst:
+            if key not in src:
+                self._item_added(path, str(key), dst[key])
+        for key in src:
+            if key in dst:
+                self._compare_values(path, key, src[key], dst[key])
+
+
 def diff(original: Object, mutated: Object) -> list[PatchOperation]:
-    """RFC 6902 operations that turn original into mutated; empty when they are equal."""
+    """RFC 6902 operations that turn original into mutated; empty when they are equal. The same two
+    documents always give the same operations in the same order."""
     if original == mutated:
         return []
-    ops = jsonpatch.make_patch(original, mutated).patch
-    return cast(list[PatchOperation], ops)
+    builder = _OrderedDiff(original, mutated, jsonpatch.JsonPatch.json_dumper, pointer_cls=jsonpatch.JsonPointer)
+    builder._compare_values("", None, original, mutated)
+    return cast(list[PatchOperation], [op for op in builder.execute()])
 
 
 def apply(obj: Object, ops: list[dict[str, Any]]) -> Object:
