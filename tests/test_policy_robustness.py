@@ -74,3 +74,31 @@ def test_wrongly_typed_nodes_are_policy_errors_not_crashes(policy_file: Path) ->
                 for r in results:
                     assert not r.message.startswith("internal error"), (path, value, r)
     assert rejected > 0 and loaded > 0
+
+
+GATEKEEPER = sorted(p for p in (REPO / "policies" / "gatekeeper").iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("folder", GATEKEEPER, ids=lambda p: Path(p).name)
+def test_wrongly_typed_gatekeeper_documents_are_policy_errors(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from admission.engines.rego.gatekeeper import ConstraintSet
+
+    # Parsing is what meets the malformed shapes; compiling the Rego is regopy's part, tested elsewhere.
+    monkeypatch.setattr(ConstraintSet, "compile", classmethod(lambda cls, templates, constraints, **kw: None))
+    docs = [load_file(folder / "template.yaml")[0]]
+    docs += [d for f in sorted(folder.glob("constraint*.yaml")) for d in load_file(f)]
+    rejected = 0
+    for index, doc in enumerate(docs):
+        for path in paths(doc.obj):
+            if path[0] in ("apiVersion", "kind"):
+                continue  # then it is not a Gatekeeper document, and policyset never hands it over
+            for value in WRONG:
+                variant = [Document(replaced(d.obj, path, value), d.file, d.line) if i == index else d
+                           for i, d in enumerate(docs)]
+                try:
+                    ConstraintSet.from_documents(variant, isolate=False)
+                except PolicyError as exc:
+                    # a broken template may surface as its constraint's error: either names its file
+                    assert exc.source.split(":")[0] in {d.file for d in docs}, exc
+                    rejected += 1
+    assert rejected > 0

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from admission.engines import PolicyError, PolicyInfo
 from admission.engines.rego import translate as tr
@@ -86,6 +86,20 @@ def _rego_line(doc: Document) -> int:
         if re.match(r"^\s*rego:\s*[|>]", lines[i]):
             return i + 2
     return 0
+
+
+_T = TypeVar("_T")
+
+
+def _guarded(doc: Document, parse: Callable[..., _T], *args: Any) -> _T:
+    """parse(*args), with a shape the checks did not foresee reported as the document's PolicyError."""
+    try:
+        return parse(*args)
+    except PolicyError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        kind = doc.obj.get("kind") if isinstance(doc.obj, dict) else "document"
+        raise PolicyError(f"{doc.file}:{doc.line}", f"malformed {kind} ({type(exc).__name__}: {exc})") from None
 
 
 def parse_template(doc: Document) -> Template:
@@ -291,11 +305,11 @@ class ConstraintSet:
         templates: dict[str, Template] = {}
         for d in docs:
             if is_template(d.obj):
-                t = parse_template(d)
+                t = _guarded(d, parse_template, d)
                 if t.kind in templates and templates[t.kind].name != t.name:
                     raise PolicyError(t.source, f"kind {t.kind} is also defined by template {templates[t.kind].name} ({templates[t.kind].source})")
                 templates[t.kind] = t
-        constraints = [parse_constraint(d, templates) for d in docs if is_constraint(d.obj)]
+        constraints = [_guarded(d, parse_constraint, d, templates) for d in docs if is_constraint(d.obj)]
         return cls.compile(list(templates.values()), constraints, isolate=isolate)
 
     @classmethod
