@@ -145,6 +145,31 @@ def test_sidecar_metadata(tmp_path: Path) -> None:
     assert r.policy == "no-deletes"
 
 
+@pytest.mark.parametrize(
+    ("sidecar", "fragment"),
+    [
+        ("kinds: 5\n", "metadata kinds must be a string or a non-empty list of strings"),
+        ("operations: {a: 1}\n", "metadata operations must be"),
+        ("failurePolicy: Sometimes\n", "failurePolicy must be Fail or Ignore"),
+        ("name: [x]\n", "metadata name must be a non-empty string"),
+        ("- just a list\n", "metadata must be a mapping"),
+    ],
+)
+def test_wrongly_typed_metadata_is_an_error_not_ignored(tmp_path: Path, sidecar: str, fragment: str) -> None:
+    path = write(tmp_path, "ops.rego", 'package ops\n\ndeny[msg] {\n  msg := "no"\n}\n')
+    write(tmp_path, "ops.meta.yaml", sidecar)
+    with pytest.raises(PolicyError, match=fragment) as err:
+        RegoEvaluator.from_sources([], [path], isolate=False)
+    assert err.value.source == f"{tmp_path / 'ops.meta.yaml'}:1"
+
+
+def test_wrongly_typed_metadata_block_names_the_rego_file(tmp_path: Path) -> None:
+    src = "# METADATA\n# custom:\n#   kinds: 5\npackage only\n\ndeny[msg] {\n  msg := \"always\"\n}\n"
+    with pytest.raises(PolicyError, match="metadata kinds") as err:
+        RegoEvaluator.from_sources([], [write(tmp_path, "only.rego", src)], isolate=False)
+    assert err.value.source == f"{tmp_path / 'only.rego'}:1"
+
+
 def test_libraries_are_imported_not_evaluated_as_policies(tmp_path: Path) -> None:
     lib = write(tmp_path, "lib.rego", "package lib.names\n\nbad(name) {\n  startswith(name, \"tmp-\")\n}\n")
     pol = write(tmp_path, "pol.rego", "package pol\nimport data.lib.names\n\ndeny[msg] {\n  names.bad(input.request.name)\n  msg := \"temporary names are not allowed\"\n}\n")

@@ -66,8 +66,10 @@ def _metadata(path: Path, text: str) -> dict[str, Any]:
             loaded = yaml.safe_load(sidecar.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as exc:
             raise PolicyError(str(sidecar), f"invalid metadata: {exc}") from None
-        if isinstance(loaded, dict):
-            meta.update(loaded)
+        if loaded is not None and not isinstance(loaded, dict):
+            raise PolicyError(f"{sidecar}:1", "metadata must be a mapping (name, kinds, operations, failurePolicy)")
+        meta.update(loaded or {})
+        _check_metadata(meta, f"{sidecar}:1")
     m = re.search(r"^# METADATA\n((?:#.*\n)+)", text, re.M)
     if m:
         block = "\n".join(line[2:] if line.startswith("# ") else line[1:] for line in m.group(1).splitlines())
@@ -81,7 +83,23 @@ def _metadata(path: Path, text: str) -> dict[str, Any]:
             meta.update(custom if isinstance(custom, dict) else {})
             if "title" in loaded and "name" not in meta:
                 meta["name"] = loaded["title"]
+            _check_metadata(meta, f"{path}:{text[: m.start()].count(chr(10)) + 1}")
     return meta
+
+
+def _check_metadata(meta: dict[str, Any], where: str) -> None:
+    """Wrongly typed metadata is an error, not silently ignored: it decides what a policy applies to."""
+    if "name" in meta and not (isinstance(meta["name"], str) and meta["name"]):
+        raise PolicyError(where, f"metadata name must be a non-empty string, got {meta['name']!r}")
+    for key in ("kinds", "operations"):
+        value = meta.get(key)
+        if value is None or isinstance(value, str):
+            continue
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+            raise PolicyError(where, f"metadata {key} must be a string or a non-empty list of strings, got {value!r}")
+    fp = meta.get("failurePolicy")
+    if fp is not None and (not isinstance(fp, str) or fp.lower() not in ("fail", "ignore")):
+        raise PolicyError(where, f"metadata failurePolicy must be Fail or Ignore, got {fp!r}")
 
 
 def defined_rules(src: str) -> tuple[str, ...]:
