@@ -23,7 +23,6 @@ only the restricted level has. Such entries, unknown control names and malformed
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any
@@ -37,6 +36,7 @@ from admission.podsecurity.model import (
     containers,
 )
 from admission.podsecurity.registry import BASELINE, PodSecurityError
+from admission.wildcard import wildcard_match
 
 CONTROLS: dict[str, tuple[str, ...]] = {
     "Capabilities": ("capabilities_baseline", "capabilities_restricted"),
@@ -123,14 +123,8 @@ def _parse(entry: Any, where: str, level: str) -> tuple[str, list[str], str, lis
     return name, images, field, values
 
 
-@lru_cache(maxsize=512)
-def _wildcard(pattern: str) -> re.Pattern[str]:
-    parts = (".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
-    return re.compile("".join(parts), re.DOTALL)
-
-
 def matches_any(patterns: list[str], value: str) -> bool:
-    return any(_wildcard(p).fullmatch(value) for p in patterns)
+    return any(wildcard_match(p, value) for p in patterns)
 
 
 @lru_cache(maxsize=4096)

@@ -33,6 +33,7 @@ from jmespath.functions import Functions, signature
 
 from admission.manifests import SafeLoader
 from admission.selectors import selector_matches
+from admission.wildcard import wildcard_match
 
 
 class FunctionError(exceptions.JMESPathError):
@@ -545,12 +546,6 @@ def go_expand(template: str, m: re.Match[str]) -> str:
             group = None
         out.append(group or "")
     return "".join(out)
-
-
-def wildcard_match(pattern: str, text: str) -> bool:
-    """Kyverno's wildcard.Match: `*` any run of characters, `?` exactly one."""
-    regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
-    return re.fullmatch(regex, text, re.DOTALL) is not None
 
 
 def _is_public_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

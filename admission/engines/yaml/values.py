@@ -17,42 +17,8 @@ from decimal import MAX_EMAX, MIN_EMIN, ROUND_UP, Context, Decimal, localcontext
 from functools import lru_cache
 from typing import Any
 
-# --- wildcards ---------------------------------------------------------------------------------
-
-
-def contains_wildcard(s: str) -> bool:
-    return "*" in s or "?" in s
-
-
-def wildcard_match(pattern: str, value: str) -> bool:
-    """`*` matches any run of characters (also none), `?` exactly one; everything else is literal."""
-    if pattern == "":
-        return value == ""
-    if pattern == "*":
-        return True
-    if "*" not in pattern and "?" not in pattern:
-        return pattern == value
-    p = v = 0
-    star_p = -1
-    star_v = 0
-    while v < len(value):
-        if p < len(pattern) and (pattern[p] == "?" or pattern[p] == value[v]):
-            p += 1
-            v += 1
-        elif p < len(pattern) and pattern[p] == "*":
-            star_p = p
-            star_v = v
-            p += 1
-        elif star_p >= 0:
-            p = star_p + 1
-            star_v += 1
-            v = star_v
-        else:
-            return False
-    while p < len(pattern) and pattern[p] == "*":
-        p += 1
-    return p == len(pattern)
-
+# shared by every dialect; re-exported here for the Kyverno modules
+from admission.wildcard import contains_wildcard, wildcard_match  # noqa: F401
 
 # --- Go number parsing ---------------------------------------------------------------------------
 
