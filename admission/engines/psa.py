@@ -31,7 +31,9 @@ EXCEPTION_KIND = "PodSecurityException"
 
 
 def pod_template(obj: Object) -> Object | None:
-    """The pod (metadata + spec) an object runs: the Pod itself or a workload's template."""
+    """The pod (metadata + spec) an object runs: the Pod itself or a workload's template, as the built-in
+    Pod Security admission reads it. Not the Kyverno evaluator's pod_of: Kyverno takes a CronJob's pod
+    metadata from spec.jobTemplate.metadata and knows no ReplicationControllers; upstream does neither."""
     kind = obj.get("kind")
     spec = obj.get("spec") or {}
     if kind == "Pod":
