@@ -3,7 +3,7 @@ constraints that see the same answers on the pruned input."""
 
 from __future__ import annotations
 
-import json
+import copy
 from typing import Any
 
 from admission.engines import Context
@@ -84,21 +84,21 @@ violation[{"msg": msg}] {
 
 def _input_of(ev: RegoEvaluator, obj: dict[str, Any]) -> dict[str, Any]:
     """The input a request's query receives (what the engine converts)."""
-    seen: list[str] = []
+    seen: list[Any] = []
     program = ev.constraints.program
     assert program is not None
     real = program.evaluate
 
-    def spy(text: str) -> Any:
-        seen.append(text)
-        return real(text)
+    def spy(value: Any) -> Any:
+        seen.append(copy.deepcopy(value))
+        return real(value)
 
     setattr(program, "evaluate", spy)  # noqa: B010 - an instance attribute shadowing the method
     try:
         ev.validate(Request.for_object(obj), Context())
     finally:
         delattr(program, "evaluate")
-    return dict(json.loads(seen[0]))
+    return dict(seen[0])
 
 
 def test_gatekeeper_input_holds_only_what_templates_read() -> None:

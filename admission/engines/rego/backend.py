@@ -2,11 +2,17 @@
 
 This is the only module that imports regopy. A Program is compiled once (a regopy bundle) and evaluated
 from any thread: each thread keeps its own interpreter, all sharing the one compiled bundle.
-The input is passed as JSON text (`set_input_term`): regopy's `set_input(dict)` mishandles backslashes.
+
+The input is built value by value with the engine's input builder (`to_input`), which costs about half of
+parsing the same input as JSON text (`set_input_term`, ~5-15 µs per JSON value). The builder keeps each
+string as the body of a JSON string literal, so strings are passed escaped (quotes, backslashes, control
+characters); other characters are passed as they are, which keeps `count`, `regex.match` and friends
+counting characters, where JSON text with `\\u` escapes made them count the escapes.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
@@ -44,7 +50,7 @@ def _clean(message: str) -> str:
 
 
 class Program:
-    """Modules and data compiled for one query; `evaluate(input_json)` returns the query's value."""
+    """Modules and data compiled for one query; `evaluate(value)` returns the query's value."""
 
     def __init__(self, modules: dict[str, str], data: dict[str, Any], query: str, *, capture_errors: bool = True) -> None:
         """Compile. The engine prints compile errors on the process's standard output; with capture_errors
@@ -92,13 +98,17 @@ class Program:
             self._local.interpreter = it
         return it
 
-    def evaluate(self, input_json: str) -> Any:
-        """The value the query binds, or None when it is undefined. Raises BackendError."""
+    def evaluate(self, value: Any) -> Any:
+        """The value the query binds for input `value` (JSON-like: dicts, lists, str, int, float, bool,
+        None), or None when it is undefined. Raises BackendError."""
         it = self._interpreter()
+        handle = to_input(value)
         try:
-            rs.rego_set_input_term(it._impl, input_json)
-        except regopy.RegoError as exc:
-            raise BackendError(f"input rejected: {_clean(str(exc))}") from None
+            code = _lib.regoSetInput(it._impl, handle)
+        finally:
+            _lib.regoFreeInput(handle)
+        if code:
+            raise BackendError(f"input rejected: {_clean(rs.rego_get_error(it._impl))}")
         if self._entrypoint:
             out = rs.rego_bundle_query_entrypoint(it._impl, self._bundle, self._entrypoint)
         else:
@@ -112,6 +122,79 @@ class Program:
         finally:
             rs.rego_free_output(out)
         return parse_output(text)
+
+
+_lib = rs.rego
+_push_str = _lib.regoInputString
+_push_int = _lib.regoInputInt
+_push_float = _lib.regoInputFloat
+_push_bool = _lib.regoInputBoolean
+_push_null = _lib.regoInputNull
+_push_item = _lib.regoInputObjectItem
+_push_object = _lib.regoInputObject
+_push_array = _lib.regoInputArray
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _literal_body(text: str) -> bytes:
+    """text as the body of a JSON string literal, the form the builder stores strings in."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return text.encode()
+    out = []
+    for ch in text:
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        else:  # control and other non-printable characters as JSON escapes (\n, \u007f, ...)
+            out.append(json.dumps(ch)[1:-1])
+    return "".join(out).encode()
+
+
+def to_input(value: Any) -> ctypes.c_void_p:
+    """A new engine input holding value (free it with regoFreeInput). Raises BackendError for a value JSON
+    cannot hold. Integers beyond 64 bits are passed as floats."""
+    handle = _lib.regoNewInput()
+
+    def push(v: Any) -> int:  # the engine's status codes, or-ed: 0 when every step succeeded
+        t = type(v)
+        if t is str:
+            return int(_push_str(handle, _literal_body(v)))
+        if t is dict:
+            code = 0
+            for k, x in v.items():
+                if type(k) is not str:
+                    raise BackendError(f"input object key {k!r} is not a string")
+                code |= _push_str(handle, _literal_body(k)) | push(x) | _push_item(handle)
+            return code | int(_push_object(handle, len(v)))
+        if t is list or t is tuple:
+            code = 0
+            for x in v:
+                code |= push(x)
+            return code | int(_push_array(handle, len(v)))
+        if t is bool:
+            return int(_push_bool(handle, v))
+        if t is int:
+            if _INT64[0] <= v <= _INT64[1]:
+                return int(_push_int(handle, v))
+            return int(_push_float(handle, float(v)))
+        if t is float:
+            return int(_push_float(handle, v))
+        if v is None:
+            return int(_push_null(handle))
+        if isinstance(v, str | int | float | dict | list):  # subclasses (an IntEnum, an OrderedDict)
+            return push(json.loads(json.dumps(v)))
+        raise BackendError(f"input value of type {t.__name__} is not JSON")
+
+    try:
+        code = push(value)
+    except BaseException:
+        _lib.regoFreeInput(handle)
+        raise
+    if code:
+        _lib.regoFreeInput(handle)
+        raise BackendError("the engine refused to build the input")
+    return handle
 
 
 _STDOUT_LOCK = threading.Lock()

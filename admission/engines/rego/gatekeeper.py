@@ -296,7 +296,7 @@ class ConstraintSet:
     templates: list[Template] = field(default_factory=list)
     reads_managed_fields: bool = False  # else metadata.managedFields is left out of the input
     review_paths: Paths | None = None  # the parts of input.review the templates can read (None: all)
-    _inventory_cache: tuple[list[Object], list[int], str] | None = field(default=None, repr=False)
+    _inventory_cache: tuple[list[Object], list[int], dict[str, Any]] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -390,7 +390,6 @@ class ConstraintSet:
         errors: list[RuleResult] = []
         review = prune(trim_review(_review(request), self.reads_managed_fields), self.review_paths)
         doc: dict[str, Any] = {"review": review, "matched__": _keys(matched)}
-        inventory = ""
         if any(c.uses_inventory for c in matched):
             if callable(state_objects):
                 state_objects = state_objects()
@@ -398,14 +397,9 @@ class ConstraintSet:
                 return [], [
                     _error(c, "cluster state is not available for data.inventory") for c in matched if c.uses_inventory
                 ]
-            inventory = self._inventory_json(state_objects)
-
-        def text() -> str:  # the input, converted once (the inventory once per state, not per request)
-            body = json.dumps(doc)
-            return body[:-1] + ', "inventory__": ' + inventory + "}" if inventory else body
-
+            doc["inventory__"] = self._inventory(state_objects)
         try:
-            out = self.program.evaluate(text())
+            out = self.program.evaluate(doc)  # the input, built once for all matched constraints
             return self._violations(matched, out), errors
         except BackendError:
             pass
@@ -413,13 +407,13 @@ class ConstraintSet:
         for c in matched:  # attribute the failure: one query per constraint
             doc["matched__"] = c.key
             try:
-                violations.extend(self._violations([c], self.program.evaluate(text())))
+                violations.extend(self._violations([c], self.program.evaluate(doc)))
             except BackendError as exc:
                 errors.append(_error(c, str(exc)))
         return violations, errors
 
-    def _inventory_json(self, objects: list[Object]) -> str:
-        """data.inventory as JSON, reused while the state holds the same objects. The cache keeps the objects
+    def _inventory(self, objects: list[Object]) -> dict[str, Any]:
+        """data.inventory, reused while the state holds the same objects. The cache keeps the objects
         alive, so their ids cannot be reused by others while it compares them."""
         ids = [id(o) for o in objects]
         with self._lock:
@@ -427,10 +421,10 @@ class ConstraintSet:
             if cached is not None and cached[1] == ids:
                 return cached[2]
         kept = objects if self.reads_managed_fields else [without_managed_fields(o) for o in objects]
-        text = json.dumps(inventory_of(kept))
+        inventory = inventory_of(kept)
         with self._lock:
-            self._inventory_cache = (list(objects), ids, text)
-        return text
+            self._inventory_cache = (list(objects), ids, inventory)
+        return inventory
 
     @staticmethod
     def _violations(matched: list[Constraint], out: Any) -> list[Violation]:

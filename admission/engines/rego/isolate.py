@@ -122,7 +122,7 @@ def _child() -> None:
         out.flush()
         try:
             program = Program(u["modules"], u.get("data") or {}, u["query"])
-            program.evaluate(u["sample_input"])
+            program.evaluate(json.loads(u["sample_input"]))
             out.write(f"OK {i}\n")
         except BackendError as exc:
             out.write(f"ERR {i} {json.dumps(str(exc))}\n")

@@ -243,7 +243,7 @@ class ModuleSet:
         doc["request"] = prune(trim_review(doc["request"], self.reads_managed_fields), self.request_paths)
         try:
             doc["matched__"] = _keys(mods)
-            out = self.program.evaluate(json.dumps(doc))
+            out = self.program.evaluate(doc)
             return (out if isinstance(out, dict) else {}), []
         except BackendError:
             pass
@@ -252,7 +252,7 @@ class ModuleSet:
         for m in mods:
             doc["matched__"] = _keys([m])
             try:
-                out = self.program.evaluate(json.dumps(doc)) or {}
+                out = self.program.evaluate(doc) or {}
                 for rule, values in out.items():
                     merged.setdefault(rule, {}).update(values)
             except BackendError as exc:
