@@ -16,6 +16,7 @@ fails (one constraint's Rego errs), each matched constraint is queried alone so 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from admission.engines import PolicyError, PolicyInfo
+from admission.engines.rego import share
 from admission.engines.rego import translate as tr
 from admission.engines.rego.backend import BackendError, Program
 from admission.engines.rego.inventory import inventory_of, trim_review, without_managed_fields
@@ -229,13 +231,32 @@ def _lib_modules(t: Template, root: str, renames: dict[str, str], tag: str) -> d
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _split(rego: str, libs_root: str | None) -> share.Split | None:
+    return share.split(tr.translate(rego), libs_root)
+
+
+def _shared_module(t: Template, found: share.Split, libs_root: str) -> dict[str, str]:
+    """The module holding the template's rules that no constraint changes (see share.py)."""
+    renames = {"input.review": "input.review", "data.lib": f"data.{libs_root}.lib", "data.inventory": "input.inventory__"}
+    src = tr.rename_functions(tr.rename_refs(found.shared, renames), found.root.rsplit(".", 1)[-1])
+    src = tr.partial_sets_as_comprehensions(src)
+    return {f"{t.name}.{found.root.rsplit('.', 1)[-1]}.shared.rego": tr.set_package(src, found.root)}
+
+
 def _modules_for(c: Constraint) -> dict[str, str]:
-    """The constraint's template module, its libs (shared or its own copy), and its input view."""
+    """The constraint's template module, its libs (shared or its own copy), the template's shared rules,
+    and its input view."""
     shared = _shared_lib_root(c.template)
     libs_root = shared or _lib_root(c)
     renames = _renames(c, libs_root)
     out = _lib_modules(c.template, libs_root, renames, shared.rsplit(".", 1)[-1] if shared else c.key)
-    src = tr.translate(c.template.rego)
+    found = _split(c.template.rego, shared)
+    if found is not None:
+        out.update(_shared_module(c.template, found, libs_root))
+        src = found.kept
+    else:
+        src = tr.translate(c.template.rego)
     original = tr.package_of(src)
     if original:
         renames = {**renames, f"data.{original}": f"data.gk.{c.key}"}

@@ -1,0 +1,131 @@
+"""Template rules that no constraint changes are compiled once and evaluated once per request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from admission.engines import Context
+from admission.engines.rego import RegoEvaluator
+from admission.engines.rego import translate as tr
+from admission.engines.rego.share import split
+from admission.review import Request
+from tests.test_gatekeeper_engine import constraint, template
+
+TEMPLATE = """package k8sprivileged
+
+import data.lib.exempt.is_exempt
+
+violation[{"msg": msg}] {
+  c := input_containers[_]
+  not exempt(c)
+  c.securityContext.privileged
+  msg := sprintf("%v <%v> is privileged (%v)", [kind_name, c.name, label])
+}
+
+kind_name := lower(input.review.object.kind)
+
+label := object.get(input.review.object.metadata.labels, "team", "none")
+
+input_containers[c] {
+  c := input.review.object.spec.containers[_]
+}
+
+input_containers[c] {
+  c := input.review.object.spec.initContainers[_]
+}
+
+exempt(c) {
+  startswith(c.image, input.parameters.exemptImages[_])
+}
+
+default strict := false
+
+strict {
+  input.parameters.strict
+}
+
+uses_strict := strict
+
+through_function := upper_name(input.review.object.metadata.name)
+
+upper_name(n) := upper(n)
+
+whole_input := count(input)
+
+some_data := data.other.thing
+"""
+
+
+def test_rules_that_read_no_parameters_are_shared() -> None:
+    found = split(tr.translate(TEMPLATE), "gklib.sabc")
+    assert found is not None
+    assert found.names == ("input_containers", "kind_name", "label", "through_function")
+    # read the parameters (directly or through strict), the whole input, other data, or are the output
+    for name in ("violation", "exempt", "strict", "uses_strict", "whole_input", "some_data"):
+        assert f"{name} := data.{found.root}" not in found.kept
+    assert f"input_containers := data.{found.root}.input_containers" in found.kept
+    assert "upper_name(n)" in found.shared  # the function a shared rule calls goes with it
+    assert "upper_name(n)" in found.kept  # and stays for the constraint's own rules
+    assert "exempt(c)" not in found.shared
+
+
+def test_libs_copied_per_constraint_keep_the_rules_that_use_them() -> None:
+    src = 'package p\n\nimport data.lib.x\n\na := x.f(input.review.object)\n\nb := 1\n\nviolation[{"msg": "m"}] { a == b }\n'
+    shared_libs = split(tr.translate(src), "gklib.s1")
+    assert shared_libs is not None and shared_libs.names == ("a", "b")
+    own_libs = split(tr.translate(src), None)
+    assert own_libs is not None and own_libs.names == ("b",)
+
+
+def test_nothing_to_share_leaves_the_template_alone() -> None:
+    assert split(tr.translate('package p\n\nviolation[{"msg": m}] { m := input.parameters.m }\n'), None) is None
+
+
+PARAMETERIZED = """package k8slabelcount
+
+violation[{"msg": msg}] {
+  count(provided) < input.parameters.min
+  msg := sprintf("%v has %v labels, fewer than %v", [name, count(provided), input.parameters.min])
+}
+
+provided := {k | input.review.object.metadata.labels[k]}
+
+name := input.review.object.metadata.name
+"""
+
+
+def evaluator(n: int) -> RegoEvaluator:
+    docs = [template("K8sLabelCount", PARAMETERIZED)]
+    docs += [constraint(f"at-least-{i}", "K8sLabelCount", parameters={"min": i}) for i in range(n)]
+    return RegoEvaluator.from_sources(docs, [], isolate=False)
+
+
+def messages(ev: RegoEvaluator, obj: dict[str, Any]) -> list[tuple[str, str]]:
+    return sorted((r.policy, r.message) for r in ev.validate(Request.for_object(obj), Context()))
+
+
+def test_constraints_of_one_template_share_one_module_and_keep_their_own_results() -> None:
+    ev = evaluator(4)
+    obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "1", "b": "2"}}, "spec": {}}
+    assert messages(ev, obj) == [("at-least-3", "p has 2 labels, fewer than 3")]
+    del obj["metadata"]["labels"]
+    assert messages(ev, obj) == [
+        ("at-least-1", "p has 0 labels, fewer than 1"),
+        ("at-least-2", "p has 0 labels, fewer than 2"),
+        ("at-least-3", "p has 0 labels, fewer than 3"),
+    ]
+
+
+def test_compiled_program_holds_one_shared_module_per_template() -> None:
+    from admission.engines.rego.gatekeeper import _modules_for
+
+    ev = evaluator(3)
+    modules: dict[str, str] = {}
+    for c in ev.constraints.constraints:
+        modules.update(_modules_for(c))
+    shared = [name for name in modules if name.endswith(".shared.rego")]
+    assert len(shared) == 1
+    assert "provided := {k |" in modules[shared[0]]
+    for c in ev.constraints.constraints:
+        own = modules[f"{c.template.name}.{c.key}.rego"]
+        assert "provided := data.gkshared." in own and "labels[k]" not in own
