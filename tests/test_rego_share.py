@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from admission.engines import Context
 from admission.engines.rego import RegoEvaluator
 from admission.engines.rego import translate as tr
@@ -129,3 +131,72 @@ def test_compiled_program_holds_one_shared_module_per_template() -> None:
     for c in ev.constraints.constraints:
         own = modules[f"{c.template.name}.{c.key}.rego"]
         assert "provided := data.gkshared." in own and "labels[k]" not in own
+
+
+def hoisted(body: str) -> str:
+    from admission.engines.rego.share import hoist_comprehensions
+
+    return hoist_comprehensions(tr.translate(f"package p\n\n{body}"), libs_shared=True)
+
+
+def test_comprehensions_of_the_review_alone_become_rules() -> None:
+    out = hoisted(
+        'violation[{"msg": m}] {\n'
+        "  provided := {l | input.review.object.metadata.labels[l]}\n"
+        "  required := {l | l := input.parameters.labels[_]}\n"
+        "  missing := required - provided\n"
+        "  count(missing) > 0\n"
+        '  m := sprintf("%v", [missing])\n'
+        "}\n"
+    )
+    assert "provided := __hoisted_1\n" in out
+    assert "__hoisted_1 := {l | input.review.object.metadata.labels[l]}" in out
+    assert "required := {l | some l in input.parameters.labels}" in out  # reads the parameters: stays
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # uses the rule's own variable c
+        'violation[{"msg": "m"}] {\n  c := input.review.object.spec.containers[_]\n  ports := {p | p := c.ports[_]}\n  count(ports) > 9\n}\n',
+        # a function argument
+        "f(x) := n if {\n  n := {k | input.review.object.metadata.labels[k]; k != x}\n}\n",
+        # more expression after the comprehension
+        'violation[{"msg": "m"}] {\n  s := {k | input.review.object.metadata.labels[k]} | {"a"}\n  count(s) > 9\n}\n',
+        # a rule name shadowed by a local of the same name
+        'labels := {"a": 1}\nviolation[{"msg": "m"}] {\n  labels := input.review.object.metadata.labels\n  s := {k | labels[k]}\n  count(s) > 9\n}\n',
+        # the whole input
+        'violation[{"msg": "m"}] {\n  s := {k | input[k]}\n  count(s) > 9\n}\n',
+    ],
+)
+def test_comprehensions_that_need_the_rule_stay(body: str) -> None:
+    assert "__hoisted_" not in hoisted(body)
+
+
+def test_hoisted_and_shared_rules_give_the_same_results_as_before() -> None:
+    """The sharing changes no result: every constraint of a template, each with other parameters."""
+    rego = TEMPLATE.replace("import data.lib.exempt.is_exempt\n", "")
+    docs = [template("K8sPrivileged", rego)]
+    docs += [
+        constraint(f"c{i}", "K8sPrivileged", parameters={"exemptImages": [f"exempt{i}/"], "strict": i % 2 == 0})
+        for i in range(3)
+    ]
+    ev = RegoEvaluator.from_sources(docs, [], isolate=False)
+    obj = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "labels": {"team": "core"}},
+        "spec": {
+            "containers": [
+                {"name": "a", "image": "exempt0/a", "securityContext": {"privileged": True}},
+                {"name": "b", "image": "exempt1/b", "securityContext": {"privileged": True}},
+            ],
+            "initContainers": [{"name": "i", "image": "other/i", "securityContext": {"privileged": False}}],
+        },
+    }
+    assert messages(ev, obj) == [
+        ("c0", "pod <b> is privileged (core)"),
+        ("c1", "pod <a> is privileged (core)"),
+        ("c2", "pod <a> is privileged (core)"),
+        ("c2", "pod <b> is privileged (core)"),
+    ]

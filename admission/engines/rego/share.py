@@ -124,21 +124,34 @@ def _mentions(toks: list[tr.Tok], chunk: _Chunk, names: set[str]) -> set[str]:
     }
 
 
-def split(src: str, libs_root: str | None) -> Split | None:
-    """The shared rules of a template's translated (v1) Rego, or None when none can be shared.
-    libs_root: the package root of the template's libs when they are shared by all its constraints."""
+@dataclass
+class _Analysis:
+    toks: list[tr.Tok]
+    parents: list[int]
+    chunks: list[_Chunk]
+    names: set[str]  # rules and functions the module defines
+    dependent: set[str]  # those reading something a constraint changes
+    uses: dict[str, set[str]]  # the rules and functions each one mentions
+    functions: set[str]
+    aliases: set[str]  # names bound by imports
+
+
+def _analyze(src: str, libs_shared: bool) -> _Analysis | None:
     toks = tr.tokenize(src)
     parents = tr._parents(toks)
     chunks = _chunks(toks, parents)
     if not chunks:
         return None
-    libs_shared = libs_root is not None
-    header = [c for c in chunks if not c.name]
-    changing_aliases = set()
-    for c in header:
+    changing_aliases: set[str] = set()
+    aliases: set[str] = set()
+    for c in chunks:
+        if c.name:
+            continue
         alias, reads = _import_aliases(toks, c, libs_shared)
-        if alias and reads:
-            changing_aliases.add(alias)
+        if alias:
+            aliases.add(alias)
+            if reads:
+                changing_aliases.add(alias)
     rules = [c for c in chunks if c.name]
     names = {c.name for c in rules}
     dependent = {
@@ -146,7 +159,7 @@ def split(src: str, libs_root: str | None) -> Split | None:
         for c in rules
         if c.name in OUTPUT_RULES or c.ref_head or _seeds(toks, c.start, c.end, libs_shared, changing_aliases)
     }
-    uses = {c.name: set() for c in rules}  # type: dict[str, set[str]]
+    uses: dict[str, set[str]] = {c.name: set() for c in rules}
     for c in rules:
         uses[c.name] |= _mentions(toks, c, names) - {c.name}
     changed = True
@@ -157,12 +170,26 @@ def split(src: str, libs_root: str | None) -> Split | None:
                 dependent.add(name)
                 changed = True
     functions = {c.name for c in rules if c.function}
-    shared_rules = sorted(n for n in names - dependent - functions if not n.startswith("__"))
+    return _Analysis(toks, parents, chunks, names, dependent, uses, functions, aliases - changing_aliases)
+
+
+def split(src: str, libs_root: str | None) -> Split | None:
+    """The shared rules of a template's translated (v1) Rego, or None when none can be shared.
+    libs_root: the package root of the template's libs when they are shared by all its constraints."""
+    libs_shared = libs_root is not None
+    src = hoist_comprehensions(src, libs_shared)
+    a = _analyze(src, libs_shared)
+    if a is None:
+        return None
+    toks, chunks, uses, functions = a.toks, a.chunks, a.uses, a.functions
+    shared_rules = sorted(
+        n for n in a.names - a.dependent - functions if not n.startswith("__") or n.startswith(HOISTED)
+    )
     if not shared_rules:
         return None
     # the functions the shared rules call, directly or through other functions
     needed: set[str] = set()
-    todo = [n for n in shared_rules]
+    todo = list(shared_rules)
     while todo:
         n = todo.pop()
         for f in uses.get(n, set()) & functions:
@@ -183,3 +210,122 @@ def split(src: str, libs_root: str | None) -> Split | None:
             continue
         kept.append(tr.render(toks[c.start : c.end]))
     return Split(root, shared_src, "".join(kept), tuple(shared_rules))
+
+
+HOISTED = "__hoisted_"
+KEYWORDS = frozenset({"some", "in", "every", "not", "if", "contains", "true", "false", "null", "_", "as", "else", "with"})
+
+
+def _comprehension_bar(toks: list[tr.Tok], parents: list[int], g: int) -> bool:
+    """Whether the bracket group opened at g is a comprehension (`{x | ...}`, `[x | ...]`)."""
+    bar = tr._is_body_open(toks, parents, g)
+    return bar is not None and toks[bar].text == "|"
+
+
+def _inside_other_comprehension(toks: list[tr.Tok], parents: list[int], j: int, g: int) -> bool:
+    """Whether token j sits in a comprehension that does not also enclose the group at g: a variable there
+    is that comprehension's own."""
+    enclosing_g = set()
+    k = parents[g]
+    while k >= 0:
+        enclosing_g.add(k)
+        k = parents[k]
+    k = parents[j]
+    while k >= 0:
+        if k not in enclosing_g and k != g and toks[k].text in "{[" and _comprehension_bar(toks, parents, k):
+            return True
+        k = parents[k]
+    return False
+
+
+def _declares(toks: list[tr.Tok], chunk: _Chunk, name: str) -> bool:
+    """Whether the rule declares a local of this name (`name :=`, `some name`, a function argument), which
+    would shadow a rule or import of the same name."""
+    for i in range(chunk.start, chunk.end):
+        t = toks[i]
+        if t.kind != "ident" or t.text != name or (i > 0 and toks[i - 1].text == "."):
+            continue
+        nxt = tr._sig(toks, i + 1)
+        if nxt >= 0 and toks[nxt].text in (":=", ","):
+            return True
+        prev = tr._sig(toks, i - 1, -1)
+        if prev >= 0 and toks[prev].text in ("some", "(", ","):
+            return True
+    return False
+
+
+def _closed(a: _Analysis, chunk: _Chunk, g: int, close: int) -> bool:
+    """Whether the expression in tokens [g, close] uses no variable of the rule around it, so that it can be
+    a rule of its own with the same value."""
+    toks, parents = a.toks, a.parents
+    globals_ = a.names | a.aliases
+    for i in range(g, close + 1):
+        t = toks[i]
+        if t.kind != "ident" or t.text in KEYWORDS or t.text in ("input", "data"):
+            continue
+        if i > 0 and toks[i - 1].text == ".":
+            continue
+        nxt = i + 1 < len(toks) and toks[i + 1].text
+        if nxt == "(":
+            continue  # a call: a builtin, or a function the analysis follows by name
+        if nxt == "." and i + 3 < len(toks) and toks[i + 2].kind == "ident" and toks[i + 3].text == "(":
+            continue  # a namespaced builtin (object.get, regex.match)
+        if t.text in globals_:
+            if _declares(toks, chunk, t.text):
+                return False
+            continue
+        for j in range(chunk.start, chunk.end):
+            if g <= j <= close or toks[j].kind != "ident" or toks[j].text != t.text:
+                continue
+            if j > 0 and toks[j - 1].text == ".":
+                continue
+            if not _inside_other_comprehension(toks, parents, j, g):
+                return False  # the rule's own variable (or one a surrounding comprehension binds)
+    return True
+
+
+def hoist_comprehensions(src: str, libs_shared: bool) -> str:
+    """`v := {x | ...}` (or `[...]`) in a rule body, when the comprehension reads nothing a constraint changes
+    and none of the rule's variables, becomes `v := __hoisted_N` with a rule `__hoisted_N := {x | ...}`:
+    the same value, which the split then shares, so it is built once per request instead of once per
+    constraint (`provided := {l | input.review.object.metadata.labels[l]}` in required-labels templates)."""
+    a = _analyze(src, libs_shared)
+    if a is None:
+        return src
+    toks, parents = a.toks, a.parents
+    edits: list[tuple[int, int, str]] = []
+    for chunk in a.chunks:
+        if not chunk.name or chunk.name.startswith("__"):
+            continue
+        for g in range(chunk.start, chunk.end):
+            if toks[g].text not in ("{", "[") or parents[g] == -1 or not _comprehension_bar(toks, parents, g):
+                continue
+            if any(s <= g <= e for s, e, _ in edits):
+                continue  # inside one already hoisted
+            op = tr._sig(toks, g - 1, -1)
+            var = tr._sig(toks, op - 1, -1) if op >= 0 else -1
+            if op < 0 or toks[op].text not in (":=", "=") or var < 0 or toks[var].kind != "ident":
+                continue
+            start = tr._statement_start(toks, parents, var)
+            if start is None or start[0] != var:
+                continue
+            close = tr._match(toks, g)
+            k = close + 1
+            while k < len(toks) and toks[k].kind in ("ws", "comment"):
+                k += 1
+            if k < len(toks) and not (toks[k].kind == "nl" or toks[k].text in (";", "}", "]", ")")):
+                continue  # more expression follows: `{...} | other`
+            if _seeds(toks, g, close + 1, libs_shared, set()) or _mentions(toks, _Chunk("", g, close + 1), a.dependent):
+                continue
+            if not _closed(a, chunk, g, close):
+                continue
+            edits.append((g, close, tr.render(toks[g : close + 1])))
+    if not edits:
+        return src
+    out = list(toks)
+    rules: list[str] = []
+    for n, (g, close, text) in enumerate(sorted(edits, key=lambda e: -e[0])):
+        name = f"{HOISTED}{len(edits) - n}"
+        out[g : close + 1] = [tr.Tok("ident", name, toks[g].line)]
+        rules.append(f"{name} := {text}\n")
+    return tr.render(out).rstrip("\n") + "\n\n" + "\n".join(reversed(rules))
