@@ -251,3 +251,40 @@ def test_partial_sets_left_alone_when_not_only_bodied_contains_rules() -> None:
     assert Program({"m.rego": out}, {}, "data.p").evaluate({"x": 1}) == {
         "s": [1, 2], "u": [[1, 2]], "w": [[1, 2]], "plain": [1]
     }
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('out := {k | some k, v in input.o; v != ""}', ["cpu"]),
+        ("out := [x | some _, x in input.a]", ["x", "y"]),
+        ("out := {k | some k, _ in input.o}", ["cpu", "memory"]),
+        ('out := {[i, x] | some i, x in object.get(input, "a", [])}', [[0, "x"], [1, "y"]]),
+        ('out := {[k, v] | some k, v in {"p", "q"}}', [["p", "p"], ["q", "q"]]),
+        ('out contains k if {\n  some k, v in input.o\n  v == "1"\n}', ["cpu"]),
+    ],
+)
+def test_key_value_iteration_in_comprehensions(body: str, expected: Any) -> None:
+    """regopy refuses `some k, v in xs` in a comprehension ("Invalid collection"); the translation's
+    lookups bind the same keys and values."""
+    src = tr.translate(f"package p\n\n{body}\n")
+    assert "some k, v in" not in src
+    assert evaluate(src, "data.p.out", {"o": {"cpu": "1", "memory": ""}, "a": ["x", "y"]}) == expected
+
+
+def test_violation_iterating_keys_and_values_compiles_and_runs() -> None:
+    """A template whose violation rule iterates `some k, v in` failed to compile once partial set rules
+    became comprehensions."""
+    from admission.engines import Context
+    from admission.engines.rego import RegoEvaluator
+    from admission.review import Request
+    from tests.test_gatekeeper_engine import constraint, template
+
+    rego = (
+        "package k8sbadlabels\n\nimport future.keywords.in\n\n"
+        'violation[{"msg": msg}] {\n  some k, v in input.review.object.metadata.labels\n  v == "bad"\n'
+        '  msg := sprintf("label %v is bad", [k])\n}\n'
+    )
+    ev = RegoEvaluator.from_sources([template("K8sBadLabels", rego), constraint("bad", "K8sBadLabels")], [], isolate=False)
+    obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "bad", "b": "ok"}}}
+    assert [r.message for r in ev.validate(Request.for_object(obj), Context())] == ["label a is bad"]

@@ -725,6 +725,61 @@ def iterate_with_some(src: str) -> str:
     return render(toks)
 
 
+_SIMPLE_REF = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def some_pairs_as_lookups(src: str) -> str:
+    """`some k, v in xs` becomes `some k; v := xs[k]` (`xs` held in a variable first when it is not a plain
+    reference; `_` for the key becomes a fresh variable, `_` for the value `_ = xs[k]`).
+
+    regopy refuses `some k, v in xs` in a comprehension body ("Invalid collection"), and partial set rules
+    become comprehensions here. Same bindings: object keys and values, array indexes and elements, a set's
+    element twice.
+    """
+    toks = tokenize(src)
+    parents = _parents(toks)
+    edits: list[tuple[int, int, str]] = []
+    fresh = 0
+    for i, t in enumerate(toks):
+        if not (t.kind == "ident" and t.text == "some"):
+            continue
+        a = _sig(toks, i + 1)
+        comma = _sig(toks, a + 1) if a >= 0 else -1
+        b = _sig(toks, comma + 1) if comma >= 0 else -1
+        in_ = _sig(toks, b + 1) if b >= 0 else -1
+        if in_ < 0 or toks[a].kind != "ident" or toks[comma].text != "," or toks[b].kind != "ident":
+            continue
+        if toks[in_].text != "in" or len({parents[i], parents[a], parents[b], parents[in_]}) != 1:
+            continue
+        g = parents[i]
+        if g < 0:
+            continue
+        close = _match(toks, g)
+        end = close
+        for j in range(in_ + 1, close):
+            if parents[j] == g and (toks[j].kind == "nl" or toks[j].text == ";"):
+                end = j
+                break
+        collection = render(toks[in_ + 1 : end]).strip()
+        if not collection:
+            continue
+        out = []
+        if not _SIMPLE_REF.fullmatch(collection):
+            fresh += 1
+            out.append(f"__pairs{fresh} := {collection}")
+            collection = f"__pairs{fresh}"
+        key, value = toks[a].text, toks[b].text
+        if key == "_":
+            fresh += 1
+            key = f"__key{fresh}"
+        out.append(f"some {key}")
+        out.append(f"_ = {collection}[{key}]" if value == "_" else f"{value} := {collection}[{key}]")
+        edits.append((i, end, "; ".join(out)))
+    for start, end, text in reversed(edits):
+        toks[start:end] = [Tok("ident", text, toks[start].line)]
+    return render(toks)
+
+
 def defined_functions(src: str) -> set[str]:
     """Names of the functions a module defines at its top level (helpers added here excluded)."""
     toks = tokenize(src)
@@ -772,7 +827,9 @@ def qualified_words(src: str) -> set[str]:
 
 def translate(src: str) -> str:
     """v0 -> v1, then the defect rewrites."""
-    return wrap_builtins(quote_verbs(guard_paren_lines(iterate_with_some(guard_negated_args(hoist_call_args(to_v1(src)))))))
+    return wrap_builtins(
+        quote_verbs(guard_paren_lines(some_pairs_as_lookups(iterate_with_some(guard_negated_args(hoist_call_args(to_v1(src)))))))
+    )
 
 
 _PartialSet = tuple[int, tuple[int, int], int, int]  # rule start, head token range, body braces
