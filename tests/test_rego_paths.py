@@ -16,29 +16,36 @@ from tests.test_gatekeeper_engine import constraint, template
 ROOT = ("review",)
 
 
-def test_paths_stop_where_the_reference_stops_being_constant() -> None:
+def test_a_path_read_whole_ends_where_the_reference_does() -> None:
     src = (
         "package p\n"
-        'a := input.review.object.metadata["name"]\n'
-        "b := input.review.object.spec.containers[i].image\n"
-        "c := input.review.object.status[k]\n"
-        "d := input.parameters.labels\n"
+        "deny contains msg if {\n"
+        '  msg := sprintf("%v %v %v", [input.review.object.metadata["name"], input.review.object.spec.containers[i].image,\n'
+        "    input.review.object.status[k]])\n"
+        "  input.parameters.labels\n"
+        "}\n"
     )
     assert input_paths([src], ROOT) == {
-        "object": {"metadata": {"name": None}, "spec": {"containers": None}, "status": None}
+        "object": {"metadata": {"name": None}, "spec": {"containers": {"*": {"image": None}}}, "status": {"*": None}}
     }
 
 
 def test_a_shorter_path_keeps_everything_below_it() -> None:
-    srcs = ["x := input.review.object.spec.containers\n", "y := input.review.object.spec\n", "z := input.review.object.spec.a.b\n"]
+    srcs = [
+        "package a\ndeny contains 1 if { input.review.object.spec.containers }\n",
+        "package b\ndeny contains 1 if { input.review.object.spec }\n",
+        "package c\ndeny contains 1 if { input.review.object.spec.a.b }\n",
+    ]
     assert input_paths(srcs, ROOT) == {"object": {"spec": None}}
 
 
 def test_object_get_with_a_constant_key_reads_only_that_key() -> None:
     src = (
-        'a := object.get(input.review.object.metadata, "labels", {})\n'
-        'b := object.get(input.review.object, ["spec", "replicas"], 1)\n'
-        "c := object.get(input.review.object.status, k, 1)\n"
+        "package p\ndeny contains [a, b, c] if {\n"
+        '  a := object.get(input.review.object.metadata, "labels", {})\n'
+        '  b := object.get(input.review.object, ["spec", "replicas"], 1)\n'
+        "  c := object.get(input.review.object.status, k, 1)\n"
+        "}\n"
     )
     assert input_paths([src], ROOT) == {
         "object": {"metadata": {"labels": None}, "spec": {"replicas": None}, "status": None}
@@ -46,13 +53,13 @@ def test_object_get_with_a_constant_key_reads_only_that_key() -> None:
 
 
 def test_reading_the_root_or_the_whole_input_keeps_everything() -> None:
-    assert input_paths(["x := input.review\n"], ROOT) is None
-    assert input_paths(['x := object.get(input, "review", {})\n'], ROOT) is None
-    assert input_paths(["x := input\n"], ROOT) is None
-    assert input_paths(['x := input["review"]\n'], ROOT) is None
-    assert input_paths(["import input.review\n"], ROOT) is None
+    assert input_paths(["package p\ndeny contains x if { x := input.review }\n"], ROOT) is None
+    assert input_paths(['package p\ndeny contains x if { x := object.get(input, "review", {}) }\n'], ROOT) is None
+    assert input_paths(["package p\ndeny contains x if { x := input }\n"], ROOT) is None
+    assert input_paths(['package p\ndeny contains 1 if { input["review"] }\n'], ROOT) is None
+    assert input_paths(["package p\nimport input.review\n"], ROOT) is None
     # other parts of the input are not the root's business
-    assert input_paths(["x := input.parameters\n"], ROOT) == {}
+    assert input_paths(["package p\ndeny contains x if { x := input.parameters }\n"], ROOT) == {}
 
 
 def test_prune_keeps_the_paths_and_whole_values_below_their_ends() -> None:
@@ -167,5 +174,8 @@ def test_plain_modules_input_holds_only_what_modules_read(tmp_path: Any) -> None
     assert ev.validate(Request.for_object(obj), Context()) == []
     (tmp_path / "whole.rego").write_text('package whole\n\nwarn[msg] {\n  r := input.request\n  r.object.status.phase == "Running"\n  msg := "running"\n}\n')
     ev = RegoEvaluator.from_sources([], [tmp_path / "labels.rego", tmp_path / "whole.rego"], isolate=False)
-    assert ev.modules.request_paths is None
+    # followed through the variable r: its phase, not the whole request
+    assert ev.modules.request_paths == {
+        "object": {"metadata": {"labels": {"team": None}}, "status": {"phase": None}}, "name": None
+    }
     assert [r.message for r in ev.validate(Request.for_object(obj), Context())] == ["running"]
