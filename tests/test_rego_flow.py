@@ -53,7 +53,7 @@ def test_rules_holding_input_values_are_followed_through_imports() -> None:
     "body",
     [
         "  c := input.review.object.spec\n  count(c) > 1\n",  # a bare use
-        "  c := input.review.object.spec\n  f(c)\n",  # passed to a function
+        "  c := input.review.object.spec\n  f(c)\n",  # passed to a function that reads it whole
         "  c := input.review.object.spec\n  c == {}\n",  # compared
         "  c := input.review.object.spec\n  c.x\n  c := 1\n",  # bound twice, once to something else
         "  x := {}\n  x = input.review.object.spec\n",  # `=` may compare: not followed
@@ -61,7 +61,7 @@ def test_rules_holding_input_values_are_followed_through_imports() -> None:
     ],
 )
 def test_uses_that_are_not_followed_keep_the_whole_value(body: str) -> None:
-    src = f"package p\nf(x) := true\ndeny contains 1 if {{\n{body}}}\n"
+    src = f"package p\nf(x) := count(x)\ndeny contains 1 if {{\n{body}}}\n"
     assert paths(src) == {"object": {"spec": None}}
 
 
@@ -182,3 +182,39 @@ def test_library_templates_answer_the_same_on_pruned_and_whole_input() -> None:
                 pruned_somewhere += kept is not None
     print(f"{compared} cases compared, {pruned_somewhere} on pruned input")
     assert compared > 200 and pruned_somewhere > 100
+
+
+def test_function_arguments_read_what_the_function_reads() -> None:
+    lib = (
+        "package lib.exempt\n"
+        "is_exempt(c) {\n"
+        '  exempt := object.get(object.get(input, "parameters", {}), "exemptImages", [])\n'
+        "  img := c.image\n"
+        "  matches(img, exempt[_])\n"
+        "}\n"
+        "matches(img, e) { img == e }\n"
+    )
+    src = (
+        "package p\nimport data.lib.exempt.is_exempt\n"
+        "suffix(\"E\") = 1 { true }\n"  # a constant parameter compares the whole argument
+        'violation[{"msg": c.name}] {\n'
+        "  c := input.review.object.spec.containers[_]\n"
+        "  not is_exempt(c)\n"
+        "  suffix(c.resources.limits.memory)\n"
+        "}\n"
+    )
+    assert paths(lib, src) == {
+        "object": {
+            "spec": {"containers": {"*": {"image": None, "name": None, "resources": {"limits": {"memory": None}}}}}
+        }
+    }
+
+
+def test_a_function_passing_its_argument_on_reads_what_the_callee_reads() -> None:
+    src = (
+        "package p\n"
+        "outer(x) := inner(x)\n"
+        "inner(y) := y.securityContext.privileged\n"
+        'violation[{"msg": "m"}] { c := input.review.object.spec.containers[_]; outer(c) }\n'
+    )
+    assert paths(src) == {"object": {"spec": {"containers": {"*": {"securityContext": {"privileged": None}}}}}}

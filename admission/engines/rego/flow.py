@@ -8,7 +8,10 @@ containers (with their env, probes and volume mounts, which cost the engine's in
 - into variables: `some c in P`, `every c in P`, `c := P`, `c = P`, `c := object.get(P, "k", d)`;
 - into rules whose value is such a path (`pod_spec = input.review.object.spec if {...}`) or a set of them
   (`input_containers contains c if { some c in P }`), through imports and `data.` references;
-- along `.key`, `["key"]` and variable indexes (`[_]`, `[i]`: every element, `*`).
+- along `.key`, `["key"]` and variable indexes (`[_]`, `[i]`: every element, `*`);
+- into functions: each function is summarized by what it reads of each parameter (through the functions
+  it calls), and an argument that is a reference reads that (`is_exempt(c)` reads `c.image`). A
+  parameter that is a constant or a pattern compares, so reads, the whole argument.
 
 Each use then reads the path it reaches. A use that is not such a reference (a bare variable compared,
 counted, passed to a function or returned) reads its whole value, and a binding keeps the path existing
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from admission.engines.rego import translate as tr
 
 ANY = "*"
+ARG = "\0arg"  # the root of a function parameter's paths, while its summary is computed
 Path = tuple[str, ...]
 Keys = tuple["str | frozenset[str]", ...]  # a key, or the constant keys a variable index can take
 
@@ -127,6 +131,9 @@ class _Flow:
         self.opaque_packages: set[str] = set()
         self.found: list[tuple[Path, bool]] = []
         self._defining = False
+        # for each function, what it reads of each parameter: (path below it, whole) pairs; None: all of it
+        self.summaries: dict[tuple[str, str], list[list[tuple[Path, bool]] | None]] = {}
+        self._arg_reads: list[tuple[Path, bool]] = []
         self._consts: dict[str, tuple[int, int, frozenset[str]]] = {}
         self.literals: dict[tuple[str, str], frozenset[str]] = {}
 
@@ -307,10 +314,45 @@ class _Flow:
             if before == self.rules:
                 break
         self._defining = False
+        self._summarize()
         for m in self.modules:
             for name, s, e in m.chunks:
                 self._uses(m, name, s, e)
         return self.found
+
+    def _summarize(self) -> None:
+        """What each function reads of its parameters, through the functions it calls (Rego has no
+        recursion, so a few rounds settle; if they do not, every argument is read whole)."""
+        functions: dict[tuple[str, str], list[tuple[_Module, int, int]]] = {}
+        for m in self.modules:
+            for name, s, e in m.chunks:
+                if name and self._params(m, s) is not None:
+                    functions.setdefault((m.package, name), []).append((m, s, e))
+        found = self.found
+        for _ in range(8):
+            summaries: dict[tuple[str, str], list[list[tuple[Path, bool]] | None]] = {}
+            for key, defs in functions.items():
+                arity = max(len(self._params(m, s) or []) for m, s, _ in defs)
+                per: list[list[tuple[Path, bool]] | None] = [[] for _ in range(arity)]
+                for m, s, e in defs:
+                    params = self._params(m, s) or []
+                    self.found, self._arg_reads = [], []
+                    self._uses(m, key[1], s, e)
+                    for k in range(arity):
+                        if k >= len(params) or params[k] is None:
+                            per[k] = None  # a constant or pattern compares the whole argument
+                    for path, whole in self._arg_reads:
+                        k = int(path[1])
+                        entry = per[k]
+                        if entry is not None:
+                            entry.append((path[2:], whole))
+                summaries[key] = [sorted(set(x)) if x is not None else None for x in per]
+            if summaries == self.summaries:
+                break
+            self.summaries = summaries
+        else:
+            self.summaries = {}
+        self.found, self._arg_reads = found, []
 
     def _find_opaque_packages(self) -> None:
         """Packages referenced as a whole (or with a computed key): their rules are not followed."""
@@ -329,13 +371,16 @@ class _Flow:
                         joined = ".".join(k for k in full[1:] if k != ANY)
                         self.opaque_packages.update(p for p in self.packages if p == joined or p.startswith(joined + ".") or joined.startswith(p))
 
-    def _env(self, m: _Module, s: int, e: int) -> tuple[dict[str, Val], set[int]]:
-        """Variables bound in tokens [s, e) to values from the input, and the token indexes where those
-        bindings' values start (read there only as existing)."""
+    def _env(
+        self, m: _Module, s: int, e: int, seeds: dict[str, Val] | None = None
+    ) -> tuple[dict[str, Val], dict[int, bool]]:
+        """Variables bound in tokens [s, e) to values from the input (beside `seeds`, a function's
+        parameters), and the token indexes where those bindings' values start (read there only as existing;
+        True where the binding iterates, so that the elements exist)."""
         toks, parents = m.toks, m.parents
         self._find_consts(m, s, e)
-        env: dict[str, Val] = {}
-        sites: dict[str, set[int]] = {}
+        env: dict[str, Val] = dict(seeds or {})
+        sites: dict[str, dict[int, bool]] = {}
         poisoned: set[str] = set()  # bound to something else too
         for _ in range(4):
             for i in range(s, e):
@@ -358,16 +403,16 @@ class _Flow:
                 val, end = self._value(m, rhs, env)
                 if val is not None and self._statement_ends(m, end):
                     self._bind(env, poisoned, t.text, val)
-                    sites.setdefault(t.text, set()).add(rhs)
+                    sites.setdefault(t.text, {})[rhs] = False
                 else:
                     poisoned.add(t.text)
                     env.pop(t.text, None)
         # a binding's value is read only as existing when its variable is followed everywhere
-        kept = {i for name, at in sites.items() if name in env for i in at}
+        kept = {i: iterated for name, at in sites.items() if name in env for i, iterated in at.items()}
         return env, kept
 
     def _bind_iteration(
-        self, m: _Module, i: int, e: int, env: dict[str, Val], sites: dict[str, set[int]], poisoned: set[str]
+        self, m: _Module, i: int, e: int, env: dict[str, Val], sites: dict[str, dict[int, bool]], poisoned: set[str]
     ) -> None:
         toks = m.toks
         names: list[str] = []
@@ -387,7 +432,7 @@ class _Flow:
                 poisoned.add(n)
                 env.pop(n, None)
             return
-        sites.setdefault(names[-1], set()).add(rhs)
+        sites.setdefault(names[-1], {})[rhs] = True
         self._bind(env, poisoned, names[-1], val.element())
         for n in names[:-1]:  # a key or index: a string or number, not a value from the input
             poisoned.add(n)
@@ -490,26 +535,41 @@ class _Flow:
 
     def _record(self, val: Val, whole: bool) -> None:
         for p in val.paths:
-            self.found.append((p, whole))
+            if p and p[0] == ARG:
+                self._arg_reads.append((p, whole))
+            else:
+                self.found.append((p, whole))
 
     def _uses(self, m: _Module, name: str, s: int, e: int) -> None:
         toks = m.toks
-        env, sites = self._env(m, s, e) if name else ({}, set())
+        params = self._params(m, s) if name else None
+        seeds = {p: Val(frozenset({(ARG, str(k))})) for k, p in enumerate(params or []) if p}
+        env, sites = self._env(m, s, e, seeds) if name else ({}, {})
         head_value = -1
         defined = tr._sig(toks, s)  # the rule's name in its head is not a use of it
         if defined >= 0 and toks[defined].text == "default":
             defined = tr._sig(toks, defined + 1)
+        if params is not None:  # a function's parameters are bound by its callers
+            defined = tr._match(toks, tr._sig(toks, defined + 1))
         if name and self.rules.get((m.package, name)) is not None:
             i = tr._sig(toks, s)
             op = tr._sig(toks, i + 1)
             if op >= 0 and toks[op].text in ("=", ":=", "contains"):
                 head_value = tr._sig(toks, op + 1)
+        handled: dict[int, int] = {}  # call arguments read through the callee's summary: start -> end
         i = s
         while i < e:
             t = toks[i]
+            if i in handled:
+                i = handled[i]
+                continue
+            if name and params is not None and s <= i <= defined:
+                i += 1
+                continue
             if t.kind != "ident" or (i > 0 and toks[i - 1].text == ".") or (name and i == defined):
                 i += 1
                 continue
+            self._call(m, i, env, handled)
             binding = i in sites or i == head_value
             if binding and [x.text for x in toks[i : i + 4]] == ["object", ".", "get", "("]:
                 val, end = self._value(m, i, env)
@@ -526,14 +586,71 @@ class _Flow:
                 ext = val.extend(tuple(got[0]))
                 if ext is not None:
                     val = ext
-            plain = Val(val.paths)
             if binding:
-                self._record(plain, False)
-            elif self._is_binding_name(m, i):
-                pass
-            else:
-                self._record(plain, True)
+                self._record(val.element() if sites.get(i) else Val(val.paths), False)
+            elif not self._is_binding_name(m, i):
+                self._record(Val(val.paths), True)
             i = max(end, i + 1)
+
+    def _params(self, m: _Module, s: int) -> list[str | None] | None:
+        """A function definition's parameters (None for one that is not a plain variable), or None for a
+        rule."""
+        toks = m.toks
+        i = tr._sig(toks, s)
+        if i < 0 or i + 1 >= len(toks) or toks[i + 1].text != "(":
+            return None
+        close = tr._match(toks, i + 1)
+        out: list[str | None] = []
+        for arg in _split_args(toks, i + 1, close):
+            words = [t for t in toks[arg[0] : arg[1]] if t.kind not in ("ws", "nl", "comment")]
+            out.append(words[0].text if len(words) == 1 and words[0].kind == "ident" else None)
+        return out
+
+    def _callee(self, m: _Module, i: int) -> tuple[tuple[str, str], int] | None:
+        """For a call at token i (`f(`, `alias.f(`, `data.pkg.f(`): the function and its `(`."""
+        toks = m.toks
+        words = [toks[i].text]
+        j = i + 1
+        while j + 1 < len(toks) and toks[j].text == "." and toks[j + 1].kind == "ident":
+            words.append(toks[j + 1].text)
+            j += 2
+        if j >= len(toks) or toks[j].text != "(":
+            return None
+        if len(words) == 1 and words[0] not in m.imports:
+            return (m.package, words[0]), j
+        base: Path = ("data",) if words[0] == "data" else m.imports.get(words[0], ())
+        if not base or base[0] != "data":
+            return None
+        full = base + tuple(words[1:])
+        pkg = ".".join(full[1:-1])
+        return ((pkg, full[-1]), j) if pkg in self.packages else None
+
+    def _call(self, m: _Module, i: int, env: dict[str, Val], handled: dict[int, int]) -> None:
+        """Arguments of a call to a function whose parameters are followed: each reads what the function
+        reads of it (and that it exists), instead of its whole value."""
+        found = self._callee(m, i)
+        if found is None:
+            return
+        key, open_ = found
+        summary = self.summaries.get(key)
+        if summary is None:
+            return
+        toks = m.toks
+        close = tr._match(toks, open_)
+        for k, (a, b) in enumerate(_split_args(toks, open_, close)):
+            if k >= len(summary) or summary[k] is None:
+                continue
+            start = tr._sig(toks, a)
+            if start < 0 or start >= b:
+                continue
+            val, end = self.chain(m, start, env)
+            if val is None or any(t.kind not in ("ws", "nl", "comment") for t in toks[end:b]):
+                continue  # not an argument that is a reference alone
+            arg = Val(val.paths)
+            self._record(arg, False)
+            for rel, whole in summary[k] or []:
+                self._record(Val(frozenset(p + rel for p in arg.paths)), whole)
+            handled[start] = end
 
     @staticmethod
     def _in_object_get(m: _Module, i: int) -> bool:
@@ -549,6 +666,25 @@ class _Flow:
             return True
         prev = tr._sig(toks, i - 1, -1)
         return prev >= 0 and toks[prev].text in ("some", "every", ",") and _before_in(toks, i)
+
+
+def _split_args(toks: list[tr.Tok], open_: int, close: int) -> list[tuple[int, int]]:
+    """The token ranges of the arguments between a call's parentheses."""
+    out: list[tuple[int, int]] = []
+    depth = 0
+    start = open_ + 1
+    for j in range(open_ + 1, close):
+        t = toks[j]
+        if t.kind == "op" and t.text in tr.OPEN:
+            depth += 1
+        elif t.kind == "op" and t.text in tr.CLOSE:
+            depth -= 1
+        elif t.text == "," and depth == 0:
+            out.append((start, j))
+            start = j + 1
+    if any(t.kind not in ("ws", "nl", "comment") for t in toks[start:close]):
+        out.append((start, close))
+    return out
 
 
 def _before_in(toks: list[tr.Tok], i: int) -> bool:
