@@ -140,13 +140,37 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: flo
     raise SystemExit(f"server on port {port} not ready in {timeout}s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
+LIBRARY = REPO.parent / "shared" / "conformance" / "gatekeeper-library"
+# the Gatekeeper library's templates for registries, container limits and labels, with constraints the
+# benchmark's Pods pass (the common case)
+LIBRARY_CONSTRAINTS = {
+    "library/general/allowedrepos/template.yaml": ("K8sAllowedRepos", {"repos": ["registry.example.com/"]}),
+    "library/general/containerlimits/template.yaml": ("K8sContainerLimits", {"cpu": "2", "memory": "1Gi"}),
+    "library/general/requiredlabels/template.yaml": ("K8sRequiredLabels", {"labels": [{"key": "app"}, {"key": "team"}]}),
+}
+
+
+def gatekeeper_library_policies(library: Path, folder: Path) -> Path:
+    """A policy folder with the library's templates (read from its checkout) and one constraint each."""
+    folder.mkdir()
+    for n, (template, (kind, parameters)) in enumerate(LIBRARY_CONSTRAINTS.items()):
+        shutil.copy(library / template, folder / f"template-{n}.yaml")
+        constraint = {"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": kind,
+                      "metadata": {"name": f"bench-{kind.lower()}"},
+                      "spec": {"match": {"kinds": [{"apiGroups": [""], "kinds": ["Pod"]}]}, "parameters": parameters}}
+        (folder / f"constraint-{n}.yaml").write_text(json.dumps(constraint))
+    return folder
+
+
 def start_servers(tmp: Path, workers: int, policies: list[str], procs: list[subprocess.Popen[bytes]],
-                  empty: bool = True, fixed_starlette: bool = False, rego: bool = False) -> dict[str, int]:
+                  empty: bool = True, fixed_starlette: bool = False, rego: bool = False,
+                  library: Path | None = None) -> dict[str, int]:
     """Start the servers (appending them to procs, so the caller stops them whatever happens); wait until ready.
 
     "fixed" is the baseline, "admission" ours on `policies` (default: the built-in library) and, with `empty`,
     "admission-empty" ours on an empty policy set: the price of the server itself; with `rego`,
-    "admission-rego" ours on the Gatekeeper guardrails (policies/gatekeeper: the same checks in Rego)."""
+    "admission-rego" ours on the Gatekeeper guardrails (policies/gatekeeper: the same checks in Rego); with
+    `library`, "admission-gk-library" ours on the Gatekeeper library's own templates for the same checks."""
     from admission.certs import ensure
 
     paths = ensure(tmp / "certs", "admission", "admission")
@@ -155,7 +179,8 @@ def start_servers(tmp: Path, workers: int, policies: list[str], procs: list[subp
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     tls = ["--cert", str(paths.cert), "--key", str(paths.key)]
-    names = ["fixed", "admission"] + (["admission-empty"] if empty else []) + (["admission-rego"] if rego else [])
+    names = (["fixed", "admission"] + (["admission-empty"] if empty else []) + (["admission-rego"] if rego else [])
+             + (["admission-gk-library"] if library else []))
     ports = {name: free_port() for name in names}
 
     def ours(name: str, policy_args: list[str]) -> list[str]:
@@ -172,6 +197,9 @@ def start_servers(tmp: Path, workers: int, policies: list[str], procs: list[subp
         commands["admission-empty"] = ours("admission-empty", [f"--policies={tmp / 'no-policies'}"])
     if rego:
         commands["admission-rego"] = ours("admission-rego", [f"--policies={REPO / 'policies' / 'gatekeeper'}"])
+    if library:
+        folder = gatekeeper_library_policies(library, tmp / "gatekeeper-library")
+        commands["admission-gk-library"] = ours("admission-gk-library", [f"--policies={folder}"])
     logs = []
     for name, cmd in commands.items():
         log = tmp / f"{name}.log"
@@ -319,12 +347,19 @@ def main(argv: list[str] | None = None) -> int:
                              "became plain ASGI; by default it answers through the same plain ASGI path as ours)")
     parser.add_argument("--gatekeeper", action="store_true",
                         help="also run ours on the Gatekeeper guardrails (policies/gatekeeper), the Rego path")
+    parser.add_argument("--gatekeeper-library", action="store_true",
+                        help="also run ours on the Gatekeeper library's templates for registries, container limits and "
+                             "labels (read from ../shared/conformance/gatekeeper-library); five servers need shorter "
+                             "durations, e.g. --duration 6 --rate-duration 4")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
+    if args.gatekeeper_library and not LIBRARY.is_dir():
+        parser.error(f"--gatekeeper-library needs the conformance suites beside the repository ({LIBRARY} is missing)")
     # Our server on the built-in policies runs last at the fixed rate: overloaded, it keeps working off its
     # backlog after the client gives up, which must not take CPU from the next server measured.
     servers = (["fixed"] + ([] if args.no_empty else ["admission-empty"]) + ["admission"]
-               + (["admission-rego"] if args.gatekeeper else []))
+               + (["admission-rego"] if args.gatekeeper else [])
+               + (["admission-gk-library"] if args.gatekeeper_library else []))
     load_seconds = len(servers) * (args.duration + 1 + args.rate_duration)
     if args.rounds < 1 or args.duration / args.rounds < 1:
         parser.error("--rounds must be at least 1 and leave at least 1 s per round")
@@ -345,11 +380,14 @@ def main(argv: list[str] | None = None) -> int:
         script = tmp / "post.lua"
         script.write_text(WRK_SCRIPT)
         ports = start_servers(tmp, args.workers, args.policies, procs, empty=not args.no_empty,
-                              fixed_starlette=args.fixed_starlette, rego=args.gatekeeper)
+                              fixed_starlette=args.fixed_starlette, rego=args.gatekeeper,
+                              library=LIBRARY if args.gatekeeper_library else None)
         pgids = {name: proc.pid for name, proc in zip(ports, procs, strict=True)}  # each in its own session
         answers = check_answers(ports["admission"], bodies)
         if args.gatekeeper:
             results_rego_answers = check_answers(ports["admission-rego"], bodies)
+        if args.gatekeeper_library:
+            library_answers = check_answers(ports["admission-gk-library"], bodies)
 
         results: dict[str, Any] = {"loadgen": "wrk" if wrk else "python", "connections": args.connections,
                                    "policies": args.policies or ["built-in"], "servers": servers,
@@ -359,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
                                    "load_average_before": os.getloadavg()[0]}
         if args.gatekeeper:
             results["rego_answers"] = results_rego_answers
+        if args.gatekeeper_library:
+            results["library_answers"] = library_answers
         for name in servers:  # a short warm-up each
             python_throughput(ports[name], bodies, 4, 1.0)
         # Closed loop in interleaved rounds (fixed, ours, ours, fixed, ours, ...), so that other work on a
@@ -403,6 +443,9 @@ def report(r: dict[str, Any]) -> None:
     print(f"policies: {', '.join(r['policies'])}; our answers on the benchmark reviews: {r['admission_answers']}")
     if "rego_answers" in r:
         print(f"admission-rego: policies/gatekeeper; its answers on the benchmark reviews: {r['rego_answers']}")
+    if "library_answers" in r:
+        print("admission-gk-library: the Gatekeeper library's allowedrepos, containerlimits and requiredlabels; "
+              f"its answers on the benchmark reviews: {r['library_answers']}")
     print(f"closed loop: {len(r['fixed']['rounds'])} interleaved rounds per server; p50/p99 of the median round")
     print(f"{'server':<17}{'req/s':>8}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}{'CPU µs/req':>11}   "
           f"{'@rate':>6}{'got/s':>7}{'p50 ms':>8}{'p99 ms':>8}")
