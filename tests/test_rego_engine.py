@@ -287,3 +287,13 @@ def test_partial_sets_across_files_of_one_package_stay_partial(tmp_path: Path) -
     assert "deny := __set_deny_1 | __set_deny_2" in sources["own"]
     got = {r.message for r in ev.validate(Request.for_object(pod()), Context())}
     assert got == {"from a", "from b", "from c", "from c again: app"}
+
+
+def test_evaluation_errors_print_nothing_on_standard_output(capfd: pytest.CaptureFixture[str]) -> None:
+    """The engine printed a failed evaluation's diagnostics on fd 1, inside `lint --format json` reports."""
+    src = "package p\nobj := {k: v | some x in input.xs; k := x.name; v := x.image}\n"
+    program = Program({"m.rego": src}, {}, "data.p.obj")
+    with pytest.raises(BackendError):
+        program.evaluate({"xs": [{"name": "a", "image": "1"}, {"name": "a", "image": "2"}]})
+    assert program.evaluate({"xs": [{"name": "a", "image": "1"}]}) == {"a": "1"}
+    assert capfd.readouterr().out == ""

@@ -25,6 +25,8 @@ import regopy
 from regopy import rego_shared as rs
 
 RESULT_VAR = "result__"
+# what a failed evaluation says: the engine keeps no message for it (it would print one on standard output)
+FAILED = "evaluation failed in the Rego engine (it gives no detail: e.g. a rule or object key given two values)"
 
 
 class BackendError(Exception):
@@ -95,6 +97,9 @@ class Program:
         it = getattr(self._local, "interpreter", None)
         if it is None:
             it = regopy.Interpreter()
+            # the engine prints evaluation errors on the process's standard output, where `lint --format json`
+            # writes its report; the error still fails the query, and is reported as the rule's error
+            rs.rego_set_log_level(it._impl, rs.LogLevel.NONE)
             self._local.interpreter = it
         return it
 
@@ -114,10 +119,10 @@ class Program:
         else:
             out = rs.rego_bundle_query(it._impl, self._bundle)
         if not out:
-            raise BackendError(_clean(rs.rego_get_error(it._impl)) or "query failed")
+            raise BackendError(_clean(rs.rego_get_error(it._impl)) or FAILED)
         try:
             if not rs.rego_output_ok(out):
-                raise BackendError(_clean(rs.rego_get_error(it._impl)) or "query failed")
+                raise BackendError(_clean(rs.rego_get_error(it._impl)) or FAILED)
             text = rs.rego_output_string(out)
         finally:
             rs.rego_free_output(out)
