@@ -223,3 +223,11 @@ def test_a_function_passing_its_argument_on_reads_what_the_callee_reads() -> Non
         'violation[{"msg": "m"}] { c := input.review.object.spec.containers[_]; outer(c) }\n'
     )
     assert paths(src) == {"object": {"spec": {"containers": {"*": {"securityContext": {"privileged": None}}}}}}
+
+
+def test_keys_with_escapes_are_read_as_their_values() -> None:
+    src = 'package p\ndeny contains 1 if { input.review.object.metadata.annotations["a\\"b\\\\c"] }\n'
+    kept = paths(src)
+    assert kept == {"object": {"metadata": {"annotations": {'a"b\\c': None}}}}
+    value = {"object": {"metadata": {"annotations": {'a"b\\c': "x", "other": "y"}}}}
+    assert prune(value, kept) == {"object": {"metadata": {"annotations": {'a"b\\c': "x"}}}}

@@ -23,6 +23,7 @@ two variables of one name count as one: more is kept, never less.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from admission.engines.rego import translate as tr
@@ -155,7 +156,7 @@ class _Flow:
                 close = tr._sig(toks, k + 1) if k >= 0 else -1
                 if close >= 0 and toks[close].text == "]":
                     if toks[k].kind == "string":
-                        keys.append(toks[k].text[1:-1])
+                        keys.append(_string(toks[k].text))
                         i = close + 1
                         continue
                     if toks[k].kind == "ident" and toks[k].text not in ("true", "false", "null"):
@@ -216,10 +217,10 @@ class _Flow:
             return None
         close = tr._match(toks, i)
         inner = [t for t in toks[i + 1 : close] if t.kind not in ("ws", "nl", "comment")]
-        strings = [t.text[1:-1] for t in inner[0::2] if t.kind == "string"]
+        strings = [_string(t.text) for t in inner[0::2] if t.kind == "string"]
         if not inner or len(strings) != (len(inner) + 1) // 2 or any(t.text != "," for t in inner[1::2]):
             return None
-        if any("\\" in x for x in strings):
+        if ANY in strings:
             return None
         after = tr._sig(toks, close + 1)
         if after >= 0 and toks[after].kind not in ("nl",) and toks[after].text not in (";", "}", "]", ")"):
@@ -477,12 +478,12 @@ class _Flow:
             return None
         if toks[k].kind == "string":
             after = tr._sig(toks, k + 1)
-            return ([toks[k].text[1:-1]], after) if after >= 0 and toks[after].text == "," else None
+            return ([_string(toks[k].text)], after) if after >= 0 and toks[after].text == "," else None
         if toks[k].text == "[":
             keys: list[str] = []
             j = tr._sig(toks, k + 1)
             while j >= 0 and toks[j].kind == "string":
-                keys.append(toks[j].text[1:-1])
+                keys.append(_string(toks[j].text))
                 j = tr._sig(toks, j + 1)
                 if toks[j].text == ",":
                     j = tr._sig(toks, j + 1)
@@ -666,6 +667,17 @@ class _Flow:
             return True
         prev = tr._sig(toks, i - 1, -1)
         return prev >= 0 and toks[prev].text in ("some", "every", ",") and _before_in(toks, i)
+
+
+def _string(literal: str) -> str:
+    """A string literal's value; `*` (every key) for one it cannot read, or whose value is `*` itself."""
+    if "\\" not in literal:
+        return literal[1:-1]
+    try:
+        value = json.loads(literal)
+    except ValueError:
+        return ANY
+    return value if isinstance(value, str) else ANY
 
 
 def _split_args(toks: list[tr.Tok], open_: int, close: int) -> list[tuple[int, int]]:
