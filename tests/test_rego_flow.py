@@ -231,3 +231,7 @@ def test_keys_with_escapes_are_read_as_their_values() -> None:
     assert kept == {"object": {"metadata": {"annotations": {'a"b\\c': None}}}}
     value = {"object": {"metadata": {"annotations": {'a"b\\c': "x", "other": "y"}}}}
     assert prune(value, kept) == {"object": {"metadata": {"annotations": {'a"b\\c': "x"}}}}
+
+
+def test_a_module_whose_statements_cannot_be_told_apart_reads_everything() -> None:
+    assert paths("package p\ndefault := 1\ndeny contains 1 if { input.review.object.x }\n") is None

@@ -77,42 +77,22 @@ class _Module:
     package: str
     imports: dict[str, Path]  # alias -> ("data", ...) or ("input", ...)
     chunks: list[tuple[str, int, int]] = field(default_factory=list)  # rule name ("" for others), token range
+    unreadable: bool = False  # its statements could not be told apart
 
 
 def _module(src: str) -> _Module:
     toks = tr.tokenize(src)
     parents = tr._parents(toks)
     m = _Module(toks, parents, tr.package_of(src), {})
-    starts: list[int] = []
-    line_start = True
-    for i, t in enumerate(toks):
-        if t.kind == "nl":
-            line_start = True
-            continue
-        if t.kind in ("ws", "comment"):
-            continue
-        if line_start and parents[i] == -1 and t.kind == "ident" and t.text != "else":
-            starts.append(i)
-        line_start = False
-    for n, s in enumerate(starts):
-        end = starts[n + 1] if n + 1 < len(starts) else len(toks)
-        words = [t.text for t in toks[s:end] if t.kind not in ("ws", "nl", "comment")]
-        if words[0] == "import":
-            path = words[1:]
-            alias = ""
-            if "as" in path:
-                k = path.index("as")
-                alias = path[k + 1] if k + 1 < len(path) else ""
-                path = path[:k]
-            dotted = tuple(w for w in path if w != ".")
-            if dotted and dotted[0] in ("data", "input"):
-                m.imports[alias or dotted[-1]] = dotted
-            m.chunks.append(("", s, end))
-        elif words[0] == "package":
-            m.chunks.append(("", s, end))
-        else:
-            name = words[1] if words[0] == "default" and len(words) > 1 else words[0]
-            m.chunks.append((name, s, end))
+    found = tr.statements(toks, parents)
+    if not found and any(t.kind not in ("ws", "nl", "comment") for t in toks):
+        found = [tr.Statement("?", 0, len(toks))]  # unreadable: scanned as one rule, `input` read whole
+        m.unreadable = True
+    for st in found:
+        imp = tr.imported(toks, st)
+        if imp is not None and imp[1][0] in ("data", "input"):
+            m.imports[imp[0]] = imp[1]
+        m.chunks.append((st.name, st.start, st.end))
     return m
 
 
@@ -316,6 +296,8 @@ class _Flow:
                 break
         self._defining = False
         self._summarize()
+        if any(m.unreadable for m in self.modules):
+            self.found.append(((), True))  # the whole input
         for m in self.modules:
             for name, s, e in m.chunks:
                 self._uses(m, name, s, e)

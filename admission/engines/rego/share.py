@@ -35,45 +35,7 @@ class Split:
     names: tuple[str, ...]  # the shared rules
 
 
-@dataclass
-class _Chunk:
-    name: str  # "" for package and import lines
-    start: int
-    end: int  # token range [start, end)
-    function: bool = False
-    ref_head: bool = False
-
-
-def _chunks(toks: list[tr.Tok], parents: list[int]) -> list[_Chunk]:
-    """Top-level statements: a new one starts at each line whose first token is an identifier outside any
-    bracket, except `else` (which continues the rule before it)."""
-    starts: list[int] = []
-    line_start = True
-    for i, t in enumerate(toks):
-        if t.kind == "nl":
-            line_start = True
-            continue
-        if t.kind in ("ws", "comment"):
-            continue
-        if line_start and parents[i] == -1 and t.kind == "ident" and t.text != "else":
-            starts.append(i)
-        line_start = False
-    chunks: list[_Chunk] = []
-    for n, s in enumerate(starts):
-        end = starts[n + 1] if n + 1 < len(starts) else len(toks)
-        word = toks[s].text
-        if word in ("package", "import"):
-            chunks.append(_Chunk("", s, end))
-            continue
-        k = s
-        if word == "default":
-            k = tr._sig(toks, s + 1)
-            if k < 0 or toks[k].kind != "ident":
-                return []
-        after = tr._sig(toks, k + 1)
-        nxt = toks[after].text if after >= 0 else ""
-        chunks.append(_Chunk(toks[k].text, s, end, function=(after == k + 1 and nxt == "("), ref_head=(nxt == ".")))
-    return chunks
+_Chunk = tr.Statement
 
 
 def _seeds(toks: list[tr.Tok], start: int, end: int, libs_shared: bool, aliases: set[str]) -> bool:
@@ -96,18 +58,11 @@ def _seeds(toks: list[tr.Tok], start: int, end: int, libs_shared: bool, aliases:
 
 def _import_aliases(toks: list[tr.Tok], chunk: _Chunk, libs_shared: bool) -> tuple[str, bool]:
     """(the name an import line binds, whether that name reads something a constraint changes)."""
-    words = [t.text for t in toks[chunk.start : chunk.end] if t.kind not in ("ws", "nl", "comment")]
-    if len(words) < 2 or words[0] != "import":
+    found = tr.imported(toks, chunk)
+    if found is None or found[1][0] in ("rego", "future"):
         return "", False
-    path = words[1:]
-    if "as" in path:
-        alias = path[path.index("as") + 1] if path.index("as") + 1 < len(path) else ""
-        path = path[: path.index("as")]
-    else:
-        alias = path[-1]
-    dotted = "".join(path)
-    if dotted.startswith(("rego.", "future.")):
-        return "", False
+    alias, path = found
+    dotted = ".".join(path)
     reads = not (
         dotted.startswith("input.review")
         or dotted.startswith("data.inventory")
@@ -139,7 +94,7 @@ class _Analysis:
 def _analyze(src: str, libs_shared: bool) -> _Analysis | None:
     toks = tr.tokenize(src)
     parents = tr._parents(toks)
-    chunks = _chunks(toks, parents)
+    chunks = tr.statements(toks, parents)
     if not chunks:
         return None
     changing_aliases: set[str] = set()

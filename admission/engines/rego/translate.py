@@ -780,11 +780,21 @@ def some_pairs_as_lookups(src: str) -> str:
     return render(toks)
 
 
-def defined_functions(src: str) -> set[str]:
-    """Names of the functions a module defines at its top level (helpers added here excluded)."""
-    toks = tokenize(src)
-    parents = _parents(toks)
-    names: set[str] = set()
+@dataclass
+class Statement:
+    """A top-level statement of a module: a rule or function definition, or a package or import line."""
+
+    name: str  # the rule or function it defines; "" for package and import lines
+    start: int
+    end: int  # token range [start, end)
+    function: bool = False  # `name(args) ...`
+    ref_head: bool = False  # `name.key ... := ...`
+
+
+def statement_starts(toks: list[Tok], parents: list[int]) -> list[int]:
+    """Where top-level statements start: each line whose first token is an identifier outside any bracket,
+    except `else` (which continues the rule before it)."""
+    starts: list[int] = []
     line_start = True
     for i, t in enumerate(toks):
         if t.kind == "nl":
@@ -792,9 +802,55 @@ def defined_functions(src: str) -> set[str]:
             continue
         if t.kind in ("ws", "comment"):
             continue
-        if line_start and parents[i] == -1 and t.kind == "ident" and i + 1 < len(toks) and toks[i + 1].text == "(":
-            names.add(t.text)
+        if line_start and parents[i] == -1 and t.kind == "ident" and t.text != "else":
+            starts.append(i)
         line_start = False
+    return starts
+
+
+def statements(toks: list[Tok], parents: list[int]) -> list[Statement]:
+    """The module's top-level statements, or [] for one this cannot read (`default` without a name)."""
+    starts = statement_starts(toks, parents)
+    out: list[Statement] = []
+    for n, s in enumerate(starts):
+        end = starts[n + 1] if n + 1 < len(starts) else len(toks)
+        word = toks[s].text
+        if word in ("package", "import"):
+            out.append(Statement("", s, end))
+            continue
+        k = s
+        if word == "default":
+            k = _sig(toks, s + 1)
+            if k < 0 or toks[k].kind != "ident":
+                return []
+        after = _sig(toks, k + 1)
+        nxt = toks[after].text if after >= 0 else ""
+        out.append(Statement(toks[k].text, s, end, function=(after == k + 1 and nxt == "("), ref_head=(nxt == ".")))
+    return out
+
+
+def imported(toks: list[Tok], st: Statement) -> tuple[str, tuple[str, ...]] | None:
+    """For an import line: the name it binds and the path it names (`import data.lib.x as y` -> ("y",
+    ("data", "lib", "x"))); None for other statements."""
+    words = [t.text for t in toks[st.start : st.end] if t.kind not in ("ws", "nl", "comment")]
+    if len(words) < 2 or words[0] != "import":
+        return None
+    path = words[1:]
+    alias = ""
+    if "as" in path:
+        k = path.index("as")
+        alias = path[k + 1] if k + 1 < len(path) else ""
+        path = path[:k]
+    dotted = tuple(w for w in path if w != ".")
+    if not dotted:
+        return None
+    return alias or dotted[-1], dotted
+
+
+def defined_functions(src: str) -> set[str]:
+    """Names of the functions a module defines at its top level (helpers added here excluded)."""
+    toks = tokenize(src)
+    names = {st.name for st in statements(toks, _parents(toks)) if st.function}
     return {n for n in names if not n.startswith("__gk_")}
 
 
