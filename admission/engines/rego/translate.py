@@ -908,17 +908,8 @@ def partial_sets_as_comprehensions(src: str) -> str:
     toks = tokenize(src)
     parents = _parents(toks)
     rules: dict[str, list[_PartialSet | None]] = {}  # None: a definition of another shape
-    line_start = True
-    for i, t in enumerate(toks):
-        if t.kind == "nl":
-            line_start = True
-            continue
-        if t.kind in ("ws", "comment"):
-            continue
-        if not (line_start and parents[i] == -1 and t.kind == "ident"):
-            line_start = False
-            continue
-        line_start = False
+    for i in statement_starts(toks, parents):
+        t = toks[i]
         if t.text in ("package", "import"):
             continue
         if t.text == "default":
