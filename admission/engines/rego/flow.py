@@ -510,8 +510,8 @@ class _Flow:
         env, _ = self._env(m, s, e)
         val, end = self._value(m, rhs, env)
         after = tr._sig(toks, end) if end < len(toks) else -1
-        if val is None or val.set_of or not (after < 0 or after >= e or toks[after].text == "if" or toks[after].kind == "ident"):
-            return None
+        if val is None or val.set_of or not (after < 0 or after >= e or toks[after].text in ("if", "else")):
+            return None  # the value is more than the reference (`x := input.a in xs`, `input.a + 1`)
         if toks[op].text == "contains":
             return Val(val.paths, set_of=True)
         return val
