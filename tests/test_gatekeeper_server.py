@@ -1,5 +1,5 @@
-"""The Gatekeeper guardrails behind the webhook: denial messages `[constraint] msg`, warnings, and requests
-answered from several threads sharing one compiled program."""
+"""The Gatekeeper guardrails behind the webhook (the real HTTPS server on a loopback port): denial messages
+`[constraint] msg`, warnings, and requests answered from several threads sharing one compiled program."""
 
 from __future__ import annotations
 
@@ -7,14 +7,11 @@ import copy
 import threading
 from pathlib import Path
 
-from starlette.testclient import TestClient
-
 from admission.engines import Context
 from admission.policyset import load
 from admission.review import Request
-from admission.server import Settings, create_app
-from admission.state import ClusterState
 from tests.conftest import admission_review, pod
+from tests.test_server import harness
 
 GATEKEEPER = Path(__file__).resolve().parents[1] / "policies" / "gatekeeper"
 LIMITS = {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}
@@ -26,9 +23,10 @@ def good_pod(namespace: str = "apps") -> dict:
     return p
 
 
-def test_webhook_denies_and_warns_with_constraint_names() -> None:
-    app = create_app(Settings(policies=[str(GATEKEEPER)], cluster=False, watch_policies=False), state=ClusterState())
-    with TestClient(app) as client:
+def test_webhook_denies_and_warns_with_constraint_names(tmp_path: Path) -> None:
+    server = harness.start(tmp_path, "--policies", str(GATEKEEPER), "--no-cluster", fake=False, wait=60)
+    try:
+        client = server.client()
         ok = client.post("/validate", json=admission_review(good_pod())).json()["response"]
         assert ok["allowed"] is True
         bad = pod(namespace="apps", image="docker.io/nginx:1")
@@ -42,6 +40,9 @@ def test_webhook_denies_and_warns_with_constraint_names() -> None:
         response = client.post("/validate", json=admission_review(sandbox)).json()["response"]
         assert response["allowed"] is False
         assert response["warnings"] == ["[memory-limit-warning] container <app> has no memory limit"]
+        client.close()
+    finally:
+        server.stop()
 
 
 def test_threads_share_the_compiled_policies() -> None:
