@@ -134,9 +134,9 @@ def test_compiled_program_holds_one_shared_module_per_template() -> None:
 
 
 def hoisted(body: str) -> str:
-    from admission.engines.rego.share import hoist_comprehensions
+    from admission.engines.rego.share import hoist_invariants
 
-    return hoist_comprehensions(tr.translate(f"package p\n\n{body}"), libs_shared=True)
+    return hoist_invariants(tr.translate(f"package p\n\n{body}"), libs_shared=True)
 
 
 def test_comprehensions_of_the_review_alone_become_rules() -> None:
@@ -200,3 +200,55 @@ def test_hoisted_and_shared_rules_give_the_same_results_as_before() -> None:
         ("c2", "pod <a> is privileged (core)"),
         ("c2", "pod <b> is privileged (core)"),
     ]
+
+
+LIMIT = (
+    "violation[{\"msg\": \"m\"}] {\n"
+    "  c := input.review.object.spec.containers[_]\n"
+    "  mem := parse(c.resources.limits.memory)\n"
+    "  max_orig := input.parameters.memory\n"
+    "  max := parse(max_orig)\n"
+    "  mem > max\n"
+    "}\n"
+    "parse(x) := to_number(trim_suffix(x, \"Mi\"))\n"
+)
+
+
+def test_calls_the_iteration_does_not_change_are_evaluated_once() -> None:
+    out = hoisted(LIMIT)
+    assert "  max := __hoisted_1\n" in out
+    assert "__hoisted_1 := parse(input.parameters.memory)" in out  # max_orig stands for its reference
+    assert "  mem := parse(c.resources.limits.memory)\n" in out  # reads the iteration's c: stays
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # no iteration: nothing to save within one constraint, and it reads the parameters
+        'violation[{"msg": "m"}] {\n  max := to_number(input.parameters.max)\n  max > 1\n}\n',
+        # the call iterates itself: as a rule it would have several values
+        'violation[{"msg": "m"}] {\n  some c in input.review.object.spec.containers\n  n := count(input.review.object.spec.volumes[i])\n  n > 1\n}\n',
+        # not the same value each time
+        'violation[{"msg": "m"}] {\n  some c in input.review.object.spec.containers\n  t := time.now_ns()\n  t > 1\n}\n',
+    ],
+)
+def test_calls_that_must_stay(body: str) -> None:
+    assert "__hoisted_" not in hoisted(body)
+
+
+def test_hoisting_alone_changes_the_template_and_keeps_its_answers() -> None:
+    """Nothing to share, but the hoisted call still runs once per constraint: the same violations."""
+    rego = "package k8slimit\n\n" + LIMIT.replace("input.parameters.memory", "input.parameters.max")
+    found = split(tr.translate(rego), None)
+    assert found is not None and found.root == "" and "__hoisted_1 := parse(input.parameters.max)" in found.kept
+    docs = [template("K8sLimit", rego)] + [
+        constraint(f"max-{n}", "K8sLimit", parameters={"max": f"{n}Mi"}) for n in (100, 300)
+    ]
+    ev = RegoEvaluator.from_sources(docs, [], isolate=False)
+    obj = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "a", "resources": {"limits": {"memory": "200Mi"}}}]},
+    }
+    assert [r.policy for r in ev.validate(Request.for_object(obj), Context())] == ["max-100"]

@@ -255,7 +255,8 @@ def _modules_for(c: Constraint) -> dict[str, str]:
     out = _lib_modules(c.template, libs_root, renames, shared.rsplit(".", 1)[-1] if shared else c.key)
     found = _split(c.template.rego, shared)
     if found is not None:
-        out.update(_shared_module(c.template, found, libs_root))
+        if found.root:
+            out.update(_shared_module(c.template, found, libs_root))
         src = found.kept
     else:
         src = tr.translate(c.template.rego)

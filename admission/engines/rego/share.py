@@ -29,7 +29,7 @@ OUTPUT_RULES = frozenset({"violation"})
 
 @dataclass(frozen=True)
 class Split:
-    root: str  # the shared module's package, e.g. gkshared.t0123456789ab
+    root: str  # the shared module's package, e.g. gkshared.t0123456789ab ("" when nothing is shared)
     shared: str  # its source (still in the template's package: the caller renames and re-packages it)
     kept: str  # the template with every shared rule replaced by an alias
     names: tuple[str, ...]  # the shared rules
@@ -129,10 +129,12 @@ def _analyze(src: str, libs_shared: bool) -> _Analysis | None:
 
 
 def split(src: str, libs_root: str | None) -> Split | None:
-    """The shared rules of a template's translated (v1) Rego, or None when none can be shared.
+    """The shared rules of a template's translated (v1) Rego (with its hoisted expressions), or None when the
+    template is best left as it is.
     libs_root: the package root of the template's libs when they are shared by all its constraints."""
     libs_shared = libs_root is not None
-    src = hoist_comprehensions(src, libs_shared)
+    original = src
+    src = hoist_invariants(src, libs_shared)
     a = _analyze(src, libs_shared)
     if a is None:
         return None
@@ -141,7 +143,8 @@ def split(src: str, libs_root: str | None) -> Split | None:
         n for n in a.names - a.dependent - functions if not n.startswith("__") or n.startswith(HOISTED)
     )
     if not shared_rules:
-        return None
+        # nothing to share; the hoisted expressions still save work within each constraint
+        return Split("", "", src, ()) if src != original else None
     # the functions the shared rules call, directly or through other functions
     needed: set[str] = set()
     todo = list(shared_rules)
@@ -209,10 +212,12 @@ def _declares(toks: list[tr.Tok], chunk: _Chunk, name: str) -> bool:
     return False
 
 
-def _closed(a: _Analysis, chunk: _Chunk, g: int, close: int) -> bool:
-    """Whether the expression in tokens [g, close] uses no variable of the rule around it, so that it can be
-    a rule of its own with the same value."""
+def _closed(a: _Analysis, chunk: _Chunk, g: int, close: int, bound: dict[str, str] | None = None) -> bool:
+    """Whether the expression in tokens [g, close] uses no variable of the rule around it (beside those in
+    `bound`, which stand for expressions of their own), so that it can be a rule of its own with the same
+    value."""
     toks, parents = a.toks, a.parents
+    bound = bound or {}
     globals_ = a.names | a.aliases
     for i in range(g, close + 1):
         t = toks[i]
@@ -229,6 +234,8 @@ def _closed(a: _Analysis, chunk: _Chunk, g: int, close: int) -> bool:
             if _declares(toks, chunk, t.text):
                 return False
             continue
+        if t.text in bound:
+            continue
         for j in range(chunk.start, chunk.end):
             if g <= j <= close or toks[j].kind != "ident" or toks[j].text != t.text:
                 continue
@@ -239,48 +246,163 @@ def _closed(a: _Analysis, chunk: _Chunk, g: int, close: int) -> bool:
     return True
 
 
-def hoist_comprehensions(src: str, libs_shared: bool) -> str:
-    """`v := {x | ...}` (or `[...]`) in a rule body, when the comprehension reads nothing a constraint changes
-    and none of the rule's variables, becomes `v := __hoisted_N` with a rule `__hoisted_N := {x | ...}`:
-    the same value, which the split then shares, so it is built once per request instead of once per
-    constraint (`provided := {l | input.review.object.metadata.labels[l]}` in required-labels templates)."""
+IMPURE = frozenset({"time.now_ns", "rand.intn", "uuid.rfc4122", "http.send", "opa.runtime", "trace", "print"})
+
+
+def _bound_once(toks: list[tr.Tok], chunk: _Chunk, name: str) -> bool:
+    """Whether the rule declares `name` exactly once, with `name := ...`."""
+    assigned = 0
+    for i in range(chunk.start, chunk.end):
+        if toks[i].kind != "ident" or toks[i].text != name or (i > 0 and toks[i - 1].text == "."):
+            continue
+        nxt = tr._sig(toks, i + 1)
+        if nxt >= 0 and toks[nxt].text == ":=":
+            assigned += 1
+        prev = tr._sig(toks, i - 1, -1)
+        if prev >= 0 and (toks[prev].text in ("some", "every") or (toks[prev].text == "," and toks[nxt].text == "in")):
+            return False  # `some x`, `some k, x in xs`
+    return assigned == 1
+
+
+def _callee(toks: list[tr.Tok], i: int, end: int) -> str | None:
+    """For tokens [i, end] shaped `f(...)` or `ns.f(...)` (the whole of them): the called name."""
+    words = [toks[i].text]
+    j = i + 1
+    while j + 1 < end and toks[j].text == "." and toks[j + 1].kind == "ident":
+        words.append(toks[j + 1].text)
+        j += 2
+    if toks[i].kind != "ident" or j >= end or toks[j].text != "(" or tr._match(toks, j) != end:
+        return None
+    return ".".join(words)
+
+
+def _reference(toks: list[tr.Tok], i: int, end: int) -> bool:
+    """Whether tokens [i, end] are a plain reference: `input.a.b`, `x["k"]`."""
+    if toks[i].kind != "ident":
+        return False
+    j = i + 1
+    while j <= end:
+        if toks[j].text == "." and j + 1 <= end and toks[j + 1].kind == "ident":
+            j += 2
+        elif toks[j].text == "[" and j + 2 <= end and toks[j + 1].kind == "string" and toks[j + 2].text == "]":
+            j += 3
+        else:
+            return False
+    return True
+
+
+def hoist_invariants(src: str, libs_shared: bool) -> str:
+    """Expressions of a rule body that need none of the rule's variables become rules of their own, with the
+    same value, which the engine evaluates once per query:
+
+    - `v := {x | ...}` (or `[...]`) when the comprehension reads nothing a constraint changes: the split
+      then shares it, so it is built once per request instead of once per constraint
+      (`provided := {l | input.review.object.metadata.labels[l]}` in required-labels templates);
+    - `v := f(...)` in a rule that iterates: once per constraint instead of once per iteration
+      (`max_mem := canonify_mem(max_mem_orig)` per container in the library's container-limits), and once
+      per request when it reads nothing a constraint changes.
+
+    A variable bound once by such an expression, or by a plain reference (`max_mem_orig :=
+    input.parameters.memory`), may appear in a later one: it is replaced there by what it stands for."""
     a = _analyze(src, libs_shared)
     if a is None:
         return src
     toks, parents = a.toks, a.parents
     edits: list[tuple[int, int, str]] = []
     for chunk in a.chunks:
-        if not chunk.name or chunk.name.startswith("__"):
+        if not chunk.name or chunk.name.startswith("__") or chunk.function:
             continue
-        for g in range(chunk.start, chunk.end):
-            if toks[g].text not in ("{", "[") or parents[g] == -1 or not _comprehension_bar(toks, parents, g):
+        iterates = any(t.kind == "ident" and t.text in ("some", "every", "_") for t in toks[chunk.start : chunk.end])
+        bound: dict[str, str] = {}  # a variable -> the text it stands for in a hoisted rule
+        for op in range(chunk.start, chunk.end):
+            if toks[op].text != ":=" or parents[op] == -1:
                 continue
-            if any(s <= g <= e for s, e, _ in edits):
-                continue  # inside one already hoisted
-            op = tr._sig(toks, g - 1, -1)
-            var = tr._sig(toks, op - 1, -1) if op >= 0 else -1
-            if op < 0 or toks[op].text not in (":=", "=") or var < 0 or toks[var].kind != "ident":
+            var = tr._sig(toks, op - 1, -1)
+            g = tr._sig(toks, op + 1)
+            if var < 0 or g < 0 or toks[var].kind != "ident":
                 continue
             start = tr._statement_start(toks, parents, var)
-            if start is None or start[0] != var:
+            if start is None or start[0] != var or any(s <= g <= e for s, e, _ in edits):
                 continue
-            close = tr._match(toks, g)
-            k = close + 1
-            while k < len(toks) and toks[k].kind in ("ws", "comment"):
-                k += 1
-            if k < len(toks) and not (toks[k].kind == "nl" or toks[k].text in (";", "}", "]", ")")):
-                continue  # more expression follows: `{...} | other`
-            if _seeds(toks, g, close + 1, libs_shared, set()) or _mentions(toks, _Chunk("", g, close + 1), a.dependent):
+            close = _expression_end(toks, parents, g)
+            if close is None:
                 continue
-            if not _closed(a, chunk, g, close):
+            independent = not (_seeds(toks, g, close + 1, libs_shared, set()) or _mentions(toks, _Chunk("", g, close + 1), a.dependent))
+            comprehension = toks[g].text in ("{", "[") and _comprehension_bar(toks, parents, g) and tr._match(toks, g) == close
+            callee = None if comprehension else _callee(toks, g, close)
+            # only a binding in the rule's own body is seen by every expression of the rule
+            once = _bound_once(toks, chunk, toks[var].text) and parents[parents[var]] == -1
+            if not _closed(a, chunk, g, close, bound):
                 continue
-            edits.append((g, close, tr.render(toks[g : close + 1])))
+            if not comprehension and not _ground(a, chunk, g, close, bound):
+                continue  # `f(xs[i])` iterates: as a rule of its own it would have several values
+            text = _substituted(toks, g, close, bound)
+            if comprehension and independent or callee is not None and callee not in IMPURE and (independent or iterates):
+                name = f"{HOISTED}{len(edits) + 1}"
+                edits.append((g, close, text))
+                if once:
+                    bound[toks[var].text] = name
+            elif once and _reference(toks, g, close):
+                bound[toks[var].text] = text  # a reference: `x.a` stays a reference once x is replaced
     if not edits:
         return src
     out = list(toks)
-    rules: list[str] = []
-    for n, (g, close, text) in enumerate(sorted(edits, key=lambda e: -e[0])):
-        name = f"{HOISTED}{len(edits) - n}"
-        out[g : close + 1] = [tr.Tok("ident", name, toks[g].line)]
-        rules.append(f"{name} := {text}\n")
-    return tr.render(out).rstrip("\n") + "\n\n" + "\n".join(reversed(rules))
+    for n, (g, close, _) in sorted(enumerate(edits), key=lambda e: -e[1][0]):
+        out[g : close + 1] = [tr.Tok("ident", f"{HOISTED}{n + 1}", toks[g].line)]
+    rules = [f"{HOISTED}{n + 1} := {text}\n" for n, (_, _, text) in enumerate(edits)]
+    return tr.render(out).rstrip("\n") + "\n\n" + "\n".join(rules)
+
+
+def _expression_end(toks: list[tr.Tok], parents: list[int], g: int) -> int | None:
+    """The last token of the expression starting at g, which must end its statement."""
+    k = g
+    end = g
+    while k < len(toks):
+        t = toks[k]
+        if t.kind == "nl" and parents[k] == parents[g]:
+            break
+        if t.text == ";" and parents[k] == parents[g]:
+            break
+        if t.kind == "op" and t.text in tr.CLOSE and parents[k] != parents[g] and k > g and tr._match(toks, parents[g]) == k:
+            break
+        if t.kind == "op" and t.text in tr.OPEN:
+            k = tr._match(toks, k)
+            end = k
+            k += 1
+            continue
+        if t.kind not in ("ws", "comment"):
+            end = k
+        k += 1
+    return end
+
+
+def _ground(a: _Analysis, chunk: _Chunk, g: int, close: int, bound: dict[str, str]) -> bool:
+    """Whether tokens [g, close], outside the comprehensions they hold, name no variable but those in
+    `bound` (so the expression has one value, not one per binding of a free variable)."""
+    toks, parents = a.toks, a.parents
+    globals_ = a.names | a.aliases
+    i = g
+    while i <= close:
+        t = toks[i]
+        if t.kind == "op" and t.text in ("{", "[") and _comprehension_bar(toks, parents, i):
+            i = tr._match(toks, i) + 1
+            continue
+        if t.kind == "ident" and not (i > 0 and toks[i - 1].text == "."):
+            nxt = toks[i + 1].text if i + 1 < len(toks) else ""
+            call = nxt == "(" or (nxt == "." and i + 3 < len(toks) and toks[i + 2].kind == "ident" and toks[i + 3].text == "(")
+            known = t.text in ("input", "data", "true", "false", "null") or t.text in bound or t.text in globals_
+            if t.text == "_" or not (call or known):
+                return False
+        i += 1
+    return True
+
+
+def _substituted(toks: list[tr.Tok], g: int, close: int, bound: dict[str, str]) -> str:
+    out = []
+    for i in range(g, close + 1):
+        t = toks[i]
+        if t.kind == "ident" and t.text in bound and not (i > 0 and toks[i - 1].text == "."):
+            out.append(bound[t.text])
+        else:
+            out.append(t.text)
+    return "".join(out)
