@@ -367,3 +367,22 @@ def test_managed_fields_reach_only_templates_that_read_them() -> None:
     without = RegoEvaluator.from_sources([template("K8sCount", counts), constraint("n", "K8sCount")], [])
     assert [m for *_, m in results(without, obj)] == ["3 metadata fields"]  # name, namespace, labels
     assert "managedFields" in obj["metadata"]  # the request itself is untouched
+
+
+def test_constraints_are_matched_through_a_per_kind_index() -> None:
+    """Only constraints whose kinds can match are checked further; wildcards and a missing kinds list match
+    every kind; the answers are those of checking every constraint."""
+    ingress = {"kinds": [{"apiGroups": ["networking.k8s.io"], "kinds": ["Ingress"]}]}
+    docs = [
+        template(),
+        constraint("pods", parameters={"labels": ["team"]}),
+        constraint("ingresses", match=ingress, parameters={"labels": ["team"]}),
+        constraint("everything", match={}, parameters={"labels": ["owner"]}),
+        constraint("any-kind", match={"kinds": [{"apiGroups": ["*"], "kinds": ["*"]}]}, parameters={"labels": ["app"]}),
+    ]
+    ev = RegoEvaluator.from_sources(docs, [], isolate=False)
+    assert [c.name for c in ev.constraints.candidates("", "Pod")] == ["pods", "everything", "any-kind"]
+    assert [c.name for c in ev.constraints.candidates("networking.k8s.io", "Ingress")] == ["ingresses", "everything", "any-kind"]
+    obj = pod()
+    obj["metadata"]["labels"] = {"app": "web"}
+    assert [r[0] for r in results(ev, obj)] == ["everything", "pods"]

@@ -34,7 +34,7 @@ from admission.engines.rego import translate as tr
 from admission.engines.rego.backend import BackendError, Program
 from admission.engines.rego.inventory import inventory_of, trim_review, without_managed_fields
 from admission.engines.rego.isolate import Unit, check
-from admission.engines.rego.match import constraint_matches
+from admission.engines.rego.match import constraint_matches, kinds_match
 from admission.engines.rego.paths import Paths, input_paths, prune
 from admission.manifests import Document
 from admission.results import Action, FailurePolicy, RuleResult, Status, parse_action
@@ -322,6 +322,16 @@ class ConstraintSet:
     review_paths: Paths | None = None  # the parts of input.review the templates can read (None: all)
     _inventory_cache: tuple[list[Object], list[int], dict[str, Any]] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _by_kind: dict[tuple[str, str], list[Constraint]] = field(default_factory=dict, repr=False)
+
+    def candidates(self, group: str, kind: str) -> list[Constraint]:
+        """The constraints whose spec.match.kinds can match objects of this kind (the rest of spec.match is
+        checked per request); remembered per kind, so a large set costs a dict lookup for the others."""
+        found = self._by_kind.get((group, kind))
+        if found is None:
+            found = [c for c in self.constraints if kinds_match((c.match or {}).get("kinds"), group, kind)]
+            self._by_kind[(group, kind)] = found
+        return found
 
     @classmethod
     def from_documents(cls, docs: Iterable[Document], *, isolate: bool = True) -> ConstraintSet:
@@ -408,7 +418,10 @@ class ConstraintSet:
 
         state_objects (or a function giving them, called only when a matched template reads
         `data.inventory`) is the cluster state; None when there is none."""
-        matched = [c for c in self.constraints if constraint_matches(c.match, request, namespace_labels)[0]]
+        kind = request.kind
+        matched = [
+            c for c in self.candidates(kind.group, kind.kind) if constraint_matches(c.match, request, namespace_labels)[0]
+        ]
         if not matched or self.program is None:
             return [], []
         errors: list[RuleResult] = []
