@@ -591,14 +591,10 @@ class _Flow:
 
     def _callee(self, m: _Module, i: int) -> tuple[tuple[str, str], int] | None:
         """For a call at token i (`f(`, `alias.f(`, `data.pkg.f(`): the function and its `(`."""
-        toks = m.toks
-        words = [toks[i].text]
-        j = i + 1
-        while j + 1 < len(toks) and toks[j].text == "." and toks[j + 1].kind == "ident":
-            words.append(toks[j + 1].text)
-            j += 2
-        if j >= len(toks) or toks[j].text != "(":
+        call = tr.call_at(m.toks, i)
+        if call is None:
             return None
+        words, j = call
         if len(words) == 1 and words[0] not in m.imports:
             return (m.package, words[0]), j
         base: Path = ("data",) if words[0] == "data" else m.imports.get(words[0], ())

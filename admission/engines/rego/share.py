@@ -266,14 +266,10 @@ def _bound_once(toks: list[tr.Tok], chunk: _Chunk, name: str) -> bool:
 
 def _callee(toks: list[tr.Tok], i: int, end: int) -> str | None:
     """For tokens [i, end] shaped `f(...)` or `ns.f(...)` (the whole of them): the called name."""
-    words = [toks[i].text]
-    j = i + 1
-    while j + 1 < end and toks[j].text == "." and toks[j + 1].kind == "ident":
-        words.append(toks[j + 1].text)
-        j += 2
-    if toks[i].kind != "ident" or j >= end or toks[j].text != "(" or tr._match(toks, j) != end:
+    call = tr.call_at(toks, i)
+    if call is None or call[1] >= end or tr._match(toks, call[1]) != end:
         return None
-    return ".".join(words)
+    return ".".join(call[0])
 
 
 def _reference(toks: list[tr.Tok], i: int, end: int) -> bool:

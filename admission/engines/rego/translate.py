@@ -829,6 +829,21 @@ def statements(toks: list[Tok], parents: list[int]) -> list[Statement]:
     return out
 
 
+def call_at(toks: list[Tok], i: int) -> tuple[list[str], int] | None:
+    """For a call starting at token i (`f(`, `ns.f(`, `data.pkg.f(`): the dotted name's words and the index of
+    its `(`; None when no call starts there."""
+    if toks[i].kind != "ident":
+        return None
+    words = [toks[i].text]
+    j = i + 1
+    while j + 1 < len(toks) and toks[j].text == "." and toks[j + 1].kind == "ident":
+        words.append(toks[j + 1].text)
+        j += 2
+    if j >= len(toks) or toks[j].text != "(":
+        return None
+    return words, j
+
+
 def imported(toks: list[Tok], st: Statement) -> tuple[str, tuple[str, ...]] | None:
     """For an import line: the name it binds and the path it names (`import data.lib.x as y` -> ("y",
     ("data", "lib", "x"))); None for other statements."""
