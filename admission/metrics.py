@@ -54,12 +54,13 @@ DEADLINES = Counter("admission_deadline_exceeded", "Requests whose evaluation pa
 RELOADS = Counter("admission_policy_reloads", "Policy reloads, by result (ok or error)", ["result"])
 
 
-# labels() looks the child up under a lock on every call; a request touches one per rule, so keep them.
-_children: dict[tuple[str, ...], Any] = {}
+# labels() looks the child up under a lock on every call; a request touches one per rule, so keep them,
+# keyed by the metric object itself and the label values.
+_children: dict[tuple[object, ...], Any] = {}
 
 
 def _child(metric: Counter | Histogram, *labels: str) -> Any:
-    key = (metric._name, *labels)
+    key = (metric, *labels)
     child = _children.get(key)
     if child is None:
         child = _children[key] = metric.labels(*labels)

@@ -19,11 +19,17 @@ POLICY_SUFFIXES = (".yaml", ".yml", ".json", ".rego")
 
 
 def builtin_policies() -> Path:
-    """The built-in policy library: `policies/` beside the package (ADMISSION_POLICIES overrides)."""
+    """The built-in policy library (ADMISSION_POLICIES overrides). An installed package carries it as
+    `admission/builtin_policies/` (package data); a source checkout, editable installs included, reads
+    the repository's `policies/` folder."""
     override = os.environ.get("ADMISSION_POLICIES")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parent.parent / "policies"
+    package = Path(__file__).resolve().parent
+    shipped = package / "builtin_policies"
+    if shipped.is_dir():
+        return shipped
+    return package.parent / "policies"
 
 
 def is_kyverno(doc: Document) -> bool:
