@@ -6,11 +6,13 @@ two documents:
 
 - a mapping: `remove` for each key only the original has (original's order), `add` for each key only the
   mutated one has (its order), then each common key's values diffed recursively (original's order);
-- a list: the elements equal at the front and at the back are kept; between them, elements are diffed
-  in place pairwise and the difference in length is `add`/`remove` operations, so appending gives `add`s
-  at the end and removing leading, middle or trailing elements gives `remove`s, never a `replace` of every
-  element that follows. Equality of list elements is decided through a per-diff table that numbers each
-  distinct subtree once (hash-consing), so no subtree is compared more than a constant number of times;
+- a list of the same length: each element diffed with the one at its index;
+- a list whose length changed: the elements equal at the front and at the back are kept; between them,
+  elements are diffed in place pairwise and the difference in length is `add`/`remove` operations, so
+  appending gives `add`s at the end and removing leading, middle or trailing elements gives `remove`s,
+  never a `replace` of every element that follows. Equality of list elements is decided through a
+  per-diff table that numbers each distinct subtree once (hash-consing), so no subtree is compared more
+  than a constant number of times;
 - JSON types are distinct: `true` is not `1`, `1` is not `1.0` (a `replace` turns one into the other).
 
 apply(obj, ops) implements RFC 6902 (add, remove, replace, move, copy, test; `-` appends) on a copy of obj;
@@ -34,6 +36,8 @@ class PatchError(ValueError):
 
 
 def escape(token: str) -> str:
+    if "~" not in token and "/" not in token:
+        return token
     return token.replace("~", "~0").replace("/", "~1")
 
 
@@ -50,6 +54,8 @@ def parse_pointer(pointer: str) -> list[str]:
     if not pointer.startswith("/"):
         raise PatchError(f"JSON pointer {pointer!r} must be empty or start with '/'")
     tokens = pointer[1:].split("/")
+    if "~" not in pointer:
+        return tokens
     for token in tokens:
         i = token.find("~")
         while i != -1:
@@ -137,6 +143,11 @@ class _Differ:
 
     def list(self, a: list[Any], b: list[Any], path: str, ops: list[dict[str, Any]]) -> None:
         la, lb = len(a), len(b)
+        if la == lb:  # nothing added or removed: each element is diffed with the one at its index
+            for i in range(la):
+                if a[i] is not b[i]:
+                    self.value(a[i], b[i], f"{path}/{i}", ops)
+            return
         number = self.number
         p = 0  # equal elements at the front
         while p < la and p < lb and (a[p] is b[p] or number(a[p]) == number(b[p])):
