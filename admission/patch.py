@@ -25,6 +25,8 @@ import copy
 import math
 from typing import Any, cast
 
+import orjson
+
 from admission.types import Object, PatchOperation
 
 
@@ -76,11 +78,20 @@ def diff(original: Object, mutated: Object) -> list[PatchOperation]:
     """RFC 6902 operations that turn original into mutated; empty when they are equal. The same two
     documents always give the same operations in the same order. Operation values are the mutated
     document's own subtrees (not copies)."""
-    if original is mutated:
+    if original is mutated or _same_json_text(original, mutated):
         return []
     ops: list[dict[str, Any]] = []
     _Differ().value(original, mutated, "", ops)
     return cast(list[PatchOperation], ops)
+
+
+def _same_json_text(a: Any, b: Any) -> bool:
+    """Equal as JSON, decided in C: equal for Python (which takes 1 and True and 1.0 for one another) and
+    the same JSON text (which does not). False when unsure (what orjson cannot write)."""
+    try:
+        return bool(a == b) and orjson.dumps(a) == orjson.dumps(b)
+    except (orjson.JSONEncodeError, TypeError, ValueError):
+        return False
 
 
 class _Differ:
@@ -98,7 +109,8 @@ class _Differ:
             if found is not None:
                 return found
             if t is dict:
-                key: Any = ("{",) + tuple(item for k, v in x.items() for item in (k, self.number(v)))
+                key: Any = ("{",) + tuple(item for k, v in x.items()
+                                          for item in (k if type(k) is str else (type(k), k), self.number(v)))
             else:
                 key = ("[",) + tuple(self.number(v) for v in x)
         elif t is float:
