@@ -20,9 +20,9 @@ from types import ModuleType
 from typing import Any
 
 import httpx
-import jsonpatch
 import pytest
 
+from admission.patch import apply
 from admission.server import Settings, create_app
 from admission.state import ClusterState
 from tests.conftest import admission_review, pod
@@ -422,7 +422,7 @@ def test_builtin_mutation_adds_default_resources(workers_server: Any) -> None:
     resp = fresh_review(workers_server, "mutate", bare)["response"]
     ops = json.loads(base64.b64decode(resp["patch"]))
     assert all(o["path"].startswith("/spec/containers/1/") for o in ops), ops
-    patched = jsonpatch.apply_patch(bare, ops)
+    patched = apply(bare, ops)
     resources = patched["spec"]["containers"][1]["resources"]
     assert {"cpu", "memory"} <= resources["requests"].keys() and "memory" in resources["limits"]
     assert patched["spec"]["containers"][0] == bare["spec"]["containers"][0]

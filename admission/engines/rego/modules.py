@@ -285,7 +285,7 @@ class ModuleSet:
             try:
                 obj = apply(obj, ops_list)
                 results.append(RuleResult(m.name, "patch", Status.PASS, f"applied {len(ops_list)} patch operation(s)"))
-            except Exception as exc:  # jsonpatch raises several types; a bad patch is an error result
+            except Exception as exc:  # PatchError, or a value that is not JSON: a bad patch is an error result
                 results.append(RuleResult(m.name, "patch", Status.ERROR, f"patch does not apply: {exc}", Action.ENFORCE, m.failure_policy))
         return obj, results
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from admission.patch import copy_document
 from admission.results import Status
 from admission.types import Object
 
@@ -111,8 +112,13 @@ def _validate_elements(
     return Outcome(Status.PASS, ""), applied
 
 
-def mutate_foreach(entries: list[Any], variables: Any, obj: Object, nesting: int, ctx: Context) -> Outcome:
-    """Apply each foreach entry's patch per element; pass when something changed, skip when nothing did."""
+def mutate_foreach(entries: list[Any], variables: Any, obj: Object, nesting: int, ctx: Context,
+                   *, owned: bool = False) -> Outcome:
+    """Apply each foreach entry's patch per element; pass when something changed, skip when nothing did.
+
+    Linear in the document: each entry's elements patch one working copy of obj, changed in place
+    (owned: obj already is the caller's working copy, as in a nested foreach, and is changed in place;
+    otherwise obj is never changed)."""
     from admission.engines.yaml.evaluator import Outcome
 
     current = obj
@@ -124,7 +130,7 @@ def mutate_foreach(entries: list[Any], variables: Any, obj: Object, nesting: int
             elements = elements_of(str(entry.get("list") or ""), variables)
         except Exception as exc:
             return Outcome(Status.ERROR, f"failed to evaluate list {entry.get('list')}: {exc}")
-        outcome = _mutate_elements(entry, elements, variables, current, nesting, ctx)
+        outcome = _mutate_elements(entry, elements, variables, current, nesting, ctx, owned=owned)
         if outcome.status == Status.ERROR:
             return Outcome(Status.ERROR, f"failed to mutate elements: {outcome.message}")
         if outcome.status != Status.SKIP:
@@ -137,8 +143,14 @@ def mutate_foreach(entries: list[Any], variables: Any, obj: Object, nesting: int
 
 
 def _mutate_elements(
-    entry: dict[str, Any], elements: list[Any], variables: Any, obj: Object, nesting: int, ctx: Context
+    entry: dict[str, Any], elements: list[Any], variables: Any, obj: Object, nesting: int, ctx: Context,
+    *, owned: bool
 ) -> Outcome:
+    """One entry over its elements. A strategic merge gives a new object per element (it never changes its
+    input); JSON patches and nested foreach entries change one working copy in place: obj itself when
+    owned, else a copy made on first need. Whether the entry changed anything is decided once, at the
+    top level, by comparing the result with obj (a nested entry's caller does not ask: it has the working
+    copy either way), so the cost stays linear in the document."""
     from admission.engines.yaml.evaluator import Outcome, _conditions, _load_context
     from admission.engines.yaml.mutate import mutate_resource
 
@@ -149,7 +161,10 @@ def _mutate_elements(
     indexed = list(enumerate(elements))
     if reverse:
         indexed.reverse()
+    in_place = entry.get("foreach") or entry.get("patchStrategicMerge") is None
     patched = obj
+    mine = owned  # patched is a working copy this entry (or its caller) may change in place
+    touched = False
     for index, element in indexed:
         if element is None:
             continue
@@ -164,14 +179,22 @@ def _mutate_elements(
             return Outcome(Status.ERROR, f"failed to evaluate mutate.foreach[{index}].preconditions: {exc}")
         if not passed:
             continue
+        if in_place and not mine:
+            patched = copy_document(patched)
+            mine = True
         if entry.get("foreach"):
-            result = mutate_foreach(list(entry["foreach"]), child, patched, nesting + 1, ctx)
+            result = mutate_foreach(list(entry["foreach"]), child, patched, nesting + 1, ctx, owned=True)
         else:
-            result = mutate_resource(entry, child, patched)
+            result = mutate_resource(entry, child, patched, in_place=mine)
         if result.status in (Status.FAIL, Status.ERROR):
             return result
         if result.status == Status.PASS and result.obj is not None:
+            touched = True
+            # a strategic merge's result is new where it differs and shares the rest with its input, so
+            # it is a working copy exactly when its input was one
             patched = result.obj
-    if patched != obj:
+    if not touched:
+        return Outcome(Status.SKIP, "no patches applied", obj)
+    if owned or patched != obj:  # owned: obj was changed in place; the top level compares
         return Outcome(Status.PASS, "", patched)
     return Outcome(Status.SKIP, "no patches applied", patched)

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import jsonpatch
 import yaml
 
 from admission.engines.yaml.policy import anchor_of
-from admission.patch import copy_document
+from admission.patch import apply_operation, copy_document, format_pointer, parse_pointer
 from admission.results import Status
 from admission.types import Object
 
@@ -40,21 +40,29 @@ class GlobalConditionFailed(Exception):
     """A global anchor did not match."""
 
 
-def mutate_resource(spec: dict[str, Any], variables: Any, obj: Object) -> Outcome:
-    """Apply a rule's (or foreach entry's) patch to obj."""
+def mutate_resource(spec: dict[str, Any], variables: Any, obj: Object, *, in_place: bool = False) -> Outcome:
+    """Apply a rule's (or foreach entry's) patch to obj. in_place: obj is the caller's own working copy,
+    which patchesJson6902 may change in place (a foreach applies every element's patch to one copy, not
+    to a copy per element); the outcome's status is then PASS whenever an operation ran, and its object
+    the working copy. A strategic merge never changes obj."""
     from admission.engines.yaml.evaluator import Outcome
 
     try:
         psm = spec.get("patchStrategicMerge")
         ops = spec.get("patchesJson6902")
         psm = variables.substitute(copy.deepcopy(psm)) if psm is not None else None
-        ops = variables.substitute(ops) if ops is not None else None
+        ops = _substitute_operations(ops, variables) if ops is not None else None
     except Exception as exc:
         return Outcome(Status.ERROR, f"variable substitution failed: {exc}")
     try:
         if psm is not None:
             patched = strategic_merge(obj, psm)
         elif ops:
+            if in_place:
+                patched, ran = json6902_in_place(obj, ops)
+                if not ran:
+                    return Outcome(Status.SKIP, "no patches applied", patched)
+                return Outcome(Status.PASS, "resource patched", patched)
             patched = json6902(obj, ops)
         else:
             return Outcome(Status.ERROR, "empty mutate rule")
@@ -70,25 +78,97 @@ def mutate_resource(spec: dict[str, Any], variables: Any, obj: Object) -> Outcom
 
 def json6902(obj: Object, ops: Any) -> Object:
     """RFC 6902 operations (a YAML/JSON string or a list) with Kyverno's options: negative array indices
-    count from the end, an add creates missing parents, a remove of a missing path does nothing."""
+    count from the end, an add creates missing parents, a remove of a missing path does nothing.
+    obj is left as it is: the operations apply to a copy."""
+    doc, _ = json6902_in_place(copy_document(obj), ops)
+    return doc
+
+
+def json6902_in_place(doc: Any, ops: Any) -> tuple[Any, bool]:
+    """json6902 on doc itself (changed in place; the root is returned, a new one if an operation replaced
+    it), and whether any operation ran (a remove of a missing path does not). Values added are copies."""
     if isinstance(ops, str):
         ops = parse_operations(ops)
     if not isinstance(ops, list):
         raise ValueError("patchesJson6902 must be a list of operations")
-    doc: Any = copy_document(obj)
+    ran = False
     for op in ops:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
-            raise ValueError(f"invalid JSON Patch operation: {json.dumps(op)}")
-        parts = jsonpatch.JsonPointer(str(op["path"])).parts
+            raise ValueError(f"invalid JSON Patch operation: {json.dumps(op, default=str)}")
+        parts = parse_pointer(str(op["path"]))
         if op["op"] == "add":
             _ensure_parents(doc, parts)
         parts = _resolve_negative(doc, parts, final_add=op["op"] == "add")
         if op["op"] == "remove" and not _exists(doc, parts):
             continue
-        resolved = dict(op, path=jsonpatch.JsonPointer.from_parts(parts).path)
-        doc = jsonpatch.apply_patch(doc, [resolved], in_place=True)
-    result: Object = doc
-    return result
+        doc = apply_operation(doc, dict(op, path=format_pointer(parts)))
+        ran = True
+    return doc, ran
+
+
+def _substitute_operations(ops: Any, variables: Any) -> Any:
+    """patchesJson6902 with its variables substituted. Kyverno substitutes in the text, then parses it;
+    a foreach's text differs per element (`{{elementIndex}}` in the paths), and parsing YAML per element
+    costs milliseconds. So when every variable of the text is inside a string of its parsed operations,
+    the text is parsed once and the variables substituted in those strings, provided each string comes out
+    a plain JSON pointer (`/` and letters, digits, `._~-`): such a string reads back the same from the
+    substituted text, so the operations are those Kyverno's order would give. Anything else takes the
+    text path."""
+    if isinstance(ops, str) and "{{" in ops:
+        template = _template(ops)
+        if template is not None:
+            parsed = json.loads(template)
+            try:
+                if _substitute_pointers(parsed, variables):
+                    return parsed
+            except Exception:
+                pass  # the text path reports the error
+    return variables.substitute(ops)
+
+
+_POINTER = re.compile(r"/[A-Za-z0-9._~/-]*")
+
+
+@lru_cache(maxsize=256)
+def _template(text: str) -> str | None:
+    """The operations text parsed (as JSON) when all its variables are inside strings of the result."""
+    try:
+        parsed = yaml.safe_load(text)
+        kept = json.dumps(parsed)
+    except Exception:
+        return None
+    if not isinstance(parsed, list) or json.loads(kept) != parsed:
+        return None
+    found = 0
+    stack: list[Any] = [parsed]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if any("{{" in str(k) for k in node):
+                return None
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str):
+            found += node.count("{{")
+    return kept if found == text.count("{{") else None
+
+
+def _substitute_pointers(node: Any, variables: Any) -> bool:
+    """Substitute the variables of node's strings in place; False when one does not give a pointer."""
+    stack: list[Any] = [node]
+    while stack:
+        current = stack.pop()
+        items = current.items() if isinstance(current, dict) else enumerate(current)
+        for key, value in list(items):
+            if isinstance(value, dict | list):
+                stack.append(value)
+            elif isinstance(value, str) and "{{" in value:
+                out = variables.substitute(value)
+                if not isinstance(out, str) or not _POINTER.fullmatch(out):
+                    return False
+                current[key] = out
+    return True
 
 
 def parse_operations(text: str) -> Any:
