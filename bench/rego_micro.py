@@ -200,7 +200,6 @@ def conversion(rounds: int = 200) -> None:
     guardrail templates read): parsed as JSON text (set_input_term, which the engine used before) and built
     value by value (backend.to_input, what it uses now)."""
     import regopy
-    from regopy import rego_shared as rs
 
     from admission.engines.rego.backend import to_input
     from admission.engines.rego.gatekeeper import ConstraintSet, _review
@@ -211,9 +210,7 @@ def conversion(rounds: int = 200) -> None:
     interpreter = regopy.Interpreter()
 
     def built(doc: dict[str, Any]) -> None:
-        handle = to_input(doc)
-        rs.rego.regoSetInput(interpreter._impl, handle)
-        rs.rego.regoFreeInput(handle)
+        interpreter.set_input(regopy.Input(to_input(doc)))
 
     for name, obj in (("Pod", REAL_POD), ("Deployment", REAL_DEPLOYMENT)):
         request = Request.for_object(obj)
@@ -226,7 +223,7 @@ def conversion(rounds: int = 200) -> None:
             doc = {"review": review, "matched__": "c0"}
             text = json.dumps(doc)
             timings = []
-            for convert in (lambda t=text: rs.rego_set_input_term(interpreter._impl, t), lambda d=doc: built(d)):
+            for convert in (lambda t=text: interpreter.set_input_term(t), lambda d=doc: built(d)):
                 samples = []
                 for _ in range(rounds):
                     s = time.perf_counter()

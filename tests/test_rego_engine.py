@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -65,7 +68,7 @@ def test_input_strings_keep_their_characters(text: str) -> None:
     program = Program({"m.rego": src}, {}, "data.p.v")
     got = program.evaluate({"s": text, "t": text, "o": {text: 1}})
     assert got["value"] == text
-    escaped = len(_literal_body(text).decode())  # the string as the engine stores it
+    escaped = len(_literal_body(text))  # the string as the engine stores it
     if escaped == len(text):
         assert got["count"] == len(text)
     else:  # regopy's count() counts a string's JSON escapes (\\", \\\\, \\n): an engine defect, pinned here
@@ -297,3 +300,49 @@ def test_evaluation_errors_print_nothing_on_standard_output(capfd: pytest.Captur
         program.evaluate({"xs": [{"name": "a", "image": "1"}, {"name": "a", "image": "2"}]})
     assert program.evaluate({"xs": [{"name": "a", "image": "1"}]}) == {"a": "1"}
     assert capfd.readouterr().out == ""
+
+
+@pytest.mark.parametrize("name", ['a"b', '"', 'C:\\dir "x"', "line\nnext", "café"])
+def test_quote_from_the_input_in_a_sprintf_message_comes_back(tmp_path: Path, name: str) -> None:
+    """A `"` (or backslash, newline) from the input that reaches a message through sprintf, `%v` and `%q`:
+    the denial comes back with the message, not as an unreadable engine output."""
+    src = (
+        "package q\n\ndeny[msg] {\n  c := input.request.object.spec.containers[_]\n"
+        '  msg := sprintf("image %v of %q is not allowed", [c.image, c.name])\n}\n'
+    )
+    ev = RegoEvaluator.from_sources([], [write(tmp_path, "q.rego", src)], isolate=False)
+    obj = pod()
+    obj["spec"]["containers"][0].update(name=name, image=f'img"{name}')
+    [r] = ev.validate(Request.for_object(obj), Context())
+    assert r.status == Status.FAIL
+    assert r.message == f'image img"{name} of "{name}" is not allowed'
+
+
+def test_lint_json_report_stays_parseable_when_rego_fails(tmp_path: Path) -> None:
+    """`admission lint --format json` in a process of its own: whatever the engine would print on fd 1 while
+    compiling or failing an evaluation must not land inside the report."""
+    conflict = "package conflict\n\ndeny := msg if {\n  msg := input.request.object.spec.containers[_].name\n}\n"
+    quoted = 'package quoted\n\ndeny[msg] {\n  msg := sprintf("name %v", [input.request.object.metadata.name])\n}\n'
+    policies = [write(tmp_path, "conflict.rego", conflict), write(tmp_path, "quoted.rego", quoted)]
+    obj = pod()
+    obj["metadata"]["name"] = 'p"q'
+    obj["spec"]["containers"].append({"name": "second", "image": "x"})
+    manifest = write(tmp_path, "pod.json", json.dumps(obj))
+    args = [sys.executable, "-m", "admission", "lint", "--format", "json", str(manifest)]
+    for p in policies:
+        args += ["--policies", str(p)]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
+    doc = json.loads(proc.stdout)
+    messages = {f["message"] for f in doc["findings"]}
+    assert 'name p"q' in messages
+    assert doc["summary"]["errors"] == 1
+
+
+def test_backend_uses_only_public_regopy() -> None:
+    """No ctypes, no regopy.rego_shared, no underscore names of regopy objects."""
+    import admission.engines.rego.backend as backend
+
+    text = Path(backend.__file__).read_text()
+    assert "ctypes" not in text and "rego_shared" not in text
+    assert not re.search(r"regopy\.(\w+\.)?_(?!_version__)", text)
+    assert not re.search(r"(builder|it|out|bundle|self\._bundle)\._", text)

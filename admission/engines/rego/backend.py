@@ -3,16 +3,16 @@
 This is the only module that imports regopy. A Program is compiled once (a regopy bundle) and evaluated
 from any thread: each thread keeps its own interpreter, all sharing the one compiled bundle.
 
-The input is built value by value with the engine's input builder (`to_input`), which costs about half of
-parsing the same input as JSON text (`set_input_term`, ~5-15 µs per JSON value). The builder keeps each
-string as the body of a JSON string literal, so strings are passed escaped (quotes, backslashes, control
-characters); other characters are passed as they are, which keeps `count`, `regex.match` and friends
-counting characters, where JSON text with `\\u` escapes made them count the escapes.
+Only regopy's public API is used (Interpreter, Bundle, Input, Output, LogLevel). The input is handed over
+as a regopy.Input (`to_input` prepares the tree), which costs about half of parsing the same input as JSON
+text (`set_input_term`). The engine stores a given string as the body of a JSON string literal, so strings
+are passed escaped (quotes, backslashes, control characters); other characters are passed as they are,
+which keeps `count`, `regex.match` and friends counting characters, where JSON text with `\\u` escapes
+made them count the escapes.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import re
@@ -22,7 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 import regopy
-from regopy import rego_shared as rs
 
 RESULT_VAR = "result__"
 # what a failed evaluation says: the engine keeps no message for it (it would print one on standard output)
@@ -63,35 +62,31 @@ class Program:
         path = re.fullmatch(r"data((?:\.[A-Za-z_][A-Za-z0-9_]*)+)", query)
         self._entrypoint = path.group(1)[1:].replace(".", "/") if path else ""
         builder = regopy.Interpreter()
+        if not capture_errors:  # nobody reads what it would print
+            builder.log_level = regopy.LogLevel.NONE
         self._builder = builder  # the bundle may refer to state owned by the interpreter that built it
-        def build() -> Any:
+
+        def build() -> regopy.Bundle:
             for name, source in modules.items():
                 builder.add_module(name, source)
             if data:
                 builder.add_data_json(json.dumps(data))
             if self._entrypoint:
-                rs.rego_add_entrypoint(builder._impl, self._entrypoint)
-            else:
-                rs.rego_set_query(builder._impl, f"{RESULT_VAR} = {query}")
-            return rs.rego_build(builder._impl)
+                return builder.build(None, [self._entrypoint])
+            return builder.build(f"{RESULT_VAR} = {query}")
 
+        printed = ""
         try:
-            impl, printed = _capture_stdout(build) if capture_errors else (build(), "")
-        except Exception as exc:  # regopy raises RegoError (and plain exceptions) for parse errors
-            raise BackendError(_clean(_last_printed) or _clean(str(exc))) from None
-        if not impl or not rs.rego_bundle_ok(impl):
-            message = rs.rego_get_error(builder._impl) or printed
-            if impl:
-                rs.rego_free_bundle(impl)
-            raise BackendError(_clean(message) or "the module does not compile")
-        self._bundle = impl
+            if capture_errors:
+                bundle, printed = _capture_stdout(build)
+            else:
+                bundle = build()
+        except regopy.RegoError as exc:  # parse errors, and a build that produced no bundle
+            raise BackendError(_clean(_last_printed if capture_errors else "") or _clean(str(exc)) or "the module does not compile") from None
+        if not bundle.ok():
+            raise BackendError(_clean(printed) or "the module does not compile")
+        self._bundle = bundle
         self._local = threading.local()
-
-    def __del__(self) -> None:
-        impl = getattr(self, "_bundle", None)
-        if impl:
-            rs.rego_free_bundle(impl)
-            self._bundle = None
 
     def _interpreter(self) -> regopy.Interpreter:
         it = getattr(self._local, "interpreter", None)
@@ -99,7 +94,7 @@ class Program:
             it = regopy.Interpreter()
             # the engine prints evaluation errors on the process's standard output, where `lint --format json`
             # writes its report; the error still fails the query, and is reported as the rule's error
-            rs.rego_set_log_level(it._impl, rs.LogLevel.NONE)
+            it.log_level = regopy.LogLevel.NONE
             self._local.interpreter = it
         return it
 
@@ -107,44 +102,31 @@ class Program:
         """The value the query binds for input `value` (JSON-like: dicts, lists, str, int, float, bool,
         None), or None when it is undefined. Raises BackendError."""
         it = self._interpreter()
-        handle = to_input(value)
         try:
-            code = _lib.regoSetInput(it._impl, handle)
-        finally:
-            _lib.regoFreeInput(handle)
-        if code:
-            raise BackendError(f"input rejected: {_clean(rs.rego_get_error(it._impl))}")
-        if self._entrypoint:
-            out = rs.rego_bundle_query_entrypoint(it._impl, self._bundle, self._entrypoint)
-        else:
-            out = rs.rego_bundle_query(it._impl, self._bundle)
-        if not out:
-            raise BackendError(_clean(rs.rego_get_error(it._impl)) or FAILED)
+            it.set_input(regopy.Input(to_input(value)))
+        except regopy.RegoError as exc:
+            raise BackendError(f"input rejected: {_clean(str(exc))}") from None
         try:
-            if not rs.rego_output_ok(out):
-                raise BackendError(_clean(rs.rego_get_error(it._impl)) or FAILED)
-            text = rs.rego_output_string(out)
-        finally:
-            rs.rego_free_output(out)
-        return parse_output(text)
+            if self._entrypoint:
+                out = it.query_bundle_entrypoint(self._bundle, self._entrypoint)
+            else:
+                out = it.query_bundle(self._bundle)
+        except regopy.RegoError as exc:
+            raise BackendError(_clean(str(exc)) or FAILED) from None
+        except ValueError as exc:  # regopy reads the output as JSON text, and the engine wrote it wrong
+            raise BackendError(f"unreadable engine output: {exc}") from None
+        if not out.ok():
+            raise BackendError(_clean(str(out)) or FAILED)
+        return _value(out)
 
 
-_lib = rs.rego
-_push_str = _lib.regoInputString
-_push_int = _lib.regoInputInt
-_push_float = _lib.regoInputFloat
-_push_bool = _lib.regoInputBoolean
-_push_null = _lib.regoInputNull
-_push_item = _lib.regoInputObjectItem
-_push_object = _lib.regoInputObject
-_push_array = _lib.regoInputArray
 _INT64 = (-(2**63), 2**63 - 1)
 
 
-def _literal_body(text: str) -> bytes:
-    """text as the body of a JSON string literal, the form the builder stores strings in."""
+def _literal_body(text: str) -> str:
+    """text as the body of a JSON string literal, the form the engine stores strings in."""
     if text.isprintable() and '"' not in text and "\\" not in text:
-        return text.encode()
+        return text
     out = []
     for ch in text:
         if ch == '"' or ch == "\\":
@@ -153,53 +135,46 @@ def _literal_body(text: str) -> bytes:
             out.append(ch)
         else:  # control and other non-printable characters as JSON escapes (\n, \u007f, ...)
             out.append(json.dumps(ch)[1:-1])
-    return "".join(out).encode()
+    return "".join(out)
 
 
-def to_input(value: Any) -> ctypes.c_void_p:
-    """A new engine input holding value (free it with regoFreeInput). Raises BackendError for a value JSON
-    cannot hold. Integers beyond 64 bits are passed as floats."""
-    handle = _lib.regoNewInput()
+def to_input(value: Any) -> Any:
+    """value as regopy.Input takes it: the same tree with each string (keys too) as the body of a JSON
+    string literal, since the engine stores what it is given as that body. Raises BackendError for a value
+    JSON cannot hold. Integers beyond 64 bits become floats."""
+    t = type(value)
+    if t is str:
+        return _literal_body(value)
+    if t is dict:
+        out = {}
+        for k, x in value.items():
+            if type(k) is not str:
+                raise BackendError(f"input object key {k!r} is not a string")
+            out[_literal_body(k)] = to_input(x)
+        return out
+    if t is list or t is tuple:
+        return [to_input(x) for x in value]
+    if t is bool or t is float or value is None:
+        return value
+    if t is int:
+        return value if _INT64[0] <= value <= _INT64[1] else float(value)
+    if isinstance(value, str | int | float | dict | list):  # subclasses (an IntEnum, an OrderedDict)
+        return to_input(json.loads(json.dumps(value)))
+    raise BackendError(f"input value of type {t.__name__} is not JSON")
 
-    def push(v: Any) -> int:  # the engine's status codes, or-ed: 0 when every step succeeded
-        t = type(v)
-        if t is str:
-            return int(_push_str(handle, _literal_body(v)))
-        if t is dict:
-            code = 0
-            for k, x in v.items():
-                if type(k) is not str:
-                    raise BackendError(f"input object key {k!r} is not a string")
-                code |= _push_str(handle, _literal_body(k)) | push(x) | _push_item(handle)
-            return code | int(_push_object(handle, len(v)))
-        if t is list or t is tuple:
-            code = 0
-            for x in v:
-                code |= push(x)
-            return code | int(_push_array(handle, len(v)))
-        if t is bool:
-            return int(_push_bool(handle, v))
-        if t is int:
-            if _INT64[0] <= v <= _INT64[1]:
-                return int(_push_int(handle, v))
-            return int(_push_float(handle, float(v)))
-        if t is float:
-            return int(_push_float(handle, v))
-        if v is None:
-            return int(_push_null(handle))
-        if isinstance(v, str | int | float | dict | list):  # subclasses (an IntEnum, an OrderedDict)
-            return push(json.loads(json.dumps(v)))
-        raise BackendError(f"input value of type {t.__name__} is not JSON")
 
-    try:
-        code = push(value)
-    except BaseException:
-        _lib.regoFreeInput(handle)
-        raise
-    if code:
-        _lib.regoFreeInput(handle)
-        raise BackendError("the engine refused to build the input")
-    return handle
+def _value(out: regopy.Output) -> Any:
+    """The query's value in an output: the entrypoint's value, or the binding of RESULT_VAR."""
+    if len(out) == 0:
+        return None
+    if len(out) > 1:
+        raise BackendError("the query has more than one result")
+    first = out[0]
+    if RESULT_VAR in first.bindings:
+        return first.bindings[RESULT_VAR]
+    if first.bindings:  # a query's output without the result: undefined
+        return None
+    return first.expressions[0] if first.expressions else None
 
 
 _STDOUT_LOCK = threading.Lock()
@@ -226,28 +201,6 @@ def _capture_stdout(fn: Callable[[], Any]) -> tuple[Any, str]:
             global _last_printed
             _last_printed = tmp.read().decode("utf-8", "replace")
         return result, _last_printed
-
-
-def parse_output(text: str) -> Any:
-    text = text.strip()
-    if text == "undefined" or not text:
-        return None
-    if text.startswith("(error") or text.startswith("<error"):
-        raise BackendError(_clean(text) or "evaluation error")
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        raise BackendError(f"unreadable engine output: {text[:200]}") from None
-    results = doc if isinstance(doc, list) else [doc]
-    if not results:
-        return None
-    if len(results) > 1:
-        raise BackendError("the query has more than one result")
-    first = results[0]
-    if "bindings" not in first:  # an entrypoint's output: the value alone
-        expressions = first.get("expressions") or []
-        return expressions[0] if expressions else None
-    return (first.get("bindings") or {}).get(RESULT_VAR)
 
 
 def version() -> str:

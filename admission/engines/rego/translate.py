@@ -621,7 +621,7 @@ HELPERS = {
     # JSON quotes (unescaped); passing each string argument through a builtin first avoids it.
     "sprintf": (
         "__gk_sprintf",
-        '__gk_clean(a) := trim(a, "") if { is_string(a) } else := a\n\n'
+        '__gk_clean(a) := substring(a, 0, -1) if { is_string(a) } else := a\n\n'
         "__gk_sprintf(f, args) := sprintf(f, [__gk_clean(a) | some a in args])\n",
     ),
     # regopy's sort of a set returns a set; OPA returns a sorted array.
