@@ -31,9 +31,7 @@ from typing import Any
 
 import jmespath
 from jmespath import exceptions as jp_exceptions
-from jmespath import visitor
 from jmespath.parser import ParsedResult
-from jmespath.visitor import Options, TreeInterpreter
 
 from admission.engines.yaml.functions import FUNCTIONS, go_json
 from admission.engines.yaml.images import ImageError, images_of
@@ -60,160 +58,116 @@ class _NotFound(Exception):
 
 # ---------------------------------------------------------------------------------------------- JMESPath
 
-
-class _Expression(visitor._Expression):
-    """An expression reference (sort_by, max_by, ...): a missing key inside is null, as in Kyverno.
-    (The class name must stay `_Expression`: the library type-checks arguments by class name.)"""
-
-    def visit(self, node: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return self.interpreter.visit(node, *args, **kwargs)
-        except _NotFound:
-            return None
-
-
-class _Interpreter(TreeInterpreter):
-    """The library's interpreter with the error behaviour of Kyverno's go-jmespath fork."""
-
-    def visit(self, node: Any, value: Any) -> Any:  # the library's, without its *args/**kwargs (hot)
-        method = self._method_cache.get(node["type"])
-        if method is None:
-            method = getattr(self, "visit_" + node["type"], self.default_visit)
-            self._method_cache[node["type"]] = method
-        return method(node, value)
-
-    def _soft(self, node: Any, value: Any) -> Any:
-        try:
-            return self.visit(node, value)
-        except _NotFound:
-            return None
-
-    def visit_field(self, node: Any, value: Any) -> Any:
-        if isinstance(value, dict):
-            key = node["value"]
-            if key in value:
-                return value[key]
-            raise _NotFound(key)
-        return None
-
-    def visit_comparator(self, node: Any, value: Any) -> Any:
-        left = self._soft(node["children"][0], value)
-        right = self._soft(node["children"][1], value)
-        func = self.COMPARATOR_FUNC[node["value"]]
-        if node["value"] in self._EQUALITY_OPS:
-            return func(left, right)
-        # ordering compares numbers only (go-jmespath); anything else is null
-        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (left, right)):
-            return None
-        return func(left, right)
-
-    def visit_expref(self, node: Any, value: Any) -> Any:
-        return _Expression(node["children"][0], self)
-
-    def visit_function_expression(self, node: Any, value: Any) -> Any:
-        args = [self._soft(child, value) for child in node["children"]]
-        return self._functions.call_function(node["value"], args)
-
-    def visit_filter_projection(self, node: Any, value: Any) -> Any:
-        try:
-            base = self.visit(node["children"][0], value)
-        except (_NotFound, jp_exceptions.JMESPathError):
-            return None
-        if not isinstance(base, list):
-            return None
-        collected = []
-        for element in base:
-            if self._is_true(self._soft(node["children"][2], element)):
-                current = self._soft(node["children"][1], element)
-                if current is not None:
-                    collected.append(current)
-        return collected
-
-    def visit_flatten(self, node: Any, value: Any) -> Any:
-        try:
-            base = self.visit(node["children"][0], value)
-        except (_NotFound, jp_exceptions.JMESPathError):
-            return None
-        if not isinstance(base, list):
-            return None
-        merged: list[Any] = []
-        for element in base:
-            if isinstance(element, list):
-                merged.extend(element)
-            else:
-                merged.append(element)
-        return merged
-
-    def visit_multi_select_dict(self, node: Any, value: Any) -> Any:
-        if value is None:
-            return None
-        return {child["value"]: self._soft(child, value) for child in node["children"]}
-
-    def visit_multi_select_list(self, node: Any, value: Any) -> Any:
-        if value is None:
-            return None
-        return [self._soft(child, value) for child in node["children"]]
-
-    def visit_or_expression(self, node: Any, value: Any) -> Any:
-        matched = self._soft(node["children"][0], value)
-        if self._is_false(matched):
-            matched = self._soft(node["children"][1], value)
-        return matched
-
-    def visit_and_expression(self, node: Any, value: Any) -> Any:
-        matched = self._soft(node["children"][0], value)
-        if self._is_false(matched):
-            return matched
-        return self.visit(node["children"][1], value)
-
-    def visit_not_expression(self, node: Any, value: Any) -> Any:
-        original = self._soft(node["children"][0], value)
-        if isinstance(original, (int, float)) and not isinstance(original, bool) and original == 0:
-            return False
-        return self._is_false(original)
-
-    def visit_pipe(self, node: Any, value: Any) -> Any:
-        result = value
-        for child in node["children"]:
-            result = self._soft(child, result)
-        return result
-
-    def visit_projection(self, node: Any, value: Any) -> Any:
-        base = self._soft(node["children"][0], value)
-        if not isinstance(base, list):
-            return None
-        collected = []
-        for element in base:
-            current = self._soft(node["children"][1], element)
-            if current is not None:
-                collected.append(current)
-        return collected
-
-    def visit_value_projection(self, node: Any, value: Any) -> Any:
-        try:
-            base = self.visit(node["children"][0], value)
-        except (_NotFound, jp_exceptions.JMESPathError):
-            return None
-        if not isinstance(base, dict):
-            return None
-        collected = []
-        for element in base.values():
-            current = self._soft(node["children"][1], element)
-            if current is not None:
-                collected.append(current)
-        return collected
-
-
-_INTERPRETER = _Interpreter(Options(custom_functions=FUNCTIONS))
-
-# ---------------------------------------------------------------------------------------------- compiled
-
-# An expression is turned once into nested Python closures that do what _Interpreter does node by node,
-# without looking up a visit method per node per evaluation. Node types not listed in _compile (slices,
-# expression references, ...) are evaluated by _Interpreter itself, so both always agree.
+# An expression is parsed once by the library (`jmespath.compile(expr).parsed`, its documented AST of
+# dicts) and turned once into nested Python closures that evaluate it with Kyverno's semantics. Nothing
+# of the library's interpreter is used: functions are called through the documented custom-function
+# class (functions.KyvernoFunctions, `call_function`), except the four that take an expression
+# reference (map, sort_by, min_by, max_by), which are evaluated here.
 
 _Fn = Callable[[Any], Any]
 _LOOKUP_ERRORS = (_NotFound, jp_exceptions.JMESPathError)
+
+
+def is_false(value: Any) -> bool:
+    """JMESPath falsiness: '', [], {}, null and false (0 is true)."""
+    return value == "" or value == [] or value == {} or value is None or value is False
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _equals(x: Any, y: Any) -> bool:
+    # 0 and 1 are not false and true in JMESPath, though Python's == says so
+    if _is_number(x) and x in (0, 1) and isinstance(y, bool):
+        return False
+    if _is_number(y) and y in (0, 1) and isinstance(x, bool):
+        return False
+    return bool(x == y)
+
+
+_ORDERING: dict[str, Callable[[Any, Any], bool]] = {
+    "lt": lambda a, b: a < b, "gt": lambda a, b: a > b, "lte": lambda a, b: a <= b, "gte": lambda a, b: a >= b,
+}
+
+_TYPE_NAMES = {bool: "boolean", list: "array", dict: "object", int: "number", float: "number", str: "string",
+               type(None): "null"}
+
+
+def _type_name(value: Any) -> str:
+    return _TYPE_NAMES.get(type(value), "unknown")
+
+
+class ExpressionRef:
+    """The value of `&expr`: the expression as a function of one element (a missing key in it is null)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: _Fn) -> None:
+        self.fn = fn
+
+
+def _expref_args(name: str, args: list[Any], *, expref_first: bool) -> tuple[list[Any], _Fn]:
+    if len(args) != 2:
+        raise jp_exceptions.ArityError(2, len(args), name)
+    ref, array = (args[0], args[1]) if expref_first else (args[1], args[0])
+    if not isinstance(ref, ExpressionRef):
+        raise jp_exceptions.JMESPathTypeError(name, ref, _type_name(ref), ["expref"])
+    if not isinstance(array, list):
+        raise jp_exceptions.JMESPathTypeError(name, array, _type_name(array), ["array"])
+    return array, ref.fn
+
+
+def _key_function(name: str, fn: _Fn, allowed: list[str]) -> _Fn:
+    def key(element: Any) -> Any:
+        result = fn(element)
+        kind = _type_name(result)
+        if kind not in allowed:
+            raise jp_exceptions.JMESPathTypeError(name, result, kind, allowed)
+        return result
+    return key
+
+
+def _fn_map(args: list[Any]) -> Any:
+    array, fn = _expref_args("map", args, expref_first=True)
+    return [fn(element) for element in array]
+
+
+def _fn_sort_by(args: list[Any]) -> Any:
+    array, fn = _expref_args("sort_by", args, expref_first=False)
+    if not array:
+        return array
+    first = _type_name(fn(array[0]))
+    if first not in ("number", "string"):
+        raise jp_exceptions.JMESPathTypeError("sort_by", array[0], first, ["string", "number"])
+    return sorted(array, key=_key_function("sort_by", fn, [first]))
+
+
+def _fn_min_by(args: list[Any]) -> Any:
+    array, fn = _expref_args("min_by", args, expref_first=False)
+    return min(array, key=_key_function("min_by", fn, ["number", "string"])) if array else None
+
+
+def _fn_max_by(args: list[Any]) -> Any:
+    array, fn = _expref_args("max_by", args, expref_first=False)
+    return max(array, key=_key_function("max_by", fn, ["number", "string"])) if array else None
+
+
+# The functions whose arguments include an expression reference.
+_EXPREF_FUNCTIONS: dict[str, Callable[[list[Any]], Any]] = {
+    "map": _fn_map, "sort_by": _fn_sort_by, "min_by": _fn_min_by, "max_by": _fn_max_by,
+}
+
+
+def call_function(name: str, args: list[Any]) -> Any:
+    """A JMESPath function call with evaluated arguments (JMESPathError subclasses for wrong ones)."""
+    special = _EXPREF_FUNCTIONS.get(name)
+    if special is not None:
+        return special(args)
+    for arg in args:
+        if isinstance(arg, ExpressionRef):
+            raise jp_exceptions.JMESPathTypeError(name, "&expression", "expref", ["any but expref"])
+    return FUNCTIONS.call_function(name, args)
 
 
 def _soft(fn: _Fn) -> _Fn:
@@ -260,20 +214,12 @@ def _soft_compiled(node: Any) -> _Fn:
     return fn if fn in _NEVER_MISSING else _soft(fn)
 
 
-def _builtin_length() -> bool:
-    """Whether length() is jmespath's own (len of a string, array or object), not one of ours."""
-    entry = _INTERPRETER._functions.FUNCTION_TABLE.get("length") or {}
-    return bool(entry.get("function") is jmespath.functions.Functions._func_length)
-
-
-def _interpreted(node: Any) -> _Fn:
-    return lambda value: _INTERPRETER.visit(node, value)
-
-
 def _compile(node: Any) -> _Fn:
+    """One node of the parsed tree as a function of the current value. A missing key raises _NotFound
+    (Kyverno's "Unknown key"); the node types that stop it (||, pipes, function arguments, comparisons,
+    projections, filters, multi-selects) read it as null."""
     kind = node["type"]
     children = node.get("children") or []
-    is_false = _INTERPRETER._is_false
     if kind == "field":
         key = node["value"]
 
@@ -308,42 +254,48 @@ def _compile(node: Any) -> _Fn:
             except IndexError:
                 return None
         return _never_missing(at)
+    if kind == "slice":
+        bounds = slice(*children)
+        return _never_missing(lambda value: value[bounds] if isinstance(value, list) else None)
+    if kind == "expref":
+        ref = ExpressionRef(_soft_compiled(children[0]))
+        return _never_missing(lambda value: ref)
     if kind == "comparator":
         op = node["value"]
         literal_side = [i for i, c in enumerate(children) if c["type"] == "literal" and type(c["value"]) is str]
-        if op in ("eq", "ne") and literal_side and _INTERPRETER.COMPARATOR_FUNC["eq"] is visitor._equals:
-            # `tag == 'latest'`: jmespath's _equals is plain == when one side is a string
+        if op in ("eq", "ne") and literal_side:
+            # `tag == 'latest'`: equality with a string is plain ==
             text = children[literal_side[0]]["value"]
             other = _soft_compiled(children[1 - literal_side[0]])
             if op == "eq":
                 return _never_missing(lambda value: other(value) == text)
             return _never_missing(lambda value: not other(value) == text)
         left_fn, right_fn = _soft_compiled(children[0]), _soft_compiled(children[1])
-        func = _INTERPRETER.COMPARATOR_FUNC[op]
-        equality = op in _INTERPRETER._EQUALITY_OPS
+        if op in ("eq", "ne"):
+            negate = op == "ne"
+            return _never_missing(lambda value: _equals(left_fn(value), right_fn(value)) != negate)
+        order = _ORDERING[op]
 
         def compare(value: Any) -> Any:
             left, right = left_fn(value), right_fn(value)
-            if equality:
-                return func(left, right)
-            if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (left, right)):
+            # ordering compares numbers only (go-jmespath); anything else is null
+            if not (_is_number(left) and _is_number(right)):
                 return None
-            return func(left, right)
+            return order(left, right)
         return _never_missing(compare)
     if kind == "function_expression":
         name = node["value"]
         args_fns = [_soft_compiled(c) for c in children]
-        call = _INTERPRETER._functions.call_function
-        if name == "length" and len(args_fns) == 1 and _builtin_length():
+        if name == "length" and len(args_fns) == 1 and "_func_length" not in vars(type(FUNCTIONS)):
             arg_fn = args_fns[0]
 
             def length(value: Any) -> Any:
                 arg = arg_fn(value)
-                if type(arg) in (str, list, dict):  # what jmespath's signature check lets through
+                if type(arg) in (str, list, dict):  # what the signature check lets through
                     return len(arg)
-                return call(name, [arg])  # its error, as the interpreter gives it
+                return call_function(name, [arg])  # its error
             return length
-        return lambda value: call(name, [f(value) for f in args_fns])
+        return lambda value: call_function(name, [f(value) for f in args_fns])
     if kind in ("filter_projection", "flatten", "value_projection", "projection"):
         base_fn = _compile(children[0])
         strict_base = kind != "projection"
@@ -431,7 +383,7 @@ def _compile(node: Any) -> _Fn:
 
         def negated(value: Any) -> Any:
             original = inner(value)
-            if isinstance(original, (int, float)) and not isinstance(original, bool) and original == 0:
+            if _is_number(original) and original == 0:
                 return False
             return is_false(original)
         return _never_missing(negated)
@@ -443,7 +395,7 @@ def _compile(node: Any) -> _Fn:
                 value = stage(value)
             return value
         return _never_missing(piped)
-    return _interpreted(node)
+    raise VariableError(f"unsupported JMESPath expression node {kind!r}")
 
 
 @lru_cache(maxsize=4096)
@@ -452,8 +404,8 @@ def compiled(expr: str) -> _Fn:
     parsed = compile_expr(expr).parsed
     try:
         return _compile(parsed)
-    except RecursionError:  # too deep to compile: the interpreter reports it when evaluated
-        return _interpreted(parsed)
+    except RecursionError:
+        raise VariableError(f"incorrect query {expr.strip()}: expression nested too deeply") from None
 
 
 @lru_cache(maxsize=4096)
