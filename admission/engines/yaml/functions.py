@@ -554,15 +554,27 @@ def _is_public_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 
 # ---------------------------------------------------------------------------------------------- x509
 
-# Go's crypto/x509 enum values, as its JSON encoding of a Certificate shows them.
+# Go's crypto/x509 enum values, as its JSON encoding of a Certificate shows them, by dotted OID.
 _GO_SIG_ALGS = {
-    "md5WithRSAEncryption": 2, "sha1WithRSAEncryption": 3, "sha256WithRSAEncryption": 4,
-    "sha384WithRSAEncryption": 5, "sha512WithRSAEncryption": 6, "ecdsa-with-SHA1": 9, "ecdsa-with-SHA256": 10,
-    "ecdsa-with-SHA384": 11, "ecdsa-with-SHA512": 12, "ed25519": 16,
+    "1.2.840.113549.1.1.4": 2,  # md5WithRSAEncryption
+    "1.2.840.113549.1.1.5": 3,  # sha1WithRSAEncryption
+    "1.2.840.113549.1.1.11": 4,  # sha256WithRSAEncryption
+    "1.2.840.113549.1.1.12": 5,  # sha384WithRSAEncryption
+    "1.2.840.113549.1.1.13": 6,  # sha512WithRSAEncryption
+    "1.2.840.10045.4.1": 9,  # ecdsa-with-SHA1
+    "1.2.840.10045.4.3.2": 10,  # ecdsa-with-SHA256
+    "1.2.840.10045.4.3.3": 11,  # ecdsa-with-SHA384
+    "1.2.840.10045.4.3.4": 12,  # ecdsa-with-SHA512
+    "1.3.101.112": 16,  # ed25519
 }
 _GO_EXT_KEY_USAGE = {
-    "anyExtendedKeyUsage": 0, "serverAuth": 1, "clientAuth": 2, "codeSigning": 3, "emailProtection": 4,
-    "timeStamping": 8, "OCSPSigning": 9,
+    "2.5.29.37.0": 0,  # anyExtendedKeyUsage
+    "1.3.6.1.5.5.7.3.1": 1,  # serverAuth
+    "1.3.6.1.5.5.7.3.2": 2,  # clientAuth
+    "1.3.6.1.5.5.7.3.3": 3,  # codeSigning
+    "1.3.6.1.5.5.7.3.4": 4,  # emailProtection
+    "1.3.6.1.5.5.7.3.8": 8,  # timeStamping
+    "1.3.6.1.5.5.7.3.9": 9,  # OCSPSigning
 }
 _NAME_FIELDS = [("2.5.4.6", "Country"), ("2.5.4.10", "Organization"), ("2.5.4.11", "OrganizationalUnit"),
                 ("2.5.4.7", "Locality"), ("2.5.4.8", "Province"), ("2.5.4.9", "StreetAddress"),
@@ -619,7 +631,7 @@ def decode_pem(pem: str) -> dict[str, Any]:
                 "Raw": _b64(csr.public_bytes(Encoding.DER)),
                 "Version": 0,
                 "Signature": _b64(csr.signature),
-                "SignatureAlgorithm": _GO_SIG_ALGS.get(csr.signature_algorithm_oid._name, 0),
+                "SignatureAlgorithm": _GO_SIG_ALGS.get(csr.signature_algorithm_oid.dotted_string, 0),
                 "PublicKeyAlgorithm": 1,
                 "PublicKey": _rsa_public_key(csr.public_key()),
                 "Subject": _x509_name(csr.subject),
@@ -639,7 +651,7 @@ def decode_pem(pem: str) -> dict[str, Any]:
         "RawSubjectPublicKeyInfo": _b64(cert.public_key().public_bytes(Encoding.DER,
                                                                        PublicFormat.SubjectPublicKeyInfo)),
         "Signature": _b64(cert.signature),
-        "SignatureAlgorithm": _GO_SIG_ALGS.get(cert.signature_algorithm_oid._name, 0),
+        "SignatureAlgorithm": _GO_SIG_ALGS.get(cert.signature_algorithm_oid.dotted_string, 0),
         "PublicKeyAlgorithm": 1,
         "PublicKey": public_key,
         "Version": cert.version.value + 1,
@@ -669,7 +681,8 @@ def decode_pem(pem: str) -> dict[str, Any]:
                     v.key_agreement and v.encipher_only, v.key_agreement and v.decipher_only]
             out["KeyUsage"] = sum(1 << i for i, bit in enumerate(bits) if bit)
         elif isinstance(v, x509.ExtendedKeyUsage):
-            out["ExtKeyUsage"] = [_GO_EXT_KEY_USAGE[u._name] for u in v if u._name in _GO_EXT_KEY_USAGE]
+            out["ExtKeyUsage"] = [_GO_EXT_KEY_USAGE[u.dotted_string] for u in v
+                                  if u.dotted_string in _GO_EXT_KEY_USAGE]
         elif isinstance(v, x509.BasicConstraints):
             out["BasicConstraintsValid"] = True
             out["IsCA"] = v.ca
