@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 import jmespath
+import pytest
 from jmespath import Options
 
 from admission.engines.yaml.functions import FUNCTIONS

@@ -22,6 +22,7 @@ import json
 import math
 import re
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal, InvalidOperation
 from fractions import Fraction
@@ -31,6 +32,7 @@ import yaml
 from jmespath import exceptions
 from jmespath.functions import Functions, signature
 
+from admission import regex
 from admission.manifests import SafeLoader
 from admission.selectors import selector_matches
 from admission.wildcard import wildcard_match
@@ -505,12 +507,14 @@ def go_path_clean(path: str) -> str:
     return ("/" + cleaned) if rooted else (cleaned or ".")
 
 
-def go_regex(pattern: str) -> str:
-    """Go RE2 syntax to Python's where they differ: named groups (?P<n>...) are shared; \\z is \\Z."""
-    return pattern.replace(r"\z", r"\Z")
+def _replace_all(name: str, pattern: str, text: str, replacement: Callable[[regex.Match], str]) -> str:
+    try:
+        return regex.replace_all(pattern, text, replacement)
+    except regex.RegexError as exc:
+        raise FunctionError(name, str(exc)) from None
 
 
-def go_expand(template: str, m: re.Match[str]) -> str:
+def go_expand(template: str, m: regex.Match) -> str:
     """Go's Regexp.Expand: $1, ${1}, $name, ${name}, $$ ; unknown groups expand to nothing."""
     out = []
     i = 0
@@ -804,31 +808,26 @@ class KyvernoFunctions(Functions):
     def _func_md5(self, s: str) -> str:
         return hashlib.md5(s.encode()).hexdigest()  # noqa: S324 - Kyverno's function
 
-    # regular expressions and patterns
-    def _compile(self, name: str, pattern: str) -> re.Pattern[str]:
-        try:
-            return re.compile(go_regex(pattern))
-        except re.error as exc:
-            raise FunctionError(name, f"error parsing regexp: {exc}") from None
-
+    # regular expressions (RE2, linear time: admission.regex) and patterns
     @signature(_s("string"), _s("string", "number"), _s("string", "number"))
     def _func_regex_replace_all(self, pattern: str, src: Any, repl: Any) -> str:
-        rx = self._compile("regex_replace_all", pattern)
         text = iface_to_string("regex_replace_all", 2, src)
         template = iface_to_string("regex_replace_all", 3, repl)
-        return rx.sub(lambda m: go_expand(template, m), text)
+        return _replace_all("regex_replace_all", pattern, text, lambda m: go_expand(template, m))
 
     @signature(_s("string"), _s("string", "number"), _s("string", "number"))
     def _func_regex_replace_all_literal(self, pattern: str, src: Any, repl: Any) -> str:
-        rx = self._compile("regex_replace_all_literal", pattern)
         text = iface_to_string("regex_replace_all_literal", 2, src)
         literal = iface_to_string("regex_replace_all_literal", 3, repl)
-        return rx.sub(lambda _m: literal, text)
+        return _replace_all("regex_replace_all_literal", pattern, text, lambda _m: literal)
 
     @signature(_s("string"), _s("string", "number"))
     def _func_regex_match(self, pattern: str, src: Any) -> bool:
-        rx = self._compile("regex_match", pattern)
-        return rx.search(iface_to_string("regex_match", 2, src)) is not None
+        text = iface_to_string("regex_match", 2, src)
+        try:
+            return regex.search(pattern, text)
+        except regex.RegexError as exc:
+            raise FunctionError("regex_match", str(exc)) from None
 
     @signature(_s("string"), _s("string", "number"))
     def _func_pattern_match(self, pattern: str, src: Any) -> bool:

@@ -35,6 +35,7 @@ from jmespath.parser import ParsedResult
 
 from admission.engines.yaml.functions import FUNCTIONS, go_json
 from admission.engines.yaml.images import ImageError, images_of
+from admission.regex import RegexError, check_regex
 from admission.review import Request
 
 
@@ -445,6 +446,55 @@ def check_expression(expr: str) -> None:
     for name in _function_names(parsed.parsed):
         if name not in FUNCTIONS.FUNCTION_TABLE:
             raise VariableError(f"unknown JMESPath function {name}() in {expr.strip()}")
+
+
+# Kyverno's functions whose first argument is a regular expression (compiled with RE2: admission.regex).
+_REGEX_FUNCTIONS = frozenset({"regex_match", "regex_replace_all", "regex_replace_all_literal"})
+
+
+def literal_regex_error(document: Any) -> str | None:
+    """The first regular expression written as a literal in a `{{ }}` expression of a policy document
+    (`regex_match('^(a|b)$', ...)`) that RE2 cannot compile, as a message; None when all compile.
+    A pattern that comes from a variable is checked when the rule runs (a rule error then)."""
+    for text in _strings(document):
+        if "{{" not in text:
+            continue
+        for _, _, expr, _ in _scan(text):  # the innermost variables: an outer one is not known before
+            try:
+                parsed = compile_expr(expr).parsed
+            except VariableError:
+                continue  # not an expression yet (it has a nested variable) or a syntax error for run time
+            for pattern in _literal_regexes(parsed):
+                try:
+                    check_regex(pattern)
+                except RegexError as exc:
+                    return f"{{{{ {expr} }}}}: {exc}"
+    return None
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _literal_regexes(node: Any) -> Iterable[str]:
+    if not isinstance(node, dict):
+        return
+    children = node.get("children") or []
+    if node.get("type") == "function_expression" and node.get("value") in _REGEX_FUNCTIONS and children:
+        first = children[0]
+        if first.get("type") == "literal" and isinstance(first.get("value"), str):
+            yield first["value"]
+    for child in children:
+        yield from _literal_regexes(child)
 
 
 def _function_names(node: Any) -> Iterable[str]:
