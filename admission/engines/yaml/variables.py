@@ -22,6 +22,7 @@ resolved the first time a query names it.
 from __future__ import annotations
 
 import csv
+import json
 import re
 import warnings
 import weakref
@@ -716,11 +717,13 @@ class Variables:
             if deferred.value is not UNSET:
                 self._assign(_split_name(deferred.name), deferred.value)
 
-    def query(self, expr: str, *, strict: bool = False) -> Any:
+    def query(self, expr: str, *, strict: bool = False, names_from: str | None = None) -> Any:
         """Evaluate a JMESPath expression over the variables. A missing key gives None, or raises
-        VariableNotFound with strict=True; syntax and function errors raise VariableError."""
+        VariableNotFound with strict=True; syntax and function errors raise VariableError. Deferred
+        context entries named in `names_from` (the policy's text of the expression; default: expr) load
+        first, so data in an expression never loads one."""
         if self._pending:
-            self._load_matching(expr)
+            self._load_matching(expr if names_from is None else names_from)
         return search(expr, self._data, strict=strict)
 
     # -- substitution
@@ -768,30 +771,38 @@ class Variables:
     def _substitute_string(self, value: str, path: tuple[str | int, ...]) -> Any:
         if "{{" not in value:
             return value
-        matches: Iterable[_Found] = _scan_policy_text(value)
-        while matches:
-            original = value
-            shallow = False
-            for prefix, v, variable, shallow in matches:
-                if variable == "@":
-                    variable = self._current_path(path)
-                if self.operation == "DELETE":
-                    variable = variable.replace("request.object", "request.oldObject")
-                try:
-                    resolved = self.query(variable, strict=True)
-                except VariableNotFound as exc:
-                    raise VariableNotFound(
-                        f"failed to resolve {variable} at path {_pointer(path)}: {exc}", exc.key) from None
-                except VariableError as exc:
-                    raise VariableError(f"failed to resolve {variable} at path {_pointer(path)}: {exc}") from None
-                if original == v:
-                    return resolved
-                if shallow and isinstance(resolved, str):
-                    resolved = resolved.replace("{{", "\\{{")
-                text = resolved if isinstance(resolved, str) else go_json(resolved)
-                value = value.replace(prefix + v, prefix + text, 1)
-            matches = [] if shallow else (_scan_policy_text(value) if len(value) <= 2048 else _scan(value))
-        return value.replace("\\{{", "{{")
+        pieces = _template(value)
+        if len(pieces) == 1 and isinstance(pieces[0], _Var):
+            return self._evaluate(pieces[0], path)  # a string that is one variable: its value
+        out: list[str] = []
+        for piece in pieces:
+            out.append(piece if isinstance(piece, str) else _text_of(self._evaluate(piece, path)))
+        return "".join(out)
+
+    def _evaluate(self, var: _Var, path: tuple[str | int, ...]) -> Any:
+        """The value of one variable: its nested variables first, their values put in as data."""
+        delete = self.operation == "DELETE"
+        parts: list[str | _Data] = []
+        for part in var.parts:
+            if isinstance(part, str):
+                parts.append(part.replace("request.object", "request.oldObject") if delete else part)
+            else:
+                parts.append(_Data(self._evaluate(part, path)))
+        policy_text = "".join(p for p in parts if isinstance(p, str))
+        nested = any(isinstance(p, _Data) for p in parts)
+        variable = (_fill(tuple(parts)) if nested else policy_text).strip()
+        if variable.startswith("-"):  # `{{- x }}`: as `{{ x }}` (a value is never scanned again anyway)
+            variable = variable[1:].strip()
+        if variable == "@":
+            variable = self._current_path(path)
+        try:
+            resolved = self.query(variable, strict=True, names_from=policy_text)
+        except VariableNotFound as exc:
+            raise VariableNotFound(
+                f"failed to resolve {variable} at path {_pointer(path)}: {exc}", exc.key) from None
+        except VariableError as exc:
+            raise VariableError(f"failed to resolve {variable} at path {_pointer(path)}: {exc}") from None
+        return resolved
 
     def _current_path(self, path: tuple[str | int, ...]) -> str:
         parts = [str(p) for p in path]
@@ -803,6 +814,184 @@ class Variables:
         except VariableError:
             prefix = ["request", "object"]
         return pointer_to_jmespath([*prefix, *parts])
+
+
+# ---------------------------------------------------------------------------------------------- templates
+
+# A string of a policy is read once into a template: its literal text and its `{{ }}` variables, each
+# variable made of its expression text and the variables nested in it. Substitution evaluates the
+# variables and joins the pieces; what a variable gives is data and is never read as a template again: a
+# label value `{{ request.object.metadata.name }}` stays that text. A nested variable's value goes into
+# the outer expression as data too (a JSON literal, a quoted name after a `.`, the text of a quoted
+# string), never as expression text, so no value can change what the outer expression does.
+
+
+class _Var:
+    """One `{{ ... }}` of a template: its parts, expression text and nested variables in order."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: tuple[str | _Var, ...]) -> None:
+        self.parts = parts
+
+
+_Template = tuple["str | _Var", ...]
+
+
+def _parse_variable(text: str, start: int) -> tuple[_Var, int] | None:
+    """The variable whose `{{` is at start, and the index after its `}}`; None if it does not close as
+    _VARIABLE reads variables (single `{...}` inside, no lone braces)."""
+    parts: list[str | _Var] = []
+    buf: list[str] = []
+    j = start + 2
+    n = len(text)
+    while j < n:
+        c = text[j]
+        if c == "{":
+            if text.startswith("{{", j) and text[j - 1] != "\\":
+                nested = _parse_variable(text, j)
+                if nested is None:
+                    return None
+                if buf:
+                    parts.append("".join(buf))
+                    buf = []
+                parts.append(nested[0])
+                j = nested[1]
+                continue
+            close = text.find("}", j + 1)
+            if close == -1 or "{" in text[j + 1:close]:
+                return None
+            buf.append(text[j:close + 1])
+            j = close + 1
+            continue
+        if c == "}":
+            if not text.startswith("}}", j):
+                return None
+            if buf:
+                parts.append("".join(buf))
+            return _Var(tuple(parts)), j + 2
+        buf.append(c)
+        j += 1
+    return None
+
+
+def _parse_template(text: str) -> _Template:
+    pieces: list[str | _Var] = []
+    buf: list[str] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        at = text.find("{{", i)
+        if at == -1:
+            buf.append(text[i:])
+            break
+        if at > 0 and text[at - 1] == "\\":
+            buf.append(text[i:at - 1] + "{{")  # an escaped `\{{` is the literal text `{{`
+            i = at + 2
+            continue
+        parsed = _parse_variable(text, at)
+        if parsed is None:
+            buf.append(text[i:at + 1])
+            i = at + 1
+            continue
+        buf.append(text[i:at])
+        if buf and any(buf):
+            pieces.append("".join(buf))
+        buf = []
+        pieces.append(parsed[0])
+        i = parsed[1]
+    if any(buf):
+        pieces.append("".join(buf))
+    return tuple(pieces)
+
+
+_cached_template = lru_cache(maxsize=4096)(_parse_template)
+
+
+def _template(text: str) -> _Template:
+    return _cached_template(text) if len(text) <= 2048 else _parse_template(text)
+
+
+def _text_of(value: Any) -> str:
+    return value if isinstance(value, str) else go_json(value)
+
+
+def json_literal(value: Any) -> str:
+    """A JMESPath JSON literal (`...`) whose value is exactly `value`."""
+    return "`" + go_json(value).replace("`", "\\`") + "`"
+
+
+class _Data:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _fill(parts: tuple[str | _Data, ...]) -> str:
+    """An expression from its policy text and the values of its nested variables, each value as data."""
+    out: list[str] = []
+    quote = ""  # the quote of the literal or quoted name being read: ', ` or "
+    region: list[str | _Data] = []
+    for part in parts:
+        if isinstance(part, _Data):
+            if quote:
+                region.append(part)
+            elif isinstance(part.value, int) and not isinstance(part.value, bool):
+                out.append(str(part.value))  # an index or a number: digits, nothing else
+            elif "".join(out).rstrip().endswith("."):
+                out.append(json.dumps(_text_of(part.value), ensure_ascii=False))  # a key: a quoted name
+            else:
+                out.append(json_literal(part.value))
+            continue
+        i = 0
+        while i < len(part):
+            c = part[i]
+            if not quote:
+                if c in "'`\"":
+                    quote, region = c, []
+                else:
+                    out.append(c)
+            elif c == "\\" and i + 1 < len(part):
+                region.append(part[i:i + 2])
+                i += 1
+            elif c == quote:
+                out.append(_quoted(quote, region))
+                quote = ""
+            else:
+                region.append(c)
+            i += 1
+    if quote:  # unterminated: the parser reports it
+        out.append(_quoted(quote, region)[:-1])
+    return "".join(out)
+
+
+def _quoted(quote: str, region: list[str | _Data]) -> str:
+    """A quoted literal or name of an expression, with the nested variables' values in it as data."""
+    if not any(isinstance(p, _Data) for p in region):
+        return quote + "".join(p for p in region if isinstance(p, str)) + quote
+    if quote == "'":  # a raw string: its text, the values' text in it, as one JSON literal
+        return json_literal("".join(_text_of(p.value) if isinstance(p, _Data) else ("'" if p == "\\'" else p)
+                                    for p in region))
+    if quote == '"':  # a quoted name: the values' text JSON-escaped in it
+        return '"' + "".join(json.dumps(_text_of(p.value), ensure_ascii=False)[1:-1] if isinstance(p, _Data)
+                             else p for p in region) + '"'
+    # a JSON literal
+    if len(region) == 1:
+        only = region[0]
+        assert isinstance(only, _Data)
+        return json_literal(only.value)
+    text: list[str] = []
+    in_string = False
+    for p in region:
+        if isinstance(p, _Data):
+            piece = json.dumps(_text_of(p.value), ensure_ascii=False)[1:-1] if in_string else go_json(p.value)
+            text.append(piece.replace("`", "\\`"))
+            continue
+        text.append(p)
+        if p == '"':
+            in_string = not in_string
+    return "`" + "".join(text) + "`"
 
 
 # ---------------------------------------------------------------------------------------------- references
