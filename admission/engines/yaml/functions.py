@@ -1,9 +1,12 @@
 """Kyverno's custom JMESPath functions, registered on the `jmespath` library.
 
 The standard functions (length, contains, keys, values, join, max, min, merge, abs, to_number, ...)
-come from the library unchanged; this module adds the ones Kyverno defines (pkg/engine/jmespath) with
-its argument rules and results: string helpers, regular expressions, arithmetic over numbers,
-Kubernetes quantities and Go durations, the time_* family, semver, x509, image references.
+come from the library unchanged (map, sort_by, min_by and max_by, which take an expression reference,
+are evaluated by variables.py). This module adds, through the library's documented mechanism (a
+`jmespath.functions.Functions` subclass with `@signature` methods), the ones Kyverno defines
+(pkg/engine/jmespath) with its argument rules and results: string helpers, regular expressions (on RE2,
+see admission.regex), arithmetic over numbers, Kubernetes quantities and Go durations, the time_* family,
+semver, x509, image references.
 
 One extension of ours, not Kyverno's: `selector_match(selector, labels)`, a full LabelSelector
 (matchLabels and matchExpressions) match, used by the built-in require-network-policy policy.

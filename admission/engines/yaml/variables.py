@@ -1,22 +1,29 @@
 """Kyverno's `{{ }}` variables: the variable data of a request, JMESPath queries over it, substitution.
 
-JMESPath runs on the `jmespath` library (its parser, Kyverno's functions from functions.py) with one
-interpreter change that Kyverno's own JMESPath fork makes: looking up a key that an object does not have
-is an error ("Unknown key"), not null. The error stops at `||`, pipes, function arguments, comparisons,
-projections and filters, so `{{ request.object.metadata.labels.app || '' }}` is '' and
-`{{ request.object.spec.containers[].name }}` never fails, while `{{ request.object.metadata.labels.app }}`
-on an object without that label fails substitution as Kyverno's does. A key present with value null is
-null, not an error (so `{{ request.oldObject.metadata.name }}` on CREATE is null).
+JMESPath expressions are parsed by the `jmespath` library (`jmespath.compile(expr).parsed`, its public
+tree) and evaluated by this module, compiled once into closures, with the semantics of Kyverno's
+go-jmespath fork: looking up a key that an object does not have is an error ("Unknown key"), not null.
+The error stops at `||`, pipes, function arguments, comparisons, projections and filters, so
+`{{ request.object.metadata.labels.app || '' }}` is '' and `{{ request.object.spec.containers[].name }}`
+never fails, while `{{ request.object.metadata.labels.app }}` on an object without that label fails
+substitution as Kyverno's does. A key present with value null is null, not an error (so
+`{{ request.oldObject.metadata.name }}` on CREATE is null). Ordering compares numbers only (anything else
+is null). Functions are Kyverno's and the standard ones (functions.py, through the library's documented
+custom-function class); map, sort_by, min_by and max_by, which take an expression reference, are here.
 
 Substitution (`Variables.substitute`) follows pkg/engine/variables: `\\{{ }}` stays literal, a string that
 is exactly one variable becomes the value itself, embedded variables are formatted (strings as they are,
-anything else as JSON), nested variables resolve innermost first, `{{- x }}` substitutes once without
-re-scanning, `{{@}}` is the current path in the resource, DELETE requests read `request.object` from
-`request.oldObject`. `$(...)` references to other values of the same document (`$(./../limits/memory)`,
-with an optional operator: `$(<=./../limits/memory)`) are resolved first, as Kyverno does.
+anything else as JSON), `{{@}}` is the current path in the resource, DELETE requests read
+`request.object` from `request.oldObject`. `$(...)` references to other values of the same document
+(`$(./../limits/memory)`, with an optional operator: `$(<=./../limits/memory)`) are resolved first, as
+Kyverno does. Where Kyverno reads text as a template again, this module does not: a policy string is read
+once (see "templates" below), a substituted value is never scanned for `{{ }}` again, and a nested
+variable (`{{ f(`{{ labels }}`) }}`) puts its value into the outer expression as data, never as
+expression text. So object data (a label value `{{ request.object.metadata.name }}`, quotes, backticks)
+cannot change what a policy evaluates. `{{- x }}` is the same as `{{ x }}`.
 
 Context entries (see context.py) are loaded lazily, as Kyverno's deferred loading does: an entry is
-resolved the first time a query names it.
+resolved the first time a query names it (in the policy's text, not in data put into the query).
 """
 
 from __future__ import annotations
