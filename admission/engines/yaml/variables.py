@@ -304,7 +304,12 @@ def _compile(node: Any) -> _Fn:
                     return len(arg)
                 return call_function(name, [arg])  # its error
             return length
-        return lambda value: call_function(name, [f(value) for f in args_fns])
+        special = _EXPREF_FUNCTIONS.get(name)
+        if special is None and any(c["type"] == "expref" for c in children):
+            return lambda value: call_function(name, [f(value) for f in args_fns])  # its type error
+        call: Callable[[list[Any]], Any] = (
+            special if special is not None else lambda args: FUNCTIONS.call_function(name, args))
+        return lambda value: call([f(value) for f in args_fns])
     if kind in ("filter_projection", "flatten", "value_projection", "projection"):
         base_fn = _compile(children[0])
         strict_base = kind != "projection"
@@ -937,19 +942,48 @@ class _Data:
 
 def _fill(parts: tuple[str | _Data, ...]) -> str:
     """An expression from its policy text and the values of its nested variables, each value as data."""
+    plan = _plan(tuple(p if isinstance(p, str) else None for p in parts))
+    values = [p.value for p in parts if isinstance(p, _Data)]
     out: list[str] = []
-    quote = ""  # the quote of the literal or quoted name being read: ', ` or "
-    region: list[str | _Data] = []
-    for part in parts:
-        if isinstance(part, _Data):
-            if quote:
-                region.append(part)
-            elif isinstance(part.value, int) and not isinstance(part.value, bool):
-                out.append(str(part.value))  # an index or a number: digits, nothing else
-            elif "".join(out).rstrip().endswith("."):
-                out.append(json.dumps(_text_of(part.value), ensure_ascii=False))  # a key: a quoted name
+    for op in plan:
+        if isinstance(op, str):
+            out.append(op)
+        elif op[0] == "slot":
+            value = values[op[2]]
+            if isinstance(value, int) and not isinstance(value, bool):
+                out.append(str(value))  # an index or a number: digits, nothing else
+            elif op[1]:  # after a `.`: a key, as a quoted name
+                out.append(json.dumps(_text_of(value), ensure_ascii=False))
             else:
-                out.append(json_literal(part.value))
+                out.append(json_literal(value))
+        else:
+            _, quote, items, closed = op
+            text = _quoted(quote, [_Data(values[i]) if isinstance(i, int) else i for i in items])
+            out.append(text if closed else text[:-1])
+    return "".join(out)
+
+
+@lru_cache(maxsize=1024)
+def _plan(shape: tuple[str | None, ...]) -> tuple[Any, ...]:
+    """How _fill puts values into an expression whose policy text is `shape` (None: a nested variable's
+    value): text as it is; ("slot", after_dot, n) for a value in the expression itself; ("region", quote,
+    items, closed) for a quoted literal or name that holds values (items: its text pieces and value
+    numbers). Computed once per expression shape."""
+    plan: list[Any] = []
+    text: list[str] = []
+    quote = ""  # the quote of the literal or quoted name being read: ', ` or "
+    region: list[str | int] = []
+    slot = 0
+    for part in shape:
+        if part is None:
+            if quote:
+                region.append(slot)
+            else:
+                plan.append("".join(text))
+                text = []
+                after_dot = "".join(p for p in plan if isinstance(p, str)).rstrip().endswith(".")
+                plan.append(("slot", after_dot, slot))
+            slot += 1
             continue
         i = 0
         while i < len(part):
@@ -958,19 +992,27 @@ def _fill(parts: tuple[str | _Data, ...]) -> str:
                 if c in "'`\"":
                     quote, region = c, []
                 else:
-                    out.append(c)
+                    text.append(c)
             elif c == "\\" and i + 1 < len(part):
                 region.append(part[i:i + 2])
                 i += 1
             elif c == quote:
-                out.append(_quoted(quote, region))
+                if any(isinstance(r, int) for r in region):
+                    plan.append("".join(text))
+                    text = []
+                    plan.append(("region", quote, tuple(region), True))
+                else:
+                    text.append(quote + "".join(r for r in region if isinstance(r, str)) + quote)
                 quote = ""
             else:
                 region.append(c)
             i += 1
     if quote:  # unterminated: the parser reports it
-        out.append(_quoted(quote, region)[:-1])
-    return "".join(out)
+        plan.append("".join(text))
+        text = []
+        plan.append(("region", quote, tuple(region), False))
+    plan.append("".join(text))
+    return tuple(p for p in plan if p != "")
 
 
 def _quoted(quote: str, region: list[str | _Data]) -> str:
