@@ -120,3 +120,43 @@ def test_a_literal_pattern_re2_cannot_compile_is_a_load_error_naming_policy_and_
     text = str(info.value)
     assert f"{path}:17" in text
     assert "repeated-letters" in text and "backreference" in text and "error parsing regexp" in text
+
+
+def test_a_run_time_pattern_re2_cannot_compile_is_a_rule_error(tmp_path: Path) -> None:
+    from admission.results import Status
+    from admission.review import Request
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(textwrap.dedent("""\
+        apiVersion: kyverno.io/v1
+        kind: ClusterPolicy
+        metadata:
+          name: name-pattern
+        spec:
+          validationFailureAction: Enforce
+          rules:
+          - name: name-matches-annotation
+            match:
+              any:
+              - resources:
+                  kinds: [Pod]
+            validate:
+              message: "the name must match the pattern annotation"
+              deny:
+                conditions:
+                  any:
+                  - key: "{{ regex_match(request.object.metadata.annotations.pattern, request.object.metadata.name) }}"
+                    operator: Equals
+                    value: false
+        """))
+    engine = policyset.load([path])
+
+    def pod(pattern: str) -> Request:
+        return Request.for_object({"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": "aa", "namespace": "x", "annotations": {"pattern": pattern}}, "spec": {"containers": []}})
+
+    assert [r.status for r in engine.results(pod("^a+$"), None)] == [Status.PASS]
+    assert [r.status for r in engine.results(pod("^b+$"), None)] == [Status.FAIL]
+    results = engine.results(pod(r"^(a)\1$"), None)
+    assert [r.status for r in results] == [Status.ERROR]
+    assert "error parsing regexp" in results[0].message

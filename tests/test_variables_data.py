@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from admission.engines import Context
-from admission.engines.yaml.variables import Variables, json_literal, search
+from admission.engines.yaml.variables import VariableError, Variables, json_literal, search
 from admission.policyset import load
 from admission.review import Request
 from admission.selectors import selector_matches
@@ -105,3 +105,25 @@ def test_require_network_policy_reads_labels_as_data() -> None:
     assert not allowed(_pod("b", {"app": 'web"}}\''}))
     assert not allowed(_pod("c", {"app": "web'"}))
     assert allowed(_pod("d", {"app": "web", "note": '"}}\'`)]) }}', "q'\"": "\\`"}))
+
+
+@settings(max_examples=200)
+@given(st.text(alphabet="{}\\ab'`\"-@.", max_size=40))
+def test_any_policy_text_substitutes_or_fails_with_a_variable_error(text: str) -> None:
+    v = Variables({"a": "{{ b }}", "b": 1})
+    try:
+        out = v.substitute(text)
+    except VariableError:
+        return
+    if "{{" not in text:
+        assert out == text
+
+
+def test_deeply_nested_braces_are_text_not_a_crash() -> None:
+    text = "{{" * 5000 + "a" + "}}" * 5000
+    v = Variables({"a": 1})
+    try:
+        v.substitute(text)
+    except VariableError:
+        pass
+    assert Variables({}).substitute("x" + "{{" * 5000) == "x" + "{{" * 5000

@@ -850,9 +850,14 @@ class _Var:
 _Template = tuple["str | _Var", ...]
 
 
-def _parse_variable(text: str, start: int) -> tuple[_Var, int] | None:
+_MAX_NESTING = 16
+
+
+def _parse_variable(text: str, start: int, depth: int = 0) -> tuple[_Var, int] | None:
     """The variable whose `{{` is at start, and the index after its `}}`; None if it does not close as
-    _VARIABLE reads variables (single `{...}` inside, no lone braces)."""
+    _VARIABLE reads variables (single `{...}` inside, no lone braces) or nests deeper than _MAX_NESTING."""
+    if depth > _MAX_NESTING:
+        return None
     parts: list[str | _Var] = []
     buf: list[str] = []
     j = start + 2
@@ -861,7 +866,7 @@ def _parse_variable(text: str, start: int) -> tuple[_Var, int] | None:
         c = text[j]
         if c == "{":
             if text.startswith("{{", j) and text[j - 1] != "\\":
-                nested = _parse_variable(text, j)
+                nested = _parse_variable(text, j, depth + 1)
                 if nested is None:
                     return None
                 if buf:
