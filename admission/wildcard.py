@@ -1,5 +1,8 @@
 """Wildcard patterns as Kyverno and Pod Security exclusions use them: `*` matches any run of characters
-(also none), `?` exactly one, everything else is literal."""
+(also none), `?` exactly one, everything else is literal.
+
+No regular expression is involved: wildcard_match walks pattern and value once, going back only to the
+last `*` seen, so it takes at most len(pattern) * len(value) steps whatever either holds."""
 
 from __future__ import annotations
 

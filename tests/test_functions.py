@@ -322,11 +322,11 @@ def test_bad_time_is_an_error() -> None:
 
 # ---------------------------------------------------------------------------------------------- x509
 
-def _certificate_pem(common_name: str) -> str:
+def _certificate_pem(common_name: str, hash_name: str = "SHA256", usages: tuple[str, ...] = ()) -> str:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
@@ -338,8 +338,11 @@ def _certificate_pem(common_name: str) -> str:
         .not_valid_after(datetime(2024, 1, 1, tzinfo=UTC))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("example.com")]), critical=False)
-        .sign(key, hashes.SHA256())
     )
+    if usages:
+        cert = cert.add_extension(
+            x509.ExtendedKeyUsage([getattr(ExtendedKeyUsageOID, u) for u in usages]), critical=False)
+    cert = cert.sign(key, getattr(hashes, hash_name)())
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
@@ -362,6 +365,20 @@ def test_x509_decode() -> None:
 
     encoded = base64.b64encode(pem.encode()).decode()
     assert jp("x509_decode(base64_decode(b)).Subject.CommonName", {"b": encoded}) == "my-ca"
+
+
+@pytest.mark.parametrize(("hash_name", "go_value"), [("SHA256", 4), ("SHA384", 5), ("SHA512", 6)])
+def test_x509_decode_signature_algorithm_as_go_numbers_it(hash_name: str, go_value: int) -> None:
+    cert = jp("x509_decode(pem)", {"pem": _certificate_pem("x", hash_name)})
+    assert cert["SignatureAlgorithm"] == go_value
+
+
+def test_x509_decode_extended_key_usage_as_go_numbers_it() -> None:
+    pem = _certificate_pem("x", usages=("SERVER_AUTH", "CLIENT_AUTH", "CODE_SIGNING", "OCSP_SIGNING",
+                                        "IPSEC_IKE"))
+    # Go's ExtKeyUsageServerAuth=1, ClientAuth=2, CodeSigning=3, OCSPSigning=9; IKE has no Go value here
+    assert jp("x509_decode(pem).ExtKeyUsage", {"pem": pem}) == [1, 2, 3, 9]
+    assert jp("x509_decode(pem).ExtKeyUsage", {"pem": _certificate_pem("x")}) is None
 
 
 def test_x509_decode_rejects_non_pem() -> None:

@@ -1,9 +1,12 @@
 """Kyverno's custom JMESPath functions, registered on the `jmespath` library.
 
 The standard functions (length, contains, keys, values, join, max, min, merge, abs, to_number, ...)
-come from the library unchanged; this module adds the ones Kyverno defines (pkg/engine/jmespath) with
-its argument rules and results: string helpers, regular expressions, arithmetic over numbers,
-Kubernetes quantities and Go durations, the time_* family, semver, x509, image references.
+come from the library unchanged (map, sort_by, min_by and max_by, which take an expression reference,
+are evaluated by variables.py). This module adds, through the library's documented mechanism (a
+`jmespath.functions.Functions` subclass with `@signature` methods), the ones Kyverno defines
+(pkg/engine/jmespath) with its argument rules and results: string helpers, regular expressions (on RE2,
+see admission.regex), arithmetic over numbers, Kubernetes quantities and Go durations, the time_* family,
+semver, x509, image references.
 
 One extension of ours, not Kyverno's: `selector_match(selector, labels)`, a full LabelSelector
 (matchLabels and matchExpressions) match, used by the built-in require-network-policy policy.
@@ -22,6 +25,7 @@ import json
 import math
 import re
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal, InvalidOperation
 from fractions import Fraction
@@ -31,6 +35,7 @@ import yaml
 from jmespath import exceptions
 from jmespath.functions import Functions, signature
 
+from admission import regex
 from admission.manifests import SafeLoader
 from admission.selectors import selector_matches
 from admission.wildcard import wildcard_match
@@ -505,12 +510,14 @@ def go_path_clean(path: str) -> str:
     return ("/" + cleaned) if rooted else (cleaned or ".")
 
 
-def go_regex(pattern: str) -> str:
-    """Go RE2 syntax to Python's where they differ: named groups (?P<n>...) are shared; \\z is \\Z."""
-    return pattern.replace(r"\z", r"\Z")
+def _replace_all(name: str, pattern: str, text: str, replacement: Callable[[regex.Match], str]) -> str:
+    try:
+        return regex.replace_all(pattern, text, replacement)
+    except regex.RegexError as exc:
+        raise FunctionError(name, str(exc)) from None
 
 
-def go_expand(template: str, m: re.Match[str]) -> str:
+def go_expand(template: str, m: regex.Match) -> str:
     """Go's Regexp.Expand: $1, ${1}, $name, ${name}, $$ ; unknown groups expand to nothing."""
     out = []
     i = 0
@@ -554,15 +561,27 @@ def _is_public_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 
 # ---------------------------------------------------------------------------------------------- x509
 
-# Go's crypto/x509 enum values, as its JSON encoding of a Certificate shows them.
+# Go's crypto/x509 enum values, as its JSON encoding of a Certificate shows them, by dotted OID.
 _GO_SIG_ALGS = {
-    "md5WithRSAEncryption": 2, "sha1WithRSAEncryption": 3, "sha256WithRSAEncryption": 4,
-    "sha384WithRSAEncryption": 5, "sha512WithRSAEncryption": 6, "ecdsa-with-SHA1": 9, "ecdsa-with-SHA256": 10,
-    "ecdsa-with-SHA384": 11, "ecdsa-with-SHA512": 12, "ed25519": 16,
+    "1.2.840.113549.1.1.4": 2,  # md5WithRSAEncryption
+    "1.2.840.113549.1.1.5": 3,  # sha1WithRSAEncryption
+    "1.2.840.113549.1.1.11": 4,  # sha256WithRSAEncryption
+    "1.2.840.113549.1.1.12": 5,  # sha384WithRSAEncryption
+    "1.2.840.113549.1.1.13": 6,  # sha512WithRSAEncryption
+    "1.2.840.10045.4.1": 9,  # ecdsa-with-SHA1
+    "1.2.840.10045.4.3.2": 10,  # ecdsa-with-SHA256
+    "1.2.840.10045.4.3.3": 11,  # ecdsa-with-SHA384
+    "1.2.840.10045.4.3.4": 12,  # ecdsa-with-SHA512
+    "1.3.101.112": 16,  # ed25519
 }
 _GO_EXT_KEY_USAGE = {
-    "anyExtendedKeyUsage": 0, "serverAuth": 1, "clientAuth": 2, "codeSigning": 3, "emailProtection": 4,
-    "timeStamping": 8, "OCSPSigning": 9,
+    "2.5.29.37.0": 0,  # anyExtendedKeyUsage
+    "1.3.6.1.5.5.7.3.1": 1,  # serverAuth
+    "1.3.6.1.5.5.7.3.2": 2,  # clientAuth
+    "1.3.6.1.5.5.7.3.3": 3,  # codeSigning
+    "1.3.6.1.5.5.7.3.4": 4,  # emailProtection
+    "1.3.6.1.5.5.7.3.8": 8,  # timeStamping
+    "1.3.6.1.5.5.7.3.9": 9,  # OCSPSigning
 }
 _NAME_FIELDS = [("2.5.4.6", "Country"), ("2.5.4.10", "Organization"), ("2.5.4.11", "OrganizationalUnit"),
                 ("2.5.4.7", "Locality"), ("2.5.4.8", "Province"), ("2.5.4.9", "StreetAddress"),
@@ -619,7 +638,7 @@ def decode_pem(pem: str) -> dict[str, Any]:
                 "Raw": _b64(csr.public_bytes(Encoding.DER)),
                 "Version": 0,
                 "Signature": _b64(csr.signature),
-                "SignatureAlgorithm": _GO_SIG_ALGS.get(csr.signature_algorithm_oid._name, 0),
+                "SignatureAlgorithm": _GO_SIG_ALGS.get(csr.signature_algorithm_oid.dotted_string, 0),
                 "PublicKeyAlgorithm": 1,
                 "PublicKey": _rsa_public_key(csr.public_key()),
                 "Subject": _x509_name(csr.subject),
@@ -639,7 +658,7 @@ def decode_pem(pem: str) -> dict[str, Any]:
         "RawSubjectPublicKeyInfo": _b64(cert.public_key().public_bytes(Encoding.DER,
                                                                        PublicFormat.SubjectPublicKeyInfo)),
         "Signature": _b64(cert.signature),
-        "SignatureAlgorithm": _GO_SIG_ALGS.get(cert.signature_algorithm_oid._name, 0),
+        "SignatureAlgorithm": _GO_SIG_ALGS.get(cert.signature_algorithm_oid.dotted_string, 0),
         "PublicKeyAlgorithm": 1,
         "PublicKey": public_key,
         "Version": cert.version.value + 1,
@@ -669,7 +688,8 @@ def decode_pem(pem: str) -> dict[str, Any]:
                     v.key_agreement and v.encipher_only, v.key_agreement and v.decipher_only]
             out["KeyUsage"] = sum(1 << i for i, bit in enumerate(bits) if bit)
         elif isinstance(v, x509.ExtendedKeyUsage):
-            out["ExtKeyUsage"] = [_GO_EXT_KEY_USAGE[u._name] for u in v if u._name in _GO_EXT_KEY_USAGE]
+            out["ExtKeyUsage"] = [_GO_EXT_KEY_USAGE[u.dotted_string] for u in v
+                                  if u.dotted_string in _GO_EXT_KEY_USAGE]
         elif isinstance(v, x509.BasicConstraints):
             out["BasicConstraintsValid"] = True
             out["IsCA"] = v.ca
@@ -791,31 +811,26 @@ class KyvernoFunctions(Functions):
     def _func_md5(self, s: str) -> str:
         return hashlib.md5(s.encode()).hexdigest()  # noqa: S324 - Kyverno's function
 
-    # regular expressions and patterns
-    def _compile(self, name: str, pattern: str) -> re.Pattern[str]:
-        try:
-            return re.compile(go_regex(pattern))
-        except re.error as exc:
-            raise FunctionError(name, f"error parsing regexp: {exc}") from None
-
+    # regular expressions (RE2, linear time: admission.regex) and patterns
     @signature(_s("string"), _s("string", "number"), _s("string", "number"))
     def _func_regex_replace_all(self, pattern: str, src: Any, repl: Any) -> str:
-        rx = self._compile("regex_replace_all", pattern)
         text = iface_to_string("regex_replace_all", 2, src)
         template = iface_to_string("regex_replace_all", 3, repl)
-        return rx.sub(lambda m: go_expand(template, m), text)
+        return _replace_all("regex_replace_all", pattern, text, lambda m: go_expand(template, m))
 
     @signature(_s("string"), _s("string", "number"), _s("string", "number"))
     def _func_regex_replace_all_literal(self, pattern: str, src: Any, repl: Any) -> str:
-        rx = self._compile("regex_replace_all_literal", pattern)
         text = iface_to_string("regex_replace_all_literal", 2, src)
         literal = iface_to_string("regex_replace_all_literal", 3, repl)
-        return rx.sub(lambda _m: literal, text)
+        return _replace_all("regex_replace_all_literal", pattern, text, lambda _m: literal)
 
     @signature(_s("string"), _s("string", "number"))
     def _func_regex_match(self, pattern: str, src: Any) -> bool:
-        rx = self._compile("regex_match", pattern)
-        return rx.search(iface_to_string("regex_match", 2, src)) is not None
+        text = iface_to_string("regex_match", 2, src)
+        try:
+            return regex.search(pattern, text)
+        except regex.RegexError as exc:
+            raise FunctionError("regex_match", str(exc)) from None
 
     @signature(_s("string"), _s("string", "number"))
     def _func_pattern_match(self, pattern: str, src: Any) -> bool:

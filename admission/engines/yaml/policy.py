@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from admission.engines import PolicyError
+from admission.engines.yaml.variables import literal_regex_error
 from admission.manifests import Document
 from admission.match import RuleMatcher
 from admission.results import Action, FailurePolicy, parse_action, parse_failure_policy
@@ -227,6 +228,9 @@ def parse_rule(raw: Any, where: str, source: str, action: Action, failure_policy
         raise PolicyError(source, f"{where}: verifyImages rules are not supported")
     if kind == "generate":
         _check_generate(raw["generate"], where, source)
+    regex_problem = literal_regex_error(raw)
+    if regex_problem is not None:
+        raise PolicyError(source, f"{where}: {regex_problem}")
     rule_action = action
     if kind == "validate":
         validate = raw["validate"]

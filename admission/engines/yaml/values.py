@@ -22,7 +22,9 @@ from admission.wildcard import contains_wildcard, wildcard_match  # noqa: F401
 
 # --- Go number parsing ---------------------------------------------------------------------------
 
-_GO_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# Unambiguous (each digit can be read one way only), so a failing match takes linear time on the
+# resource's long strings, not quadratic.
+_GO_FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _GO_SPECIAL = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
 _GO_INT = re.compile(r"[+-]?[0-9]+")
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
@@ -44,6 +46,8 @@ def go_parse_int(s: str) -> int | None:
     """strconv.ParseInt(s, 10, 64)."""
     if not _GO_INT.fullmatch(s):
         return None
+    if len(s.lstrip("+-").lstrip("0")) > 19:
+        return None  # beyond int64 (and int() refuses thousands of digits)
     n = int(s)
     return n if _INT64_MIN <= n <= _INT64_MAX else None
 

@@ -1,27 +1,35 @@
 """Kyverno's `{{ }}` variables: the variable data of a request, JMESPath queries over it, substitution.
 
-JMESPath runs on the `jmespath` library (its parser, Kyverno's functions from functions.py) with one
-interpreter change that Kyverno's own JMESPath fork makes: looking up a key that an object does not have
-is an error ("Unknown key"), not null. The error stops at `||`, pipes, function arguments, comparisons,
-projections and filters, so `{{ request.object.metadata.labels.app || '' }}` is '' and
-`{{ request.object.spec.containers[].name }}` never fails, while `{{ request.object.metadata.labels.app }}`
-on an object without that label fails substitution as Kyverno's does. A key present with value null is
-null, not an error (so `{{ request.oldObject.metadata.name }}` on CREATE is null).
+JMESPath expressions are parsed by the `jmespath` library (`jmespath.compile(expr).parsed`, its public
+tree) and evaluated by this module, compiled once into closures, with the semantics of Kyverno's
+go-jmespath fork: looking up a key that an object does not have is an error ("Unknown key"), not null.
+The error stops at `||`, pipes, function arguments, comparisons, projections and filters, so
+`{{ request.object.metadata.labels.app || '' }}` is '' and `{{ request.object.spec.containers[].name }}`
+never fails, while `{{ request.object.metadata.labels.app }}` on an object without that label fails
+substitution as Kyverno's does. A key present with value null is null, not an error (so
+`{{ request.oldObject.metadata.name }}` on CREATE is null). Ordering compares numbers only (anything else
+is null). Functions are Kyverno's and the standard ones (functions.py, through the library's documented
+custom-function class); map, sort_by, min_by and max_by, which take an expression reference, are here.
 
 Substitution (`Variables.substitute`) follows pkg/engine/variables: `\\{{ }}` stays literal, a string that
 is exactly one variable becomes the value itself, embedded variables are formatted (strings as they are,
-anything else as JSON), nested variables resolve innermost first, `{{- x }}` substitutes once without
-re-scanning, `{{@}}` is the current path in the resource, DELETE requests read `request.object` from
-`request.oldObject`. `$(...)` references to other values of the same document (`$(./../limits/memory)`,
-with an optional operator: `$(<=./../limits/memory)`) are resolved first, as Kyverno does.
+anything else as JSON), `{{@}}` is the current path in the resource, DELETE requests read
+`request.object` from `request.oldObject`. `$(...)` references to other values of the same document
+(`$(./../limits/memory)`, with an optional operator: `$(<=./../limits/memory)`) are resolved first, as
+Kyverno does. Where Kyverno reads text as a template again, this module does not: a policy string is read
+once (see "templates" below), a substituted value is never scanned for `{{ }}` again, and a nested
+variable (`{{ f(`{{ labels }}`) }}`) puts its value into the outer expression as data, never as
+expression text. So object data (a label value `{{ request.object.metadata.name }}`, quotes, backticks)
+cannot change what a policy evaluates. `{{- x }}` is the same as `{{ x }}`.
 
 Context entries (see context.py) are loaded lazily, as Kyverno's deferred loading does: an entry is
-resolved the first time a query names it.
+resolved the first time a query names it (in the policy's text, not in data put into the query).
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import re
 import warnings
 import weakref
@@ -31,12 +39,11 @@ from typing import Any
 
 import jmespath
 from jmespath import exceptions as jp_exceptions
-from jmespath import visitor
 from jmespath.parser import ParsedResult
-from jmespath.visitor import Options, TreeInterpreter
 
 from admission.engines.yaml.functions import FUNCTIONS, go_json
 from admission.engines.yaml.images import ImageError, images_of
+from admission.regex import RegexError, check_regex
 from admission.review import Request
 
 
@@ -60,160 +67,116 @@ class _NotFound(Exception):
 
 # ---------------------------------------------------------------------------------------------- JMESPath
 
-
-class _Expression(visitor._Expression):
-    """An expression reference (sort_by, max_by, ...): a missing key inside is null, as in Kyverno.
-    (The class name must stay `_Expression`: the library type-checks arguments by class name.)"""
-
-    def visit(self, node: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return self.interpreter.visit(node, *args, **kwargs)
-        except _NotFound:
-            return None
-
-
-class _Interpreter(TreeInterpreter):
-    """The library's interpreter with the error behaviour of Kyverno's go-jmespath fork."""
-
-    def visit(self, node: Any, value: Any) -> Any:  # the library's, without its *args/**kwargs (hot)
-        method = self._method_cache.get(node["type"])
-        if method is None:
-            method = getattr(self, "visit_" + node["type"], self.default_visit)
-            self._method_cache[node["type"]] = method
-        return method(node, value)
-
-    def _soft(self, node: Any, value: Any) -> Any:
-        try:
-            return self.visit(node, value)
-        except _NotFound:
-            return None
-
-    def visit_field(self, node: Any, value: Any) -> Any:
-        if isinstance(value, dict):
-            key = node["value"]
-            if key in value:
-                return value[key]
-            raise _NotFound(key)
-        return None
-
-    def visit_comparator(self, node: Any, value: Any) -> Any:
-        left = self._soft(node["children"][0], value)
-        right = self._soft(node["children"][1], value)
-        func = self.COMPARATOR_FUNC[node["value"]]
-        if node["value"] in self._EQUALITY_OPS:
-            return func(left, right)
-        # ordering compares numbers only (go-jmespath); anything else is null
-        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (left, right)):
-            return None
-        return func(left, right)
-
-    def visit_expref(self, node: Any, value: Any) -> Any:
-        return _Expression(node["children"][0], self)
-
-    def visit_function_expression(self, node: Any, value: Any) -> Any:
-        args = [self._soft(child, value) for child in node["children"]]
-        return self._functions.call_function(node["value"], args)
-
-    def visit_filter_projection(self, node: Any, value: Any) -> Any:
-        try:
-            base = self.visit(node["children"][0], value)
-        except (_NotFound, jp_exceptions.JMESPathError):
-            return None
-        if not isinstance(base, list):
-            return None
-        collected = []
-        for element in base:
-            if self._is_true(self._soft(node["children"][2], element)):
-                current = self._soft(node["children"][1], element)
-                if current is not None:
-                    collected.append(current)
-        return collected
-
-    def visit_flatten(self, node: Any, value: Any) -> Any:
-        try:
-            base = self.visit(node["children"][0], value)
-        except (_NotFound, jp_exceptions.JMESPathError):
-            return None
-        if not isinstance(base, list):
-            return None
-        merged: list[Any] = []
-        for element in base:
-            if isinstance(element, list):
-                merged.extend(element)
-            else:
-                merged.append(element)
-        return merged
-
-    def visit_multi_select_dict(self, node: Any, value: Any) -> Any:
-        if value is None:
-            return None
-        return {child["value"]: self._soft(child, value) for child in node["children"]}
-
-    def visit_multi_select_list(self, node: Any, value: Any) -> Any:
-        if value is None:
-            return None
-        return [self._soft(child, value) for child in node["children"]]
-
-    def visit_or_expression(self, node: Any, value: Any) -> Any:
-        matched = self._soft(node["children"][0], value)
-        if self._is_false(matched):
-            matched = self._soft(node["children"][1], value)
-        return matched
-
-    def visit_and_expression(self, node: Any, value: Any) -> Any:
-        matched = self._soft(node["children"][0], value)
-        if self._is_false(matched):
-            return matched
-        return self.visit(node["children"][1], value)
-
-    def visit_not_expression(self, node: Any, value: Any) -> Any:
-        original = self._soft(node["children"][0], value)
-        if isinstance(original, (int, float)) and not isinstance(original, bool) and original == 0:
-            return False
-        return self._is_false(original)
-
-    def visit_pipe(self, node: Any, value: Any) -> Any:
-        result = value
-        for child in node["children"]:
-            result = self._soft(child, result)
-        return result
-
-    def visit_projection(self, node: Any, value: Any) -> Any:
-        base = self._soft(node["children"][0], value)
-        if not isinstance(base, list):
-            return None
-        collected = []
-        for element in base:
-            current = self._soft(node["children"][1], element)
-            if current is not None:
-                collected.append(current)
-        return collected
-
-    def visit_value_projection(self, node: Any, value: Any) -> Any:
-        try:
-            base = self.visit(node["children"][0], value)
-        except (_NotFound, jp_exceptions.JMESPathError):
-            return None
-        if not isinstance(base, dict):
-            return None
-        collected = []
-        for element in base.values():
-            current = self._soft(node["children"][1], element)
-            if current is not None:
-                collected.append(current)
-        return collected
-
-
-_INTERPRETER = _Interpreter(Options(custom_functions=FUNCTIONS))
-
-# ---------------------------------------------------------------------------------------------- compiled
-
-# An expression is turned once into nested Python closures that do what _Interpreter does node by node,
-# without looking up a visit method per node per evaluation. Node types not listed in _compile (slices,
-# expression references, ...) are evaluated by _Interpreter itself, so both always agree.
+# An expression is parsed once by the library (`jmespath.compile(expr).parsed`, its documented AST of
+# dicts) and turned once into nested Python closures that evaluate it with Kyverno's semantics. Nothing
+# of the library's interpreter is used: functions are called through the documented custom-function
+# class (functions.KyvernoFunctions, `call_function`), except the four that take an expression
+# reference (map, sort_by, min_by, max_by), which are evaluated here.
 
 _Fn = Callable[[Any], Any]
 _LOOKUP_ERRORS = (_NotFound, jp_exceptions.JMESPathError)
+
+
+def is_false(value: Any) -> bool:
+    """JMESPath falsiness: '', [], {}, null and false (0 is true)."""
+    return value == "" or value == [] or value == {} or value is None or value is False
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _equals(x: Any, y: Any) -> bool:
+    # 0 and 1 are not false and true in JMESPath, though Python's == says so
+    if _is_number(x) and x in (0, 1) and isinstance(y, bool):
+        return False
+    if _is_number(y) and y in (0, 1) and isinstance(x, bool):
+        return False
+    return bool(x == y)
+
+
+_ORDERING: dict[str, Callable[[Any, Any], bool]] = {
+    "lt": lambda a, b: a < b, "gt": lambda a, b: a > b, "lte": lambda a, b: a <= b, "gte": lambda a, b: a >= b,
+}
+
+_TYPE_NAMES = {bool: "boolean", list: "array", dict: "object", int: "number", float: "number", str: "string",
+               type(None): "null"}
+
+
+def _type_name(value: Any) -> str:
+    return _TYPE_NAMES.get(type(value), "unknown")
+
+
+class ExpressionRef:
+    """The value of `&expr`: the expression as a function of one element (a missing key in it is null)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: _Fn) -> None:
+        self.fn = fn
+
+
+def _expref_args(name: str, args: list[Any], *, expref_first: bool) -> tuple[list[Any], _Fn]:
+    if len(args) != 2:
+        raise jp_exceptions.ArityError(2, len(args), name)
+    ref, array = (args[0], args[1]) if expref_first else (args[1], args[0])
+    if not isinstance(ref, ExpressionRef):
+        raise jp_exceptions.JMESPathTypeError(name, ref, _type_name(ref), ["expref"])
+    if not isinstance(array, list):
+        raise jp_exceptions.JMESPathTypeError(name, array, _type_name(array), ["array"])
+    return array, ref.fn
+
+
+def _key_function(name: str, fn: _Fn, allowed: list[str]) -> _Fn:
+    def key(element: Any) -> Any:
+        result = fn(element)
+        kind = _type_name(result)
+        if kind not in allowed:
+            raise jp_exceptions.JMESPathTypeError(name, result, kind, allowed)
+        return result
+    return key
+
+
+def _fn_map(args: list[Any]) -> Any:
+    array, fn = _expref_args("map", args, expref_first=True)
+    return [fn(element) for element in array]
+
+
+def _fn_sort_by(args: list[Any]) -> Any:
+    array, fn = _expref_args("sort_by", args, expref_first=False)
+    if not array:
+        return array
+    first = _type_name(fn(array[0]))
+    if first not in ("number", "string"):
+        raise jp_exceptions.JMESPathTypeError("sort_by", array[0], first, ["string", "number"])
+    return sorted(array, key=_key_function("sort_by", fn, [first]))
+
+
+def _fn_min_by(args: list[Any]) -> Any:
+    array, fn = _expref_args("min_by", args, expref_first=False)
+    return min(array, key=_key_function("min_by", fn, ["number", "string"])) if array else None
+
+
+def _fn_max_by(args: list[Any]) -> Any:
+    array, fn = _expref_args("max_by", args, expref_first=False)
+    return max(array, key=_key_function("max_by", fn, ["number", "string"])) if array else None
+
+
+# The functions whose arguments include an expression reference.
+_EXPREF_FUNCTIONS: dict[str, Callable[[list[Any]], Any]] = {
+    "map": _fn_map, "sort_by": _fn_sort_by, "min_by": _fn_min_by, "max_by": _fn_max_by,
+}
+
+
+def call_function(name: str, args: list[Any]) -> Any:
+    """A JMESPath function call with evaluated arguments (JMESPathError subclasses for wrong ones)."""
+    special = _EXPREF_FUNCTIONS.get(name)
+    if special is not None:
+        return special(args)
+    for arg in args:
+        if isinstance(arg, ExpressionRef):
+            raise jp_exceptions.JMESPathTypeError(name, "&expression", "expref", ["any but expref"])
+    return FUNCTIONS.call_function(name, args)
 
 
 def _soft(fn: _Fn) -> _Fn:
@@ -260,20 +223,12 @@ def _soft_compiled(node: Any) -> _Fn:
     return fn if fn in _NEVER_MISSING else _soft(fn)
 
 
-def _builtin_length() -> bool:
-    """Whether length() is jmespath's own (len of a string, array or object), not one of ours."""
-    entry = _INTERPRETER._functions.FUNCTION_TABLE.get("length") or {}
-    return bool(entry.get("function") is jmespath.functions.Functions._func_length)
-
-
-def _interpreted(node: Any) -> _Fn:
-    return lambda value: _INTERPRETER.visit(node, value)
-
-
 def _compile(node: Any) -> _Fn:
+    """One node of the parsed tree as a function of the current value. A missing key raises _NotFound
+    (Kyverno's "Unknown key"); the node types that stop it (||, pipes, function arguments, comparisons,
+    projections, filters, multi-selects) read it as null."""
     kind = node["type"]
     children = node.get("children") or []
-    is_false = _INTERPRETER._is_false
     if kind == "field":
         key = node["value"]
 
@@ -308,42 +263,53 @@ def _compile(node: Any) -> _Fn:
             except IndexError:
                 return None
         return _never_missing(at)
+    if kind == "slice":
+        bounds = slice(*children)
+        return _never_missing(lambda value: value[bounds] if isinstance(value, list) else None)
+    if kind == "expref":
+        ref = ExpressionRef(_soft_compiled(children[0]))
+        return _never_missing(lambda value: ref)
     if kind == "comparator":
         op = node["value"]
         literal_side = [i for i, c in enumerate(children) if c["type"] == "literal" and type(c["value"]) is str]
-        if op in ("eq", "ne") and literal_side and _INTERPRETER.COMPARATOR_FUNC["eq"] is visitor._equals:
-            # `tag == 'latest'`: jmespath's _equals is plain == when one side is a string
+        if op in ("eq", "ne") and literal_side:
+            # `tag == 'latest'`: equality with a string is plain ==
             text = children[literal_side[0]]["value"]
             other = _soft_compiled(children[1 - literal_side[0]])
             if op == "eq":
                 return _never_missing(lambda value: other(value) == text)
             return _never_missing(lambda value: not other(value) == text)
         left_fn, right_fn = _soft_compiled(children[0]), _soft_compiled(children[1])
-        func = _INTERPRETER.COMPARATOR_FUNC[op]
-        equality = op in _INTERPRETER._EQUALITY_OPS
+        if op in ("eq", "ne"):
+            negate = op == "ne"
+            return _never_missing(lambda value: _equals(left_fn(value), right_fn(value)) != negate)
+        order = _ORDERING[op]
 
         def compare(value: Any) -> Any:
             left, right = left_fn(value), right_fn(value)
-            if equality:
-                return func(left, right)
-            if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (left, right)):
+            # ordering compares numbers only (go-jmespath); anything else is null
+            if not (_is_number(left) and _is_number(right)):
                 return None
-            return func(left, right)
+            return order(left, right)
         return _never_missing(compare)
     if kind == "function_expression":
         name = node["value"]
         args_fns = [_soft_compiled(c) for c in children]
-        call = _INTERPRETER._functions.call_function
-        if name == "length" and len(args_fns) == 1 and _builtin_length():
+        if name == "length" and len(args_fns) == 1 and "_func_length" not in vars(type(FUNCTIONS)):
             arg_fn = args_fns[0]
 
             def length(value: Any) -> Any:
                 arg = arg_fn(value)
-                if type(arg) in (str, list, dict):  # what jmespath's signature check lets through
+                if type(arg) in (str, list, dict):  # what the signature check lets through
                     return len(arg)
-                return call(name, [arg])  # its error, as the interpreter gives it
+                return call_function(name, [arg])  # its error
             return length
-        return lambda value: call(name, [f(value) for f in args_fns])
+        special = _EXPREF_FUNCTIONS.get(name)
+        if special is None and any(c["type"] == "expref" for c in children):
+            return lambda value: call_function(name, [f(value) for f in args_fns])  # its type error
+        call: Callable[[list[Any]], Any] = (
+            special if special is not None else lambda args: FUNCTIONS.call_function(name, args))
+        return lambda value: call([f(value) for f in args_fns])
     if kind in ("filter_projection", "flatten", "value_projection", "projection"):
         base_fn = _compile(children[0])
         strict_base = kind != "projection"
@@ -431,7 +397,7 @@ def _compile(node: Any) -> _Fn:
 
         def negated(value: Any) -> Any:
             original = inner(value)
-            if isinstance(original, (int, float)) and not isinstance(original, bool) and original == 0:
+            if _is_number(original) and original == 0:
                 return False
             return is_false(original)
         return _never_missing(negated)
@@ -443,7 +409,7 @@ def _compile(node: Any) -> _Fn:
                 value = stage(value)
             return value
         return _never_missing(piped)
-    return _interpreted(node)
+    raise VariableError(f"unsupported JMESPath expression node {kind!r}")
 
 
 @lru_cache(maxsize=4096)
@@ -452,8 +418,8 @@ def compiled(expr: str) -> _Fn:
     parsed = compile_expr(expr).parsed
     try:
         return _compile(parsed)
-    except RecursionError:  # too deep to compile: the interpreter reports it when evaluated
-        return _interpreted(parsed)
+    except RecursionError:
+        raise VariableError(f"incorrect query {expr.strip()}: expression nested too deeply") from None
 
 
 @lru_cache(maxsize=4096)
@@ -493,6 +459,55 @@ def check_expression(expr: str) -> None:
     for name in _function_names(parsed.parsed):
         if name not in FUNCTIONS.FUNCTION_TABLE:
             raise VariableError(f"unknown JMESPath function {name}() in {expr.strip()}")
+
+
+# Kyverno's functions whose first argument is a regular expression (compiled with RE2: admission.regex).
+_REGEX_FUNCTIONS = frozenset({"regex_match", "regex_replace_all", "regex_replace_all_literal"})
+
+
+def literal_regex_error(document: Any) -> str | None:
+    """The first regular expression written as a literal in a `{{ }}` expression of a policy document
+    (`regex_match('^(a|b)$', ...)`) that RE2 cannot compile, as a message; None when all compile.
+    A pattern that comes from a variable is checked when the rule runs (a rule error then)."""
+    for text in _strings(document):
+        if "{{" not in text:
+            continue
+        for _, _, expr, _ in _scan(text):  # the innermost variables: an outer one is not known before
+            try:
+                parsed = compile_expr(expr).parsed
+            except VariableError:
+                continue  # not an expression yet (it has a nested variable) or a syntax error for run time
+            for pattern in _literal_regexes(parsed):
+                try:
+                    check_regex(pattern)
+                except RegexError as exc:
+                    return f"{{{{ {expr} }}}}: {exc}"
+    return None
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _literal_regexes(node: Any) -> Iterable[str]:
+    if not isinstance(node, dict):
+        return
+    children = node.get("children") or []
+    if node.get("type") == "function_expression" and node.get("value") in _REGEX_FUNCTIONS and children:
+        first = children[0]
+        if first.get("type") == "literal" and isinstance(first.get("value"), str):
+            yield first["value"]
+    for child in children:
+        yield from _literal_regexes(child)
 
 
 def _function_names(node: Any) -> Iterable[str]:
@@ -714,11 +729,13 @@ class Variables:
             if deferred.value is not UNSET:
                 self._assign(_split_name(deferred.name), deferred.value)
 
-    def query(self, expr: str, *, strict: bool = False) -> Any:
+    def query(self, expr: str, *, strict: bool = False, names_from: str | None = None) -> Any:
         """Evaluate a JMESPath expression over the variables. A missing key gives None, or raises
-        VariableNotFound with strict=True; syntax and function errors raise VariableError."""
+        VariableNotFound with strict=True; syntax and function errors raise VariableError. Deferred
+        context entries named in `names_from` (the policy's text of the expression; default: expr) load
+        first, so data in an expression never loads one."""
         if self._pending:
-            self._load_matching(expr)
+            self._load_matching(expr if names_from is None else names_from)
         return search(expr, self._data, strict=strict)
 
     # -- substitution
@@ -766,30 +783,38 @@ class Variables:
     def _substitute_string(self, value: str, path: tuple[str | int, ...]) -> Any:
         if "{{" not in value:
             return value
-        matches: Iterable[_Found] = _scan_policy_text(value)
-        while matches:
-            original = value
-            shallow = False
-            for prefix, v, variable, shallow in matches:
-                if variable == "@":
-                    variable = self._current_path(path)
-                if self.operation == "DELETE":
-                    variable = variable.replace("request.object", "request.oldObject")
-                try:
-                    resolved = self.query(variable, strict=True)
-                except VariableNotFound as exc:
-                    raise VariableNotFound(
-                        f"failed to resolve {variable} at path {_pointer(path)}: {exc}", exc.key) from None
-                except VariableError as exc:
-                    raise VariableError(f"failed to resolve {variable} at path {_pointer(path)}: {exc}") from None
-                if original == v:
-                    return resolved
-                if shallow and isinstance(resolved, str):
-                    resolved = resolved.replace("{{", "\\{{")
-                text = resolved if isinstance(resolved, str) else go_json(resolved)
-                value = value.replace(prefix + v, prefix + text, 1)
-            matches = [] if shallow else (_scan_policy_text(value) if len(value) <= 2048 else _scan(value))
-        return value.replace("\\{{", "{{")
+        pieces = _template(value)
+        if len(pieces) == 1 and isinstance(pieces[0], _Var):
+            return self._evaluate(pieces[0], path)  # a string that is one variable: its value
+        out: list[str] = []
+        for piece in pieces:
+            out.append(piece if isinstance(piece, str) else _text_of(self._evaluate(piece, path)))
+        return "".join(out)
+
+    def _evaluate(self, var: _Var, path: tuple[str | int, ...]) -> Any:
+        """The value of one variable: its nested variables first, their values put in as data."""
+        delete = self.operation == "DELETE"
+        parts: list[str | _Data] = []
+        for part in var.parts:
+            if isinstance(part, str):
+                parts.append(part.replace("request.object", "request.oldObject") if delete else part)
+            else:
+                parts.append(_Data(self._evaluate(part, path)))
+        policy_text = "".join(p for p in parts if isinstance(p, str))
+        nested = any(isinstance(p, _Data) for p in parts)
+        variable = (_fill(tuple(parts)) if nested else policy_text).strip()
+        if variable.startswith("-"):  # `{{- x }}`: as `{{ x }}` (a value is never scanned again anyway)
+            variable = variable[1:].strip()
+        if variable == "@":
+            variable = self._current_path(path)
+        try:
+            resolved = self.query(variable, strict=True, names_from=policy_text)
+        except VariableNotFound as exc:
+            raise VariableNotFound(
+                f"failed to resolve {variable} at path {_pointer(path)}: {exc}", exc.key) from None
+        except VariableError as exc:
+            raise VariableError(f"failed to resolve {variable} at path {_pointer(path)}: {exc}") from None
+        return resolved
 
     def _current_path(self, path: tuple[str | int, ...]) -> str:
         parts = [str(p) for p in path]
@@ -801,6 +826,226 @@ class Variables:
         except VariableError:
             prefix = ["request", "object"]
         return pointer_to_jmespath([*prefix, *parts])
+
+
+# ---------------------------------------------------------------------------------------------- templates
+
+# A string of a policy is read once into a template: its literal text and its `{{ }}` variables, each
+# variable made of its expression text and the variables nested in it. Substitution evaluates the
+# variables and joins the pieces; what a variable gives is data and is never read as a template again: a
+# label value `{{ request.object.metadata.name }}` stays that text. A nested variable's value goes into
+# the outer expression as data too (a JSON literal, a quoted name after a `.`, the text of a quoted
+# string), never as expression text, so no value can change what the outer expression does.
+
+
+class _Var:
+    """One `{{ ... }}` of a template: its parts, expression text and nested variables in order."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: tuple[str | _Var, ...]) -> None:
+        self.parts = parts
+
+
+_Template = tuple["str | _Var", ...]
+
+
+_MAX_NESTING = 16
+
+
+def _parse_variable(text: str, start: int, depth: int = 0) -> tuple[_Var, int] | None:
+    """The variable whose `{{` is at start, and the index after its `}}`; None if it does not close as
+    _VARIABLE reads variables (single `{...}` inside, no lone braces) or nests deeper than _MAX_NESTING."""
+    if depth > _MAX_NESTING:
+        return None
+    parts: list[str | _Var] = []
+    buf: list[str] = []
+    j = start + 2
+    n = len(text)
+    while j < n:
+        c = text[j]
+        if c == "{":
+            if text.startswith("{{", j) and text[j - 1] != "\\":
+                nested = _parse_variable(text, j, depth + 1)
+                if nested is None:
+                    return None
+                if buf:
+                    parts.append("".join(buf))
+                    buf = []
+                parts.append(nested[0])
+                j = nested[1]
+                continue
+            close = text.find("}", j + 1)
+            if close == -1 or "{" in text[j + 1:close]:
+                return None
+            buf.append(text[j:close + 1])
+            j = close + 1
+            continue
+        if c == "}":
+            if not text.startswith("}}", j):
+                return None
+            if buf:
+                parts.append("".join(buf))
+            return _Var(tuple(parts)), j + 2
+        buf.append(c)
+        j += 1
+    return None
+
+
+def _parse_template(text: str) -> _Template:
+    pieces: list[str | _Var] = []
+    buf: list[str] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        at = text.find("{{", i)
+        if at == -1:
+            buf.append(text[i:])
+            break
+        if at > 0 and text[at - 1] == "\\":
+            buf.append(text[i:at - 1] + "{{")  # an escaped `\{{` is the literal text `{{`
+            i = at + 2
+            continue
+        parsed = _parse_variable(text, at)
+        if parsed is None:
+            buf.append(text[i:at + 1])
+            i = at + 1
+            continue
+        buf.append(text[i:at])
+        if buf and any(buf):
+            pieces.append("".join(buf))
+        buf = []
+        pieces.append(parsed[0])
+        i = parsed[1]
+    if any(buf):
+        pieces.append("".join(buf))
+    return tuple(pieces)
+
+
+_cached_template = lru_cache(maxsize=4096)(_parse_template)
+
+
+def _template(text: str) -> _Template:
+    return _cached_template(text) if len(text) <= 2048 else _parse_template(text)
+
+
+def _text_of(value: Any) -> str:
+    return value if isinstance(value, str) else go_json(value)
+
+
+def json_literal(value: Any) -> str:
+    """A JMESPath JSON literal (`...`) whose value is exactly `value`."""
+    return "`" + go_json(value).replace("`", "\\`") + "`"
+
+
+class _Data:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _fill(parts: tuple[str | _Data, ...]) -> str:
+    """An expression from its policy text and the values of its nested variables, each value as data."""
+    plan = _plan(tuple(p if isinstance(p, str) else None for p in parts))
+    values = [p.value for p in parts if isinstance(p, _Data)]
+    out: list[str] = []
+    for op in plan:
+        if isinstance(op, str):
+            out.append(op)
+        elif op[0] == "slot":
+            value = values[op[2]]
+            if isinstance(value, int) and not isinstance(value, bool):
+                out.append(str(value))  # an index or a number: digits, nothing else
+            elif op[1]:  # after a `.`: a key, as a quoted name
+                out.append(json.dumps(_text_of(value), ensure_ascii=False))
+            else:
+                out.append(json_literal(value))
+        else:
+            _, quote, items, closed = op
+            text = _quoted(quote, [_Data(values[i]) if isinstance(i, int) else i for i in items])
+            out.append(text if closed else text[:-1])
+    return "".join(out)
+
+
+@lru_cache(maxsize=1024)
+def _plan(shape: tuple[str | None, ...]) -> tuple[Any, ...]:
+    """How _fill puts values into an expression whose policy text is `shape` (None: a nested variable's
+    value): text as it is; ("slot", after_dot, n) for a value in the expression itself; ("region", quote,
+    items, closed) for a quoted literal or name that holds values (items: its text pieces and value
+    numbers). Computed once per expression shape."""
+    plan: list[Any] = []
+    text: list[str] = []
+    quote = ""  # the quote of the literal or quoted name being read: ', ` or "
+    region: list[str | int] = []
+    slot = 0
+    for part in shape:
+        if part is None:
+            if quote:
+                region.append(slot)
+            else:
+                plan.append("".join(text))
+                text = []
+                after_dot = "".join(p for p in plan if isinstance(p, str)).rstrip().endswith(".")
+                plan.append(("slot", after_dot, slot))
+            slot += 1
+            continue
+        i = 0
+        while i < len(part):
+            c = part[i]
+            if not quote:
+                if c in "'`\"":
+                    quote, region = c, []
+                else:
+                    text.append(c)
+            elif c == "\\" and i + 1 < len(part):
+                region.append(part[i:i + 2])
+                i += 1
+            elif c == quote:
+                if any(isinstance(r, int) for r in region):
+                    plan.append("".join(text))
+                    text = []
+                    plan.append(("region", quote, tuple(region), True))
+                else:
+                    text.append(quote + "".join(r for r in region if isinstance(r, str)) + quote)
+                quote = ""
+            else:
+                region.append(c)
+            i += 1
+    if quote:  # unterminated: the parser reports it
+        plan.append("".join(text))
+        text = []
+        plan.append(("region", quote, tuple(region), False))
+    plan.append("".join(text))
+    return tuple(p for p in plan if p != "")
+
+
+def _quoted(quote: str, region: list[str | _Data]) -> str:
+    """A quoted literal or name of an expression, with the nested variables' values in it as data."""
+    if not any(isinstance(p, _Data) for p in region):
+        return quote + "".join(p for p in region if isinstance(p, str)) + quote
+    if quote == "'":  # a raw string: its text, the values' text in it, as one JSON literal
+        return json_literal("".join(_text_of(p.value) if isinstance(p, _Data) else ("'" if p == "\\'" else p)
+                                    for p in region))
+    if quote == '"':  # a quoted name: the values' text JSON-escaped in it
+        return '"' + "".join(json.dumps(_text_of(p.value), ensure_ascii=False)[1:-1] if isinstance(p, _Data)
+                             else p for p in region) + '"'
+    # a JSON literal
+    if len(region) == 1:
+        only = region[0]
+        assert isinstance(only, _Data)
+        return json_literal(only.value)
+    text: list[str] = []
+    in_string = False
+    for p in region:
+        if isinstance(p, _Data):
+            piece = json.dumps(_text_of(p.value), ensure_ascii=False)[1:-1] if in_string else go_json(p.value)
+            text.append(piece.replace("`", "\\`"))
+            continue
+        text.append(p)
+        if p == '"':
+            in_string = not in_string
+    return "`" + "".join(text) + "`"
 
 
 # ---------------------------------------------------------------------------------------------- references
