@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 from admission.decide import denies
-from admission.engine import Engine
+from admission.engine import Engine, Phase
 from admission.engines import Context, PolicyError
 from admission.manifests import Document, ManifestError, find_files, load_file, load_paths
 from admission.objects import ObjectIdentity
@@ -126,8 +126,7 @@ def evaluate(
     Large inputs are split over worker processes forked after the policies and state are built (so
     nothing is loaded twice); `workers` overrides how many (1: in this process)."""
     state = ClusterState(state_objects if state_objects is not None else (r.obj for r in resources))
-    job = _Job(engine, resources, Context(state=state),
-               mutate and any(p.mutates for p in engine.policies()))
+    job = _Job(engine, resources, Context(state=state), Phase.ALL if mutate else Phase.VALIDATE)
     n = default_workers(len(resources)) if workers is None else max(1, workers)
     if n > 1:
         results = _parallel(job, n)
@@ -155,18 +154,11 @@ class _Job:
     engine: Engine
     resources: list[Resource]
     ctx: Context
-    mutating: bool
+    phases: Phase
 
     def results_for(self, res: Resource) -> list[RuleResult]:
-        request = Request.for_object(res.obj)
-        results: list[RuleResult] = []
-        if self.mutating:
-            outcome = self.engine.mutate(request, self.ctx)
-            results.extend(r for r in outcome.decision.results if r.status in (Status.FAIL, Status.ERROR))
-            if outcome.mutated != res.obj:
-                request = Request.for_object(outcome.mutated)
-        results.extend(self.engine.results(request, self.ctx))
-        return results
+        """The resource through the pipeline, as a CREATE: every mutating and validating rule's result."""
+        return self.engine.review(Request.for_object(res.obj), self.ctx, self.phases).results
 
 
 _FORKED_JOB: _Job | None = None  # what forked workers evaluate (inherited, never pickled)
