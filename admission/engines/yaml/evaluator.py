@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from admission.engines import Context, PolicyError, PolicyInfo
+from admission.engines import OPERATIONS, Context, PolicyError, PolicyInfo, Target
 from admission.engines.yaml.conditions import evaluate_conditions
 from admission.engines.yaml.context import load_context
 from admission.engines.yaml.pattern import match_pattern
@@ -25,7 +25,7 @@ from admission.engines.yaml.podsecurity import check
 from admission.engines.yaml.policy import Policy, Rule, parse_policy
 from admission.engines.yaml.values import wildcard_match
 from admission.manifests import Document
-from admission.match import Subject, block_kinds
+from admission.match import Subject, block_kinds, parse_kind_selector
 from admission.podsecurity import sharing
 from admission.results import Action, RuleResult, Status, parse_action
 from admission.review import Kind, Request
@@ -180,6 +180,10 @@ class KyvernoEvaluator:
                 rules=tuple(r.name for r in p.all_rules),
                 mutates=p.mutates,
                 validates=p.validates,  # generate rules are evaluated for `test` only (see generate())
+                description=p.annotations.get("policies.kyverno.io/description")
+                or p.annotations.get("policies.kyverno.io/title") or "",
+                rule_docs=tuple((r.name, _rule_doc(p, r)) for r in p.all_rules),
+                targets=tuple(t for r in p.all_rules for t in rule_targets(r)),
             )
             for p in self._policies
         ]
@@ -315,6 +319,60 @@ class KyvernoEvaluator:
         if outcome is None:
             return _result(policy, rule, Status.SKIP, NOT_APPLIED), None
         return _result(policy, rule, outcome.status, outcome.message), outcome
+
+
+def _rule_doc(policy: Policy, rule: Rule) -> str:
+    """What a rule checks, for reports: its static message, else the policy's title or description."""
+    message = str((rule.validate or {}).get("message") or "")
+    if message and "{{" not in message:
+        return " ".join(message.split())
+    if rule.mutate is not None:
+        return f"mutation rule {rule.name} of {policy.name}"
+    return " ".join((policy.annotations.get("policies.kyverno.io/title")
+                     or policy.annotations.get("policies.kyverno.io/description") or f"rule {rule.name}").split())
+
+
+# Subresources reached with CONNECT rather than CREATE/UPDATE.
+_CONNECT_SUBRESOURCES = frozenset({"exec", "attach", "portforward", "proxy"})
+
+
+def rule_targets(rule: Rule) -> list[Target]:
+    """The kinds and operations a rule's match block can select, in its phase (none for generate rules).
+
+    Without `operations`, a rule selects CREATE and UPDATE (CONNECT for exec/attach/portforward/proxy),
+    and DELETE only for a `deny` rule: pattern, anyPattern and podSecurity rules skip a deleted resource,
+    and mutations never see one. A Pod rule also matches the pods/ephemeralcontainers subresource (as
+    match does). An exclude filter naming only operations takes them away."""
+    from admission.engines.yaml.autogen import descriptions
+
+    default: tuple[str, ...]
+    if rule.mutate is not None:
+        phase, default = "mutate", ("CREATE", "UPDATE")
+    elif rule.validate is not None:
+        phase = "validate"
+        default = ("CREATE", "UPDATE", "DELETE") if rule.validate.get("deny") is not None else ("CREATE", "UPDATE")
+    else:
+        return []
+    excluded: set[str] = set()
+    for desc in descriptions(rule.exclude):
+        if desc.get("operations") and not any(v for k, v in desc.items() if k != "operations"):
+            excluded.update(str(o) for o in desc["operations"])
+    out: list[Target] = []
+    for desc in descriptions(rule.match):
+        kinds = [str(k) for k in desc.get("kinds") or []] or ["*"]
+        for selector in kinds:
+            group, version, kind, sub = parse_kind_selector(selector)
+            if not kind:
+                continue
+            given = [str(o) for o in desc.get("operations") or []]
+            ops = given or (["CONNECT"] if sub in _CONNECT_SUBRESOURCES else list(default))
+            ops = [o for o in OPERATIONS if o in ops and o not in excluded]
+            if not ops:
+                continue
+            out.append(Target(phase, group, version, kind, sub, tuple(ops)))
+            if (group, kind, sub) in (("*", "Pod", ""), ("", "Pod", "")) and "UPDATE" in ops:
+                out.append(Target(phase, group, version, kind, "ephemeralcontainers", ("UPDATE",)))
+    return out
 
 
 def _may_match(rule: Rule, kind: str) -> bool:
@@ -752,7 +810,6 @@ def _generated_objects(spec: dict[str, Any], ctx: Context) -> list[Object]:
     source_ns = str(clone_list.get("namespace") or "")
     out: list[Object] = []
     for selector_kind in clone_list.get("kinds") or []:
-        from admission.match import parse_kind_selector
 
         group, version, bare, _ = parse_kind_selector(str(selector_kind))
         wanted = None if "*" in (group, version) else (f"{group}/{version}" if group else version)
