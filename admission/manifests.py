@@ -164,3 +164,60 @@ def load_paths(paths: Iterable[str | Path], suffixes: tuple[str, ...] = YAML_SUF
             raise ManifestError(str(path), 0, "no such file or folder")
         for f in find_files(path, suffixes):
             yield from load_file(f)
+
+
+class Locator:
+    """Where a field of a loaded document is in its source: the line and column of its key (`image:`)
+    or list item. Sources are read again, and composed once each, only when a location is asked for, so
+    loading stays as lean as it is; `texts` holds sources that cannot be read again (stdin)."""
+
+    def __init__(self, texts: dict[str, str] | None = None) -> None:
+        self.texts = dict(texts or {})
+        self._nodes: dict[str, list[yaml.Node]] = {}
+
+    def _documents(self, file: str) -> list[yaml.Node]:
+        if file not in self._nodes:
+            text = self.texts.get(file)
+            nodes: list[yaml.Node] = []
+            try:
+                if text is None:
+                    text = Path(file).read_text(encoding="utf-8")
+                nodes = [n for n in yaml.compose_all(text, Loader=SafeLoader) if n is not None]
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                nodes = []
+            self._nodes[file] = nodes
+        return self._nodes[file]
+
+    def _document(self, file: str, line: int) -> yaml.Node | None:
+        for node in self._documents(file):
+            if node.start_mark.line + 1 == line:
+                return node
+            if isinstance(node, yaml.MappingNode):  # a List: its items are the documents
+                for key, value in node.value:
+                    if getattr(key, "value", None) == "items" and isinstance(value, yaml.SequenceNode):
+                        for item in value.value:
+                            if item.start_mark.line + 1 == line:
+                                return item
+        return None
+
+    def locate(self, file: str, line: int, pointer: str) -> tuple[int, int] | None:
+        """(line, column), both 1-based, of the field at the JSON pointer in the document starting at
+        `line`; of its nearest ancestor present in the source when the field itself is not (a field the
+        rule wanted, or one a mutation added). None when the document cannot be found."""
+        node = self._document(file, line)
+        if node is None:
+            return None
+        mark = node.start_mark
+        for raw in pointer.split("/")[1:] if pointer else []:
+            part = raw.replace("~1", "/").replace("~0", "~")
+            if isinstance(node, yaml.MappingNode):
+                found = next(((k, v) for k, v in node.value if str(getattr(k, "value", "")) == part), None)
+                if found is None:
+                    break
+                mark, node = found[0].start_mark, found[1]
+            elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+                node = node.value[int(part)]
+                mark = node.start_mark
+            else:
+                break
+        return mark.line + 1, mark.column + 1

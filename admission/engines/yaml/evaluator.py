@@ -61,6 +61,7 @@ class Outcome:
     message: str = ""
     obj: Object | None = None  # for mutations: the patched object
     generated: tuple[Object, ...] = ()  # for generate rules: the resources they would create
+    path: str = ""  # for a failed pattern: the field (JSON pointer) where the resource does not match
 
 
 @dataclass(frozen=True)
@@ -318,7 +319,7 @@ class KyvernoEvaluator:
             return _result_only(policy, rule, Status.ERROR, f"{type(exc).__name__}: {exc}")
         if outcome is None:
             return _result(policy, rule, Status.SKIP, NOT_APPLIED), None
-        return _result(policy, rule, outcome.status, outcome.message), outcome
+        return _result(policy, rule, outcome.status, outcome.message, outcome.path), outcome
 
 
 def _rule_doc(policy: Policy, rule: Rule) -> str:
@@ -418,7 +419,7 @@ def _result_only(policy: Policy, rule: Rule, status: Status, message: str) -> tu
 _PASSED: dict[tuple[str, str, str, Action, Any], RuleResult] = {}
 
 
-def _result(policy: Policy, rule: Rule, status: Status, message: str) -> RuleResult:
+def _result(policy: Policy, rule: Rule, status: Status, message: str, path: str = "") -> RuleResult:
     if status == Status.PASS:
         key = (policy.name, rule.name, message, rule.action, rule.failure_policy)
         found = _PASSED.get(key)
@@ -427,10 +428,10 @@ def _result(policy: Policy, rule: Rule, status: Status, message: str) -> RuleRes
                 _PASSED.clear()
             found = _PASSED[key] = _new_result(policy, rule, status, message)
         return found
-    return _new_result(policy, rule, status, message)
+    return _new_result(policy, rule, status, message, path)
 
 
-def _new_result(policy: Policy, rule: Rule, status: Status, message: str) -> RuleResult:
+def _new_result(policy: Policy, rule: Rule, status: Status, message: str, path: str = "") -> RuleResult:
     return RuleResult(
         policy=policy.name,
         rule=rule.name,
@@ -438,6 +439,7 @@ def _new_result(policy: Policy, rule: Rule, status: Status, message: str) -> Rul
         message=message,
         action=rule.action,
         failure_policy=rule.failure_policy,
+        path=path,
     )
 
 
@@ -649,7 +651,8 @@ def validate_pattern(rule: Rule, pattern: Any, resource: Any, variables: Any, *,
         return Outcome(Status.SKIP, result.message)
     if not result.path:
         return Outcome(Status.ERROR, _pattern_message(rule, variables, "", result.message))
-    return Outcome(Status.FAIL, _pattern_message(rule, variables, result.path, result.message))
+    return Outcome(Status.FAIL, _pattern_message(rule, variables, result.path, result.message),
+                   path=pointer(result.path))
 
 
 def _pattern_message(rule: Rule, variables: Any, path: str, error: str) -> str:
@@ -672,6 +675,7 @@ def validate_any_pattern(rule: Rule, patterns: Any, resource: Any, variables: An
         return Outcome(Status.ERROR, "failed to deserialize anyPattern, expected type array")
     failed: list[str] = []
     skipped: list[str] = []
+    first_path = ""
     for i, pattern in enumerate(patterns):
         result = match_pattern(resource, pattern, static=static)
         if result.status == "pass":
@@ -680,6 +684,7 @@ def validate_any_pattern(rule: Rule, patterns: Any, resource: Any, variables: An
             skipped.append(f"rule {rule.name}[{i}] skipped: {result.message}")
         elif result.path:
             failed.append(f"rule {rule.name}[{i}] failed at path {result.path}")
+            first_path = first_path or pointer(result.path)
         else:
             failed.append(f"rule {rule.name}[{i}] failed: {result.message}")
     if skipped and not failed:
@@ -691,10 +696,24 @@ def validate_any_pattern(rule: Rule, patterns: Any, resource: Any, variables: An
             return Outcome(Status.FAIL, f"validation error: variables substitution error in rule {rule.name} "
                                         f"execution error: {errors}")
         if not message:
-            return Outcome(Status.FAIL, f"validation error: {errors}")
+            return Outcome(Status.FAIL, f"validation error: {errors}", path=first_path)
         sep = " " if message.endswith(".") else ". "
-        return Outcome(Status.FAIL, f"validation error: {message}{sep}{errors}")
+        return Outcome(Status.FAIL, f"validation error: {message}{sep}{errors}", path=first_path)
     return Outcome(Status.PASS, str((rule.validate or {}).get("message") or ""))
+
+
+def pointer(path: str) -> str:
+    """A pattern mismatch's path (`/spec/containers/0/image/`, anchors as written) as a JSON pointer into
+    the resource (`/spec/containers/0/image`)."""
+    from admission.engines.yaml.policy import anchor_of
+
+    parts = []
+    for part in path.strip("/").split("/"):
+        if not part:
+            continue
+        anchor = anchor_of(part)
+        parts.append(anchor[1] if anchor else part)
+    return "/" + "/".join(parts) if parts else ""
 
 
 def _map(value: Any) -> dict[str, Any]:
