@@ -297,7 +297,7 @@ def locate(found: list[Finding], texts: dict[str, str] | None = None) -> list[Fi
     out: list[Finding] = []
     for f in found:
         region = None
-        if f.resource.line:
+        if f.resource.line and f.result.path:
             region = locator.locate(f.resource.file, f.resource.line, f.result.path)
         out.append(Finding(f.resource, f.result, region))
     return out
