@@ -96,3 +96,19 @@ def test_rules_group_resources_by_group_version_operations_and_scope() -> None:
     assert {"apiGroups": ["*"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE", "DELETE", "CONNECT"],
             "resources": ["*"], "scope": "*"} in got
     assert got == rules([info], "validate")  # stable
+
+
+def test_the_webhooks_command_prints_the_derived_rules(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from admission.cli import main
+    from admission.policyset import builtin_policies
+
+    result = CliRunner().invoke(main, ["webhooks"])
+    assert result.exit_code == 0
+    printed = list(yaml.safe_load(result.output).values())
+    infos = load([builtin_policies()]).policies()
+    assert printed == [rules(infos, "validate"), rules(infos, "mutate")]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {name: b}\nspec: {rules: []}\n")
+    assert CliRunner().invoke(main, ["webhooks", "--policies", str(broken)]).exit_code == 2
