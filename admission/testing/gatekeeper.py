@@ -31,7 +31,7 @@ def run_suite(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
         tname = str(test.get("name") or "test")
         cases = test.get("cases") or []
         try:
-            engine = _compile(base, test)
+            engine = engine_for(_compile(base, test))
         except (PolicyError, ManifestError, OSError) as exc:
             for case in cases:
                 results.append(CaseResult(str(path), f"{tname}/{case.get('name')}", False, f"cannot load: {exc}"))
@@ -41,15 +41,19 @@ def run_suite(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
     return results
 
 
-def _compile(base: Path, test: dict[str, Any]) -> Engine:
-    """An Engine over the test's template and constraint (the same pipeline `serve` and `lint` run)."""
+def _compile(base: Path, test: dict[str, Any]) -> ConstraintSet:
     docs: list[Document] = []
     for key in ("template", "constraint"):
         file = test.get(key)
         if not file:
             raise PolicyError(str(base), f"test {test.get('name')!r} names no {key}")
         docs.extend(load_file(base / str(file)))
-    return Engine([RegoEvaluator(ConstraintSet.from_documents(docs), ModuleSet([]))])
+    return ConstraintSet.from_documents(docs)
+
+
+def engine_for(cset: ConstraintSet) -> Engine:
+    """An Engine over a test's constraints: cases go through the pipeline `serve` and `lint` run."""
+    return Engine([RegoEvaluator(cset, ModuleSet([]))])
 
 
 def request_for(obj: Object) -> Request:

@@ -338,6 +338,16 @@ _CONNECT_SUBRESOURCES = frozenset({"exec", "attach", "portforward", "proxy"})
 
 
 def rule_targets(rule: Rule) -> list[Target]:
+    """The kinds and operations a rule's match block can select, in its phase (see _targets); a block
+    that cannot be read this way (matching reports its problem) may select anything."""
+    try:
+        return _targets(rule)
+    except (TypeError, ValueError, AttributeError):
+        phase = "mutate" if rule.mutate is not None else "validate" if rule.validate is not None else ""
+        return [Target(phase, "*", "*", "*", "*", OPERATIONS)] if phase else []
+
+
+def _targets(rule: Rule) -> list[Target]:
     """The kinds and operations a rule's match block can select, in its phase (none for generate rules).
 
     Without `operations`, a rule selects CREATE and UPDATE (CONNECT for exec/attach/portforward/proxy),
@@ -357,15 +367,15 @@ def rule_targets(rule: Rule) -> list[Target]:
     excluded: set[str] = set()
     for desc in descriptions(rule.exclude):
         if desc.get("operations") and not any(v for k, v in desc.items() if k != "operations"):
-            excluded.update(str(o) for o in desc["operations"])
+            excluded.update(str(o) for o in _list(desc["operations"]))
     out: list[Target] = []
     for desc in descriptions(rule.match):
-        kinds = [str(k) for k in desc.get("kinds") or []] or ["*"]
+        kinds = [str(k) for k in _list(desc.get("kinds") or [])] or ["*"]
         for selector in kinds:
             group, version, kind, sub = parse_kind_selector(selector)
             if not kind:
                 continue
-            given = [str(o) for o in desc.get("operations") or []]
+            given = [str(o) for o in _list(desc.get("operations") or [])]
             ops = given or (["CONNECT"] if sub in _CONNECT_SUBRESOURCES else list(default))
             ops = [o for o in OPERATIONS if o in ops and o not in excluded]
             if not ops:
@@ -374,6 +384,12 @@ def rule_targets(rule: Rule) -> list[Target]:
             if (group, kind, sub) in (("*", "Pod", ""), ("", "Pod", "")) and "UPDATE" in ops:
                 out.append(Target(phase, group, version, kind, "ephemeralcontainers", ("UPDATE",)))
     return out
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+    return value
 
 
 def _may_match(rule: Rule, kind: str) -> bool:
