@@ -174,7 +174,7 @@ class Locator:
     def __init__(self, texts: dict[str, str] | None = None) -> None:
         self.texts = dict(texts or {})
         self._lines: dict[str, list[str]] = {}
-        self._nodes: dict[tuple[str, int], yaml.Node | None] = {}
+        self._nodes: dict[tuple[str, int], _Shifted | None] = {}
 
     def _source(self, file: str) -> list[str]:
         if file not in self._lines:
@@ -187,7 +187,7 @@ class Locator:
             self._lines[file] = text.splitlines(keepends=True)
         return self._lines[file]
 
-    def _document(self, file: str, line: int) -> yaml.Node | None:
+    def _document(self, file: str, line: int) -> _Shifted | None:
         """The node of the document (or List item) whose first line is `line`: the text from there to the
         next document marker, composed on its own (its marks are then shifted back to the file's lines)."""
         key = (file, line)
@@ -200,15 +200,13 @@ class Locator:
                 node = yaml.compose("".join(lines[line - 1:end]), Loader=SafeLoader) if line >= 1 else None
             except yaml.YAMLError:
                 node = None  # a List item's slice need not parse alone: look in the whole List below
-            if node is None or not isinstance(node, yaml.MappingNode):
-                node = self._in_list(lines, line)
+            if isinstance(node, yaml.MappingNode):
+                self._nodes[key] = _Shifted(node, line - 1)
             else:
-                node = _Shifted(node, line - 1)
-            self._nodes[key] = node
-        found = self._nodes[key]
-        return found.node if isinstance(found, _Shifted) else found
+                self._nodes[key] = self._in_list(lines, line)
+        return self._nodes[key]
 
-    def _in_list(self, lines: list[str], line: int) -> Any:
+    def _in_list(self, lines: list[str], line: int) -> _Shifted | None:
         """The item starting at `line` of the List document around it."""
         start = line - 1
         while start > 0 and not lines[start].startswith("---"):
@@ -232,9 +230,8 @@ class Locator:
         """(line, column), both 1-based, of the field at the JSON pointer in the document starting at
         `line`; of its nearest ancestor present in the source when the field itself is not (a field the
         rule wanted, or one a mutation added). None when the document cannot be found."""
-        self._document(file, line)
-        found = self._nodes.get((file, line))
-        if not isinstance(found, _Shifted):
+        found = self._document(file, line)
+        if found is None:
             return None
         node, offset = found.node, found.offset
         mark = node.start_mark
