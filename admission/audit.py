@@ -8,6 +8,7 @@ pod template, so each problem is reported once, where it is fixed. Nothing is mu
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
@@ -83,7 +84,9 @@ def kube_lister() -> Lister:
         config.load_incluster_config(client_configuration=configuration)
     except ConfigException:
         try:
-            config.load_kube_config(client_configuration=configuration)
+            # KUBECONFIG as it is now (the client reads it once, when it is first imported)
+            config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None,
+                                    client_configuration=configuration)
         except Exception as exc:  # a missing, unreadable or malformed kubeconfig
             raise ClusterError(f"no Kubernetes cluster configured (in-cluster or kubeconfig): {one_line(exc)}") from None
     # one attempt per call: an unreachable API server is reported at once, not after urllib3's retries

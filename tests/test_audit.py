@@ -113,7 +113,14 @@ def test_parse_kind(text, expected):
     assert parse_kind(text) == expected
 
 
-def test_an_unreachable_api_server_is_one_line_and_exit_2(tmp_path, monkeypatch):
+@pytest.fixture
+def kube_client_imported():
+    """The Kubernetes client reads KUBECONFIG into its default once, when first imported: import it
+    before a test points KUBECONFIG elsewhere, so that later tests see the real default."""
+    import kubernetes.config  # noqa: F401
+
+
+def test_an_unreachable_api_server_is_one_line_and_exit_2(tmp_path, monkeypatch, kube_client_imported):
     """Through the real Kubernetes client: a kubeconfig naming a port nothing listens on."""
     import socket
 
@@ -138,7 +145,7 @@ current-context: x
     assert "Traceback" not in err.getvalue() and out.getvalue() == ""
 
 
-def test_no_kubeconfig_is_one_line_and_exit_2(tmp_path, monkeypatch):
+def test_no_kubeconfig_is_one_line_and_exit_2(tmp_path, monkeypatch, kube_client_imported):
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     err = io.StringIO()
