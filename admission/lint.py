@@ -1,9 +1,12 @@
 """`admission lint`: check manifests against the policies offline, as the API server would on CREATE.
 
-Every resource read is evaluated as a CREATE through the same Engine the server uses. The linted objects
-together are the cluster state the policies see (so the NetworkPolicies and Namespaces among them count),
-and mutating policies run first, as the API server calls mutating webhooks before validating ones.
-Exit codes: 0 nothing enforced fails, 1 something does, 2 unusable input (files, YAML, policies).
+Every resource read is evaluated as a CREATE through the pipeline the server runs (Engine.review). The
+linted objects together are the cluster state the policies see (so the NetworkPolicies and Namespaces
+among them count), and mutating policies run first, as the API server calls mutating webhooks before
+validating ones. An object whose apiVersion Kubernetes has removed is a finding (admission.removed);
+documents that are not Kubernetes objects are reported as skipped.
+Exit codes: 0 nothing enforced fails, 1 something does, 2 unusable input (files, YAML, policies, or no
+Kubernetes resources at all).
 """
 
 from __future__ import annotations
