@@ -545,3 +545,25 @@ def test_sarif_ids_stay_unique_when_constraint_names_repeat(tmp_path):
     sarif(out, [], [], Engine([Two()]))  # type: ignore[list-item]
     ids = [r["id"] for r in json.loads(out.getvalue())["runs"][0]["tool"]["driver"]["rules"]]
     assert ids.count("same") == 1 and len(ids) == len(set(ids))
+
+
+def test_pod_security_findings_point_at_the_offending_field(tmp_path):
+    manifest = write(tmp_path, "priv.yaml", """\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: priv, namespace: apps}
+        spec:
+          template:
+            spec:
+              containers:
+                - name: c
+                  image: registry.example.com/c:1
+                  securityContext:
+                    privileged: true
+        """)
+    code, out, _ = lint([str(manifest)], [], "json")
+    by_policy = {f["policy"]: f for f in json.loads(out)["findings"]}
+    baseline = by_policy["pod-security-baseline"]
+    assert code == 1 and baseline["enforced"]
+    assert baseline["path"] == "/spec/template/spec/containers/0/securityContext/privileged"
+    assert baseline["region"] == {"line": 11, "column": 13}

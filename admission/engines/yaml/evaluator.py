@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -753,6 +754,25 @@ def pod_of(obj: Object) -> dict[str, Any] | None:
     return None
 
 
+_FIELD_PART = re.compile(r"([^.\[\]]+)|\[([^\]]*)\]")
+
+
+def pod_field_pointer(obj: Object, field_path: str) -> str:
+    """A Pod Security field (`spec.containers[0].securityContext.privileged`, `metadata.annotations[k]`,
+    relative to the pod pod_of reads) as a JSON pointer into the object itself (a workload's template)."""
+    parts = [name or key.strip("'\"") for name, key in _FIELD_PART.findall(field_path)]
+    if not parts:
+        return ""
+    kind = obj.get("kind")
+    if kind in POD_CONTROLLERS:
+        prefix = ["spec", "template"]
+    elif kind == "CronJob":
+        prefix = ["spec", "jobTemplate"] if parts[0] == "metadata" else ["spec", "jobTemplate", "spec", "template"]
+    else:
+        prefix = []
+    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in [*prefix, *parts])
+
+
 def validate_pod_security(rule: Rule, spec: dict[str, Any], obj: Object | None) -> Outcome | None:
     if obj is None:
         return None  # Kyverno does not check a deleted resource
@@ -769,8 +789,10 @@ def validate_pod_security(rule: Rule, spec: dict[str, Any], obj: Object | None) 
     if not violations:
         return _passed(rule.name, "Validation")
     details = ", ".join(f"({v.message})" for v in violations)
+    fields = [f.path for v in violations for f in v.fields]
     return Outcome(Status.FAIL, f"Validation rule '{rule.name}' failed. It violates PodSecurity "
-                                f"\"{level}:{version}\": {details}")
+                                f"\"{level}:{version}\": {details}",
+                   path=pod_field_pointer(obj, fields[0]) if fields else "")
 
 
 # -- mutate -----------------------------------------------------------------------------------------
