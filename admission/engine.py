@@ -93,7 +93,7 @@ class Engine:
         mutated = original
         mutate_results: list[RuleResult] = []
         after: dict[str, Object] = {}
-        mutate_allowed = True
+        mutate_decision: Decision | None = None
         if Phase.MUTATE in phases and original is not None and (self.mutates or per_policy):
             if per_policy:
                 mutated = original
@@ -104,12 +104,16 @@ class Engine:
                         after[info.name] = mutated
             else:
                 mutated, mutate_results = self._mutate(request, original, ctx)
-            mutate_allowed = decide(mutate_results).allowed
+            mutate_decision = decide(mutate_results)
         validated = request
         if mutated is not original and mutated != original:
             validated = dataclasses.replace(request, object=mutated)
         validate_results = self._validate(validated, ctx) if Phase.VALIDATE in phases else []
-        decision = decide([*mutate_results, *validate_results])
+        if mutate_decision is not None and not validate_results:
+            decision = mutate_decision
+        else:
+            decision = decide([*mutate_results, *validate_results])
+        mutate_allowed = mutate_decision is None or mutate_decision.allowed
         return Review(validated, decision, mutated, mutate_results, validate_results, after, original, mutate_allowed)
 
     def validate(self, request: Request, ctx: Context | None = None) -> Decision:
