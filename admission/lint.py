@@ -38,8 +38,10 @@ EXIT_USAGE = 2
 
 STDIN = "<stdin>"
 
-# API groups whose objects configure policy engines or their tests: they are not linted as resources.
+# API groups whose documents configure policy engines, their tests or other tools (kustomize): they are
+# not cluster objects, so they are not linted as resources.
 POLICY_GROUPS = (
+    "kustomize.config.k8s.io/",
     "kyverno.io/",
     "cli.kyverno.io/",
     "templates.gatekeeper.sh/",
@@ -132,7 +134,7 @@ def skipped(docs: Iterable[Document]) -> list[str]:
         if is_lintable(d.obj):
             continue
         if isinstance(d.obj, dict) and d.obj.get("kind") and isinstance(d.obj.get("apiVersion"), str):
-            why = f"{d.obj['apiVersion']} {d.obj['kind']} configures policies or their tests; not linted"
+            why = f"{d.obj['apiVersion']} {d.obj['kind']} configures a tool (policies, tests, kustomize); not linted"
         else:
             if isinstance(d.obj, dict):
                 missing = " and ".join(k for k in ("apiVersion", "kind")
