@@ -8,6 +8,7 @@ pod template, so each problem is reported once, where it is fixed. Nothing is mu
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
@@ -65,26 +66,42 @@ def fetch(lister: Lister, kinds: Iterable[tuple[str, str]], namespace: str = "")
     return objects
 
 
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one short line: the Kubernetes client's errors span many lines (urllib3 nests the
+    cause, ApiException appends headers and body)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def kube_lister() -> Lister:
-    """A Lister over the cluster of the current kubeconfig context, or the in-cluster service account."""
+    """A Lister over the cluster of the current kubeconfig context, or the in-cluster service account.
+    Raises ClusterError (one line) when there is none or it cannot be reached."""
     from kubernetes import client, config, dynamic
     from kubernetes.config.config_exception import ConfigException
 
+    configuration = client.Configuration()
     try:
-        config.load_incluster_config()
+        config.load_incluster_config(client_configuration=configuration)
     except ConfigException:
         try:
-            config.load_kube_config()
-        except (ConfigException, OSError) as exc:
-            raise ClusterError(f"no Kubernetes cluster configured (in-cluster or kubeconfig): {exc}") from None
-    api = dynamic.DynamicClient(client.ApiClient())
+            # KUBECONFIG as it is now (the client reads it once, when it is first imported)
+            config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None,
+                                    client_configuration=configuration)
+        except Exception as exc:  # a missing, unreadable or malformed kubeconfig
+            raise ClusterError(f"no Kubernetes cluster configured (in-cluster or kubeconfig): {one_line(exc)}") from None
+    # one attempt per call: an unreachable API server is reported at once, not after urllib3's retries
+    configuration.retries = 0
+    try:
+        api = dynamic.DynamicClient(client.ApiClient(configuration))  # reads the API server's discovery
+    except Exception as exc:
+        raise ClusterError(f"cannot reach the Kubernetes API server at {configuration.host}: {one_line(exc)}") from None
 
     def list_objects(api_version: str, kind: str, namespace: str) -> list[Object]:
         try:
             resource = api.resources.get(api_version=api_version, kind=kind)
             listing: Any = resource.get(namespace=namespace or None)
         except Exception as exc:  # the client raises many types; each becomes one clear message
-            raise ClusterError(f"cannot list {api_version}/{kind}: {exc}") from None
+            raise ClusterError(f"cannot list {api_version}/{kind}: {one_line(exc)}") from None
         return [item for item in listing.to_dict().get("items") or []]
 
     return list_objects

@@ -71,6 +71,28 @@ def audit(policies: tuple[str, ...], fmt: str, kinds: tuple[str, ...], namespace
     sys.exit(run(list(policies), fmt, sys.stdout, kinds=list(kinds), namespace=namespace, include_owned=include_owned))
 
 
+@main.command()
+@click.option("--policies", "policies", multiple=True, help="Policy file or folder (repeatable). Default: built-in library.")
+def webhooks(policies: tuple[str, ...]) -> None:
+    """Print the webhook rules the policies need (the `rules:` of deploy/webhooks.yaml's two webhooks)."""
+    import yaml
+
+    from admission.engines import PolicyError
+    from admission.lint import load_engine
+    from admission.manifests import ManifestError
+    from admission.webhooks import derived
+
+    try:
+        engine = load_engine(list(policies))
+    except (PolicyError, ManifestError) as exc:
+        click.echo(f"error: cannot load policies: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    rules = derived(engine.policies())
+    doc = {"validate (ValidatingWebhookConfiguration, /validate)": rules["validate"],
+           "mutate (MutatingWebhookConfiguration, /mutate)": rules["mutate"]}
+    click.echo(yaml.safe_dump(doc, sort_keys=False, default_flow_style=None), nl=False)
+
+
 @main.command(name="test")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-v", "--verbose", is_flag=True, help="Print passing results too.")

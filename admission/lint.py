@@ -1,9 +1,12 @@
 """`admission lint`: check manifests against the policies offline, as the API server would on CREATE.
 
-Every resource read is evaluated as a CREATE through the same Engine the server uses. The linted objects
-together are the cluster state the policies see (so the NetworkPolicies and Namespaces among them count),
-and mutating policies run first, as the API server calls mutating webhooks before validating ones.
-Exit codes: 0 nothing enforced fails, 1 something does, 2 unusable input (files, YAML, policies).
+Every resource read is evaluated as a CREATE through the pipeline the server runs (Engine.review). The
+linted objects together are the cluster state the policies see (so the NetworkPolicies and Namespaces
+among them count), and mutating policies run first, as the API server calls mutating webhooks before
+validating ones. An object whose apiVersion Kubernetes has removed is a finding (admission.removed);
+documents that are not Kubernetes objects are reported as skipped.
+Exit codes: 0 nothing enforced fails, 1 something does, 2 unusable input (files, YAML, policies, or no
+Kubernetes resources at all).
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO, TypeVar
 
+from admission import removed
 from admission.decide import denies
-from admission.engine import Engine
+from admission.engine import Engine, Phase
 from admission.engines import Context, PolicyError
-from admission.manifests import Document, ManifestError, find_files, load_file, load_paths
+from admission.manifests import Document, Locator, ManifestError, find_files, load_file, load_text
 from admission.objects import ObjectIdentity
 from admission.results import RuleResult, Status
 from admission.review import Request
@@ -32,8 +36,12 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 
-# API groups whose objects configure policy engines or their tests: they are not linted as resources.
+STDIN = "<stdin>"
+
+# API groups whose documents configure policy engines, their tests or other tools (kustomize): they are
+# not cluster objects, so they are not linted as resources.
 POLICY_GROUPS = (
+    "kustomize.config.k8s.io/",
     "kyverno.io/",
     "cli.kyverno.io/",
     "templates.gatekeeper.sh/",
@@ -74,7 +82,7 @@ class Resource(ObjectIdentity):
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Every rule result for one resource: validating rules, and mutating rules that failed or erred."""
+    """Every rule result for one resource: the removed-API check, mutating rules, validating rules."""
 
     resource: Resource
     results: list[RuleResult]
@@ -84,6 +92,8 @@ class Evaluation:
 class Finding:
     resource: Resource
     result: RuleResult
+    # (line, column) of the field the rule failed on, where the source has it (see locate)
+    region: tuple[int, int] | None = None
 
     @property
     def enforced(self) -> bool:
@@ -117,6 +127,25 @@ def collect(docs: Iterable[Document], default_namespace: str = "default") -> lis
     ]
 
 
+def skipped(docs: Iterable[Document]) -> list[str]:
+    """Why each document that is not linted is left out, as `file:line: ...` notes."""
+    notes: list[str] = []
+    for d in docs:
+        if is_lintable(d.obj):
+            continue
+        if isinstance(d.obj, dict) and d.obj.get("kind") and isinstance(d.obj.get("apiVersion"), str):
+            why = f"{d.obj['apiVersion']} {d.obj['kind']} configures a tool (policies, tests, kustomize); not linted"
+        else:
+            if isinstance(d.obj, dict):
+                missing = " and ".join(k for k in ("apiVersion", "kind")
+                                       if not (d.obj.get(k) and isinstance(d.obj.get(k), str)))
+                why = f"not a Kubernetes object (no {missing}); skipped"
+            else:
+                why = f"not a Kubernetes object (a {type(d.obj).__name__}, not a mapping); skipped"
+        notes.append(f"{d.file}:{d.line}: {why}")
+    return notes
+
+
 def evaluate(
     engine: Engine, resources: list[Resource], *, mutate: bool = True, workers: int | None = None,
     state_objects: Iterable[Object] | None = None,
@@ -126,8 +155,7 @@ def evaluate(
     Large inputs are split over worker processes forked after the policies and state are built (so
     nothing is loaded twice); `workers` overrides how many (1: in this process)."""
     state = ClusterState(state_objects if state_objects is not None else (r.obj for r in resources))
-    job = _Job(engine, resources, Context(state=state),
-               mutate and any(p.mutates for p in engine.policies()))
+    job = _Job(engine, resources, Context(state=state), Phase.ALL if mutate else Phase.VALIDATE)
     n = default_workers(len(resources)) if workers is None else max(1, workers)
     if n > 1:
         results = _parallel(job, n)
@@ -155,18 +183,14 @@ class _Job:
     engine: Engine
     resources: list[Resource]
     ctx: Context
-    mutating: bool
+    phases: Phase
 
     def results_for(self, res: Resource) -> list[RuleResult]:
-        request = Request.for_object(res.obj)
-        results: list[RuleResult] = []
-        if self.mutating:
-            outcome = self.engine.mutate(request, self.ctx)
-            results.extend(r for r in outcome.decision.results if r.status in (Status.FAIL, Status.ERROR))
-            if outcome.mutated != res.obj:
-                request = Request.for_object(outcome.mutated)
-        results.extend(self.engine.results(request, self.ctx))
-        return results
+        """The resource through the pipeline, as a CREATE: every mutating and validating rule's result,
+        after a removed apiVersion's (the API server would not even take the object)."""
+        results = self.engine.review(Request.for_object(res.obj), self.ctx, self.phases).results
+        gone = removed.check(res.obj)
+        return [gone, *results] if gone is not None else results
 
 
 _FORKED_JOB: _Job | None = None  # what forked workers evaluate (inherited, never pickled)
@@ -212,9 +236,10 @@ def _fork_map(fn: Callable[[_T], _R], items: list[_T], workers: int) -> list[_R]
 PARALLEL_BYTES = 1_000_000
 
 
-def read(paths: list[str], workers: int | None = None) -> list[Document]:
+def read(paths: list[str], workers: int | None = None, texts: dict[str, str] | None = None) -> list[Document]:
     """Documents from files, folders and `-` (stdin), in order; a large input is parsed by forked
-    workers, file by file. Raises ManifestError for the first file that cannot be read or parsed."""
+    workers, file by file. Raises ManifestError for the first file that cannot be read or parsed.
+    The text read from stdin is kept in `texts` (to locate fields in it later)."""
     sources: list[Path | None] = []  # None stands for stdin
     for p in paths:
         if p == "-":
@@ -233,7 +258,10 @@ def read(paths: list[str], workers: int | None = None) -> list[Document]:
     docs: list[Document] = []
     for source in sources:
         if source is None:
-            docs.extend(load_paths(["-"]))
+            text = sys.stdin.read()
+            if texts is not None:
+                texts[STDIN] = text
+            docs.extend(load_text(text, STDIN))
         else:
             docs.extend(parsed[source] if source in parsed else load_file(source))
     return docs
@@ -267,6 +295,19 @@ def findings(evaluations: list[Evaluation]) -> list[Finding]:
     ]
 
 
+def locate(found: list[Finding], texts: dict[str, str] | None = None) -> list[Finding]:
+    """The findings with the region of the field each failed on (its key's line and column), where the
+    result names the field and the source has it (else its nearest ancestor there, else the object)."""
+    locator = Locator(texts)
+    out: list[Finding] = []
+    for f in found:
+        region = None
+        if f.resource.line and f.result.path:
+            region = locator.locate(f.resource.file, f.resource.line, f.result.path)
+        out.append(Finding(f.resource, f.result, region))
+    return out
+
+
 def load_engine(policies: list[str]) -> Engine:
     from admission.policyset import builtin_policies, load
 
@@ -295,10 +336,19 @@ def run(
     if missing:
         err.write(f"error: no such file or folder: {', '.join(missing)}\n")
         return EXIT_USAGE
+    texts: dict[str, str] = {}
     try:
-        resources = collect(read(paths, workers), default_namespace)
+        docs = read(paths, workers, texts)
     except ManifestError as exc:
         err.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    resources = collect(docs, default_namespace)
+    notes = skipped(docs)
+    if not resources:
+        for note in notes:
+            err.write(f"note: {note}\n")
+        err.write(f"error: no Kubernetes resources found in {', '.join(paths)}"
+                  f"{f' ({len(docs)} documents, none a resource to lint)' if docs else ''}\n")
         return EXIT_USAGE
     try:
         engine = load_engine(policies)
@@ -306,6 +356,6 @@ def run(
         err.write(f"error: cannot load policies: {exc}\n")
         return EXIT_USAGE
     evaluations = evaluate(engine, resources, mutate=mutate, workers=workers)
-    found = findings(evaluations)
-    report.FORMATS[fmt](out, evaluations, found, engine)
+    found = locate(findings(evaluations), texts)
+    report.FORMATS[fmt](out, evaluations, found, engine, notes)
     return EXIT_FINDINGS if any(f.enforced for f in found) else EXIT_OK

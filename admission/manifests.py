@@ -164,3 +164,95 @@ def load_paths(paths: Iterable[str | Path], suffixes: tuple[str, ...] = YAML_SUF
             raise ManifestError(str(path), 0, "no such file or folder")
         for f in find_files(path, suffixes):
             yield from load_file(f)
+
+
+class Locator:
+    """Where a field of a loaded document is in its source: the line and column of its key (`image:`)
+    or list item. Only the document asked about is composed again, when a location is asked for, so
+    loading stays as lean as it is; `texts` holds sources that cannot be read again (stdin)."""
+
+    def __init__(self, texts: dict[str, str] | None = None) -> None:
+        self.texts = dict(texts or {})
+        self._lines: dict[str, list[str]] = {}
+        self._nodes: dict[tuple[str, int], _Shifted | None] = {}
+
+    def _source(self, file: str) -> list[str]:
+        if file not in self._lines:
+            text = self.texts.get(file)
+            if text is None:
+                try:
+                    text = Path(file).read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError):
+                    text = ""
+            self._lines[file] = text.splitlines(keepends=True)
+        return self._lines[file]
+
+    def _document(self, file: str, line: int) -> _Shifted | None:
+        """The node of the document (or List item) whose first line is `line`: the text from there to the
+        next document marker, composed on its own (its marks are then shifted back to the file's lines)."""
+        key = (file, line)
+        if key not in self._nodes:
+            lines = self._source(file)
+            end = line - 1
+            while end < len(lines) and not (end > line - 1 and lines[end].startswith(("---", "..."))):
+                end += 1
+            try:
+                node = yaml.compose("".join(lines[line - 1:end]), Loader=SafeLoader) if line >= 1 else None
+            except yaml.YAMLError:
+                node = None  # a List item's slice need not parse alone: look in the whole List below
+            if isinstance(node, yaml.MappingNode):
+                self._nodes[key] = _Shifted(node, line - 1)
+            else:
+                self._nodes[key] = self._in_list(lines, line)
+        return self._nodes[key]
+
+    def _in_list(self, lines: list[str], line: int) -> _Shifted | None:
+        """The item starting at `line` of the List document around it."""
+        start = line - 1
+        while start > 0 and not lines[start].startswith("---"):
+            start -= 1
+        end = line
+        while end < len(lines) and not lines[end].startswith(("---", "...")):
+            end += 1
+        try:
+            node = yaml.compose("".join(lines[start:end]), Loader=SafeLoader)
+        except yaml.YAMLError:
+            return None
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if getattr(k, "value", None) == "items" and isinstance(v, yaml.SequenceNode):
+                    for item in v.value:
+                        if item.start_mark.line + start + 1 == line:
+                            return _Shifted(item, start)
+        return None
+
+    def locate(self, file: str, line: int, pointer: str) -> tuple[int, int] | None:
+        """(line, column), both 1-based, of the field at the JSON pointer in the document starting at
+        `line`; of its nearest ancestor present in the source when the field itself is not (a field the
+        rule wanted, or one a mutation added). None when the document cannot be found."""
+        found = self._document(file, line)
+        if found is None:
+            return None
+        node, offset = found.node, found.offset
+        mark = node.start_mark
+        for raw in pointer.split("/")[1:] if pointer else []:
+            part = raw.replace("~1", "/").replace("~0", "~")
+            if isinstance(node, yaml.MappingNode):
+                pair = next(((k, v) for k, v in node.value if str(getattr(k, "value", "")) == part), None)
+                if pair is None:
+                    break
+                mark, node = pair[0].start_mark, pair[1]
+            elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+                node = node.value[int(part)]
+                mark = node.start_mark
+            else:
+                break
+        return mark.line + offset + 1, mark.column + 1
+
+
+@dataclass(frozen=True)
+class _Shifted:
+    """A node composed from a slice of its file, and the line the slice starts at."""
+
+    node: yaml.Node
+    offset: int

@@ -36,6 +36,8 @@ class RuleResult:
     message: str = ""
     action: Action = Action.ENFORCE
     failure_policy: FailurePolicy = FailurePolicy.FAIL
+    # the field the rule failed on, as a JSON pointer into the object (`/spec/containers/0/image`), when known
+    path: str = ""
 
     @property
     def source(self) -> str:

@@ -92,27 +92,44 @@ class Request:
     @classmethod
     def for_object(
         cls,
-        obj: Object,
+        obj: Object | None,
         *,
         operation: str = "CREATE",
         old_object: Object | None = None,
         user_info: dict[str, Any] | None = None,
+        namespace: str | None = None,
         uid: str = "offline",
+        kind: Kind | None = None,
+        name: str | None = None,
+        sub_resource: str = "",
+        resource: dict[str, str] | None = None,
+        dry_run: bool = False,
+        options: Object | None = None,
     ) -> Request:
-        """A synthetic request for a manifest, as `lint` and `test` evaluate them."""
-        subject = obj if operation != "DELETE" else (old_object or obj)
+        """The request an offline surface (`lint`, `test`, `audit`) evaluates for a manifest: the one place
+        such requests are built. For DELETE the object is the old one (`old_object`, else `obj`); kind,
+        name, namespace and resource default to what the object says."""
+        if operation == "DELETE":
+            new, old = None, (old_object if old_object is not None else obj)
+        else:
+            new, old = obj, old_object
+        subject = new if new is not None else (old or {})
         meta = subject.get("metadata") or {}
-        kind = Kind.of(subject)
+        kind = kind if kind is not None else Kind.of(subject)
         return cls(
             uid=uid,
             kind=kind,
             operation=operation,
-            object=None if operation == "DELETE" else obj,
-            old_object=old_object if operation != "DELETE" else (old_object or obj),
-            name=str(meta.get("name") or ""),
-            namespace=str(meta.get("namespace") or ""),
+            object=new,
+            old_object=old,
+            name=str(meta.get("name") or "") if name is None else name,
+            namespace=str(meta.get("namespace") or "") if namespace is None else namespace,
             user_info=user_info or {},
-            resource={"group": kind.group, "version": kind.version, "resource": plural(kind.kind)},
+            resource=dict(resource) if resource is not None
+            else {"group": kind.group, "version": kind.version, "resource": plural(kind.kind)},
+            sub_resource=sub_resource,
+            dry_run=dry_run,
+            options=options,
         )
 
 

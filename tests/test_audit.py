@@ -111,3 +111,43 @@ def test_unknown_kind_and_unreachable_cluster_are_usage_errors():
 ])
 def test_parse_kind(text, expected):
     assert parse_kind(text) == expected
+
+
+@pytest.fixture
+def kube_client_imported():
+    """The Kubernetes client reads KUBECONFIG into its default once, when first imported: import it
+    before a test points KUBECONFIG elsewhere, so that later tests see the real default."""
+    import kubernetes.config  # noqa: F401
+
+
+def test_an_unreachable_api_server_is_one_line_and_exit_2(tmp_path, monkeypatch, kube_client_imported):
+    """Through the real Kubernetes client: a kubeconfig naming a port nothing listens on."""
+    import socket
+
+    with socket.socket() as s:  # a free port, closed again: connections to it are refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(f"""
+apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "https://127.0.0.1:{port}", insecure-skip-tls-verify: true}}}}]
+users: [{{name: u, user: {{token: t}}}}]
+contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
+current-context: x
+""")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    out, err = io.StringIO(), io.StringIO()
+    assert run([], "text", out, err=err) == 2
+    lines = err.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and f"127.0.0.1:{port}" in lines[0]
+    assert "Traceback" not in err.getvalue() and out.getvalue() == ""
+
+
+def test_no_kubeconfig_is_one_line_and_exit_2(tmp_path, monkeypatch, kube_client_imported):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    err = io.StringIO()
+    assert run([], "text", io.StringIO(), err=err) == 2
+    assert len(err.getvalue().splitlines()) == 1

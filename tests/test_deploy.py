@@ -101,3 +101,103 @@ def test_configmap_policies_load(tmp_path: Path) -> None:
         (tmp_path / name).write_text(text)
     engine = load([tmp_path])
     assert "require-team-label" in [p.name for p in engine.policies()]
+
+
+# -- deploy/ agrees with the policies ---------------------------------------------------------------
+
+def deployed_engine(tmp_path: Path) -> Any:
+    """The policies the Deployment loads: the built-in library and the ConfigMap's site policies."""
+    from admission.policyset import builtin_policies, load
+
+    for name, text in one("ConfigMap")["data"].items():
+        (tmp_path / name).write_text(text)
+    return load([builtin_policies(), tmp_path])
+
+
+@pytest.mark.parametrize(("kind", "phase"), [("ValidatingWebhookConfiguration", "validate"),
+                                             ("MutatingWebhookConfiguration", "mutate")])
+def test_webhook_rules_are_the_ones_derived_from_the_policies(tmp_path: Path, kind: str, phase: str) -> None:
+    from admission.webhooks import rules
+
+    [hook] = one(kind)["webhooks"]
+    assert hook["rules"] == rules(deployed_engine(tmp_path).policies(), phase)
+
+
+def sent(hook: dict[str, Any], obj: dict[str, Any], operation: str) -> bool:
+    """Whether the API server sends this request to the webhook (its rules, as registered)."""
+    from admission.review import Kind
+    from admission.webhooks import KINDS
+
+    kind = Kind.of(obj)
+    resource = KINDS[kind.kind][2]
+    return any(kind.group in r["apiGroups"] and kind.version in r["apiVersions"] and resource in r["resources"]
+               and operation in r["operations"] for r in hook["rules"])
+
+
+WORKLOADS = [
+    {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "team"},
+     "spec": {"containers": [{"name": "c", "image": "registry.example.com/app:1.0"}]}},
+    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "team"},
+     "spec": {"selector": {"matchLabels": {"app": "d"}}, "template": {
+         "metadata": {"labels": {"app": "d"}},
+         "spec": {"containers": [{"name": "c", "image": "registry.example.com/app:1.0"}]}}}},
+    {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "cj", "namespace": "team"},
+     "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {
+         "restartPolicy": "Never", "containers": [{"name": "c", "image": "registry.example.com/app:1.0"}]}}}}}},
+]
+
+
+@pytest.mark.parametrize("obj", WORKLOADS, ids=lambda o: o["kind"])
+def test_the_cluster_decides_as_lint_does(tmp_path: Path, obj: dict[str, Any]) -> None:
+    """A workload without resources: lint mutates then validates; so does the cluster through the
+    registered webhooks (the Deployment used to reach /validate but not /mutate, and was denied)."""
+    from admission.engine import Phase
+    from admission.engines import Context
+    from admission.review import Request
+    from admission.state import ClusterState
+
+    engine = deployed_engine(tmp_path)
+    netpol = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+              "metadata": {"name": "all", "namespace": "team"}, "spec": {"podSelector": {}}}
+    ctx = Context(state=ClusterState([obj, netpol]))
+    request = Request.for_object(obj)
+    offline = engine.review(request, ctx, Phase.ALL)
+    [mutating] = one("MutatingWebhookConfiguration")["webhooks"]
+    [validating] = one("ValidatingWebhookConfiguration")["webhooks"]
+    if sent(mutating, obj, "CREATE"):
+        mutated = engine.review(request, ctx, Phase.MUTATE)  # what /mutate answers (its patch: this diff)
+        assert mutated.decision.allowed
+        request = Request.for_object(mutated.mutated)
+    assert sent(validating, obj, "CREATE")
+    in_cluster = engine.review(request, ctx, Phase.VALIDATE).decision  # what /validate answers
+    assert offline.decision.allowed and in_cluster.allowed
+    assert offline.decision.message == in_cluster.message
+
+
+def test_deploy_manifests_pass_the_builtin_policies() -> None:
+    """Our own manifests, linted with our own built-in library: nothing enforced fails, nothing warns."""
+    import io
+
+    from admission.lint import run
+
+    out = io.StringIO()
+    code = run([str(DEPLOY)], [], "json", out)
+    import json
+
+    report = json.loads(out.getvalue())
+    assert code == 0, report["findings"]
+    assert report["summary"]["resources"] >= 10
+    assert report["findings"] == []
+    [skipped] = report["skipped"]  # kustomization.yaml configures kustomize: not an object of the cluster
+    assert "kustomization.yaml" in skipped and "Kustomization" in skipped
+
+
+def test_the_server_pods_have_a_network_policy() -> None:
+    from admission.selectors import selector_matches
+
+    labels = one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    policy = one("NetworkPolicy")
+    assert selector_matches(policy["spec"]["podSelector"], labels)
+    ports = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
+    container = one("Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert {p["containerPort"] for p in container["ports"]} <= ports

@@ -137,24 +137,72 @@ def test_sarif_report(tmp_path, policies):
     assert deny["level"] == "error" and audit["level"] == "warning"
     assert rules[deny["ruleIndex"]] == "require-team/team-label"
     location = deny["locations"][0]["physicalLocation"]
-    assert location["region"]["startLine"] == 7
+    # the pattern wants metadata.labels, which the Pod lacks: its nearest field there, `metadata:`
+    assert location["region"] == {"startLine": 9, "startColumn": 1}
     assert location["artifactLocation"]["uri"].endswith("app.yaml")
     assert "the label `team` is required" in deny["message"]["text"]
 
 
-def test_junit_report_has_a_testcase_per_resource_and_rule(tmp_path, policies):
+def test_junit_report_has_a_testcase_per_resource_and_policy(tmp_path, policies):
     manifest = write(tmp_path, "app.yaml", MIXED)
     code, out, _ = lint([str(manifest)], [policies], "junit")
     root = ET.fromstring(out)
     cases = root.findall(".//testcase")
     assert code == 1
-    assert len(cases) == 4  # two Pods x two rules; the ConfigMap matches no rule
-    assert root.get("tests") == "4" and root.get("failures") == "2"
+    names = {c.get("name") for c in cases}
+    assert {"require-team", "audit-owner", "removed-api-versions"} <= names
+    assert len(cases) == 3 * len(names)  # three resources, each against every policy
+    assert root.get("tests") == str(len(cases)) and root.get("failures") == "2"
     failed = {(c.get("classname"), c.get("name")) for c in cases if c.find("failure") is not None}
     assert failed == {
-        (f"{manifest}:7 Pod apps/unlabelled", "require-team/team-label"),
-        (f"{manifest}:7 Pod apps/unlabelled", "audit-owner/owner-annotation"),
+        (f"{manifest}:7 Pod apps/unlabelled", "require-team"),
+        (f"{manifest}:7 Pod apps/unlabelled", "audit-owner"),
     }
+    skipped = {(c.get("classname"), c.get("name")) for c in cases if c.find("skipped") is not None}
+    assert (f"{manifest}:12 ConfigMap default/settings", "require-team") in skipped
+    assert int(root.get("skipped")) == len(skipped)
+
+
+def test_a_clean_junit_run_has_tests_and_passes(tmp_path, policies):
+    manifest = write(tmp_path, "app.yaml", GOOD)
+    code, out, _ = lint([str(manifest)], [policies], "junit")
+    root = ET.fromstring(out)
+    assert code == 0 and int(root.get("tests")) > 0
+    assert root.get("failures") == "0" and root.get("errors") == "0"
+    passed = [c for c in root.findall(".//testcase") if not list(c)]
+    assert {c.get("name") for c in passed} >= {"require-team", "audit-owner", "removed-api-versions"}
+
+
+CONTROL = "".join(chr(c) for c in range(32) if chr(c) not in "\t\n\r") + "\x7f\ufffe"
+
+
+@pytest.mark.parametrize("fmt", ["junit", "sarif", "json"])
+def test_reports_parse_whatever_the_messages_hold(tmp_path, fmt):
+    """Control characters from a manifest (through a rule's message) never break the report."""
+    policy = write(tmp_path, "p.yaml", """\
+        apiVersion: kyverno.io/v1
+        kind: ClusterPolicy
+        metadata: {name: echo}
+        spec:
+          validationFailureAction: Enforce
+          rules:
+            - name: echo
+              match: {any: [{resources: {kinds: [ConfigMap]}}]}
+              validate:
+                message: "value {{ request.object.data.v }}"
+                deny: {}
+        """)
+    manifest = tmp_path / "cm.json"
+    manifest.write_text(json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                                    "metadata": {"name": "c" + CONTROL[:3]}, "data": {"v": CONTROL}}))
+    code, out, _ = lint([str(manifest)], [str(policy)], fmt)
+    assert code == 1
+    if fmt == "junit":
+        root = ET.fromstring(out)
+        [failure] = root.findall(".//failure")
+        assert "\\x07" in failure.text and "\\x1b" in failure.text
+    else:
+        json.loads(out)
 
 
 def test_stdin_folders_and_list_kinds(tmp_path, policies, monkeypatch):
@@ -365,3 +413,157 @@ def test_a_worker_that_dies_does_not_hang_lint():
                  for i in range(8)]
     evaluations = evaluate(Engine([DiesInWorkers()]), resources, workers=2)
     assert [[r.status for r in e.results] for e in evaluations] == [[Status.PASS]] * 8
+
+
+# -- lint tells the truth -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("api_version", "kind", "replacement", "version"), [
+    ("extensions/v1beta1", "Deployment", "apps/v1", "v1.16"),
+    ("apps/v1beta2", "StatefulSet", "apps/v1", "v1.16"),
+    ("extensions/v1beta1", "Ingress", "networking.k8s.io/v1", "v1.22"),
+    ("policy/v1beta1", "PodDisruptionBudget", "policy/v1", "v1.25"),
+    ("policy/v1beta1", "PodSecurityPolicy", "Pod Security Admission", "v1.25"),
+    ("batch/v1beta1", "CronJob", "batch/v1", "v1.25"),
+    ("autoscaling/v2beta2", "HorizontalPodAutoscaler", "autoscaling/v2", "v1.26"),
+    ("rbac.authorization.k8s.io/v1beta1", "ClusterRole", "rbac.authorization.k8s.io/v1", "v1.22"),
+])
+def test_removed_api_versions_are_findings(tmp_path, policies, api_version, kind, replacement, version):
+    manifest = tmp_path / "old.yaml"
+    manifest.write_text(f"apiVersion: {api_version}\nkind: {kind}\nmetadata: {{name: old}}\nspec: {{}}\n")
+    code, out, _ = lint([str(manifest)], [policies], "json")
+    doc = json.loads(out)
+    [finding] = [f for f in doc["findings"] if f["policy"] == "removed-api-versions"]
+    assert code == 1 and finding["enforced"]
+    assert api_version in finding["message"] and replacement in finding["message"]
+    assert f"removed in Kubernetes {version}" in finding["message"]
+    assert finding["region"] == {"line": 1, "column": 1}  # the apiVersion field
+
+
+def test_served_api_versions_are_not_findings(tmp_path, policies):
+    manifest = write(tmp_path, "new.yaml", """\
+        apiVersion: policy/v1
+        kind: PodDisruptionBudget
+        metadata: {name: d}
+        spec: {}
+        ---
+        apiVersion: autoscaling/v2
+        kind: HorizontalPodAutoscaler
+        metadata: {name: h}
+        ---
+        apiVersion: networking.k8s.io/v1
+        kind: Ingress
+        metadata: {name: i}
+        """)
+    code, out, _ = lint([str(manifest)], [policies], "json")
+    assert code == 0 and json.loads(out)["findings"] == []
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n---\n", "just a string\n",
+                                  "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {name: p}\n"])
+def test_no_resources_is_unusable_input(tmp_path, policies, text):
+    manifest = tmp_path / "empty.yaml"
+    manifest.write_text(text)
+    code, out, err = lint([str(manifest)], [policies], "json")
+    assert code == 2 and out == ""
+    assert "no Kubernetes resources found" in err
+
+
+def test_documents_that_are_not_objects_are_reported(tmp_path, policies):
+    manifest = tmp_path / "mixed.yaml"
+    manifest.write_text(textwrap.dedent(GOOD) + "---\nmetadata: {name: no-kind}\n---\n- a list\n")
+    code, out, _ = lint([str(manifest)], [policies], "text")
+    assert code == 0
+    assert f"{manifest}:6: not a Kubernetes object (no apiVersion and kind); skipped" in out
+    assert f"{manifest}:8: not a Kubernetes object (a list, not a mapping); skipped" in out
+    assert "2 documents skipped" in out
+    code, out, _ = lint([str(manifest)], [policies], "json")
+    assert len(json.loads(out)["skipped"]) == 2
+    code, out, _ = lint([str(manifest)], [policies], "sarif")
+    notes = json.loads(out)["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert len(notes) == 2
+
+
+IMAGE_POLICY = """\
+    apiVersion: kyverno.io/v1
+    kind: ClusterPolicy
+    metadata:
+      name: no-latest
+      annotations: {policies.kyverno.io/description: "images are pinned"}
+    spec:
+      validationFailureAction: Enforce
+      rules:
+        - name: pin
+          match: {any: [{resources: {kinds: [Pod]}}]}
+          validate:
+            message: "pin the image"
+            pattern: {spec: {containers: [{image: "!*:latest"}]}}
+    """
+
+
+def test_sarif_rules_are_described_once_and_regions_name_the_field(tmp_path, policies):
+    policy = write(tmp_path, "image.yaml", IMAGE_POLICY)
+    manifest = write(tmp_path, "deploy.yaml", """\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: web, namespace: apps}
+        spec:
+          template:
+            spec:
+              containers:
+                - name: ok
+                  image: registry.example.com/a:1
+                - name: web
+                  image: nginx:latest
+        """)
+    code, out, _ = lint([str(manifest)], [str(policy), policies], "sarif")
+    run_ = json.loads(out)["runs"][0]
+    rules = run_["tool"]["driver"]["rules"]
+    ids = [r["id"] for r in rules]
+    assert len(ids) == len(set(ids))
+    assert {"no-latest/pin", "no-latest/autogen-pin", "require-team/team-label"} <= set(ids)
+    assert all(r["shortDescription"]["text"] for r in rules)
+    assert rules[ids.index("no-latest/pin")]["shortDescription"]["text"] == "pin the image"
+    [result] = [r for r in run_["results"] if r["ruleId"] == "no-latest/autogen-pin"]
+    assert ids[result["ruleIndex"]] == "no-latest/autogen-pin"
+    region = result["locations"][0]["physicalLocation"]["region"]
+    assert region == {"startLine": 11, "startColumn": 11}  # `image: nginx:latest`, not the Deployment's line
+    assert code == 1
+
+
+def test_sarif_ids_stay_unique_when_constraint_names_repeat(tmp_path):
+    from admission.engine import Engine
+    from admission.engines import PolicyInfo
+    from admission.report import sarif
+
+    class Two:
+        def policies(self):
+            return [PolicyInfo("same", "gatekeeper", "a:1", ("KindA",), rule_docs=(("", "a"),)),
+                    PolicyInfo("same", "gatekeeper", "b:1", ("KindB",), rule_docs=(("", "b"),))]
+
+    out = io.StringIO()
+    sarif(out, [], [], Engine([Two()]))  # type: ignore[list-item]
+    ids = [r["id"] for r in json.loads(out.getvalue())["runs"][0]["tool"]["driver"]["rules"]]
+    assert ids.count("same") == 1 and len(ids) == len(set(ids))
+
+
+def test_pod_security_findings_point_at_the_offending_field(tmp_path):
+    manifest = write(tmp_path, "priv.yaml", """\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: priv, namespace: apps}
+        spec:
+          template:
+            spec:
+              containers:
+                - name: c
+                  image: registry.example.com/c:1
+                  securityContext:
+                    privileged: true
+        """)
+    code, out, _ = lint([str(manifest)], [], "json")
+    by_policy = {f["policy"]: f for f in json.loads(out)["findings"]}
+    baseline = by_policy["pod-security-baseline"]
+    assert code == 1 and baseline["enforced"]
+    assert baseline["path"] == "/spec/template/spec/containers/0/securityContext/privileged"
+    assert baseline["region"] == {"line": 11, "column": 13}

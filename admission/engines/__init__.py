@@ -30,6 +30,24 @@ class Context:
         return self.deadline is not None and time.monotonic() > self.deadline
 
 
+# The operations an admission request can have, in the order webhook registrations list them.
+OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one rule can apply to: a kind (with its subresource) and operations, in one phase. `*` stands
+    for any. Webhook registrations are derived from these (admission.webhooks), so the API server sends
+    exactly the requests some rule may act on."""
+
+    phase: str  # "mutate" | "validate"
+    group: str = "*"
+    version: str = "*"
+    kind: str = "*"
+    subresource: str = ""  # "" the resource itself, "*" any subresource
+    operations: tuple[str, ...] = ("CREATE", "UPDATE")
+
+
 @dataclass(frozen=True)
 class PolicyInfo:
     name: str
@@ -38,6 +56,10 @@ class PolicyInfo:
     rules: tuple[str, ...] = ()
     mutates: bool = False
     validates: bool = True
+    description: str = ""
+    # (rule name as its results carry it, what the rule checks): one entry per rule reports can name
+    rule_docs: tuple[tuple[str, str], ...] = ()
+    targets: tuple[Target, ...] = ()
 
 
 class Evaluator(Protocol):

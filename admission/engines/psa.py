@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from admission.engines import Context, PolicyError, PolicyInfo
+from admission.engines import Context, PolicyError, PolicyInfo, Target
 from admission.engines.yaml.values import wildcard_match
 from admission.manifests import Document
 from admission.podsecurity import check, summary
@@ -141,7 +141,12 @@ class PodSecurityAdmission:
         return cls([parse_exception(d) for d in docs])
 
     def policies(self) -> list[PolicyInfo]:
-        return [PolicyInfo(POLICY, "psa", "namespace labels", tuple(MODES))]
+        targets = tuple(Target("validate", "*", "*", k) for k in ("Pod", *WORKLOADS, "CronJob"))
+        docs = tuple((mode, f"Pod Security Standards at the level of the namespace label "
+                            f"pod-security.kubernetes.io/{mode}") for mode in MODES)
+        return [PolicyInfo(POLICY, "psa", "namespace labels", tuple(MODES), targets=targets,
+                           description="Pod Security Standards by namespace labels, with exceptions",
+                           rule_docs=(*docs, ("labels", "namespace Pod Security labels are valid")))]
 
     def validate(self, request: Request, ctx: Context) -> list[RuleResult]:
         if request.operation not in ("CREATE", "UPDATE") or request.object is None or request.sub_resource:

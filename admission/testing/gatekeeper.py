@@ -11,10 +11,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from admission.engines import PolicyError
-from admission.engines.rego.gatekeeper import ConstraintSet, Violation
+from admission.engine import Engine, Phase
+from admission.engines import Context, PolicyError
+from admission.engines.rego.evaluator import RegoEvaluator
+from admission.engines.rego.gatekeeper import ConstraintSet
+from admission.engines.rego.modules import ModuleSet
 from admission.manifests import Document, ManifestError, load_file
+from admission.results import RuleResult, Status
 from admission.review import Kind, Request
+from admission.state import ClusterState
 from admission.testing import CaseResult
 from admission.types import Object
 
@@ -26,13 +31,13 @@ def run_suite(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
         tname = str(test.get("name") or "test")
         cases = test.get("cases") or []
         try:
-            cset = _compile(base, test)
+            engine = engine_for(_compile(base, test))
         except (PolicyError, ManifestError, OSError) as exc:
             for case in cases:
                 results.append(CaseResult(str(path), f"{tname}/{case.get('name')}", False, f"cannot load: {exc}"))
             continue
         for case in cases:
-            results.append(_run_case(path, base, tname, case, cset))
+            results.append(_run_case(path, base, tname, case, engine))
     return results
 
 
@@ -46,33 +51,37 @@ def _compile(base: Path, test: dict[str, Any]) -> ConstraintSet:
     return ConstraintSet.from_documents(docs)
 
 
+def engine_for(cset: ConstraintSet) -> Engine:
+    """An Engine over a test's constraints: cases go through the pipeline `serve` and `lint` run."""
+    return Engine([RegoEvaluator(cset, ModuleSet([]))])
+
+
 def request_for(obj: Object) -> Request:
     """The request a case object stands for: an AdmissionReview's request, or a CREATE of the resource."""
     if obj.get("kind") == "AdmissionReview" and isinstance(obj.get("request"), dict):
         req = obj["request"]
         new, old = req.get("object"), req.get("oldObject")
-        subject = new if isinstance(new, dict) else (old if isinstance(old, dict) else {})
-        meta = subject.get("metadata") or {}
-        kind = req.get("kind") or {}
-        k = Kind(str(kind.get("group") or ""), str(kind.get("version") or ""), str(kind.get("kind") or "")) if kind else Kind.of(subject)
-        return Request(
-            uid=str(req.get("uid") or "suite"),
-            kind=k,
+        kind = req.get("kind")
+        user = req.get("userInfo")
+        return Request.for_object(
+            new if isinstance(new, dict) else None,
             operation=str(req.get("operation") or "CREATE"),
-            object=new if isinstance(new, dict) else None,
             old_object=old if isinstance(old, dict) else None,
-            name=str(req.get("name") or meta.get("name") or ""),
-            namespace=str(req.get("namespace") or meta.get("namespace") or ""),
-            user_info=req.get("userInfo") or {},
-            resource=req.get("resource") or {},
+            user_info=user if isinstance(user, dict) else None,
+            namespace=str(req["namespace"]) if req.get("namespace") else None,
+            uid=str(req.get("uid") or "suite"),
+            kind=Kind(str(kind.get("group") or ""), str(kind.get("version") or ""), str(kind.get("kind") or ""))
+            if isinstance(kind, dict) and kind else None,
+            name=str(req["name"]) if req.get("name") else None,
             sub_resource=str(req.get("subResource") or ""),
+            resource=req["resource"] if isinstance(req.get("resource"), dict) else {},
             dry_run=bool(req.get("dryRun")),
             options=req.get("options"),
         )
     return Request.for_object(obj)
 
 
-def _run_case(path: Path, base: Path, tname: str, case: dict[str, Any], cset: ConstraintSet) -> CaseResult:
+def _run_case(path: Path, base: Path, tname: str, case: dict[str, Any], engine: Engine) -> CaseResult:
     name = f"{tname}/{case.get('name')}"
     try:
         objects = [d.obj for d in load_file(base / str(case.get("object")))]
@@ -83,17 +92,12 @@ def _run_case(path: Path, base: Path, tname: str, case: dict[str, Any], cset: Co
         return CaseResult(str(path), name, False, f"cannot load case files: {exc}")
     if not objects or not isinstance(objects[0], dict):
         return CaseResult(str(path), name, False, "the case object file holds no object")
-    request = request_for(objects[0])
-
-    def namespace_labels(ns: str) -> dict[str, Any] | None:
-        for o in inventory:
-            if o.get("kind") == "Namespace" and (o.get("metadata") or {}).get("name") == ns:
-                return dict((o.get("metadata") or {}).get("labels") or {})
-        return None
-
-    violations, errors = cset.evaluate(request, inventory, namespace_labels)
+    # the inventory is the cluster state: data.inventory, and the labels of the namespaces it holds
+    outcome = engine.review(request_for(objects[0]), Context(state=ClusterState(inventory)), Phase.ALL)
+    errors = [r for r in outcome.results if r.status == Status.ERROR]
     if errors:
         return CaseResult(str(path), name, False, "; ".join(f"[{e.policy}] {e.message}" for e in errors))
+    violations = [r for r in outcome.validate_results if r.status == Status.FAIL]
     problems = [p for a in case.get("assertions") or [{}] if (p := check_assertion(a, violations))]
     if problems:
         got = [v.message for v in violations]
@@ -101,7 +105,7 @@ def _run_case(path: Path, base: Path, tname: str, case: dict[str, Any], cset: Co
     return CaseResult(str(path), name, True)
 
 
-def check_assertion(assertion: dict[str, Any], violations: list[Violation]) -> str:
+def check_assertion(assertion: dict[str, Any], violations: list[RuleResult]) -> str:
     """Why the assertion does not hold, or "" when it does."""
     expected = assertion.get("violations", "yes")
     pattern = assertion.get("message")

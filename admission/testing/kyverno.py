@@ -15,7 +15,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from admission.engine import Engine
+from admission.engine import Engine, Phase
 from admission.engines import PolicyError
 from admission.engines.yaml import KyvernoContext, KyvernoEvaluator
 from admission.engines.yaml.evaluator import NOT_APPLIED
@@ -201,26 +201,17 @@ def review_all(engine: Engine, resources: list[Object], values: Values, user: di
         injected = values.object_values(name)
         obj = with_values(original, injected) if injected else original
         op = (operation or values.operation(name)).upper()
-        request = Request.for_object(obj, operation=op, old_object=obj if op != "CREATE" else None, user_info=user)
         parent = values.subresources.get((str(obj.get("apiVersion") or ""), str(obj.get("kind") or "")))
-        if parent is not None:
-            request = dataclasses.replace(request, kind=parent[0], sub_resource=parent[1])
+        request = Request.for_object(
+            obj, operation=op, old_object=obj if op != "CREATE" else None, user_info=user,
+            kind=parent[0] if parent is not None else None, sub_resource=parent[1] if parent is not None else "",
+        )
         ctx = KyvernoContext(state=state, report_skips=True, values=values.for_rule, roles=roles,
                              cluster_roles=cluster_roles, namespace_labels=labels)
-        results: list[RuleResult] = []
-        mutated = obj
-        after: dict[str, Object] = {}
-        if op != "DELETE":
-            # one policy at a time, in order, each on what the previous ones produced (as the CLI does)
-            for step in mutation_steps(engine):
-                outcome = step.mutate(dataclasses.replace(request, object=mutated), ctx)
-                results.extend(outcome.decision.results)
-                mutated = outcome.mutated
-                for info in step.policies():
-                    after[info.name] = mutated
-            if mutated != obj:
-                request = dataclasses.replace(request, object=mutated)
-        results.extend(engine.results(request, ctx))
+        # one policy at a time, in order, each on what the previous ones produced (as the CLI does)
+        outcome = engine.review(request, ctx, Phase.ALL, per_policy=True)
+        request, mutated, after = outcome.request, outcome.mutated or obj, outcome.after
+        results = outcome.results
         generated: dict[tuple[str, str], tuple[Object, ...]] = {}
         for evaluator in engine.evaluators:
             if isinstance(evaluator, KyvernoEvaluator):
@@ -229,17 +220,6 @@ def review_all(engine: Engine, resources: list[Object], values: Values, user: di
                     generated[(g.result.policy, g.result.rule)] = g.objects
         out.append(Reviewed(original, mutated, results, after, generated))
     return out
-
-
-def mutation_steps(engine: Engine) -> list[Engine]:
-    """The engine split into one Engine per Kyverno policy (other evaluators stay whole)."""
-    steps: list[Engine] = []
-    for evaluator in engine.evaluators:
-        if isinstance(evaluator, KyvernoEvaluator):
-            steps.extend(Engine([KyvernoEvaluator([p])]) for p in evaluator.compiled if p.mutates)
-        else:
-            steps.append(Engine([evaluator]))
-    return steps
 
 
 def _rule_matches(expected: str, actual: str) -> bool:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from admission.engine import Engine
+from admission.engine import Engine, Phase
 from admission.engines import Context, PolicyError
 from admission.manifests import ManifestError, load_paths
 from admission.objects import ObjectIdentity
@@ -150,16 +150,13 @@ def _objects(base: Path, files: list[str]) -> list[Object]:
     return [d.obj for d in load_paths([base / f for f in files]) if isinstance(d.obj, dict) and d.obj.get("kind")]
 
 
-def evaluate(engine: Engine, subject: Subject, ctx: Context, mutating: bool) -> None:
+def evaluate(engine: Engine, subject: Subject, ctx: Context) -> None:
+    """The subject through the pipeline as a CREATE: mutations first, then validation of the result."""
     if subject.evaluated:
         return
-    request = Request.for_object(subject.obj)
-    if mutating:
-        outcome = engine.mutate(request, ctx)
-        subject.results.extend(outcome.decision.results)
-        subject.mutated = outcome.mutated
-        request = Request.for_object(outcome.mutated)
-    subject.results.extend(engine.results(request, ctx))
+    outcome = engine.review(Request.for_object(subject.obj), ctx, Phase.ALL)
+    subject.results.extend(outcome.results)
+    subject.mutated = outcome.mutated
     subject.evaluated = True
 
 
@@ -182,7 +179,6 @@ def run_policy_test(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
     except (PolicyError, ManifestError) as exc:
         return [CaseResult(file, "load", False, str(exc))]
     infos = {p.name: p for p in engine.policies()}
-    mutating = any(p.mutates for p in infos.values())
     out: list[CaseResult] = []
     for exp in expectations:
         for ref in exp.resources:
@@ -199,7 +195,7 @@ def run_policy_test(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
                 out.append(CaseResult(file, name, False, f"no {exp.kind} named {ref!r} among the resources"))
                 continue
             for subject in found:
-                evaluate(engine, subject, ctx, mutating)
+                evaluate(engine, subject, ctx)
                 out.append(check(file, name, exp, subject, base))
     return out
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from admission.engines import PolicyError, PolicyInfo
+from admission.engines import PolicyError, PolicyInfo, Target
 from admission.engines.rego import share
 from admission.engines.rego import translate as tr
 from admission.engines.rego.backend import BackendError, Program
@@ -406,7 +406,12 @@ class ConstraintSet:
         return cls(constraints, program, templates, reads_managed_fields=reads_managed, review_paths=paths)
 
     def policies(self) -> list[PolicyInfo]:
-        return [PolicyInfo(c.name, "gatekeeper", c.source, (c.kind,)) for c in self.constraints]
+        return [
+            PolicyInfo(c.name, "gatekeeper", c.source, (c.kind,), description=f"Gatekeeper constraint {c.kind}/{c.name}",
+                       rule_docs=(("", f"Gatekeeper constraint {c.kind}/{c.name} (template {c.template.name})"),),
+                       targets=constraint_targets(c.match))
+            for c in self.constraints
+        ]
 
     def evaluate(
         self,
@@ -474,6 +479,22 @@ class ConstraintSet:
                 else:
                     found.append(Violation(c, _text(v)))
         return found
+
+
+def constraint_targets(match: dict[str, Any] | None) -> tuple[Target, ...]:
+    """The kinds spec.match.kinds selects (any, without kinds), on CREATE and UPDATE as Gatekeeper's own
+    webhook registration sends them."""
+    kinds = (match or {}).get("kinds")
+    if not kinds:
+        return (Target("validate"),)
+    out: list[Target] = []
+    for entry in kinds:
+        if not isinstance(entry, dict):
+            continue
+        groups = [str(g) for g in entry.get("apiGroups") or ["*"]]
+        names = [str(k) for k in entry.get("kinds") or ["*"]]
+        out.extend(Target("validate", g, "*", k) for g in groups for k in names)
+    return tuple(out)
 
 
 def _keys(constraints: list[Constraint]) -> str:

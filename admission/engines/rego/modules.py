@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from admission.engines import PolicyError, PolicyInfo
+from admission.engines import OPERATIONS, PolicyError, PolicyInfo, Target
 from admission.engines.rego import translate as tr
 from admission.engines.rego.backend import BackendError, Program
 from admission.engines.rego.inventory import trim_review
@@ -131,6 +131,13 @@ def _tuple(value: Any, default: tuple[str, ...]) -> tuple[str, ...]:
     return default
 
 
+def _targets(m: Module) -> tuple[Target, ...]:
+    """What a module's metadata says it applies to (kinds and operations; `*` any), in each phase it has."""
+    ops = OPERATIONS if "*" in m.operations else tuple(o for o in OPERATIONS if o in m.operations)
+    phases = [p for p, has in (("validate", any(r != "patch" for r in m.rules)), ("mutate", "patch" in m.rules)) if has]
+    return tuple(Target(p, "*", "*", k, "", ops) for p in phases for k in m.kinds)
+
+
 def _aggregate(mods: list[Module]) -> str:
     lines = ["package modall", ""]
     for m in mods:
@@ -231,7 +238,11 @@ class ModuleSet:
 
     def policies(self) -> list[PolicyInfo]:
         return [
-            PolicyInfo(m.name, "rego", f"{m.file}:1", m.rules, mutates="patch" in m.rules, validates=any(r != "patch" for r in m.rules))
+            PolicyInfo(m.name, "rego", f"{m.file}:1", m.rules, mutates="patch" in m.rules,
+                       validates=any(r != "patch" for r in m.rules), description=f"Rego module {m.package}",
+                       rule_docs=(("", f"Rego module {m.package} ({m.file})"),)
+                       + ((("patch", f"Rego module {m.package}: patch"),) if "patch" in m.rules else ()),
+                       targets=_targets(m))
             for m in self.policies_
         ]
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from admission.engines import Context, PolicyError, PolicyInfo
+from admission.engines import OPERATIONS, Context, PolicyError, PolicyInfo, Target
 from admission.engines.yaml.conditions import evaluate_conditions
 from admission.engines.yaml.context import load_context
 from admission.engines.yaml.pattern import match_pattern
@@ -25,7 +26,7 @@ from admission.engines.yaml.podsecurity import check
 from admission.engines.yaml.policy import Policy, Rule, parse_policy
 from admission.engines.yaml.values import wildcard_match
 from admission.manifests import Document
-from admission.match import Subject, block_kinds
+from admission.match import Subject, block_kinds, parse_kind_selector
 from admission.podsecurity import sharing
 from admission.results import Action, RuleResult, Status, parse_action
 from admission.review import Kind, Request
@@ -61,6 +62,7 @@ class Outcome:
     message: str = ""
     obj: Object | None = None  # for mutations: the patched object
     generated: tuple[Object, ...] = ()  # for generate rules: the resources they would create
+    path: str = ""  # for a failed pattern: the field (JSON pointer) where the resource does not match
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,10 @@ class KyvernoEvaluator:
                 rules=tuple(r.name for r in p.all_rules),
                 mutates=p.mutates,
                 validates=p.validates,  # generate rules are evaluated for `test` only (see generate())
+                description=p.annotations.get("policies.kyverno.io/description")
+                or p.annotations.get("policies.kyverno.io/title") or "",
+                rule_docs=tuple((r.name, _rule_doc(p, r)) for r in p.all_rules),
+                targets=tuple(t for r in p.all_rules for t in rule_targets(r)),
             )
             for p in self._policies
         ]
@@ -314,7 +320,77 @@ class KyvernoEvaluator:
             return _result_only(policy, rule, Status.ERROR, f"{type(exc).__name__}: {exc}")
         if outcome is None:
             return _result(policy, rule, Status.SKIP, NOT_APPLIED), None
-        return _result(policy, rule, outcome.status, outcome.message), outcome
+        return _result(policy, rule, outcome.status, outcome.message, outcome.path), outcome
+
+
+def _rule_doc(policy: Policy, rule: Rule) -> str:
+    """What a rule checks, for reports: its static message, else the policy's title or description."""
+    message = str((rule.validate or {}).get("message") or "")
+    if message and "{{" not in message:
+        return " ".join(message.split())
+    if rule.mutate is not None:
+        return f"mutation rule {rule.name} of {policy.name}"
+    return " ".join((policy.annotations.get("policies.kyverno.io/title")
+                     or policy.annotations.get("policies.kyverno.io/description") or f"rule {rule.name}").split())
+
+
+# Subresources reached with CONNECT rather than CREATE/UPDATE.
+_CONNECT_SUBRESOURCES = frozenset({"exec", "attach", "portforward", "proxy"})
+
+
+def rule_targets(rule: Rule) -> list[Target]:
+    """The kinds and operations a rule's match block can select, in its phase (see _targets); a block
+    that cannot be read this way (matching reports its problem) may select anything."""
+    try:
+        return _targets(rule)
+    except (TypeError, ValueError, AttributeError):
+        phase = "mutate" if rule.mutate is not None else "validate" if rule.validate is not None else ""
+        return [Target(phase, "*", "*", "*", "*", OPERATIONS)] if phase else []
+
+
+def _targets(rule: Rule) -> list[Target]:
+    """The kinds and operations a rule's match block can select, in its phase (none for generate rules).
+
+    Without `operations`, a rule selects CREATE and UPDATE (CONNECT for exec/attach/portforward/proxy),
+    and DELETE only for a `deny` rule: pattern, anyPattern and podSecurity rules skip a deleted resource,
+    and mutations never see one. A Pod rule also matches the pods/ephemeralcontainers subresource (as
+    match does). An exclude filter naming only operations takes them away."""
+    from admission.engines.yaml.autogen import descriptions
+
+    default: tuple[str, ...]
+    if rule.mutate is not None:
+        phase, default = "mutate", ("CREATE", "UPDATE")
+    elif rule.validate is not None:
+        phase = "validate"
+        default = ("CREATE", "UPDATE", "DELETE") if rule.validate.get("deny") is not None else ("CREATE", "UPDATE")
+    else:
+        return []
+    excluded: set[str] = set()
+    for desc in descriptions(rule.exclude):
+        if desc.get("operations") and not any(v for k, v in desc.items() if k != "operations"):
+            excluded.update(str(o) for o in _list(desc["operations"]))
+    out: list[Target] = []
+    for desc in descriptions(rule.match):
+        kinds = [str(k) for k in _list(desc.get("kinds") or [])] or ["*"]
+        for selector in kinds:
+            group, version, kind, sub = parse_kind_selector(selector)
+            if not kind:
+                continue
+            given = [str(o) for o in _list(desc.get("operations") or [])]
+            ops = given or (["CONNECT"] if sub in _CONNECT_SUBRESOURCES else list(default))
+            ops = [o for o in OPERATIONS if o in ops and o not in excluded]
+            if not ops:
+                continue
+            out.append(Target(phase, group, version, kind, sub, tuple(ops)))
+            if (group, kind, sub) in (("*", "Pod", ""), ("", "Pod", "")) and "UPDATE" in ops:
+                out.append(Target(phase, group, version, kind, "ephemeralcontainers", ("UPDATE",)))
+    return out
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+    return value
 
 
 def _may_match(rule: Rule, kind: str) -> bool:
@@ -360,7 +436,7 @@ def _result_only(policy: Policy, rule: Rule, status: Status, message: str) -> tu
 _PASSED: dict[tuple[str, str, str, Action, Any], RuleResult] = {}
 
 
-def _result(policy: Policy, rule: Rule, status: Status, message: str) -> RuleResult:
+def _result(policy: Policy, rule: Rule, status: Status, message: str, path: str = "") -> RuleResult:
     if status == Status.PASS:
         key = (policy.name, rule.name, message, rule.action, rule.failure_policy)
         found = _PASSED.get(key)
@@ -369,10 +445,10 @@ def _result(policy: Policy, rule: Rule, status: Status, message: str) -> RuleRes
                 _PASSED.clear()
             found = _PASSED[key] = _new_result(policy, rule, status, message)
         return found
-    return _new_result(policy, rule, status, message)
+    return _new_result(policy, rule, status, message, path)
 
 
-def _new_result(policy: Policy, rule: Rule, status: Status, message: str) -> RuleResult:
+def _new_result(policy: Policy, rule: Rule, status: Status, message: str, path: str = "") -> RuleResult:
     return RuleResult(
         policy=policy.name,
         rule=rule.name,
@@ -380,6 +456,7 @@ def _new_result(policy: Policy, rule: Rule, status: Status, message: str) -> Rul
         message=message,
         action=rule.action,
         failure_policy=rule.failure_policy,
+        path=path,
     )
 
 
@@ -591,7 +668,8 @@ def validate_pattern(rule: Rule, pattern: Any, resource: Any, variables: Any, *,
         return Outcome(Status.SKIP, result.message)
     if not result.path:
         return Outcome(Status.ERROR, _pattern_message(rule, variables, "", result.message))
-    return Outcome(Status.FAIL, _pattern_message(rule, variables, result.path, result.message))
+    return Outcome(Status.FAIL, _pattern_message(rule, variables, result.path, result.message),
+                   path=pointer(result.path))
 
 
 def _pattern_message(rule: Rule, variables: Any, path: str, error: str) -> str:
@@ -614,6 +692,7 @@ def validate_any_pattern(rule: Rule, patterns: Any, resource: Any, variables: An
         return Outcome(Status.ERROR, "failed to deserialize anyPattern, expected type array")
     failed: list[str] = []
     skipped: list[str] = []
+    first_path = ""
     for i, pattern in enumerate(patterns):
         result = match_pattern(resource, pattern, static=static)
         if result.status == "pass":
@@ -622,6 +701,7 @@ def validate_any_pattern(rule: Rule, patterns: Any, resource: Any, variables: An
             skipped.append(f"rule {rule.name}[{i}] skipped: {result.message}")
         elif result.path:
             failed.append(f"rule {rule.name}[{i}] failed at path {result.path}")
+            first_path = first_path or pointer(result.path)
         else:
             failed.append(f"rule {rule.name}[{i}] failed: {result.message}")
     if skipped and not failed:
@@ -633,10 +713,24 @@ def validate_any_pattern(rule: Rule, patterns: Any, resource: Any, variables: An
             return Outcome(Status.FAIL, f"validation error: variables substitution error in rule {rule.name} "
                                         f"execution error: {errors}")
         if not message:
-            return Outcome(Status.FAIL, f"validation error: {errors}")
+            return Outcome(Status.FAIL, f"validation error: {errors}", path=first_path)
         sep = " " if message.endswith(".") else ". "
-        return Outcome(Status.FAIL, f"validation error: {message}{sep}{errors}")
+        return Outcome(Status.FAIL, f"validation error: {message}{sep}{errors}", path=first_path)
     return Outcome(Status.PASS, str((rule.validate or {}).get("message") or ""))
+
+
+def pointer(path: str) -> str:
+    """A pattern mismatch's path (`/spec/containers/0/image/`, anchors as written) as a JSON pointer into
+    the resource (`/spec/containers/0/image`)."""
+    from admission.engines.yaml.policy import anchor_of
+
+    parts = []
+    for part in path.strip("/").split("/"):
+        if not part:
+            continue
+        anchor = anchor_of(part)
+        parts.append(anchor[1] if anchor else part)
+    return "/" + "/".join(parts) if parts else ""
 
 
 def _map(value: Any) -> dict[str, Any]:
@@ -660,6 +754,25 @@ def pod_of(obj: Object) -> dict[str, Any] | None:
     return None
 
 
+_FIELD_PART = re.compile(r"([^.\[\]]+)|\[([^\]]*)\]")
+
+
+def pod_field_pointer(obj: Object, field_path: str) -> str:
+    """A Pod Security field (`spec.containers[0].securityContext.privileged`, `metadata.annotations[k]`,
+    relative to the pod pod_of reads) as a JSON pointer into the object itself (a workload's template)."""
+    parts = [name or key.strip("'\"") for name, key in _FIELD_PART.findall(field_path)]
+    if not parts:
+        return ""
+    kind = obj.get("kind")
+    if kind in POD_CONTROLLERS:
+        prefix = ["spec", "template"]
+    elif kind == "CronJob":
+        prefix = ["spec", "jobTemplate"] if parts[0] == "metadata" else ["spec", "jobTemplate", "spec", "template"]
+    else:
+        prefix = []
+    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in [*prefix, *parts])
+
+
 def validate_pod_security(rule: Rule, spec: dict[str, Any], obj: Object | None) -> Outcome | None:
     if obj is None:
         return None  # Kyverno does not check a deleted resource
@@ -676,8 +789,10 @@ def validate_pod_security(rule: Rule, spec: dict[str, Any], obj: Object | None) 
     if not violations:
         return _passed(rule.name, "Validation")
     details = ", ".join(f"({v.message})" for v in violations)
+    fields = [f.path for v in violations for f in v.fields]
     return Outcome(Status.FAIL, f"Validation rule '{rule.name}' failed. It violates PodSecurity "
-                                f"\"{level}:{version}\": {details}")
+                                f"\"{level}:{version}\": {details}",
+                   path=pod_field_pointer(obj, fields[0]) if fields else "")
 
 
 # -- mutate -----------------------------------------------------------------------------------------
@@ -752,7 +867,6 @@ def _generated_objects(spec: dict[str, Any], ctx: Context) -> list[Object]:
     source_ns = str(clone_list.get("namespace") or "")
     out: list[Object] = []
     for selector_kind in clone_list.get("kinds") or []:
-        from admission.match import parse_kind_selector
 
         group, version, bare, _ = parse_kind_selector(str(selector_kind))
         wanted = None if "*" in (group, version) else (f"{group}/{version}" if group else version)
