@@ -90,6 +90,7 @@ def _validate_elements(
             and body.get("anyPattern") is None:
         body["foreach"] = []  # an entry with nothing to check: counts no element
     for index, element in enumerate(elements):
+        ctx.check()  # past the deadline: DeadlineExceeded, the rule's error result
         if element is None:
             continue
         scoped = isinstance(element, dict)
@@ -151,6 +152,7 @@ def _mutate_elements(
         indexed.reverse()
     patched = obj
     for index, element in indexed:
+        ctx.check()  # past the deadline: DeadlineExceeded, the rule's error result
         if element is None:
             continue
         child = bind(variables, element, index, nesting)
