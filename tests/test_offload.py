@@ -219,3 +219,56 @@ def test_context_check_raises_only_past_the_deadline() -> None:
     Context(deadline=time.monotonic() + 60).check()
     with pytest.raises(DeadlineExceeded):
         Context(deadline=time.monotonic() - 1).check()
+
+
+MUTATE_FOREACH_POLICY = """
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: pull-always}
+spec:
+  rules:
+  - name: each
+    match: {any: [{resources: {kinds: [Pod]}}]}
+    mutate:
+      foreach:
+      - list: request.object.spec.containers
+        patchStrategicMerge:
+          spec:
+            containers:
+            - name: "{{ element.name }}"
+              imagePullPolicy: Always
+"""
+
+
+def test_foreach_loops_check_the_deadline_per_element() -> None:
+    """The deadline passes after the rule started: the next element's check ends the rule with an error result
+    (its failurePolicy decides), in validate and in mutate foreach loops alike."""
+    from admission.engine import Engine
+    from admission.engines import Context, DeadlineExceeded
+    from admission.engines.yaml import KyvernoEvaluator
+    from admission.manifests import load_text
+    from admission.results import Status
+    from admission.review import Request
+
+    class ExpiresAfter(Context):
+        """A deadline that passes after `checks` element checks (the rule itself starts in time)."""
+
+        def __init__(self, checks: int) -> None:
+            super().__init__(deadline=time.monotonic() + 3600)
+            self.left = checks
+
+        def check(self) -> None:
+            self.left -= 1
+            if self.left < 0:
+                raise DeadlineExceeded("deadline exceeded")
+
+    pod_obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"},
+               "spec": {"containers": [{"name": f"c{i}", "image": "registry.example.com/app:1"} for i in range(50)]}}
+    request = Request.for_object(pod_obj)
+    for policy, call in ((FOREACH_POLICY, "validate"), (MUTATE_FOREACH_POLICY, "mutate")):
+        engine = Engine([KyvernoEvaluator.from_documents(load_text(policy, "p.yaml"))])
+        ctx = ExpiresAfter(3)
+        outcome = engine.validate(request, ctx) if call == "validate" else engine.mutate(request, ctx).decision
+        [result] = outcome.results
+        assert result.status == Status.ERROR and "DeadlineExceeded" in result.message, (call, result)
+        assert outcome.allowed is False and ctx.left == -1  # stopped at the 4th element of 50
