@@ -2,6 +2,8 @@ import base64
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from admission.review import (
     MAX_DEPTH,
@@ -12,6 +14,7 @@ from admission.review import (
     Request,
     ReviewError,
     ReviewTooLarge,
+    _depth_over,
     decode,
     encode,
     limit_warnings,
@@ -204,3 +207,27 @@ def test_error_messages_quote_values_shortly():
     with pytest.raises(ReviewError) as info:
         decode(json.dumps(doc).encode())
     assert len(info.value.message) < 200
+
+
+def _depth(value) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+_tricky_text = st.text(st.sampled_from('[]{}"\\\\/ab\u00e9\n'), max_size=8)
+_values = st.recursive(st.none() | st.integers() | _tricky_text,
+                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_tricky_text, inner, max_size=3),
+                       max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_values, ascii_only=st.booleans())
+def test_the_byte_level_depth_check_agrees_with_the_document(value, ascii_only):
+    """Brackets, quotes and backslashes inside strings do not count as nesting."""
+    body = json.dumps(value, ensure_ascii=ascii_only).encode()
+    depth = _depth(value)
+    for limit in {0, 1, 2, max(depth - 1, 0), depth, depth + 1}:
+        assert _depth_over(body, limit) == (depth > limit), (body, limit, depth)
