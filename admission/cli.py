@@ -18,7 +18,9 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--host", default="0.0.0.0", show_default=True,
+              help="Address to listen on. The default, every IPv4 interface, is what a Pod needs; use 127.0.0.1 "
+                   "to serve this machine only.")
 @click.option("--port", default=8443, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
 @click.option("--policies", "policies", multiple=True, help="Policy file or folder (repeatable). Default: built-in library.")
@@ -30,6 +32,12 @@ def main() -> None:
 @click.option("--max-body-bytes", default=3 * 1024 * 1024, show_default=True, type=int)
 @click.option("--timeout", "timeout_seconds", default=8.0, show_default=True, type=float,
               help="Per-request evaluation deadline in seconds; keep it below the webhook's timeoutSeconds.")
+@click.option("--keep-alive-timeout", default=5, show_default=True, type=int,
+              help="Close a keep-alive connection idle this many seconds.")
+@click.option("--max-connections", default=1000, show_default=True, type=int,
+              help="Per worker: past this many open connections or requests in progress, answer 503 at once.")
+@click.option("--http", type=click.Choice(["httptools", "h11"]), default="httptools", show_default=True,
+              help="HTTP parser: httptools (faster) or h11 (also bounds the header block while parsing).")
 @click.option("--insecure-http", is_flag=True, help="Serve plain HTTP (for local experiments behind a TLS proxy).")
 @click.option("--cluster/--no-cluster", default=True, show_default=True,
               help="Watch cluster state (NetworkPolicies, Namespaces) through the Kubernetes API.")

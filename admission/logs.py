@@ -65,20 +65,37 @@ def uvicorn_log_config(level: str = "info") -> dict[str, Any]:
     }
 
 
+# Request fields copied into a decision line are cut to this many characters, ending in TRUNCATED, so a
+# hostile request cannot write a huge line (Kubernetes names are at most 253 characters).
+MAX_FIELD_CHARS = 256
+MAX_FAILING = 50  # rule sources listed per line; past it, the last entry says how many more
+TRUNCATED = "...[truncated]"
+
+
+def bounded(value: Any, limit: int = MAX_FIELD_CHARS) -> str:
+    """`value` as text of at most `limit` characters (plus the TRUNCATED marker when cut)."""
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[:limit] + TRUNCATED
+
+
 def decision_fields(endpoint: str, request: Request, decision: Decision, duration_ms: float,
                     patch_ops: int | None = None) -> dict[str, Any]:
     """What the decision line says: who asked what about which object, the outcome and why."""
+    meta = request.resource_object.get("metadata")
+    failing = [bounded(r.source) for r in decision.denials]
+    if len(failing) > MAX_FAILING:
+        failing = [*failing[: MAX_FAILING - 1], f"{len(failing) - MAX_FAILING + 1} more"]
     fields: dict[str, Any] = {
         "endpoint": endpoint,
-        "uid": request.uid,
-        "kind": request.kind.kind,
-        "apiVersion": request.kind.api_version,
-        "namespace": request.namespace,
-        "name": request.name or str((request.resource_object.get("metadata") or {}).get("generateName") or ""),
+        "uid": bounded(request.uid),
+        "kind": bounded(request.kind.kind),
+        "apiVersion": bounded(request.kind.api_version),
+        "namespace": bounded(request.namespace),
+        "name": bounded(request.name or ((meta.get("generateName") if isinstance(meta, dict) else "") or "")),
         "operation": request.operation,
-        "user": str(request.user_info.get("username") or ""),
+        "user": bounded(request.user_info.get("username") or ""),
         "decision": "allowed" if decision.allowed else "denied",
-        "failing": [r.source for r in decision.denials],
+        "failing": failing,
         "warnings": len(decision.warnings),
         "duration_ms": round(duration_ms, 3),
     }

@@ -9,7 +9,9 @@ time.monotonic() value) has passed; the caller then answers fail closed. Two way
   answers on time whatever the thread does. An evaluation still running at its deadline cannot be stopped (no
   thread can); its thread is set aside and a fresh one takes the queue, so one stuck evaluation does not hold
   up the requests behind it. At most `max_stuck` threads are set aside at once: past that, requests wait in
-  the queue and their deadlines deny them.
+  the queue and their deadlines deny them. Evaluators end soon after a deadline anyway: they check it
+  between rules and per element of their loops (`Context.check`), so a set-aside thread is normally free
+  again shortly after its deadline (`busy()`).
 - **Inline on the event loop**, when the running estimate for this `key` (policy set and endpoint) predicts
   an evaluation of this `size` under `inline_budget` (2 ms): how long the loop may be held. Evaluating in
   the thread is not free even when the hand-off is: the thread and the event loop take turns on the GIL, and
@@ -109,7 +111,16 @@ class Offload:
         finally:
             timer.cancel()
         self._record(key, seconds, size)
+        if time.monotonic() > deadline:  # it ended at its deadline (Context.check): answered as the timer would
+            raise TimeoutError
         return result
+
+    def busy(self) -> int:
+        """How many evaluation threads are running a job now, set-aside ones included. Evaluations check their
+        Context's deadline between rules and per element (Context.check), so a thread set aside at a deadline
+        is normally free again soon after, not when the whole evaluation would have ended."""
+        workers = [self._worker, *self._stuck]
+        return sum(1 for w in workers if w is not None and w.current is not None)
 
     def close(self) -> None:
         """Let the evaluation threads end once their current job is done."""

@@ -39,7 +39,7 @@ from admission.engine import Engine
 from admission.engines import Context
 from admission.offload import Offload
 from admission.reload import Policies
-from admission.review import Request, ReviewError, decode, dumps, encode
+from admission.review import Request, ReviewError, ReviewTooLarge, decode, dumps, encode
 from admission.state import ClusterState, unavailable
 from admission.types import PatchOperation
 
@@ -93,6 +93,28 @@ def _error_body(message: str, code: int) -> bytes:
 REVIEW_PATHS = {"/validate": "validate", "/mutate": "mutate"}
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
+# Requests with more headers than this, or more header bytes (names and values), are answered 431 before
+# anything else is read. The API server sends about ten headers. (With httptools, uvicorn's parser holds the
+# headers before the app sees them; `--http h11` also bounds them while parsing: h11_max_incomplete_event_size.)
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 16 * 1024
+
+
+def header_problem(headers: list[tuple[bytes, bytes]]) -> str:
+    """Why the request's headers are over the limits, or ""."""
+    if len(headers) > MAX_HEADERS:
+        return f"request has {len(headers)} headers, over the limit of {MAX_HEADERS}"
+    size = sum(len(name) + len(value) for name, value in headers)
+    if size > MAX_HEADER_BYTES:
+        return f"request headers are {size} bytes, over the limit of {MAX_HEADER_BYTES}"
+    return ""
+
+
+async def send_json(send: Send, status: int, payload: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*JSON_HEADERS, *(extra or []), (b"content-length", b"%d" % len(payload))]})
+    await send({"type": "http.response.body", "body": payload})
+
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The request body, refusing (413) one over the limit: by Content-Length first, then while streaming."""
     for name, value in scope["headers"]:
@@ -140,17 +162,14 @@ class Webhook:
             log.error("unhandled error on POST /%s: %s: %s", endpoint, type(exc).__name__, exc, exc_info=exc)
             metrics.record_request(endpoint, 500, time.perf_counter() - start)
             status, payload = 500, _error_body("internal server error", 500)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [*JSON_HEADERS, (b"content-length", b"%d" % len(payload))]})
-        await send({"type": "http.response.body", "body": payload})
+        await send_json(send, status, payload)
 
     async def review(self, endpoint: str, scope: Scope, receive: Receive, start: float) -> tuple[int, bytes]:
         try:
             body = await read_body(scope, receive, self.settings.max_body_bytes)
-            try:
-                req = decode(body)
-            except RecursionError:
-                raise ReviewError("request body is nested too deeply to be an AdmissionReview") from None
+            req = decode(body)
+        except ReviewTooLarge as exc:
+            return self.too_large(endpoint, exc, start)
         except ReviewError as exc:
             metrics.record_request(endpoint, exc.status_code, time.perf_counter() - start)
             return exc.status_code, _error_body(exc.message, exc.status_code)
@@ -169,6 +188,21 @@ class Webhook:
         metrics.record_request(endpoint, 200, elapsed)
         logs.log_decision(endpoint, req, decision, elapsed * 1000, len(patch) if endpoint == "mutate" else None)
         return 200, payload
+
+    def too_large(self, endpoint: str, exc: ReviewTooLarge, start: float) -> tuple[int, bytes]:
+        """A review over the value bound, answered without evaluating: by the endpoint's failure policy, as
+        the API server would if the webhook could not answer (validating: Fail, mutating: Ignore)."""
+        req = exc.request
+        if endpoint == "mutate":
+            decision = Decision(True, warnings=[f"[admission] not mutated: {exc.message}"])
+        else:
+            decision = Decision(False, f"[admission] {exc.message}; denied (fail closed)")
+        wire = encode(req, allowed=decision.allowed, message=decision.message, warnings=decision.warnings)
+        elapsed = time.perf_counter() - start
+        metrics.record_decision(endpoint, decision.allowed, decision.results)
+        metrics.record_request(endpoint, 200, elapsed)
+        logs.log_decision(endpoint, req, decision, elapsed * 1000, 0 if endpoint == "mutate" else None)
+        return 200, dumps(wire)
 
     async def evaluate(self, endpoint: str, engine: Engine, req: Request, size: int = 0
                        ) -> tuple[Decision, list[PatchOperation]]:
@@ -236,15 +270,16 @@ class App:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            problem = header_problem(scope["headers"])
+            if problem:
+                await send_json(send, 431, _error_body(problem, 431), [(b"connection", b"close")])
+                return
             endpoint = REVIEW_PATHS.get(scope["path"])
             if endpoint is not None:
                 if scope["method"] == "POST":
                     await self.webhook.serve(endpoint, scope, receive, send)
                 else:
-                    payload = _error_body("Method Not Allowed", 405)
-                    await send({"type": "http.response.start", "status": 405, "headers": [
-                        *JSON_HEADERS, (b"allow", b"POST"), (b"content-length", b"%d" % len(payload))]})
-                    await send({"type": "http.response.body", "body": payload})
+                    await send_json(send, 405, _error_body("Method Not Allowed", 405), [(b"allow", b"POST")])
                 return
         await self.starlette(scope, receive, send)
 
@@ -345,11 +380,15 @@ def run(*, host: str = "0.0.0.0", port: int = 8443, workers: int = 1, policies: 
         cert: str | None = None, key: str | None = None, certs_dir: str = "certs", service: str = "admission",
         namespace: str = "admission", max_body_bytes: int = 3 * 1024 * 1024, timeout_seconds: float = 8.0,
         insecure_http: bool = False, cluster: bool = True, state_paths: tuple[str, ...] = (),
-        log_level: str = "info", watch_policies: bool = True) -> int:
+        log_level: str = "info", watch_policies: bool = True, keep_alive_timeout: int = 5,
+        max_connections: int = 1000, http: str = "httptools") -> int:
     """`admission serve`. Returns the exit code: 0 after a clean shutdown, 2 for unusable options or policies."""
     logs.configure(log_level)
-    if workers < 1 or max_body_bytes < 1 or timeout_seconds <= 0:
-        return _usage("--workers, --max-body-bytes and --timeout must be positive")
+    if workers < 1 or max_body_bytes < 1 or timeout_seconds <= 0 or keep_alive_timeout < 1 or max_connections < 1:
+        return _usage("--workers, --max-body-bytes, --timeout, --keep-alive-timeout and --max-connections must be "
+                      "positive")
+    if http not in ("httptools", "h11"):
+        return _usage("--http must be httptools or h11")
     if bool(cert) != bool(key):
         return _usage("--cert and --key go together")
 
@@ -394,11 +433,18 @@ def run(*, host: str = "0.0.0.0", port: int = 8443, workers: int = 1, policies: 
         "host": host, "port": port, "workers": workers, "tls": not insecure_http,
         "policies": len(checked.engine.policies()) if checked.engine else 0, "paths": settings.policies,
     }})
+    # Connection limits (README, "Behaviour under failure"): an idle keep-alive connection is closed after
+    # `keep_alive_timeout` seconds; past `max_connections` open connections (or requests in progress) per
+    # worker, uvicorn answers 503 at once. h11 also bounds the header block while parsing; httptools does not,
+    # and the app answers 431 past MAX_HEADERS / MAX_HEADER_BYTES (see header_problem).
+    limits: dict[str, Any] = {"timeout_keep_alive": keep_alive_timeout, "limit_concurrency": max_connections}
+    if http == "h11":
+        limits["h11_max_incomplete_event_size"] = MAX_HEADER_BYTES + 8 * 1024  # headers plus the request line
     try:
         uvicorn.run(
             "admission.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-            loop="uvloop", http="httptools", log_config=logs.uvicorn_log_config(log_level), access_log=False,
-            server_header=False, timeout_graceful_shutdown=10, **ssl,
+            loop="uvloop", http=http, log_config=logs.uvicorn_log_config(log_level), access_log=False,
+            server_header=False, timeout_graceful_shutdown=10, **limits, **ssl,
         )
     finally:
         if multiproc_dir:

@@ -76,3 +76,31 @@ def test_decision_time_is_utc_iso_with_milliseconds(captured: io.StringIO) -> No
     stamp = json.loads(captured.getvalue())["time"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", stamp)
     assert abs((dt.datetime.fromisoformat(stamp) - before).total_seconds()) < 2
+
+
+def test_long_request_fields_are_truncated_with_a_marker(captured: io.StringIO) -> None:
+    obj = pod(name="n" * 100_000, namespace="s" * 5000)
+    request = Request.for_object(obj, user_info={"username": "u" * 1_000_000}, uid="x" * 1_000_000)
+    failing = [RuleResult(f"policy-{i}", "r" * 1000, Status.FAIL, "no") for i in range(200)]
+    logs.log_decision("validate", request, decide(failing), 1.0)
+    line = captured.getvalue()
+    assert len(line) < 64 * 1024  # bounded, whatever the request holds
+    entry = json.loads(line)
+    for key in ("uid", "name", "namespace", "user"):
+        assert entry[key].endswith(logs.TRUNCATED)
+        assert len(entry[key]) == logs.MAX_FIELD_CHARS + len(logs.TRUNCATED)
+    assert entry["uid"].startswith("x" * logs.MAX_FIELD_CHARS)
+    assert len(entry["failing"]) == logs.MAX_FAILING and entry["failing"][-1] == "151 more"
+
+
+def test_short_fields_are_kept_whole(captured: io.StringIO) -> None:
+    name = "n" * logs.MAX_FIELD_CHARS
+    logs.log_decision("validate", Request.for_object(pod(name=name)), decide([]), 1.0)
+    assert json.loads(captured.getvalue())["name"] == name
+
+
+def test_a_generate_name_that_is_not_text_is_logged_as_text(captured: io.StringIO) -> None:
+    obj = pod()
+    obj["metadata"] = {"generateName": ["web-"] * 1000}
+    logs.log_decision("validate", Request.for_object(obj), decide([]), 1.0)
+    assert json.loads(captured.getvalue())["name"].endswith(logs.TRUNCATED)

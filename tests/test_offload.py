@@ -153,3 +153,122 @@ def test_estimate_rises_at_once_and_falls_slowly() -> None:
     assert 0.009 < est.predict(1000) < 0.010
     assert est.predict(2000) == pytest.approx(2 * est.predict(1000))
     assert est.predict(10) == est.predict(512)  # a floor for tiny bodies
+
+
+# --- cooperative deadlines: an evaluation past its deadline frees its thread ---------------------------------
+
+FOREACH_POLICY = """
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: per-container}
+spec:
+  validationFailureAction: Enforce
+  rules:
+  - name: each-image
+    match: {any: [{resources: {kinds: [Pod]}}]}
+    validate:
+      message: "image {{ element.image }} is not allowed"
+      foreach:
+      - list: request.object.spec.containers
+        deny:
+          conditions:
+            any:
+            - {key: "{{ element.image }}", operator: Equals, value: "forbidden"}
+            - {key: "{{ element.name }}", operator: Equals, value: "{{ element.image }}"}
+"""
+
+
+def test_an_evaluation_past_its_deadline_stops_and_frees_its_thread() -> None:
+    from admission.engine import Engine
+    from admission.engines import Context
+    from admission.engines.yaml import KyvernoEvaluator
+    from admission.manifests import load_text
+    from admission.results import Status
+    from admission.review import Request
+
+    engine = Engine([KyvernoEvaluator.from_documents(load_text(FOREACH_POLICY, "p.yaml"))])
+    containers = [{"name": f"c{i}", "image": f"registry.example.com/app:{i}"} for i in range(200_000)]
+    request = Request.for_object({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "big"},
+                                  "spec": {"containers": containers}})
+    off = Offload()
+    decisions: list[Any] = []
+
+    async def scenario() -> None:
+        deadline = time.monotonic() + 0.05
+        ctx = Context(deadline=deadline)
+        with pytest.raises(TimeoutError):
+            await off.run(lambda: decisions.append(engine.validate(request, ctx)), deadline)
+        while off.busy():  # the evaluation notices its deadline at the next element and ends
+            await asyncio.sleep(0.01)
+
+    try:
+        run(scenario())
+    finally:
+        off.close()
+    assert off.busy() == 0
+    [decision] = decisions  # it ended by itself (not all 200,000 elements: its rule's result says why)
+    [result] = decision.results
+    assert result.status == Status.ERROR and "DeadlineExceeded" in result.message
+    assert decision.allowed is False  # the rule's failurePolicy (Fail) decides
+
+
+def test_context_check_raises_only_past_the_deadline() -> None:
+    from admission.engines import Context, DeadlineExceeded
+
+    Context().check()
+    Context(deadline=time.monotonic() + 60).check()
+    with pytest.raises(DeadlineExceeded):
+        Context(deadline=time.monotonic() - 1).check()
+
+
+MUTATE_FOREACH_POLICY = """
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: pull-always}
+spec:
+  rules:
+  - name: each
+    match: {any: [{resources: {kinds: [Pod]}}]}
+    mutate:
+      foreach:
+      - list: request.object.spec.containers
+        patchStrategicMerge:
+          spec:
+            containers:
+            - name: "{{ element.name }}"
+              imagePullPolicy: Always
+"""
+
+
+def test_foreach_loops_check_the_deadline_per_element() -> None:
+    """The deadline passes after the rule started: the next element's check ends the rule with an error result
+    (its failurePolicy decides), in validate and in mutate foreach loops alike."""
+    from admission.engine import Engine
+    from admission.engines import Context, DeadlineExceeded
+    from admission.engines.yaml import KyvernoEvaluator
+    from admission.manifests import load_text
+    from admission.results import Status
+    from admission.review import Request
+
+    class ExpiresAfter(Context):
+        """A deadline that passes after `checks` element checks (the rule itself starts in time)."""
+
+        def __init__(self, checks: int) -> None:
+            super().__init__(deadline=time.monotonic() + 3600)
+            self.left = checks
+
+        def check(self) -> None:
+            self.left -= 1
+            if self.left < 0:
+                raise DeadlineExceeded("deadline exceeded")
+
+    pod_obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"},
+               "spec": {"containers": [{"name": f"c{i}", "image": "registry.example.com/app:1"} for i in range(50)]}}
+    request = Request.for_object(pod_obj)
+    for policy, call in ((FOREACH_POLICY, "validate"), (MUTATE_FOREACH_POLICY, "mutate")):
+        engine = Engine([KyvernoEvaluator.from_documents(load_text(policy, "p.yaml"))])
+        ctx = ExpiresAfter(3)
+        outcome = engine.validate(request, ctx) if call == "validate" else engine.mutate(request, ctx).decision
+        [result] = outcome.results
+        assert result.status == Status.ERROR and "DeadlineExceeded" in result.message, (call, result)
+        assert outcome.allowed is False and ctx.left == -1  # stopped at the 4th element of 50

@@ -128,7 +128,7 @@ def test_bad_bodies_are_400_with_a_message(client: httpx.Client, body: bytes, wo
 
 def test_deeply_nested_json_is_400_not_a_crash(client: httpx.Client) -> None:
     r = client.post("/validate", content=b"[" * 50000)
-    assert r.status_code == 400 and "nested too deeply" in r.json()["error"]
+    assert r.status_code == 400 and "nested more than 100 levels" in r.json()["error"]
 
 
 def test_missing_uid_is_400(client: httpx.Client) -> None:
@@ -554,3 +554,154 @@ def test_review_endpoints_answer_other_methods_with_405_json() -> None:
 
     for r in asyncio.run(scenario()):
         assert r.status_code == 405 and r.headers["allow"] == "POST" and r.json()["code"] == 405
+
+
+# --- hostile input: never a 500, bounded answers ------------------------------------------------------------
+
+
+def test_a_lone_surrogate_is_400_over_https(client: httpx.Client) -> None:
+    body = json.dumps(admission_review(pod())).encode().replace(b'"web"', b'"web\\ud800"', 1)
+    for endpoint in ("validate", "mutate"):
+        r = client.post(f"/{endpoint}", content=body)
+        assert r.status_code == 400 and "not valid Unicode" in r.json()["error"]
+
+
+def test_a_thousand_nested_arrays_are_400_on_both_endpoints(client: httpx.Client) -> None:
+    body = json.dumps(admission_review(pod())).encode().replace(
+        b'"spec": {', b'"spec": {"x": ' + b"[" * 1000 + b"]" * 1000 + b", ", 1)
+    for endpoint in ("validate", "mutate"):
+        r = client.post(f"/{endpoint}", content=body)
+        assert r.status_code == 400 and "nested more than 100 levels" in r.json()["error"]
+
+
+def test_a_huge_uid_is_400_over_https(server: Any, client: httpx.Client) -> None:
+    r = client.post("/validate", json=admission_review(pod(), uid="u" * 60_000))
+    assert r.status_code == 400 and "request.uid is 60000 characters" in r.json()["error"]
+    assert len(r.content) < 1000 and "u" * 1000 not in server.log_text()
+
+
+def test_too_many_or_too_large_headers_are_431(client: httpx.Client) -> None:
+    many = {f"x-h{i}": "v" for i in range(150)}
+    r = client.post("/validate", json=admission_review(pod()), headers=many)
+    assert r.status_code == 431 and "over the limit of 100" in r.json()["error"]
+    r = client.get("/healthz", headers={"x-big": "v" * 20_000})
+    assert r.status_code == 431 and "over the limit of 16384" in r.json()["error"]
+    assert client.get("/healthz").status_code == 200  # a fresh connection serves on
+
+
+def _too_large_review(uid: str) -> dict[str, Any]:
+    from admission.review import MAX_VALUES
+
+    doc = admission_review(pod(image="nginx:latest"), uid=uid)
+    doc["request"]["object"]["metadata"]["annotations"] = {"blob": "x"}
+    doc["request"]["object"]["spec"]["extra"] = [0] * MAX_VALUES
+    return doc
+
+
+def test_a_review_over_the_value_limit_is_answered_at_once_by_failure_policy() -> None:
+    engine = fake.engine({"name": "labels", "addLabel": {"team": "core"}, "denyImage": ":latest"})
+    app = create_app(Settings(), engine=engine, state=ClusterState())
+
+    async def scenario() -> tuple[httpx.Response, httpx.Response]:
+        async with _asgi_client(app) as c:
+            return (await c.post("/validate", json=_too_large_review("big-v")),
+                    await c.post("/mutate", json=_too_large_review("big-m")))
+
+    validate, mutate = asyncio.run(scenario())
+    assert validate.status_code == 200 and mutate.status_code == 200
+    v, m = validate.json()["response"], mutate.json()["response"]
+    assert v["uid"] == "big-v" and v["allowed"] is False
+    assert "over the limit of 100000" in v["status"]["message"] and "fail closed" in v["status"]["message"]
+    assert m["uid"] == "big-m" and m["allowed"] is True and "patch" not in m  # unpatched, with a warning
+    assert any("not mutated" in w and "over the limit of 100000" in w for w in m["warnings"])
+    assert app.webhook.offload.thread_runs == app.webhook.offload.inline_runs == 0  # never evaluated
+
+
+def test_a_megabyte_uid_is_400_in_process() -> None:
+    app = create_app(Settings(), engine=fake.engine({"name": "p", "denyImage": "x"}), state=ClusterState())
+
+    async def scenario() -> httpx.Response:
+        async with _asgi_client(app) as c:
+            return await c.post("/validate", json=admission_review(pod(), uid="u" * 1_000_000))
+
+    r = asyncio.run(scenario())
+    assert r.status_code == 400 and "over the limit of 128" in r.json()["error"] and len(r.content) < 1000
+
+
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def limits_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    tmp = tmp_path_factory.mktemp(f"limits-{request.param}")
+    policies = tmp / "policies"
+    shutil.copytree(FIXTURES / "policies", policies)
+    srv = harness.start(tmp, "--policies", str(policies), "--no-cluster", "--keep-alive-timeout", "1",
+                        "--max-connections", "4", "--http", request.param)
+    srv.http = request.param
+    yield srv
+    srv.stop()
+
+
+def _tls_socket(server: Any) -> ssl.SSLSocket:
+    import socket
+    from urllib.parse import urlsplit
+
+    port = urlsplit(server.url).port
+    context = ssl.create_default_context(cafile=str(server.ca))
+    raw = socket.create_connection(("localhost", port), timeout=20)
+    return context.wrap_socket(raw, server_hostname="localhost")
+
+
+def _read_response(sock: ssl.SSLSocket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), 0)
+    while len(rest) < length:
+        rest += sock.recv(65536)
+    return head
+
+
+def test_an_idle_keep_alive_connection_is_closed(limits_server: Any) -> None:
+    with _tls_socket(limits_server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n")
+        assert _read_response(sock).startswith(b"HTTP/1.1 200")
+        sock.settimeout(20)  # a liveness bound: --keep-alive-timeout is 1 s
+        assert sock.recv(1) == b""  # the server closed the idle connection
+
+
+def test_connections_past_the_limit_are_answered_503(limits_server: Any) -> None:
+    held = [_tls_socket(limits_server) for _ in range(4)]  # connected, never sending: they count
+    try:
+        time.sleep(0.2)  # the server has registered the handshakes
+        with limits_server.client() as c:
+            assert c.get("/healthz").status_code == 503
+    finally:
+        for sock in held:
+            sock.close()
+    assert _wait_for(lambda: _healthz(limits_server) == 200)
+
+
+def _healthz(server: Any) -> int:
+    with server.client() as c:
+        return c.get("/healthz").status_code
+
+
+def test_a_huge_header_block_is_refused_with_a_4xx(limits_server: Any) -> None:
+    with _tls_socket(limits_server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n" + b"x-big: " + b"v" * 40_000 + b"\r\n\r\n")
+        status = _read_response(sock).split(b" ")[1]
+    # the app's limit (431); h11 may refuse it first while parsing (400), depending on how the bytes arrive
+    assert status == b"431" or (limits_server.http == "h11" and status == b"400")
+
+
+def test_h11_bounds_an_unfinished_header_block_while_parsing(limits_server: Any) -> None:
+    if limits_server.http != "h11":
+        pytest.skip("httptools holds the header block until it ends (the app's 431 applies then)")
+    with _tls_socket(limits_server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+        for _ in range(4):  # 40 KB of header that never ends
+            sock.sendall(b"x-big: " + b"v" * 10_000 + b"\r\n")
+        assert _read_response(sock).split(b" ")[1] == b"400"

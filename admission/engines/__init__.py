@@ -29,6 +29,17 @@ class Context:
     def expired(self) -> bool:
         return self.deadline is not None and time.monotonic() > self.deadline
 
+    def check(self) -> None:
+        """Raise DeadlineExceeded once the deadline has passed. Evaluators call it between rules and per element
+        of their loops, so an evaluation past its deadline ends soon after and frees its thread; the rule's
+        error handling turns the exception into an error result that follows its failurePolicy."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise DeadlineExceeded("deadline exceeded")
+
+
+class DeadlineExceeded(Exception):  # noqa: N818 - named for what happened, as TimeoutError is
+    """Evaluation passed its Context's deadline (raised by Context.check)."""
+
 
 # The operations an admission request can have, in the order webhook registrations list them.
 OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT")

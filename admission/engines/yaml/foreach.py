@@ -91,6 +91,7 @@ def _validate_elements(
             and body.get("anyPattern") is None:
         body["foreach"] = []  # an entry with nothing to check: counts no element
     for index, element in enumerate(elements):
+        ctx.check()  # past the deadline: DeadlineExceeded, the rule's error result
         if element is None:
             continue
         scoped = isinstance(element, dict)
@@ -166,6 +167,7 @@ def _mutate_elements(
     mine = owned  # patched is a working copy this entry (or its caller) may change in place
     touched = False
     for index, element in indexed:
+        ctx.check()  # past the deadline: DeadlineExceeded, the rule's error result
         if element is None:
             continue
         child = bind(variables, element, index, nesting)
