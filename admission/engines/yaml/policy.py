@@ -13,7 +13,10 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
+from yaml import nodes as yaml_nodes
+
 from admission.engines import PolicyError
+from admission.engines.yaml import schema
 from admission.manifests import Document
 from admission.match import RuleMatcher
 from admission.results import Action, FailurePolicy, parse_action, parse_failure_policy
@@ -133,6 +136,7 @@ def parse_policy(doc: Document) -> Policy:
     obj = doc.obj
     if not isinstance(obj, dict):
         raise PolicyError(source, "a policy must be a mapping")
+    schema.validate(doc, "Policy")
     kind = str(obj.get("kind") or "")
     raw_meta = obj.get("metadata")
     meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
@@ -184,19 +188,8 @@ def parse_policy(doc: Document) -> Policy:
 
 def _rule_lines(doc: Document) -> list[int]:
     """The line of each of spec.rules, read back from the file once (empty when it cannot be)."""
-    import yaml
-
-    from admission.manifests import SafeLoader
-
-    try:
-        with open(doc.file, encoding="utf-8") as f:
-            nodes = list(yaml.compose_all(f, Loader=SafeLoader))
-        node: Any = next(n for n in nodes if n is not None and n.start_mark.line + 1 == doc.line)
-        for key in ("spec", "rules"):
-            node = next(v for k, v in node.value if getattr(k, "value", None) == key)
-        return [item.start_mark.line + 1 for item in node.value]
-    except Exception:  # stdin, a List item, or anything unexpected: the document's line will do
-        return []
+    node = schema.node_at(doc, ("spec", "rules"))
+    return [item.start_mark.line + 1 for item in node.value] if isinstance(node, yaml_nodes.SequenceNode) else []
 
 
 def parse_rule(raw: Any, where: str, source: str, action: Action, failure_policy: FailurePolicy) -> Rule:
