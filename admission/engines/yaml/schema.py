@@ -103,6 +103,15 @@ class Unsupported:
 
 
 @dataclass(frozen=True)
+class Only:
+    """A value of `kind` that Kyverno accepts, of which this engine implements only `values`."""
+
+    kind: Any
+    values: tuple[Any, ...]
+    why: str
+
+
+@dataclass(frozen=True)
 class StrOrList:
     """A string, or a list of strings (Kyverno's JSON patch text; condition values in the legacy form)."""
 
@@ -147,7 +156,8 @@ NODES: dict[str, dict[str, Any]] = {
         "validationFailureAction": FAILURE_ACTION,
         "validationFailureActionOverrides": ListOf(Node("FailureActionOverride")),
         "emitWarning": BOOL,
-        "admission": BOOL,
+        "admission": Only(BOOL, (True,), "admission: false (background scans only) is not supported: "
+                                         "every policy loaded here applies at admission"),
         "background": BOOL,
         "schemaValidation": BOOL,
         "webhookTimeoutSeconds": INT,
@@ -233,7 +243,8 @@ NODES: dict[str, dict[str, Any]] = {
     "ConfigMapReference": {"name": STR, "namespace": STR},
     "APICall": {
         "urlPath": STR,
-        "method": Enum(("GET", "POST")),
+        "method": Only(Enum(("GET", "POST")), ("GET",),
+                       "apiCall method POST is not supported (only GET, answered from the cluster state)"),
         "data": ListOf(Node("RequestData")),
         "service": Unsupported("apiCall.service (calling a service by URL) is not supported; use urlPath"),
         "jmesPath": STR,
@@ -435,6 +446,10 @@ def check(value: Any, kind: Any, path: Path) -> None:
         _check_node(value, kind.name, path)
     elif isinstance(kind, Unsupported):
         raise SchemaError(path, kind.why)
+    elif isinstance(kind, Only):
+        check(value, kind.kind, path)
+        if value not in kind.values:
+            raise SchemaError(path, kind.why)
     elif isinstance(kind, StrOrList):
         if not isinstance(value, (str, list)):
             raise SchemaError(path, f"must be a string or a list, not {_type_name(value)}")
