@@ -73,16 +73,22 @@ KYVERNO_KINDS = ("ClusterPolicy", "Policy")
 def _kyverno_kind_problem(doc: Document) -> str:
     """Why a kyverno.io document that is not a ClusterPolicy/Policy cannot be loaded, or "" for other documents.
 
-    Such a document is never silently skipped: a misspelt kind, or a kind this engine does not run (a
-    PolicyException, a CleanupPolicy), would otherwise not mean what its author thinks."""
+    Such a document is never silently skipped: a misspelt kind or apiVersion, or a kind this engine does not
+    run (a PolicyException, a CleanupPolicy), would otherwise not mean what its author thinks."""
+    from admission.engines.yaml.schema import did_you_mean
+
     obj = doc.obj
-    if not isinstance(obj, dict) or not str(obj.get("apiVersion", "")).startswith("kyverno.io/"):
+    if not isinstance(obj, dict):
+        return ""
+    api = str(obj.get("apiVersion", ""))
+    if not api.startswith("kyverno.io/"):
+        group = api.rpartition("/")[0] or api
+        if obj.get("kind") in KYVERNO_KINDS and group != "kyverno.io" and did_you_mean(group, ["kyverno.io"]):
+            return f"apiVersion: {api!r} is not Kyverno's{did_you_mean(group, ['kyverno.io'])}"
         return ""
     kind = obj.get("kind")
     if kind in KYVERNO_KINDS:
         return ""
-    from admission.engines.yaml.schema import did_you_mean
-
     hint = did_you_mean(str(kind), KYVERNO_KINDS) if isinstance(kind, str) else ""
     return f"kind: {kind!r} of {obj.get('apiVersion')} is not supported (only ClusterPolicy and Policy){hint}"
 

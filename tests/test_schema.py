@@ -129,12 +129,16 @@ def test_the_valid_policy_loads(tmp_path: Path) -> None:
         ("kind: ClusterPolicy", "kind: ClusterPolicey",
          "2: kind: 'ClusterPolicey' of kyverno.io/v1 is not supported (only ClusterPolicy and Policy); "
          "did you mean 'ClusterPolicy'?"),
+        ("kind: ClusterPolicy", "kind: PolicyException",
+         "2: kind: 'PolicyException' of kyverno.io/v1 is not supported (only ClusterPolicy and Policy)"),
+        ("apiVersion: kyverno.io/v1", "apiVersion: kyvero.io/v1",
+         "1: apiVersion: 'kyvero.io/v1' is not Kyverno's; did you mean 'kyverno.io'?"),
     ],
 )
 def test_bad_kyverno_policies_are_load_errors_at_their_line(tmp_path: Path, old: str, new: str, expected: str) -> None:
     assert old in POLICY
     got = load_error(tmp_path, POLICY.replace(old, new, 1))
-    if new.startswith("kind: "):  # a document that is no ClusterPolicy is reported at its first line
+    if new.startswith(("kind: ", "apiVersion: ")):  # a document that is no ClusterPolicy: at its first line
         expected = "1" + expected[1:]
     assert got == expected
 

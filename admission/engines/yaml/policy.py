@@ -1,8 +1,9 @@
 """The parsed Kyverno policy model: a ClusterPolicy or namespaced Policy and its rules.
 
-Parsing checks what Kyverno's admission webhook would reject (a rule without a name or a match, a rule of
-no known type, malformed anchors) and raises PolicyError naming the file:line of the rule and what is
-wrong. What this engine cannot evaluate is refused the same way rather than silently ignored: verifyImages,
+Parsing first checks the document against Kyverno's schema (admission.engines.yaml.schema: unknown fields,
+enum values, types, with "did you mean"), then what Kyverno's admission webhook would reject (a rule
+without a name or a match, a rule of no known type, malformed anchors), and raises PolicyError naming the
+file:line and what is wrong. What this engine cannot evaluate is refused the same way rather than silently ignored: verifyImages,
 validate.cel / manifests, celPreconditions, mutate.targets (mutate existing), generate.foreach.
 """
 
