@@ -254,3 +254,15 @@ def test_reload_keeps_the_last_good_set(tmp_path: Path) -> None:
     assert allowing.load() and allowing.engine is not None
     policy.write_text(GOOD)
     assert policies.load() and policies.engine is not good and policies.error == ""
+
+
+def test_serve_workers_get_allow_empty_through_their_settings(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from admission.server import SETTINGS_ENV, Settings, create_app
+
+    for allow_empty in (False, True):
+        monkeypatch.setenv(SETTINGS_ENV, Settings(policies=[str(tmp_path)], allow_empty=allow_empty).to_env())
+        app = create_app(Settings.from_env())
+        assert app.webhook.policies.load() is allow_empty
+        if not allow_empty:
+            assert app.webhook.policies.error == f"{tmp_path}: {NO_POLICIES}"

@@ -23,19 +23,19 @@ from admission.engines import PolicyError
 from admission.engines.yaml.conditions import OPERATOR_NAMES
 from admission.manifests import Document, SafeLoader
 
-Path = tuple[str | int, ...]
+FieldPath = tuple[str | int, ...]
 
 
 class SchemaError(Exception):
     """A field that does not mean what its author thinks. `path` leads to it from the document's root."""
 
-    def __init__(self, path: Path, message: str) -> None:
+    def __init__(self, path: FieldPath, message: str) -> None:
         super().__init__(f"{format_path(path)}: {message}")
         self.path = path
         self.message = message
 
 
-def format_path(path: Path) -> str:
+def format_path(path: FieldPath) -> str:
     out = ""
     for p in path:
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
@@ -422,7 +422,7 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def check(value: Any, kind: Any, path: Path) -> None:
+def check(value: Any, kind: Any, path: FieldPath) -> None:
     """Raise SchemaError for the first part of value that does not fit kind."""
     if isinstance(kind, Scalar):
         if kind is ANY:
@@ -464,7 +464,7 @@ def check(value: Any, kind: Any, path: Path) -> None:
         raise TypeError(f"unknown schema type {kind!r}")
 
 
-def _check_enum(value: Any, kind: Enum, path: Path) -> None:
+def _check_enum(value: Any, kind: Enum, path: FieldPath) -> None:
     shown = kind.shown or kind.values
     allowed = ", ".join(shown)
     if not isinstance(value, str):
@@ -474,7 +474,7 @@ def _check_enum(value: Any, kind: Enum, path: Path) -> None:
         raise SchemaError(path, f"{value!r} is not one of {allowed}{did_you_mean(value, shown)}")
 
 
-def _check_node(value: Any, name: str, path: Path) -> None:
+def _check_node(value: Any, name: str, path: FieldPath) -> None:
     if not isinstance(value, dict):
         raise SchemaError(path, f"must be a mapping, not {_type_name(value)}")
     fields = NODES[name]
@@ -521,7 +521,7 @@ def _child(node: Any, key: str | int) -> tuple[Any, Any] | None:
     return None
 
 
-def node_at(doc: Document, path: Path) -> Any:
+def node_at(doc: Document, path: FieldPath) -> Any:
     """The YAML node at path in doc's file, or None."""
     node = _document_node(doc)
     for key in path:
@@ -532,7 +532,7 @@ def node_at(doc: Document, path: Path) -> Any:
     return node
 
 
-def line_of(doc: Document, path: Path) -> int:
+def line_of(doc: Document, path: FieldPath) -> int:
     """The line of the node at path (of its key, for a mapping entry), following the path as far as it goes."""
     node = _document_node(doc)
     if node is None:
