@@ -117,13 +117,14 @@ def run(
     include_owned: bool = False,
     lister: Lister | None = None,
     err: TextIO | None = None,
+    allow_empty: bool = False,
 ) -> int:
     from admission import report
 
     err = err or sys.stderr
     try:
         wanted = [parse_kind(k) for k in kinds] if kinds else list(DEFAULT_KINDS)
-        engine = load_engine(policies)
+        engine = load_engine(policies, allow_empty=allow_empty)
         objects = fetch(lister or kube_lister(), wanted, namespace)
     except (ValueError, ClusterError) as exc:
         err.write(f"error: {exc}\n")

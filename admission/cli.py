@@ -47,6 +47,8 @@ def main() -> None:
               help="Reload the policies when their files change (SIGHUP reloads too).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--allow-empty", is_flag=True,
+              help="Run with an empty policy set (otherwise a --policies path without policies is an error).")
 def serve(**options: object) -> None:
     """Run the HTTPS admission webhook server."""
     from admission.server import run
@@ -58,11 +60,13 @@ def serve(**options: object) -> None:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--policies", "policies", multiple=True, help="Policy file or folder (repeatable). Default: built-in library.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "junit"]), default="text", show_default=True)
-def lint(paths: tuple[str, ...], policies: tuple[str, ...], fmt: str) -> None:
+@click.option("--allow-empty", is_flag=True,
+              help="Run with an empty policy set (otherwise a --policies path without policies is an error).")
+def lint(paths: tuple[str, ...], policies: tuple[str, ...], fmt: str, allow_empty: bool) -> None:
     """Check manifests against the policies; exit 1 when an enforced rule fails."""
     from admission.lint import run
 
-    sys.exit(run(list(paths), list(policies), fmt, sys.stdout))
+    sys.exit(run(list(paths), list(policies), fmt, sys.stdout, allow_empty=allow_empty))
 
 
 @main.command()
@@ -72,11 +76,15 @@ def lint(paths: tuple[str, ...], policies: tuple[str, ...], fmt: str) -> None:
               help="apiVersion/Kind to list (repeatable), e.g. apps/v1/Deployment. Default: workloads and common kinds.")
 @click.option("-n", "--namespace", default="", help="Only this namespace. Default: all.")
 @click.option("--include-owned", is_flag=True, help="Also report objects a controller owns (ReplicaSets, Pods, Jobs).")
-def audit(policies: tuple[str, ...], fmt: str, kinds: tuple[str, ...], namespace: str, include_owned: bool) -> None:
+@click.option("--allow-empty", is_flag=True,
+              help="Run with an empty policy set (otherwise a --policies path without policies is an error).")
+def audit(policies: tuple[str, ...], fmt: str, kinds: tuple[str, ...], namespace: str, include_owned: bool,
+          allow_empty: bool) -> None:
     """Check what already runs in the cluster (current kubeconfig context) against the policies."""
     from admission.audit import run
 
-    sys.exit(run(list(policies), fmt, sys.stdout, kinds=list(kinds), namespace=namespace, include_owned=include_owned))
+    sys.exit(run(list(policies), fmt, sys.stdout, kinds=list(kinds), namespace=namespace, include_owned=include_owned,
+                 allow_empty=allow_empty))
 
 
 @main.command()

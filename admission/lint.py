@@ -308,10 +308,10 @@ def locate(found: list[Finding], texts: dict[str, str] | None = None) -> list[Fi
     return out
 
 
-def load_engine(policies: list[str]) -> Engine:
+def load_engine(policies: list[str], *, allow_empty: bool = False) -> Engine:
     from admission.policyset import builtin_policies, load
 
-    return load(policies or [builtin_policies()])
+    return load(policies or [builtin_policies()], allow_empty=allow_empty)
 
 
 def run(
@@ -324,6 +324,7 @@ def run(
     default_namespace: str = "default",
     mutate: bool = True,
     workers: int | None = None,
+    allow_empty: bool = False,
 ) -> int:
     """Lint manifests under paths (files, folders, `-` for stdin) and write a report in fmt to out."""
     from admission import report
@@ -351,7 +352,7 @@ def run(
                   f"{f' ({len(docs)} documents, none a resource to lint)' if docs else ''}\n")
         return EXIT_USAGE
     try:
-        engine = load_engine(policies)
+        engine = load_engine(policies, allow_empty=allow_empty)
     except (PolicyError, ManifestError) as exc:
         err.write(f"error: cannot load policies: {exc}\n")
         return EXIT_USAGE

@@ -1,7 +1,8 @@
 """Load a policy set from files and folders: Kyverno-dialect YAML, Rego modules, Gatekeeper templates.
 
 A broken file is reported with its file and line (PolicyError / ManifestError); callers that reload keep
-their last good set.
+their last good set. A missing path, a path without any policy document and an empty set are errors too
+(unless an empty set is asked for), so that a wrong --policies never means "allow everything".
 """
 
 from __future__ import annotations
@@ -72,16 +73,53 @@ def opt_in_skipped(root: Path, file: Path) -> bool:
     return False
 
 
-def load(paths: Iterable[str | Path]) -> Engine:
-    """An Engine over every policy found under paths. Raises PolicyError or ManifestError on a broken file."""
+KYVERNO_KINDS = ("ClusterPolicy", "Policy")
+
+
+def _kyverno_kind_problem(doc: Document) -> str:
+    """Why a kyverno.io document that is not a ClusterPolicy/Policy cannot be loaded, or "" for other documents.
+
+    Such a document is never silently skipped: a misspelt kind or apiVersion, or a kind this engine does not
+    run (a PolicyException, a CleanupPolicy), would otherwise not mean what its author thinks."""
+    from admission.engines.yaml.schema import did_you_mean
+
+    obj = doc.obj
+    if not isinstance(obj, dict):
+        return ""
+    api = str(obj.get("apiVersion", ""))
+    if not api.startswith("kyverno.io/"):
+        group = api.rpartition("/")[0] or api
+        if obj.get("kind") in KYVERNO_KINDS and group != "kyverno.io" and did_you_mean(group, ["kyverno.io"]):
+            return f"apiVersion: {api!r} is not Kyverno's{did_you_mean(group, ['kyverno.io'])}"
+        return ""
+    kind = obj.get("kind")
+    if kind in KYVERNO_KINDS:
+        return ""
+    hint = did_you_mean(str(kind), KYVERNO_KINDS) if isinstance(kind, str) else ""
+    return f"kind: {kind!r} of {obj.get('apiVersion')} is not supported (only ClusterPolicy and Policy){hint}"
+
+
+NO_POLICIES = ("no policy documents (Kyverno ClusterPolicy/Policy, Rego modules, Gatekeeper templates and "
+               "constraints, PodSecurityException); pass --allow-empty to run without policies")
+
+
+def load(paths: Iterable[str | Path], *, allow_empty: bool = False) -> Engine:
+    """An Engine over every policy found under paths. Raises PolicyError or ManifestError on a broken file.
+
+    A path that does not exist is an error naming it; so is a path holding no policy document, and an empty
+    set, unless allow_empty (asked for explicitly, e.g. `--allow-empty`)."""
     kyverno: list[Document] = []
     gatekeeper: list[Document] = []
     rego_files: list[Path] = []
     exceptions: list[Document] = []
+    paths = list(paths)
+    if not paths and not allow_empty:
+        raise PolicyError("--policies", NO_POLICIES)
     for p in paths:
         path = Path(p)
         if not path.exists():
             raise PolicyError(str(path), "no such file or folder")
+        found = len(kyverno) + len(gatekeeper) + len(rego_files) + len(exceptions)
         for f in find_files(path, POLICY_SUFFIXES):
             if opt_in_skipped(path, f):
                 continue
@@ -96,6 +134,10 @@ def load(paths: Iterable[str | Path]) -> Engine:
                     gatekeeper.append(doc)
                 elif is_psa_exception(doc):
                     exceptions.append(doc)
+                elif problem := _kyverno_kind_problem(doc):
+                    raise PolicyError(f"{doc.file}:{doc.line}", problem)
+        if not allow_empty and found == len(kyverno) + len(gatekeeper) + len(rego_files) + len(exceptions):
+            raise PolicyError(str(path), NO_POLICIES)
     evaluators: list[Evaluator] = []
     if kyverno:
         from admission.engines.yaml import KyvernoEvaluator

@@ -1,12 +1,14 @@
 """The server's current policy set, reloaded when its files change (or on SIGHUP) while keeping the last good one.
 
 A broken file is logged with its file and line and changes nothing: requests keep being answered by the set
-that loaded last, and /readyz stays ready.
+that loaded last, and /readyz stays ready. So does a reload that finds no policy at all (a folder emptied or
+a ConfigMap mount swapped mid-way), unless the server was started with --allow-empty.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -26,9 +28,10 @@ Loader = Callable[[list[Path]], Engine]
 class Policies:
     """Holds the Engine in use. `engine` is swapped whole, so a request sees one consistent set."""
 
-    def __init__(self, paths: Iterable[str | Path], loader: Loader | None = None, engine: Engine | None = None) -> None:
+    def __init__(self, paths: Iterable[str | Path], loader: Loader | None = None, engine: Engine | None = None,
+                 *, allow_empty: bool = False) -> None:
         self.paths = [Path(p) for p in paths]
-        self.loader: Loader = loader or load
+        self.loader: Loader = loader or functools.partial(load, allow_empty=allow_empty)
         self.engine: Engine | None = engine
         self.error: str = ""
         self.loaded_at: float = time.time() if engine is not None else 0.0

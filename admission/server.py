@@ -59,6 +59,7 @@ class Settings:
     state_paths: list[str] = field(default_factory=list)  # manifests to use as cluster state instead of a cluster
     watch_policies: bool = True
     log_level: str = "info"
+    allow_empty: bool = False  # an empty policy set is an error unless asked for (--allow-empty)
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -288,7 +289,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                state: ClusterState | None = None) -> App:
     """The app. With `engine`, that policy set is used as is (no files, no reload)."""
     settings = settings or Settings()
-    policies = Policies(policy_paths(settings.policies), engine=engine)
+    policies = Policies(policy_paths(settings.policies), engine=engine, allow_empty=settings.allow_empty)
     webhook = Webhook(settings, policies, state or unavailable("cluster state not initialised"))
 
     @contextlib.asynccontextmanager
@@ -381,7 +382,7 @@ def run(*, host: str = "0.0.0.0", port: int = 8443, workers: int = 1, policies: 
         namespace: str = "admission", max_body_bytes: int = 3 * 1024 * 1024, timeout_seconds: float = 8.0,
         insecure_http: bool = False, cluster: bool = True, state_paths: tuple[str, ...] = (),
         log_level: str = "info", watch_policies: bool = True, keep_alive_timeout: int = 5,
-        max_connections: int = 1000, http: str = "httptools") -> int:
+        max_connections: int = 1000, http: str = "httptools", allow_empty: bool = False) -> int:
     """`admission serve`. Returns the exit code: 0 after a clean shutdown, 2 for unusable options or policies."""
     logs.configure(log_level)
     if workers < 1 or max_body_bytes < 1 or timeout_seconds <= 0 or keep_alive_timeout < 1 or max_connections < 1:
@@ -394,8 +395,8 @@ def run(*, host: str = "0.0.0.0", port: int = 8443, workers: int = 1, policies: 
 
     settings = Settings(policies=policy_paths(policies), max_body_bytes=max_body_bytes,
                         timeout_seconds=timeout_seconds, cluster=cluster, state_paths=list(state_paths),
-                        watch_policies=watch_policies, log_level=log_level)
-    checked = Policies(settings.policies)
+                        watch_policies=watch_policies, log_level=log_level, allow_empty=allow_empty)
+    checked = Policies(settings.policies, allow_empty=allow_empty)
     if not checked.load():
         return _usage(f"cannot load policies: {checked.error}")
     if state_paths:

@@ -312,16 +312,20 @@ def test_update_review_fields_reach_the_template() -> None:
 @pytest.mark.parametrize(
     ("match", "why"),
     [
-        ({"kinds": "Pod"}, "kinds must be a list"),
-        ({"namespaces": "default"}, "namespaces must be a list of strings"),
-        ({"scope": "Everywhere"}, "scope must be"),
-        ({"labelSelector": {"matchExpressions": [{"key": "a", "operator": "Near"}]}}, "labelSelector"),
+        ({"kinds": "Pod"}, "spec.match.kinds: must be a list, not a string"),
+        ({"kinds": [{"kind": ["Pod"]}]}, "spec.match.kinds[0].kind: unknown field; did you mean 'kinds'?"),
+        ({"namespaces": "default"}, "spec.match.namespaces: must be a list, not a string"),
+        ({"namespaces": ["a", 1]}, "spec.match.namespaces[1]: must be a string, not an integer"),
+        ({"scope": "Everywhere"}, "spec.match.scope: 'Everywhere' is not one of *, Cluster, Namespaced"),
+        ({"namespace": ["a"]}, "spec.match.namespace: unknown field; did you mean 'namespaces'?"),
+        ({"labelSelector": {"matchExpressions": [{"key": "a", "operator": "Near"}]}},
+         "spec.match.labelSelector.matchExpressions[0].operator: 'Near' is not one of In, NotIn, Exists, DoesNotExist"),
     ],
 )
 def test_broken_match_is_refused_at_load(match: dict[str, Any], why: str) -> None:
     with pytest.raises(PolicyError) as err:
         RegoEvaluator.from_sources([template(), constraint("c", match=match)], [])
-    assert why in err.value.message
+    assert err.value.message == why
 
 
 def test_two_templates_for_one_kind_are_refused() -> None:

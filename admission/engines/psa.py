@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from admission.engines import Context, PolicyError, PolicyInfo, Target
+from admission.engines.yaml import schema
 from admission.engines.yaml.values import wildcard_match
 from admission.manifests import Document
 from admission.podsecurity import check, summary
@@ -100,6 +101,7 @@ def _parse_expiry(value: Any, source: str) -> dt.datetime:
 
 def parse_exception(doc: Document) -> PodSecurityException:
     source = f"{doc.file}:{doc.line}"
+    schema.validate(doc, "PodSecurityException")
     obj = doc.obj
     meta = obj.get("metadata") or {}
     spec = obj.get("spec")

@@ -90,6 +90,9 @@ def run(paths: list[str], out: TextIO, *, verbose: bool = False) -> int:
         out.write(f"error: no such file or folder: {', '.join(missing)}\n")
         return 2
     results = run_paths(paths)
+    if not results:  # nothing was tested: never report that as a success
+        out.write(f"error: no policy tests (PolicyTest, kyverno-test.yaml, Gatekeeper Suite) in: {', '.join(paths)}\n")
+        return 2
     for r in results:
         if not r.passed:
             out.write(f"FAIL {r.file}: {r.name}: {r.detail}\n")

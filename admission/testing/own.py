@@ -161,9 +161,14 @@ def evaluate(engine: Engine, subject: Subject, ctx: Context) -> None:
 
 
 def run_policy_test(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
+    from admission.engines.yaml.schema import SchemaError, check_document
     from admission.policyset import load
 
     file = str(path)
+    try:
+        check_document(doc, "PolicyTest")
+    except SchemaError as exc:
+        return [CaseResult(file, "format", False, str(exc))]
     try:
         policies = _str_list(doc, "policies", required=True)
         resource_files = _str_list(doc, "resources", required=True)

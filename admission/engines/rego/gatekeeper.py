@@ -36,6 +36,7 @@ from admission.engines.rego.inventory import inventory_of, trim_review, without_
 from admission.engines.rego.isolate import Unit, check
 from admission.engines.rego.match import constraint_matches, kinds_match
 from admission.engines.rego.paths import Paths, input_paths, prune
+from admission.engines.yaml import schema
 from admission.manifests import Document
 from admission.results import Action, FailurePolicy, RuleResult, Status, parse_action
 from admission.review import Request
@@ -151,6 +152,7 @@ def parse_constraint(doc: Document, templates: dict[str, Template]) -> Constrain
     template = templates.get(kind)
     if template is None:
         raise PolicyError(where, f"constraint {name}: no ConstraintTemplate defines kind {kind}")
+    schema.validate(doc, "Constraint")  # enforcementAction, spec.match: file:line and "did you mean"
     spec = obj.get("spec") or {}
     if not isinstance(spec, dict):
         raise PolicyError(where, f"constraint {name}: spec must be a mapping")

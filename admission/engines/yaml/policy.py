@@ -1,8 +1,9 @@
 """The parsed Kyverno policy model: a ClusterPolicy or namespaced Policy and its rules.
 
-Parsing checks what Kyverno's admission webhook would reject (a rule without a name or a match, a rule of
-no known type, malformed anchors) and raises PolicyError naming the file:line of the rule and what is
-wrong. What this engine cannot evaluate is refused the same way rather than silently ignored: verifyImages,
+Parsing first checks the document against Kyverno's schema (admission.engines.yaml.schema: unknown fields,
+enum values, types, with "did you mean"), then what Kyverno's admission webhook would reject (a rule
+without a name or a match, a rule of no known type, malformed anchors), and raises PolicyError naming the
+file:line and what is wrong. What this engine cannot evaluate is refused the same way rather than silently ignored: verifyImages,
 validate.cel / manifests, celPreconditions, mutate.targets (mutate existing), generate.foreach.
 """
 
@@ -13,7 +14,10 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
+from yaml import nodes as yaml_nodes
+
 from admission.engines import PolicyError
+from admission.engines.yaml import schema
 from admission.engines.yaml.variables import literal_regex_error
 from admission.manifests import Document
 from admission.match import RuleMatcher
@@ -134,6 +138,7 @@ def parse_policy(doc: Document) -> Policy:
     obj = doc.obj
     if not isinstance(obj, dict):
         raise PolicyError(source, "a policy must be a mapping")
+    schema.validate(doc, "Policy")
     kind = str(obj.get("kind") or "")
     raw_meta = obj.get("metadata")
     meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
@@ -185,19 +190,8 @@ def parse_policy(doc: Document) -> Policy:
 
 def _rule_lines(doc: Document) -> list[int]:
     """The line of each of spec.rules, read back from the file once (empty when it cannot be)."""
-    import yaml
-
-    from admission.manifests import SafeLoader
-
-    try:
-        with open(doc.file, encoding="utf-8") as f:
-            nodes = list(yaml.compose_all(f, Loader=SafeLoader))
-        node: Any = next(n for n in nodes if n is not None and n.start_mark.line + 1 == doc.line)
-        for key in ("spec", "rules"):
-            node = next(v for k, v in node.value if getattr(k, "value", None) == key)
-        return [item.start_mark.line + 1 for item in node.value]
-    except Exception:  # stdin, a List item, or anything unexpected: the document's line will do
-        return []
+    node = schema.node_at(doc, ("spec", "rules"))
+    return [item.start_mark.line + 1 for item in node.value] if isinstance(node, yaml_nodes.SequenceNode) else []
 
 
 def parse_rule(raw: Any, where: str, source: str, action: Action, failure_policy: FailurePolicy) -> Rule:
