@@ -170,7 +170,8 @@ def _parse(body: bytes) -> Any:
     # reason is worded for the client (a lone surrogate, in an escape or as bytes, is invalid Unicode).
     if "surrogate" in reason or "UTF-8" in reason:
         raise ReviewError(f"request body is not valid Unicode: {reason}")
-    if "depth" in reason or "recursion" in reason:
+    # orjson's own wording for its recursion limit differs between releases: measure the body instead
+    if "depth" in reason or "recursion" in reason or (len(body) > 2 * MAX_DEPTH and _depth_over(body, MAX_DEPTH)):
         raise ReviewError(f"request body is nested more than {MAX_DEPTH} levels deep")
     raise ReviewError(f"request body is not JSON: {reason}")
 
