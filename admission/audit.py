@@ -8,11 +8,11 @@ pod template, so each problem is reported once, where it is fixed. Nothing is mu
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
+from admission.cluster import ClusterError, connect, one_line
 from admission.engines import PolicyError
 from admission.lint import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, Resource, evaluate, findings, load_engine
 from admission.manifests import ManifestError
@@ -35,10 +35,6 @@ DEFAULT_KINDS: tuple[tuple[str, str], ...] = (
 
 # Lists every object of (apiVersion, kind), in one namespace or ("") all of them.
 Lister = Callable[[str, str, str], list[Object]]
-
-
-class ClusterError(Exception):
-    """The cluster cannot be reached or listed; the message says what to do."""
 
 
 def parse_kind(text: str) -> tuple[str, str]:
@@ -66,35 +62,17 @@ def fetch(lister: Lister, kinds: Iterable[tuple[str, str]], namespace: str = "")
     return objects
 
 
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception as one short line: the Kubernetes client's errors span many lines (urllib3 nests the
-    cause, ApiException appends headers and body)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def kube_lister(kubeconfig: str | None = None, context: str | None = None) -> Lister:
+    """A Lister over the cluster admission.cluster chooses (--kubeconfig/--context, $KUBECONFIG, in-cluster,
+    ~/.kube/config). Raises ClusterError (one line) when there is none or it cannot be reached."""
+    from kubernetes import dynamic
 
-
-def kube_lister() -> Lister:
-    """A Lister over the cluster of the current kubeconfig context, or the in-cluster service account.
-    Raises ClusterError (one line) when there is none or it cannot be reached."""
-    from kubernetes import client, config, dynamic
-    from kubernetes.config.config_exception import ConfigException
-
-    configuration = client.Configuration()
-    try:
-        config.load_incluster_config(client_configuration=configuration)
-    except ConfigException:
-        try:
-            # KUBECONFIG as it is now (the client reads it once, when it is first imported)
-            config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None,
-                                    client_configuration=configuration)
-        except Exception as exc:  # a missing, unreadable or malformed kubeconfig
-            raise ClusterError(f"no Kubernetes cluster configured (in-cluster or kubeconfig): {one_line(exc)}") from None
     # one attempt per call: an unreachable API server is reported at once, not after urllib3's retries
-    configuration.retries = 0
+    cluster = connect(kubeconfig, context, retries=0)
     try:
-        api = dynamic.DynamicClient(client.ApiClient(configuration))  # reads the API server's discovery
+        api = dynamic.DynamicClient(cluster.api)  # reads the API server's discovery
     except Exception as exc:
-        raise ClusterError(f"cannot reach the Kubernetes API server at {configuration.host}: {one_line(exc)}") from None
+        raise ClusterError(f"cannot reach the Kubernetes API server at {cluster.host}: {one_line(exc)}") from None
 
     def list_objects(api_version: str, kind: str, namespace: str) -> list[Object]:
         try:
@@ -118,6 +96,8 @@ def run(
     lister: Lister | None = None,
     err: TextIO | None = None,
     allow_empty: bool = False,
+    kubeconfig: str | None = None,
+    context: str | None = None,
 ) -> int:
     from admission import report
 
@@ -125,7 +105,7 @@ def run(
     try:
         wanted = [parse_kind(k) for k in kinds] if kinds else list(DEFAULT_KINDS)
         engine = load_engine(policies, allow_empty=allow_empty)
-        objects = fetch(lister or kube_lister(), wanted, namespace)
+        objects = fetch(lister or kube_lister(kubeconfig, context), wanted, namespace)
     except (ValueError, ClusterError) as exc:
         err.write(f"error: {exc}\n")
         return EXIT_USAGE

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
+
+
+def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--kubeconfig and --context (admission.cluster: otherwise $KUBECONFIG, in-cluster, ~/.kube/config)."""
+    command = click.option("--context", default=None, help="Kubeconfig context to use. Default: its current context.")(command)
+    return click.option("--kubeconfig", default=None, type=click.Path(dir_okay=False),
+                        help="Kubeconfig file. Default: $KUBECONFIG, then the in-cluster service account, then "
+                             "~/.kube/config.")(command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,6 +59,7 @@ def main() -> None:
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--allow-empty", is_flag=True,
               help="Run with an empty policy set (otherwise a --policies path without policies is an error).")
+@cluster_options
 def serve(**options: object) -> None:
     """Run the HTTPS admission webhook server."""
     from admission.server import run
@@ -78,13 +89,14 @@ def lint(paths: tuple[str, ...], policies: tuple[str, ...], fmt: str, allow_empt
 @click.option("--include-owned", is_flag=True, help="Also report objects a controller owns (ReplicaSets, Pods, Jobs).")
 @click.option("--allow-empty", is_flag=True,
               help="Run with an empty policy set (otherwise a --policies path without policies is an error).")
+@cluster_options
 def audit(policies: tuple[str, ...], fmt: str, kinds: tuple[str, ...], namespace: str, include_owned: bool,
-          allow_empty: bool) -> None:
+          allow_empty: bool, kubeconfig: str | None, context: str | None) -> None:
     """Check what already runs in the cluster (current kubeconfig context) against the policies."""
     from admission.audit import run
 
     sys.exit(run(list(policies), fmt, sys.stdout, kinds=list(kinds), namespace=namespace, include_owned=include_owned,
-                 allow_empty=allow_empty))
+                 allow_empty=allow_empty, kubeconfig=kubeconfig, context=context))
 
 
 @main.command()
