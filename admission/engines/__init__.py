@@ -60,6 +60,20 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Skips:
+    """Requests a policy never acts on, in the terms a webhook registration can express: a user, a group, a
+    namespace named exactly. Each is a promise that every rule of the policy skips such a request (an
+    exclusion of the rule itself), so a webhook serving only such policies may leave them out."""
+
+    users: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+    namespaces: frozenset[str] = frozenset()
+
+    def __and__(self, other: Skips) -> Skips:
+        return Skips(self.users & other.users, self.groups & other.groups, self.namespaces & other.namespaces)
+
+
+@dataclass(frozen=True)
 class PolicyInfo:
     name: str
     dialect: str  # "kyverno" | "rego" | "gatekeeper"
@@ -71,6 +85,10 @@ class PolicyInfo:
     # (rule name as its results carry it, what the rule checks): one entry per rule reports can name
     rule_docs: tuple[tuple[str, str], ...] = ()
     targets: tuple[Target, ...] = ()
+    # how the webhook that sends this policy its requests is registered (admission.webhooks)
+    failure_policy: str = "Fail"  # when the server cannot answer: Fail (deny) or Ignore (admit)
+    timeout_seconds: int | None = None  # the API server's wait for an answer (None: the registration's default)
+    skips: Skips = Skips()
 
 
 class Evaluator(Protocol):
