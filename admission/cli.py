@@ -70,6 +70,8 @@ def main() -> None:
               help="With --register: name of the webhook configurations.")
 @click.option("--ca-bundle", type=click.Path(dir_okay=False),
               help="With --register: caBundle file. Default: the generated CA bundle (needed with --cert).")
+@click.option("--namespace-label", "namespace_labels", multiple=True,
+              help="With --register: KEY=VALUE (repeatable), only namespaces with these labels.")
 @cluster_options
 def serve(**options: object) -> None:
     """Run the HTTPS admission webhook server."""

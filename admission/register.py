@@ -45,13 +45,17 @@ def _resource(api_client: Any, kind: str) -> Any:
         raise ClusterError(f"cannot reach the Kubernetes API server: {one_line(exc)}") from None
 
 
-def apply(api_client: Any, policies: Iterable[PolicyInfo], reg: Registration) -> list[str]:
-    """Server-side apply both configurations. Returns "Kind/name: N webhooks" lines; raises ClusterError."""
+def apply(api_client: Any, policies: Iterable[PolicyInfo], reg: Registration, *, server_dry_run: bool = False
+          ) -> list[str]:
+    """Server-side apply both configurations (with server_dry_run: validated by the API server, not stored).
+    Returns "Kind/name: N webhooks" lines; raises ClusterError."""
     done = []
+    extra = {"dry_run": "All"} if server_dry_run else {}
     for doc in configurations(policies, reg):
         kind, name = doc["kind"], doc["metadata"]["name"]
         try:
-            _resource(api_client, kind).server_side_apply(body=doc, field_manager=FIELD_MANAGER, force_conflicts=True)
+            _resource(api_client, kind).server_side_apply(body=doc, field_manager=FIELD_MANAGER, force_conflicts=True,
+                                                          **extra)
         except ClusterError:
             raise
         except Exception as exc:

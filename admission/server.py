@@ -68,6 +68,7 @@ class Settings:
     register_url: str = ""
     register_service: str = ""  # NAMESPACE/NAME[:PORT]
     register_name: str = "admission"
+    register_namespace_labels: list[str] = field(default_factory=list)  # KEY=VALUE: only these namespaces
     ca_bundle: str = ""  # the CA bundle file put into caBundle
 
     def to_env(self) -> str:
@@ -349,10 +350,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
 def registrar(settings: Settings) -> Callable[[list[Any]], object]:
     from admission.register import Registrar
-    from admission.webhooks import Registration, check_url, parse_service
+    from admission.webhooks import Registration, check_url, parse_label, parse_service
 
     reg = Registration(name=settings.register_name, url=check_url(settings.register_url) if settings.register_url
-                       else "", service=parse_service(settings.register_service) if settings.register_service else None)
+                       else "", service=parse_service(settings.register_service) if settings.register_service else None,
+                       namespace_labels=tuple(parse_label(t) for t in settings.register_namespace_labels))
     return Registrar(reg, settings.kubeconfig or None, settings.context or None, ca_file=settings.ca_bundle)
 
 
@@ -410,7 +412,8 @@ def run(*, host: str = "0.0.0.0", port: int = 8443, workers: int = 1, policies: 
         log_level: str = "info", watch_policies: bool = True, keep_alive_timeout: int = 5,
         max_connections: int = 1000, http: str = "httptools", allow_empty: bool = False,
         kubeconfig: str | None = None, context: str | None = None, register: bool = False,
-        register_url: str = "", webhook_name: str = "admission", ca_bundle: str | None = None) -> int:
+        register_url: str = "", webhook_name: str = "admission", ca_bundle: str | None = None,
+        namespace_labels: tuple[str, ...] = ()) -> int:
     """`admission serve`. Returns the exit code: 0 after a clean shutdown, 2 for unusable options or policies."""
     logs.configure(log_level)
     if workers < 1 or max_body_bytes < 1 or timeout_seconds <= 0 or keep_alive_timeout < 1 or max_connections < 1:
@@ -426,11 +429,14 @@ def run(*, host: str = "0.0.0.0", port: int = 8443, workers: int = 1, policies: 
                         watch_policies=watch_policies, log_level=log_level, allow_empty=allow_empty,
                         kubeconfig=kubeconfig or "", context=context or "")
     if register:
-        from admission.webhooks import RegistrationError, check_url
+        from admission.webhooks import RegistrationError, check_url, parse_label
 
         settings.register, settings.register_name = True, webhook_name
+        settings.register_namespace_labels = list(namespace_labels)
         try:
             settings.register_url = check_url(register_url) if register_url else ""
+            for text in namespace_labels:
+                parse_label(text)
         except RegistrationError as exc:
             return _usage(str(exc))
         settings.register_service = "" if register_url else f"{namespace}/{service}"
