@@ -242,7 +242,8 @@ def certs_rotate(certs_dir: str | None, new_ca: bool, if_due: bool, name: str, w
 @certs_dir_option
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--ca-bundle", "print_bundle", is_flag=True, help="Print only the base64 caBundle.")
-def certs_show(certs_dir: str | None, output: str, print_bundle: bool) -> None:
+@click.option("--ca-file", "print_file", is_flag=True, help="Print only the path of the CA bundle (for curl --cacert).")
+def certs_show(certs_dir: str | None, output: str, print_bundle: bool, print_file: bool) -> None:
     """Where the certificates are, their names, validity, and whether renewal is due."""
     import json
 
@@ -254,7 +255,9 @@ def certs_show(certs_dir: str | None, output: str, print_bundle: bool) -> None:
     except c.CertError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
-    if print_bundle:
+    if print_file:
+        click.echo(str(folder / c.CA_CERT))
+    elif print_bundle:
         click.echo(c.ca_bundle_b64(folder / c.CA_CERT))
     elif output == "json":
         click.echo(json.dumps(info, indent=2))

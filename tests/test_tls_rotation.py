@@ -85,6 +85,7 @@ def test_certs_commands(home: Path) -> None:
     assert after["caBundle"]["certificates"][1]["sha256"] == shown["caBundle"]["certificates"][0]["sha256"]
     assert after["serving"]["dnsNames"] == shown["serving"]["dnsNames"] and after["serving"]["signedByCurrentCA"]
     assert "previous (kept for the overlap)" in runner.invoke(main, ["certs", "show"]).output
+    assert runner.invoke(main, ["certs", "show", "--ca-file"]).output.strip() == str(home / "certs" / "ca.pem")
 
 
 def test_the_replaced_ca_leaves_the_bundle_after_the_overlap(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
