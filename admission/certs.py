@@ -4,8 +4,13 @@
 `ca.pem`, `ca-key.pem`, `tls.pem` and `tls-key.pem` under the certs folder; later starts reuse them, and
 regenerate the serving certificate when its names do not cover the ones asked for or it expires soon (the CA
 too when it expires soon). Files it did not create itself are never overwritten. Keys are written 0600.
+`ca.pem` is a bundle: the current CA first, then a replaced CA for OVERLAP after the new one started
+(`rotate(..., ca=True)`), so clients that trust the bundle accept certificates of either meanwhile.
 
     python -m admission.certs --service admission --namespace admission [--dir certs] [--ca-bundle]
+
+(the same as `admission certs init`; `admission certs rotate` and `show` are the other commands). `home()` is
+where relative certificate folders live: `$ADMISSION_HOME`, else `~/.local/share/admission`.
 """
 
 from __future__ import annotations
@@ -374,13 +379,14 @@ def ca_bundle_b64(ca_path: str | Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m admission.certs", description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", default="certs", help="where to write them (default: certs)")
+    parser.add_argument("--dir", default=None, help="where to write them (default: $ADMISSION_HOME/certs; a relative "
+                                                     "folder is under $ADMISSION_HOME too)")
     parser.add_argument("--service", default="admission")
     parser.add_argument("--namespace", default="admission")
     parser.add_argument("--ca-bundle", action="store_true", help="print the base64 caBundle for the webhook config")
     args = parser.parse_args(argv)
     try:
-        paths = ensure(args.dir, args.service, args.namespace)
+        paths = ensure(certs_dir(args.dir), args.service, args.namespace)
     except CertError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -173,6 +173,21 @@ def test_mutating_webhooks_are_reinvoked(tmp_path: Path) -> None:
     assert hook["clientConfig"]["service"]["path"] == "/mutate"
 
 
+def test_each_reload_hands_the_new_policy_set_to_the_registrar(tmp_path: Path) -> None:
+    """serve --register: Policies calls its on_load hooks after every good load, never after a failed one."""
+    from admission.reload import Policies
+
+    path = tmp_path / "p.yaml"
+    kyverno(tmp_path, "p", POD_RULE)
+    calls: list[list[str]] = []
+    policies = Policies([path])
+    policies.on_load.append(lambda infos: calls.append(sorted(i.name for i in infos)))
+    assert policies.load()
+    path.write_text("apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {name: p}\nspec: {rules: []}\n")
+    assert not policies.load()
+    assert calls == [["p", "pod-security-admission"]]
+
+
 def test_explicit_groups_do_not_borrow_another_groups_version() -> None:
     info = PolicyInfo("x", "gatekeeper", "x:1", targets=(Target("validate", "extensions", "*", "Deployment"),))
     [rule] = rules([info], "validate")

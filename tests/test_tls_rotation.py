@@ -19,6 +19,13 @@ from .serving import Poster, fingerprint, serve, wait_for
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ADMISSION_HOME", str(tmp_path))
+    # no cluster: `certs rotate --ca` must not patch a webhook configuration of whatever cluster this
+    # machine's kubeconfig names
+    import kubernetes.config  # noqa: F401  (it reads KUBECONFIG once, when first imported)
+
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
     result = CliRunner().invoke(main, ["certs", "init"])
     assert result.exit_code == 0, result.output
     return tmp_path
@@ -80,6 +87,7 @@ def test_certs_commands(home: Path) -> None:
     assert result.exit_code == 0 and "nothing due" in result.output
     result = runner.invoke(main, ["certs", "rotate", "--ca", "--wait", "0"])
     assert result.exit_code == 0, result.output
+    assert "caBundle not patched: no Kubernetes cluster configured" in result.output
     after = json.loads(runner.invoke(main, ["certs", "show", "-o", "json"]).output)
     assert len(after["caBundle"]["certificates"]) == 2  # the new CA first, the old one kept for the overlap
     assert after["caBundle"]["certificates"][1]["sha256"] == shown["caBundle"]["certificates"][0]["sha256"]
