@@ -311,8 +311,8 @@ def rotate(certs_dir: str | Path, *, ca: bool = False, ca_days: int = CA_DAYS, d
 
     Every file is replaced atomically. A new CA goes first into ca.pem, the CA it replaces stays after it
     for `overlap`; `before_serving(bundle)` is then called (to put the bundle into the webhook
-    configurations and let the API server see it) before the serving certificate signed by the new CA is
-    written, so a client trusting the bundle accepts the old and the new certificate throughout. A running
+    configurations and let the API server see it; also when a replaced CA leaves the bundle) before the
+    serving certificate signed by the new CA is written, so a client trusting the bundle accepts the old and the new certificate throughout. A running
     server picks up the new files for new connections (admission.tls)."""
     folder = Path(certs_dir)
     bundle, ca_key, serving = _existing(folder)
@@ -321,8 +321,9 @@ def rotate(certs_dir: str | Path, *, ca: bool = False, ca_days: int = CA_DAYS, d
         current, ca_key = _new_ca(ca_days)
         _write(folder / CA_KEY, _key_pem(ca_key), private=True)
     pem = _bundle_pem(current, bundle, overlap)
+    changed = pem != (folder / CA_CERT).read_bytes()  # a new CA, or a replaced one past the overlap
     _write(folder / CA_CERT, pem, private=False)
-    if ca and before_serving is not None:
+    if changed and before_serving is not None:
         before_serving(pem)
     dns, ips = sans_of(serving)
     order = ["localhost"] + sorted((n for n in dns if n != "localhost"), key=len)  # the longest is the CN

@@ -100,10 +100,14 @@ def test_the_replaced_ca_leaves_the_bundle_after_the_overlap(home: Path, monkeyp
     import datetime as dt
 
     folder = home / "certs"
-    certs.rotate(folder, ca=True)
+    published: list[bytes] = []
+    certs.rotate(folder, ca=True, before_serving=published.append)
     assert len(certs.describe(folder)["caBundle"]["certificates"]) == 2
-    certs.rotate(folder, overlap=dt.timedelta(0))  # a later rotation past the overlap drops it
+    certs.rotate(folder, before_serving=published.append)  # same CA, within the overlap: no new bundle
+    assert len(published) == 1
+    certs.rotate(folder, overlap=dt.timedelta(0), before_serving=published.append)  # past it: dropped
     assert len(certs.describe(folder)["caBundle"]["certificates"]) == 1
+    assert len(published) == 2 and published[1] == (folder / "ca.pem").read_bytes()
 
 
 def test_rotate_without_certificates_says_to_init(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
