@@ -184,6 +184,59 @@ def match_conditions(skips: Skips) -> list[dict[str, str]]:
     return out
 
 
+# The requested resource as "group/resource[/subresource]" (with matchPolicy Equivalent, `request.resource` is
+# the one the rules matched).
+_RESOURCE_KEY = ('request.resource.group + "/" + request.resource.resource + '
+                 '(has(request.subResource) && request.subResource != "" ? "/" + request.subResource : "")')
+
+
+def _excluded(skips: Skips) -> str:
+    parts = []
+    if skips.users:
+        parts.append(f"request.userInfo.username in {_cel_list(skips.users)}")
+    if skips.groups:
+        parts.append(f"request.userInfo.groups.exists(g, g in {_cel_list(skips.groups)})")
+    return " || ".join(parts)
+
+
+def _resource_keys(infos: Iterable[PolicyInfo], phase: str) -> set[str] | None:
+    """The "group/resource[/sub]" keys the policies' targets register, or None when any is a wildcard."""
+    keys: set[str] = set()
+    for info in infos:
+        for t in info.targets:
+            if t.phase != phase:
+                continue
+            group, _version, resource, _scope = _resolve(t)
+            if "*" in (group, resource) or resource.endswith("/*"):
+                return None
+            keys.add(f"{group}/{resource}")
+    return keys
+
+
+def applies_condition(infos: list[PolicyInfo], phase: str) -> list[dict[str, str]]:
+    """When the policies of a webhook exclude different users or groups: one CEL condition that holds when
+    some policy may act on the request, i.e. the request is of a resource the policy registers and not from
+    a user or group it excludes. Policies that exclude no one only need the resource test, so a policy on
+    ConfigMaps that exclude a CI user is skipped for that user's ConfigMaps even though a Pod policy beside
+    it excludes no one. [] when no policy excludes anyone or some policy may act on anything."""
+    if not any(i.skips.users or i.skips.groups for i in infos):
+        return []
+    by_exclusion: dict[str, list[PolicyInfo]] = {}
+    for info in infos:
+        by_exclusion.setdefault(_excluded(Skips(info.skips.users, info.skips.groups)), []).append(info)
+    every = _resource_keys(infos, phase)
+    terms = []
+    for excluded, group in sorted(by_exclusion.items()):
+        keys = _resource_keys(group, phase)
+        if not excluded and (keys is None or (every is not None and keys >= every)):
+            return []  # policies excluding no one act on every resource the webhook registers
+        parts = [] if keys is None else [f"({_RESOURCE_KEY}) in {_cel_list(keys)}"]
+        if excluded:
+            parts.append(f"!({excluded})")
+        terms.append(" && ".join(parts))
+    return [{"name": "some-policy-applies", "expression": " || ".join(f"({t})" for t in terms)}]
+
+
 def _common_skips(infos: list[PolicyInfo]) -> Skips:
     found = infos[0].skips
     for info in infos[1:]:
@@ -240,7 +293,7 @@ def webhooks(policies: Iterable[PolicyInfo], phase: str, reg: Registration) -> l
             "matchPolicy": "Equivalent",
             "namespaceSelector": namespace_selector(reg, skips),
         }
-        conditions = match_conditions(skips)
+        conditions = match_conditions(skips) or applies_condition(infos, phase)
         if conditions:
             hook["matchConditions"] = conditions
         if phase == "mutate":

@@ -122,9 +122,34 @@ def test_users_and_groups_every_policy_excludes_become_match_conditions(tmp_path
     assert infos[0].skips.users == {"ci-bot", "system:serviceaccount:infra:deployer"}
 
 
-def test_a_policy_without_the_exclusion_keeps_every_request(tmp_path: Path) -> None:
+def test_a_policy_without_the_exclusion_on_the_same_kinds_keeps_every_request(tmp_path: Path) -> None:
     infos = kyverno(tmp_path, "a", {**POD_RULE, "exclude": EXCLUDE_USERS}) + kyverno(tmp_path, "b", POD_RULE)
     [hook] = hooks(infos)["validate"]
+    assert "matchConditions" not in hook
+
+
+def test_exclusions_on_other_kinds_become_a_per_resource_condition(tmp_path: Path) -> None:
+    """A ConfigMap policy excluding ci-bot beside a Pod policy excluding no one (as the always-loaded
+    namespace-label Pod Security is): ci-bot's ConfigMaps skip the webhook, its Pods do not."""
+    configmaps = {**POD_RULE, "match": {"any": [{"resources": {"kinds": ["ConfigMap"]}}]}, "exclude": EXCLUDE_USERS}
+    infos = kyverno(tmp_path, "cm", configmaps) + kyverno(tmp_path, "pods", POD_RULE)
+    [hook] = hooks(infos)["validate"]
+    [condition] = hook["matchConditions"]
+    assert condition["name"] == "some-policy-applies"
+    expression = condition["expression"]
+    assert '"/configmaps"' in expression and '"/pods"' in expression and '"apps/deployments"' in expression
+    assert '!(request.userInfo.username in ["ci-bot", "system:serviceaccount:infra:deployer"] || ' \
+           'request.userInfo.groups.exists(g, g in ["ops:oncall"]))' in expression
+    # the ConfigMap term carries the exclusion, the Pod term does not
+    pods_term, cm_term = expression.split(") || (")
+    assert "configmaps" not in pods_term and "userInfo" not in pods_term
+    assert "configmaps" in cm_term and "userInfo" in cm_term
+
+
+def test_a_policy_on_any_kind_without_exclusions_leaves_no_condition(tmp_path: Path) -> None:
+    configmaps = {**POD_RULE, "match": {"any": [{"resources": {"kinds": ["ConfigMap"]}}]}, "exclude": EXCLUDE_USERS}
+    anything = PolicyInfo("any", "rego", "x.rego:1", targets=(Target("validate"),))
+    [hook] = hooks(kyverno(tmp_path, "cm", configmaps) + [anything])["validate"]
     assert "matchConditions" not in hook
 
 
