@@ -444,6 +444,12 @@ def run(*, host: str = "0.0.0.0", port: int = 8443, workers: int = 1, policies: 
             return _usage("--register needs TLS: the API server calls webhooks over HTTPS only")
         if cert and not ca_bundle:
             return _usage("--register with --cert/--key needs --ca-bundle (the CA that signed --cert)")
+        from admission.cluster import ClusterError, connect
+
+        try:
+            connect(kubeconfig, context)
+        except ClusterError as exc:
+            return _usage(f"--register needs access to the cluster: {exc}")
     checked = Policies(settings.policies, allow_empty=allow_empty)
     if not checked.load():
         return _usage(f"cannot load policies: {checked.error}")
