@@ -34,7 +34,7 @@ def main() -> None:
 @click.option("--port", default=8443, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
 @click.option("--policies", "policies", multiple=True, help="Policy file or folder (repeatable). Default: built-in library.")
-@click.option("--cert", type=click.Path(dir_okay=False), help="Serving certificate (PEM). Default: generate under certs/.")
+@click.option("--cert", type=click.Path(dir_okay=False), help="Serving certificate (PEM), reloaded when it changes. Default: generate under --certs-dir.")
 @click.option("--key", type=click.Path(dir_okay=False), help="Private key of --cert (PEM).")
 @click.option("--certs-dir", default=None,
               help="Where generated certificates live; a relative folder is under $ADMISSION_HOME (default: "
