@@ -1,4 +1,5 @@
-"""Load a policy set from files and folders: Kyverno-dialect YAML, Rego modules, Gatekeeper templates.
+"""Load a policy set from files and folders: Kyverno-dialect YAML, Kyverno's CEL kinds, Rego modules,
+Gatekeeper templates (Rego, or CEL: see admission.engines.cel.gatekeeper_cel).
 
 A broken file is reported with its file and line (PolicyError / ManifestError); callers that reload keep
 their last good set. A missing path, a path without any policy document and an empty set are errors too
@@ -13,6 +14,8 @@ from pathlib import Path
 
 from admission.engine import Engine
 from admission.engines import Evaluator, PolicyError
+from admission.engines.cel.gatekeeper_cel import split as split_gatekeeper
+from admission.engines.cel.kyverno_policies import is_cel_policy
 from admission.engines.psa import PodSecurityAdmission
 from admission.manifests import Document, find_files, load_file
 
@@ -112,6 +115,7 @@ def load(paths: Iterable[str | Path], *, allow_empty: bool = False) -> Engine:
     gatekeeper: list[Document] = []
     rego_files: list[Path] = []
     exceptions: list[Document] = []
+    cel: list[Document] = []  # Kyverno's CEL kinds (policies.kyverno.io)
     paths = list(paths)
     if not paths and not allow_empty:
         raise PolicyError("--policies", NO_POLICIES)
@@ -119,7 +123,7 @@ def load(paths: Iterable[str | Path], *, allow_empty: bool = False) -> Engine:
         path = Path(p)
         if not path.exists():
             raise PolicyError(str(path), "no such file or folder")
-        found = len(kyverno) + len(gatekeeper) + len(rego_files) + len(exceptions)
+        found = len(kyverno) + len(gatekeeper) + len(rego_files) + len(exceptions) + len(cel)
         for f in find_files(path, POLICY_SUFFIXES):
             if opt_in_skipped(path, f):
                 continue
@@ -134,19 +138,31 @@ def load(paths: Iterable[str | Path], *, allow_empty: bool = False) -> Engine:
                     gatekeeper.append(doc)
                 elif is_psa_exception(doc):
                     exceptions.append(doc)
+                elif is_cel_policy(doc.obj):
+                    cel.append(doc)
                 elif problem := _kyverno_kind_problem(doc):
                     raise PolicyError(f"{doc.file}:{doc.line}", problem)
-        if not allow_empty and found == len(kyverno) + len(gatekeeper) + len(rego_files) + len(exceptions):
+        if not allow_empty and found == len(kyverno) + len(gatekeeper) + len(rego_files) + len(exceptions) + len(cel):
             raise PolicyError(str(path), NO_POLICIES)
     evaluators: list[Evaluator] = []
     if kyverno:
         from admission.engines.yaml import KyvernoEvaluator
 
         evaluators.append(KyvernoEvaluator.from_documents(kyverno))
+    if cel:
+        from admission.engines.cel.kyverno_evaluator import CelPolicyEvaluator
+
+        evaluators.append(CelPolicyEvaluator.from_documents(cel))
+    # templates whose CEL code entry runs (gatekeeper_cel.ENGINE), with their constraints, go to CEL
+    gatekeeper, gatekeeper_cel = split_gatekeeper(gatekeeper)
     if gatekeeper or rego_files:
         from admission.engines.rego import RegoEvaluator
 
         evaluators.append(RegoEvaluator.from_sources(gatekeeper, rego_files))
+    if gatekeeper_cel:
+        from admission.engines.cel.gatekeeper_cel import GatekeeperCelEvaluator
+
+        evaluators.append(GatekeeperCelEvaluator.from_documents(gatekeeper_cel))
     # Namespace-label Pod Security is always on: it does nothing where no namespace asks for it.
     evaluators.append(PodSecurityAdmission.from_documents(exceptions))
     return Engine(evaluators)

@@ -26,6 +26,7 @@ from admission.results import RuleResult, Status
 from admission.review import Kind, Request
 from admission.state import ClusterState
 from admission.testing import CaseResult
+from admission.testing.kyverno_cel import cel_flag
 from admission.types import Object
 
 
@@ -214,8 +215,9 @@ def review_all(engine: Engine, resources: list[Object], values: Values, user: di
         results = outcome.results
         generated: dict[tuple[str, str], tuple[Object, ...]] = {}
         for evaluator in engine.evaluators:
-            if isinstance(evaluator, KyvernoEvaluator):
-                for g in evaluator.generate(request, ctx):
+            generate = getattr(evaluator, "generate", None)  # the dialects with generating policies
+            if generate is not None:
+                for g in generate(request, ctx):
                     results.append(g.result)
                     generated[(g.result.policy, g.result.rule)] = g.objects
         out.append(Reviewed(original, mutated, results, after, generated))
@@ -288,6 +290,8 @@ def _check(file: str, base: Path, expected: dict[str, Any], reviewed: list[Revie
     if expected.get("generatedResource"):
         generated_files.append(expected["generatedResource"])
     cases: list[CaseResult] = []
+    if not names and cel_flag(expected):  # a CEL policy's result naming no resources counts once
+        return [_check_all(file, expected, reviewed, policy, kind, want)]
     if not names:  # no resources named: every resource of the kind the rule gave a result for (as the CLI)
         names = [f"{r.namespace}/{r.name}" if r.namespace else r.name for r in reviewed
                  if (not kind or r.kind == kind)
@@ -316,6 +320,20 @@ def _check(file: str, base: Path, expected: dict[str, Any], reviewed: list[Revie
                 ok, detail = _compare_generated([base / str(f) for f in generated_files], made)
             cases.append(CaseResult(file, label, ok, detail))
     return cases
+
+
+def _check_all(file: str, expected: dict[str, Any], reviewed: list[Reviewed], policy: str, kind: str,
+               want: str) -> CaseResult:
+    """One case for a CEL policy's result that names no resources: every resource of the kind the policy
+    gave a result for must have the expected one."""
+    label = f"{policy} {kind}/*"
+    found = [(r, [x for x in r.results if x.policy == policy]) for r in reviewed if not kind or r.kind == kind]
+    found = [(r, got) for r, got in found if got]
+    if not found:
+        return CaseResult(file, label, False, f"{policy} gave no result for any {kind or 'resource'}")
+    wrong = [f"{r.kind}/{r.name}: {', '.join(sorted({str(x.status) for x in got}))}" for r, got in found
+             if sorted({str(x.status) for x in got}) != [want]]
+    return CaseResult(file, label, not wrong, f"want {want}, got {'; '.join(wrong)}" if wrong else "")
 
 
 def tidy(value: Any) -> Any:

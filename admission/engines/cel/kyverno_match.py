@@ -1,0 +1,194 @@
+"""Kubernetes' `matchConstraints` (admissionregistration/v1 MatchResources) for Kyverno's CEL policy kinds,
+and their pod-controller auto-generation.
+
+A request matches when one of `resourceRules` selects its group, version, resource (plural, with
+subresource: `pods`, `pods/*`, `*/scale`, `*`), operation, scope and name, none of `excludeResourceRules`
+does, the namespace's labels satisfy `namespaceSelector` (cluster-scoped objects are not filtered by it; a
+Namespace is matched by its own labels) and the object's labels (or the old object's) `objectSelector`.
+An absent selector selects everything, as in the API server.
+
+Auto-generation (Kyverno's, for ValidatingPolicy): a policy whose resource rules select only Pods also
+applies to the pod controllers, with every expression reading the pod from the template
+(admission.engines.yaml.autogen.cel_for_template): `spec.template` for Deployments, DaemonSets,
+StatefulSets, ReplicaSets, ReplicationControllers and Jobs, `spec.jobTemplate.spec.template` for CronJobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from admission.review import Request
+from admission.selectors import selector_matches
+
+# controller kind -> (group, resource, which template: see cel_for_template)
+CONTROLLERS: dict[str, tuple[str, str, str]] = {
+    "Deployment": ("apps", "deployments", "template"),
+    "DaemonSet": ("apps", "daemonsets", "template"),
+    "StatefulSet": ("apps", "statefulsets", "template"),
+    "ReplicaSet": ("apps", "replicasets", "template"),
+    "ReplicationController": ("", "replicationcontrollers", "template"),
+    "Job": ("batch", "jobs", "template"),
+    "CronJob": ("batch", "cronjobs", "jobTemplate"),
+}
+# Kyverno's default controllers for a ValidatingPolicy that matches Pods
+DEFAULT_CONTROLLERS = ("DaemonSet", "Deployment", "Job", "StatefulSet", "ReplicaSet", "ReplicationController",
+                       "CronJob")
+_BY_RESOURCE = {resource: kind for kind, (_, resource, _) in CONTROLLERS.items()}
+
+# The cluster-scoped kinds among those policies commonly match (for `scope` and namespaceSelector).
+CLUSTER_SCOPED_RESOURCES = frozenset({
+    "namespaces", "nodes", "persistentvolumes", "clusterroles", "clusterrolebindings", "storageclasses",
+    "priorityclasses", "runtimeclasses", "customresourcedefinitions", "ingressclasses", "csidrivers",
+    "csinodes", "volumeattachments", "validatingwebhookconfigurations", "mutatingwebhookconfigurations",
+    "validatingadmissionpolicies", "validatingadmissionpolicybindings", "mutatingadmissionpolicies",
+    "mutatingadmissionpolicybindings", "apiservices", "certificatesigningrequests", "flowschemas",
+    "prioritylevelconfigurations", "podsecuritypolicies", "clusterpolicies",
+})
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _resource_matches(patterns: list[str], resource: str, sub: str) -> bool:
+    for p in patterns:
+        if p == "*":
+            return True
+        base, _, psub = p.partition("/")
+        if base not in ("*", resource):
+            continue
+        if not psub and not sub:
+            return True
+        if psub and (psub == "*" or psub == sub):
+            return True
+    return False
+
+
+def rule_matches(rule: dict[str, Any], group: str, version: str, resource: str, sub: str,
+                 operation: str, name: str, namespaced: bool) -> bool:
+    """Whether one NamedRuleWithOperations selects the request."""
+    ops = _strings(rule.get("operations"))
+    if "*" not in ops and operation not in ops:
+        return False
+    groups = _strings(rule.get("apiGroups"))
+    if "*" not in groups and group not in groups:
+        return False
+    versions = _strings(rule.get("apiVersions"))
+    if "*" not in versions and version not in versions:
+        return False
+    if not _resource_matches(_strings(rule.get("resources")), resource, sub):
+        return False
+    names = _strings(rule.get("resourceNames"))
+    if names and name not in names:
+        return False
+    scope = str(rule.get("scope") or "*")
+    return scope == "*" or (scope == "Namespaced") == namespaced
+
+
+def request_coordinates(request: Request) -> tuple[str, str, str, str, str, bool]:
+    """(group, version, resource, subresource, name, namespaced) of a request."""
+    resource = request.resource or {}
+    group = str(resource.get("group") if resource.get("group") is not None else request.kind.group)
+    version = str(resource.get("version") or request.kind.version)
+    plural = str(resource.get("resource") or "")
+    obj = request.resource_object
+    name = request.name or str((obj.get("metadata") or {}).get("name") or "")
+    namespaced = plural not in CLUSTER_SCOPED_RESOURCES and bool(
+        request.namespace or (obj.get("metadata") or {}).get("namespace"))
+    return group, version, plural, request.sub_resource, name, namespaced
+
+
+def matches(match: dict[str, Any], request: Request, namespace_labels: Callable[[str], dict[str, Any]]) -> bool:
+    """Whether matchConstraints select the request (see the module's docstring). namespace_labels gives a
+    namespace's labels (it raises when they cannot be known, e.g. without cluster state)."""
+    group, version, resource, sub, name, namespaced = request_coordinates(request)
+    op = request.operation
+    rules = [r for r in match.get("resourceRules") or [] if isinstance(r, dict)]
+    if not any(rule_matches(r, group, version, resource, sub, op, name, namespaced) for r in rules):
+        return False
+    excluded = [r for r in match.get("excludeResourceRules") or [] if isinstance(r, dict)]
+    if any(rule_matches(r, group, version, resource, sub, op, name, namespaced) for r in excluded):
+        return False
+    obj = request.resource_object
+    selector = match.get("namespaceSelector")
+    if selector is not None and selector != {}:
+        if resource == "namespaces" and not sub:
+            labels: dict[str, Any] | None = (obj.get("metadata") or {}).get("labels") or {}
+        elif namespaced:
+            ns = request.namespace or str((obj.get("metadata") or {}).get("namespace") or "")
+            labels = namespace_labels(ns)
+        else:
+            labels = None  # cluster-scoped: not filtered
+        if labels is not None and not selector_matches(selector, labels):
+            return False
+    selector = match.get("objectSelector")
+    if selector is not None and selector != {}:
+        olds = [o for o in (request.object, request.old_object) if o is not None]
+        if not any(selector_matches(selector, (o.get("metadata") or {}).get("labels") or {}) for o in olds):
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How a policy applies to one group of kinds: as written (template ""), or generated for pod
+    controllers (template "template" or "jobTemplate", kinds the controllers it covers)."""
+
+    template: str
+    kinds: frozenset[str] = frozenset()
+
+
+def only_pods(match: dict[str, Any]) -> bool:
+    """Whether the resource rules select Pods and nothing else (then controllers are generated)."""
+    rules = [r for r in match.get("resourceRules") or [] if isinstance(r, dict)]
+    if not rules:
+        return False
+    for r in rules:
+        groups, resources = _strings(r.get("apiGroups")), _strings(r.get("resources"))
+        if groups != [""] or not resources or any(x != "pods" for x in resources):
+            return False
+        if r.get("resourceNames"):
+            return False
+    return True
+
+
+def controllers_for(match: dict[str, Any], spec: dict[str, Any], annotations: dict[str, str]) -> list[str]:
+    """The controller kinds a Pod policy is generated for (empty: none)."""
+    if not only_pods(match):
+        return []
+    configured = ((spec.get("autogen") or {}).get("podControllers") or {}).get("controllers")
+    if isinstance(configured, list):
+        wanted = [str(c) for c in configured]
+    else:
+        value = annotations.get("pod-policies.kyverno.io/autogen-controllers")
+        if value is None:
+            return list(DEFAULT_CONTROLLERS)
+        wanted = [v.strip() for v in value.split(",") if v.strip()]
+    if "none" in (w.lower() for w in wanted):
+        return []
+    if "all" in (w.lower() for w in wanted):
+        return list(DEFAULT_CONTROLLERS)
+    out: list[str] = []
+    for w in wanted:
+        kind = w if w in CONTROLLERS else _BY_RESOURCE.get(w.lower(), "")
+        if kind and kind not in out:
+            out.append(kind)
+    return out
+
+
+def controller_match(match: dict[str, Any], kinds: list[str]) -> dict[str, Any]:
+    """matchConstraints for the controllers: the Pod rules' operations, on the controllers' resources."""
+    ops: list[str] = []
+    for r in match.get("resourceRules") or []:
+        for o in _strings((r or {}).get("operations")):
+            if o not in ops:
+                ops.append(o)
+    rules: list[dict[str, Any]] = []
+    for kind in kinds:
+        group, resource, _ = CONTROLLERS[kind]
+        rules.append({"apiGroups": [group], "apiVersions": ["*"], "resources": [resource], "operations": ops})
+    out = {k: v for k, v in match.items() if k not in ("resourceRules", "excludeResourceRules")}
+    out["resourceRules"] = rules
+    return out
