@@ -8,17 +8,17 @@ every expression of the policy reads them from there), plus names a kind adds (`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from admission.engines import PolicyError
+from admission.engines.cel import expr as core
 from admission.review import Request
 from admission.types import Object
 
-
-class EvalError(Exception):
-    """An expression failed at run time (a missing field, a type error, the cost budget...)."""
+EvalError = core.EvalError  # an expression failed at run time (a missing field, a type error, a limit...)
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Expression:
     text: str
     where: str
     field: str  # where in the document, e.g. spec.validations[0].expression
-    program: Any = None
+    program: core.Program
 
     def describe(self) -> str:
         return f"{self.field}: {' '.join(self.text.split())}"
@@ -36,21 +36,30 @@ class Expression:
 
 def compile_expression(text: str, where: str, field: str, names: tuple[str, ...] = ()) -> Expression:
     """Compile once; a syntax or type error is a PolicyError at `where` naming the field and expression.
-    names: variables beyond the standard ones the expression may use."""
-    from admission.engines.cel import kyverno_core
-
+    names: variables beyond the Kubernetes ones the expression may read (e.g. `generator`)."""
     if not isinstance(text, str) or not text.strip():
         raise PolicyError(where, f"{field}: an expression is required")
     try:
-        program = kyverno_core.compile(text, names)
-    except kyverno_core.CompileError as exc:
-        raise PolicyError(where, f"{field}: {exc} (in {' '.join(text.split())!r})") from None
+        program = core.compile_expression(text, where=where, variables=(*core.KUBERNETES_VARIABLES, *names),
+                                          libraries=libraries())
+    except core.LoadError as exc:
+        raise PolicyError(where, f"{field}: {exc.message}") from None
     return Expression(text, where, field, program)
+
+
+def libraries() -> tuple[core.Library, ...]:
+    """The Kubernetes CEL libraries and Kyverno's (admission.engines.cel.kyverno_library)."""
+    from admission.engines.cel.expr import default_libraries
+    from admission.engines.cel.kyverno_library import KYVERNO_LIBRARIES
+
+    return (*default_libraries(), *KYVERNO_LIBRARIES)
 
 
 @dataclass
 class Scope:
-    """What the expressions of one policy see on one request."""
+    """What the expressions of one policy see on one request. The variables are computed in order, on
+    first use of the scope, each seeing those before it; a variable whose expression fails makes the
+    expressions that read it fail with its error."""
 
     object: Object | None
     old_object: Object | None
@@ -60,21 +69,47 @@ class Scope:
     variables: tuple[tuple[str, Expression], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
     deadline: float | None = None
-    _bound: Any = field(default=None, init=False, repr=False)
+    _bound: core.Activation | None = field(default=None, init=False, repr=False)
+    _failed: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+
+    def _values(self, variables: dict[str, Any]) -> dict[str, Any]:
+        return {"object": self.object, "oldObject": self.old_object, "request": self.request,
+                "namespaceObject": self.namespace_object, "params": self.params, "variables": variables,
+                "authorizer": None, **self.extra}
+
+    def bound(self) -> core.Activation:
+        if self._bound is None:
+            values: dict[str, Any] = {}
+            for name, expr in self.variables:
+                failed = self._failed_in(expr, values)
+                if failed:
+                    self._failed[name] = failed
+                    continue
+                try:
+                    values[name] = expr.program.evaluate(core.bind(self._values(values)), deadline=self.deadline)
+                except core.EvalError as exc:
+                    self._failed[name] = f"variable {name!r}: {exc}"
+            self._bound = core.bind(self._values(values))
+        return self._bound
+
+    def _failed_in(self, expr: Expression, values: dict[str, Any]) -> str:
+        for name, why in self._failed.items():
+            if re.search(rf"\bvariables\s*\.\s*{re.escape(name)}\b", expr.text):
+                return why
+        return ""
 
     def evaluate(self, expression: Expression) -> Any:
         """The expression's value; EvalError when it fails."""
-        from admission.engines.cel import kyverno_core
+        bound = self.bound()
+        if self._failed:
+            why = self._failed_in(expression, {})
+            if why:
+                raise EvalError(why)
+        return expression.program.evaluate(bound, deadline=self.deadline)
 
-        if self._bound is None:
-            self._bound = kyverno_core.bind(
-                {"object": self.object, "oldObject": self.old_object, "request": self.request,
-                 "namespaceObject": self.namespace_object, "params": self.params, **self.extra},
-                self.variables, self.deadline)
-        try:
-            return kyverno_core.evaluate(expression.program, self._bound)
-        except kyverno_core.EvaluationError as exc:
-            raise EvalError(str(exc)) from None
+    def rebind(self, **changes: Any) -> Scope:
+        """A new scope with some values changed (the object after a mutation, an extra name)."""
+        return replace(self, **changes)
 
 
 def request_wire(request: Request) -> dict[str, Any]:

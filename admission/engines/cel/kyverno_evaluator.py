@@ -233,30 +233,28 @@ def _validate(policy: CelPolicy, body: Body, scope: Scope) -> tuple[Status, str,
 
 
 def _mutate(policy: CelPolicy, body: Body, scope: Scope) -> tuple[Status, str, Any]:
-    from admission.engines.cel import kyverno_core
+    from admission.engines.cel.kyverno_mutation import apply_mutation
 
     current = scope.object
     if current is None:
         return Status.SKIP, "nothing to mutate on a deleted resource", None
     for m in body.mutations:
-        step = dataclasses.replace(scope, object=current)
-        step._bound = None
-        value = step.evaluate(m.expression)
+        value = scope.rebind(object=current).evaluate(m.expression)
         try:
-            current = kyverno_core.apply_mutation(m.patch_type, current, value)
-        except kyverno_core.EvaluationError as exc:
+            current = apply_mutation(m.patch_type, current, value)
+        except (TypeError, ValueError, KeyError, IndexError) as exc:
             raise EvalError(f"{m.expression.field}: {exc}") from None
     return Status.PASS, f"mutated by {policy.name}", current
 
 
 def _generate(policy: CelPolicy, body: Body, scope: Scope) -> tuple[Status, str, Any]:
-    from admission.engines.cel import kyverno_core
+    from admission.engines.cel.kyverno_library import GENERATOR_VALUE, collecting
 
     made: list[Object] = []
-    step = dataclasses.replace(scope, extra={**scope.extra, "generator": kyverno_core.generator(made)})
-    step._bound = None
-    for expr in body.generate:
-        step.evaluate(expr)
+    step = scope.rebind(extra={**scope.extra, "generator": GENERATOR_VALUE})
+    with collecting(made):
+        for expr in body.generate:
+            step.evaluate(expr)
     names = ", ".join(f"{o.get('kind')}/{(o.get('metadata') or {}).get('name')}" for o in made)
     return Status.PASS, f"generated {names}" if names else "nothing to generate", made
 
