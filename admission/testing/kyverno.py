@@ -272,7 +272,7 @@ def _labels(doc: dict[str, Any]) -> list[str]:
         if isinstance(expected, dict):
             policy, rule, kind = expected.get("policy"), expected.get("rule"), expected.get("kind")
             for ref in expected.get("resources") or [expected.get("resource") or ""]:
-                labels.append(f"{policy}/{rule} {kind}/{ref}")
+                labels.append(f"{policy} {kind}/{ref}" if cel_flag(expected) else f"{policy}/{rule} {kind}/{ref}")
     return labels
 
 
@@ -299,7 +299,7 @@ def _check(file: str, base: Path, expected: dict[str, Any], reviewed: list[Revie
                          for x in r.results)]
     for ref in names:
         ns, _, name = ref.rpartition("/")
-        label = f"{policy}/{rule} {kind}/{ref}"
+        label = f"{policy} {kind}/{ref}" if cel_flag(expected) else f"{policy}/{rule} {kind}/{ref}"
         # a namespaced Policy (`ns/name`) only sees resources in its namespace
         ns = ns or policy_namespace
         found = [r for r in reviewed if r.name == name and (not ns or r.namespace == ns) and (not kind or r.kind == kind)]

@@ -39,11 +39,16 @@ def compile_expression(text: str, where: str, field: str, names: tuple[str, ...]
     names: variables beyond the Kubernetes ones the expression may read (e.g. `generator`)."""
     if not isinstance(text, str) or not text.strip():
         raise PolicyError(where, f"{field}: an expression is required")
+    from admission.engines.cel.celgo_compat import presence_chains
+
+    variables = (*core.KUBERNETES_VARIABLES, *names)
     try:
-        program = core.compile_expression(text, where=where, variables=(*core.KUBERNETES_VARIABLES, *names),
-                                          libraries=libraries())
+        program = core.compile_expression(text, where=where, variables=variables, libraries=libraries())
     except core.LoadError as exc:
         raise PolicyError(where, f"{field}: {exc.message}") from None
+    compatible = presence_chains(text)  # as cel-go reads has() on a path (celgo_compat)
+    if compatible != text:
+        program = core.compile_expression(compatible, where=where, variables=variables, libraries=libraries())
     return Expression(text, where, field, program)
 
 
