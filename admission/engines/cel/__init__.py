@@ -16,11 +16,13 @@ from admission.engines.cel.expr import (
     compile_expression,
 )
 from admission.engines.cel.kubernetes import kubernetes_activation, kubernetes_values
+from admission.engines.cel.tokens import Definition
 
 __all__ = [
     "KUBERNETES_VARIABLES",
     "Activation",
     "Budget",
+    "Definition",
     "EvalError",
     "Library",
     "LoadError",

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ from cel_expr_python import cel
 from cel_expr_python.ext import ext_bindings, ext_encoders, ext_math, ext_optional, ext_strings
 
 from admission.engines import PolicyError
+from admission.engines.cel.tokens import Definition
 
 # The variables a Kubernetes admission expression may read (ValidatingAdmissionPolicy, MutatingAdmissionPolicy,
 # matchConditions). `variables` holds the policy's own variables by name; `authorizer` answers RBAC checks.
@@ -232,21 +233,35 @@ class Budget:
 
 
 def compile_expression(source: str, *, where: str, variables: Iterable[str] = KUBERNETES_VARIABLES,
-                       libraries: Sequence[Library] | None = None) -> Program:
+                       libraries: Sequence[Library] | None = None, definitions: Sequence[Definition] = (),
+                       object_types: Collection[str] = ()) -> Program:
     """Parse and type check an expression once. `where` (file:line) is named by errors; `variables` are the
     names the expression may read (each of any type); `libraries` default to the Kubernetes CEL libraries.
+
+    `definitions` are the policy's variables, read as `variables.<name>` (each compiled on its own first, so
+    that its errors name its own place); `object_types` are the root type names of typed object literals
+    (`Object`, `JSONPatch`: MutatingAdmissionPolicy), read as maps (admission.engines.cel.tokens).
     Raises LoadError on a syntax or type error, an unknown variable or function, or an empty expression."""
     from admission.engines.cel.cost import static_shape
+    from admission.engines.cel.tokens import TokenError, inline_variables, object_literals
 
     if not isinstance(source, str) or not source.strip():
         raise LoadError(where, str(source), "an expression is required")
     libs = default_libraries() if libraries is None else tuple(libraries)
-    env = _environment(tuple(sorted(set(variables))), libs)
+    names = set(variables)
+    env = _environment(tuple(sorted(names)), libs)
     try:
-        compiled = env.compile(source)
+        text = object_literals(source, object_types)
+        composed = object_literals(inline_variables(source, definitions), object_types) if definitions else text
+    except TokenError as e:
+        raise LoadError(where, source, str(e)) from None
+    try:
+        compiled = env.compile(text)
+        if composed != text:
+            compiled = env.compile(composed)
     except RuntimeError as e:
         raise LoadError(where, source, _problem(str(e))) from None
-    degree, terms = static_shape(source)
+    degree, terms = static_shape(composed)
     return Program(source=source, where=where, compiled=compiled, cost_degree=degree, cost_terms=terms)
 
 
