@@ -34,21 +34,26 @@ class Expression:
         return f"{self.field}: {' '.join(self.text.split())}"
 
 
-def compile_expression(text: str, where: str, field: str, names: tuple[str, ...] = ()) -> Expression:
+def compile_expression(text: str, where: str, field: str, names: tuple[str, ...] = (),
+                       object_types: tuple[str, ...] = ()) -> Expression:
     """Compile once; a syntax or type error is a PolicyError at `where` naming the field and expression.
-    names: variables beyond the Kubernetes ones the expression may read (e.g. `generator`)."""
+    names: variables beyond the Kubernetes ones the expression may read (e.g. `generator`); object_types:
+    the typed object literals it may build (`Object{...}`, `JSONPatch{...}`: mutations)."""
     if not isinstance(text, str) or not text.strip():
         raise PolicyError(where, f"{field}: an expression is required")
-    from admission.engines.cel.celgo_compat import presence_chains
+    from admission.engines.cel.celgo_compat import presence_chains, typed_literals_as_dyn
 
+    source = typed_literals_as_dyn(text, object_types)  # `cond ? JSONPatch{...} : null` (celgo_compat)
     variables = (*core.KUBERNETES_VARIABLES, *names)
     try:
-        program = core.compile_expression(text, where=where, variables=variables, libraries=libraries())
+        program = core.compile_expression(source, where=where, variables=variables, libraries=libraries(),
+                                          object_types=object_types)
     except core.LoadError as exc:
-        raise PolicyError(where, f"{field}: {exc.message}") from None
-    compatible = presence_chains(text)  # as cel-go reads has() on a path (celgo_compat)
-    if compatible != text:
-        program = core.compile_expression(compatible, where=where, variables=variables, libraries=libraries())
+        raise PolicyError(where, f"{field}: {' '.join(text.split())}: {exc.problem}") from None
+    compatible = presence_chains(source)  # as cel-go reads has() on a path (celgo_compat)
+    if compatible != source:
+        program = core.compile_expression(compatible, where=where, variables=variables, libraries=libraries(),
+                                          object_types=object_types)
     return Expression(text, where, field, program)
 
 

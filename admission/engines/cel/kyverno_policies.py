@@ -150,7 +150,7 @@ def parse_failure(spec: dict[str, Any]) -> FailurePolicy:
 
 
 def _compile(doc: Document, text: Any, path: tuple[str | int, ...], template: str,
-             names: tuple[str, ...] = ()) -> Expression:
+             names: tuple[str, ...] = (), object_types: tuple[str, ...] = ()) -> Expression:
     """An expression of the document at path, compiled (rewritten to read a template's pod first, for the
     bodies generated for pod controllers)."""
     from admission.engines.cel.kyverno_eval import compile_expression
@@ -162,7 +162,7 @@ def _compile(doc: Document, text: Any, path: tuple[str | int, ...], template: st
         raise PolicyError(f"{doc.file}:{schema.line_of(doc, path)}", f"{field}: an expression is required")
     source = cel_for_template(text, template) if template else text
     try:
-        return compile_expression(source, where, field, names)
+        return compile_expression(source, where, field, names, object_types)
     except PolicyError as exc:
         raise PolicyError(f"{doc.file}:{schema.line_of(doc, path)}", exc.message) from None
 
@@ -204,7 +204,8 @@ def _body(doc: Document, spec: dict[str, Any], does: str, template: str, match: 
                 raise PolicyError(f"{doc.file}:{schema.line_of(doc, ('spec', 'mutations', i))}",
                                   f"spec.mutations[{i}]: patchType ApplyConfiguration needs applyConfiguration, "
                                   "JSONPatch needs jsonPatch")
-            expr = _compile(doc, m[key].get("expression"), ("spec", "mutations", i, key, "expression"), template)
+            expr = _compile(doc, m[key].get("expression"), ("spec", "mutations", i, key, "expression"), template,
+                            object_types=("Object", "JSONPatch"))
             mutations.append(Mutation(patch_type, expr))
     elif does == "generate":
         for i, g in enumerate(spec.get("generate") or []):
