@@ -1,0 +1,305 @@
+"""Kyverno's CEL: ClusterPolicy validate.cel/celPreconditions, the policies.kyverno.io kinds, and what the
+kyverno CLI's Test format adds for them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from admission.engine import Engine
+from admission.engines import Context, PolicyError
+from admission.engines.cel.celgo_compat import presence_chains, typed_literals_as_dyn
+from admission.engines.yaml.autogen import cel_for_template
+from admission.policyset import load
+from admission.results import Status
+from admission.review import Request
+from admission.state import ClusterState
+from admission.testing import run_paths
+from admission.webhooks import derived
+
+
+def write(path: Path, *docs: Any) -> Path:
+    path.write_text(yaml.safe_dump_all(list(docs), sort_keys=False))
+    return path
+
+
+def pod(name: str = "web", namespace: str = "team", *, privileged: bool = False, **labels: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "spec": {"containers": [{"name": "app", "image": "nginx:1",
+                                     "securityContext": {"privileged": privileged}}]}}
+
+
+def deployment(name: str, *, privileged: bool) -> dict[str, Any]:
+    p = pod(privileged=privileged)
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "team"},
+            "spec": {"template": {"metadata": {"labels": {"app": name}}, "spec": p["spec"]}}}
+
+
+def cronjob(name: str, *, privileged: bool) -> dict[str, Any]:
+    p = pod(privileged=privileged)
+    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": name, "namespace": "team"},
+            "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": p["spec"]}}}}}
+
+
+CLUSTER_POLICY = {
+    "apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "no-privileged"},
+    "spec": {"validationFailureAction": "Enforce", "rules": [{
+        "name": "privileged", "match": {"any": [{"resources": {"kinds": ["Pod"]}}]},
+        "celPreconditions": [{"name": "not-system", "expression": "object.metadata.namespace != 'kube-system'"}],
+        "validate": {"cel": {
+            "variables": [{"name": "all", "expression": "object.spec.containers"}],
+            "expressions": [{"expression": "variables.all.all(c, !c.?securityContext.?privileged.orValue(false))",
+                             "messageExpression": "'privileged: ' + variables.all.map(c, c.name).join(', ')"}]}},
+    }]},
+}
+
+VALIDATING_POLICY = {
+    "apiVersion": "policies.kyverno.io/v1", "kind": "ValidatingPolicy", "metadata": {"name": "no-privileged"},
+    "spec": {
+        "validationActions": ["Deny"],
+        "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                                                "operations": ["CREATE", "UPDATE"], "resources": ["pods"]}]},
+        "matchConditions": [{"name": "not-system", "expression": "object.metadata.namespace != 'kube-system'"}],
+        "variables": [{"name": "all", "expression": "object.spec.containers"}],
+        "validations": [{"expression": "variables.all.all(c, !c.?securityContext.?privileged.orValue(false))",
+                         "message": "privileged containers are not allowed"}],
+    },
+}
+
+
+def results(engine: Engine, obj: dict[str, Any], **kw: Any) -> list[Any]:
+    return engine.review(Request.for_object(obj, **kw), Context(report_skips=True)).validate_results
+
+
+# -- ClusterPolicy validate.cel ---------------------------------------------------------------------
+
+
+def test_cluster_policy_cel_rule_passes_fails_and_names_autogen_rules(tmp_path: Path) -> None:
+    engine = load([write(tmp_path / "p.yaml", CLUSTER_POLICY)])
+    [ok] = results(engine, pod())
+    assert ok.status == Status.PASS and ok.rule == "privileged"
+    [bad] = results(engine, pod(privileged=True))
+    assert bad.status == Status.FAIL and "privileged: app" in bad.message
+    assert not engine.review(Request.for_object(pod(privileged=True))).decision.allowed
+    [dep] = results(engine, deployment("d", privileged=True))
+    assert (dep.rule, dep.status) == ("autogen-privileged", Status.FAIL)
+    [cron] = results(engine, cronjob("c", privileged=True))
+    assert (cron.rule, cron.status) == ("autogen-cronjob-privileged", Status.FAIL)
+    [cron_ok] = results(engine, cronjob("c", privileged=False))
+    assert cron_ok.status == Status.PASS
+
+
+def test_cel_preconditions_skip_the_rule(tmp_path: Path) -> None:
+    engine = load([write(tmp_path / "p.yaml", CLUSTER_POLICY)])
+    [skipped] = results(engine, pod(namespace="kube-system", privileged=True))
+    assert skipped.status == Status.SKIP and "not-system" in skipped.message
+
+
+def test_cel_compile_error_is_a_load_error_with_file_line_and_expression(tmp_path: Path) -> None:
+    bad = yaml.safe_load(yaml.safe_dump(CLUSTER_POLICY))
+    bad["spec"]["rules"][0]["validate"]["cel"]["expressions"][0]["expression"] = "object.spec.containers.all(c, "
+    with pytest.raises(PolicyError) as err:
+        load([write(tmp_path / "p.yaml", bad)])
+    assert err.value.source.startswith(str(tmp_path / "p.yaml") + ":")
+    assert "validate.cel.expressions[0].expression" in err.value.message
+    assert "object.spec.containers.all(c," in err.value.message
+
+
+def test_cel_unknown_field_says_did_you_mean(tmp_path: Path) -> None:
+    bad = yaml.safe_load(yaml.safe_dump(CLUSTER_POLICY))
+    bad["spec"]["rules"][0]["validate"]["cel"]["expresions"] = []
+    with pytest.raises(PolicyError) as err:
+        load([write(tmp_path / "p.yaml", bad)])
+    assert "did you mean 'expressions'?" in err.value.message
+
+
+def test_cel_for_template_rewrites_the_pod_paths_only() -> None:
+    text = "object.spec.x == 'object.spec' && object.metadata.name != oldObject.metadata.namespace && y.object.spec"
+    assert cel_for_template(text, "template") == (
+        "object.spec.template.spec.x == 'object.spec' && object.spec.template.metadata.name != "
+        "oldObject.metadata.namespace && y.object.spec")
+    assert cel_for_template("has(object.spec.a)", "jobTemplate") == "has(object.spec.jobTemplate.spec.template.spec.a)"
+
+
+# -- ValidatingPolicy ---------------------------------------------------------------------------------
+
+
+def test_validating_policy_matches_denies_and_applies_to_controllers(tmp_path: Path) -> None:
+    engine = load([write(tmp_path / "v.yaml", VALIDATING_POLICY)])
+    [ok] = results(engine, pod())
+    assert (ok.policy, ok.rule, ok.status) == ("no-privileged", "", Status.PASS)
+    review = engine.review(Request.for_object(pod(privileged=True)))
+    assert not review.decision.allowed
+    assert "privileged containers are not allowed" in review.validate_results[0].message
+    assert [r.status for r in results(engine, deployment("d", privileged=True))] == [Status.FAIL]
+    assert [r.status for r in results(engine, cronjob("c", privileged=False))] == [Status.PASS]
+    # a ConfigMap is not matched; a kube-system Pod fails the matchConditions (skip)
+    assert results(engine, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "a"}}) == []
+    assert [r.status for r in results(engine, pod(namespace="kube-system", privileged=True))] == [Status.SKIP]
+
+
+def test_validating_policy_without_controllers_and_audit_action(tmp_path: Path) -> None:
+    policy = yaml.safe_load(yaml.safe_dump(VALIDATING_POLICY))
+    policy["spec"]["validationActions"] = ["Audit"]
+    policy["spec"]["autogen"] = {"podControllers": {"controllers": []}}
+    engine = load([write(tmp_path / "v.yaml", policy)])
+    assert results(engine, deployment("d", privileged=True)) == []
+    review = engine.review(Request.for_object(pod(privileged=True)))
+    assert review.decision.allowed and review.validate_results[0].status == Status.FAIL
+
+
+def test_policy_exception_turns_the_result_into_skip(tmp_path: Path) -> None:
+    exception = {"apiVersion": "policies.kyverno.io/v1", "kind": "PolicyException",
+                 "metadata": {"name": "debug", "namespace": "team"},
+                 "spec": {"policyRefs": [{"name": "no-privileged", "kind": "ValidatingPolicy"}],
+                          "matchConditions": [{"name": "debug", "expression": "object.metadata.name == 'debug'"}]}}
+    engine = load([write(tmp_path / "v.yaml", VALIDATING_POLICY, exception)])
+    [r] = results(engine, pod("debug", privileged=True))
+    assert r.status == Status.SKIP and "team/debug" in r.message
+    assert [r.status for r in results(engine, pod("other", privileged=True))] == [Status.FAIL]
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"kind": "ImageValidatingPolicy"}, "image verification"),
+    ({"kind": "ValidatingPolicyy"}, "did you mean 'ValidatingPolicy'?"),
+    ({"apiVersion": "policies.kyverno.io/v2"}, "has versions v1alpha1, v1beta1, v1"),
+    ({"spec": {**VALIDATING_POLICY["spec"], "validationActionz": ["Deny"]}}, "did you mean 'validationActions'?"),
+    ({"spec": {**VALIDATING_POLICY["spec"], "evaluation": {"mode": "JSON"}}}, "JSON"),
+    ({"spec": {**VALIDATING_POLICY["spec"], "matchConstraints": {}}}, "matchConstraints.resourceRules"),
+])
+def test_malformed_cel_policies_do_not_load(tmp_path: Path, change: dict[str, Any], words: str) -> None:
+    with pytest.raises(PolicyError) as err:
+        load([write(tmp_path / "v.yaml", {**VALIDATING_POLICY, **change})])
+    assert words in err.value.message
+
+
+def test_webhooks_include_what_cel_policies_match(tmp_path: Path) -> None:
+    engine = load([write(tmp_path / "v.yaml", VALIDATING_POLICY)])
+    rules = derived(engine.policies())["validate"]
+    resources = {(r["apiGroups"][0], res) for r in rules for res in r["resources"]}
+    assert ("", "pods") in resources and ("apps", "deployments") in resources and ("batch", "cronjobs") in resources
+
+
+# -- MutatingPolicy and GeneratingPolicy --------------------------------------------------------------
+
+MUTATING_POLICY = {
+    "apiVersion": "policies.kyverno.io/v1alpha1", "kind": "MutatingPolicy", "metadata": {"name": "defaults"},
+    "spec": {
+        "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                                                "operations": ["CREATE"], "resources": ["pods"]}]},
+        "mutations": [
+            {"patchType": "ApplyConfiguration", "applyConfiguration": {
+                "expression": "Object{metadata: Object.metadata{labels: {'owner': 'platform'}}}"}},
+            {"patchType": "JSONPatch", "jsonPatch": {"expression": (
+                "has(object.metadata.annotations) ? [] : [JSONPatch{op: 'add', path: '/metadata/annotations', "
+                "value: {}}] + [JSONPatch{op: 'add', path: '/metadata/annotations/' + "
+                "jsonpatch.escapeKey('example.com/seen'), value: 'yes'}]")}},
+            {"patchType": "JSONPatch", "jsonPatch": {"expression": (
+                "object.spec.containers.map(c, object.spec.containers.indexOf(c)).map(i, "
+                "has(object.spec.containers[i].resources) ? null : JSONPatch{op: 'add', "
+                "path: '/spec/containers/' + string(i) + '/resources', value: {}}).filter(p, p != null)")}},
+        ],
+    },
+}
+
+
+def test_mutating_policy_merges_and_patches_in_order(tmp_path: Path) -> None:
+    engine = load([write(tmp_path / "m.yaml", MUTATING_POLICY)])
+    outcome = engine.mutate(Request.for_object(pod(app="web")))
+    assert outcome.mutated is not None
+    meta = outcome.mutated["metadata"]
+    assert meta["labels"] == {"app": "web", "owner": "platform"}
+    assert meta["annotations"] == {"example.com/seen": "yes"}
+    assert outcome.mutated["spec"]["containers"][0]["resources"] == {}
+    assert {"op": "add", "path": "/metadata/labels/owner", "value": "platform"} in outcome.patch
+
+
+def test_generating_policy_names_what_it_would_create(tmp_path: Path) -> None:
+    policy = {
+        "apiVersion": "policies.kyverno.io/v1alpha1", "kind": "GeneratingPolicy", "metadata": {"name": "quota"},
+        "spec": {
+            "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                                                    "operations": ["CREATE"], "resources": ["namespaces"]}]},
+            "generate": [{"expression": "generator.Apply(object.metadata.name, [{'apiVersion': 'v1', "
+                                        "'kind': 'ResourceQuota', 'metadata': {'name': 'default'}}])"}],
+        },
+    }
+    engine = load([write(tmp_path / "g.yaml", policy)])
+    [evaluator] = [e for e in engine.evaluators if hasattr(e, "generate") and type(e).__name__ == "CelPolicyEvaluator"]
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}
+    [made] = evaluator.generate(Request.for_object(ns), Context())
+    assert made.result.status == Status.PASS
+    assert made.objects == ({"apiVersion": "v1", "kind": "ResourceQuota",
+                             "metadata": {"name": "default", "namespace": "team"}},)
+    assert engine.review(Request.for_object(ns)).decision.allowed  # admission itself creates nothing
+
+
+# -- the kyverno CLI's Test format --------------------------------------------------------------------
+
+
+def test_runner_reads_flags_regardless_of_case_and_counts_an_unnamed_result_once(tmp_path: Path) -> None:
+    write(tmp_path / "policy.yaml", VALIDATING_POLICY)
+    write(tmp_path / "resources.yaml", pod("good"), pod("bad", privileged=True), deployment("dep", privileged=True))
+    write(tmp_path / "kyverno-test.yaml", {
+        "apiVersion": "cli.kyverno.io/v1alpha1", "kind": "Test", "metadata": {"name": "t"},
+        "policies": ["policy.yaml"], "resources": ["resources.yaml"],
+        "results": [
+            {"policy": "no-privileged", "kind": "Pod", "resources": ["good"], "result": "pass",
+             "isVALIDATINGPolicy": True},
+            {"policy": "no-privileged", "kind": "Pod", "resources": ["bad"], "result": "fail",
+             "isValidatingPolicy": True},
+            {"policy": "no-privileged", "kind": "Deployment", "result": "fail", "isValidatingPolicy": True},
+        ]})
+    found = run_paths([str(tmp_path)])
+    assert [(r.name, r.passed) for r in found] == [
+        ("no-privileged Pod/good", True), ("no-privileged Pod/bad", True), ("no-privileged Deployment/*", True)]
+
+
+def test_runner_gives_namespace_object_from_the_values_file(tmp_path: Path) -> None:
+    policy = yaml.safe_load(yaml.safe_dump(VALIDATING_POLICY))
+    policy["spec"]["matchConditions"] = []
+    policy["spec"]["validations"] = [{"expression": "namespaceObject.metadata.labels.env == 'prod'"}]
+    write(tmp_path / "policy.yaml", policy)
+    write(tmp_path / "resources.yaml", pod("a", namespace="prod-ns"), pod("b", namespace="dev-ns"))
+    write(tmp_path / "values.yaml", {"apiVersion": "cli.kyverno.io/v1alpha1", "kind": "Values", "namespaceSelector": [
+        {"name": "prod-ns", "labels": {"env": "prod"}}, {"name": "dev-ns", "labels": {"env": "dev"}}]})
+    write(tmp_path / "kyverno-test.yaml", {
+        "apiVersion": "cli.kyverno.io/v1alpha1", "kind": "Test", "metadata": {"name": "t"},
+        "policies": ["policy.yaml"], "resources": ["resources.yaml"], "variables": "values.yaml",
+        "results": [
+            {"policy": "no-privileged", "kind": "Pod", "resources": ["prod-ns/a"], "result": "pass",
+             "isValidatingPolicy": True},
+            {"policy": "no-privileged", "kind": "Pod", "resources": ["dev-ns/b"], "result": "fail",
+             "isValidatingPolicy": True},
+        ]})
+    assert [r.passed for r in run_paths([str(tmp_path)])] == [True, True]
+
+
+def test_namespace_selector_without_cluster_state_is_an_error_not_a_silent_skip(tmp_path: Path) -> None:
+    policy = yaml.safe_load(yaml.safe_dump(VALIDATING_POLICY))
+    policy["spec"]["matchConstraints"]["namespaceSelector"] = {"matchLabels": {"env": "prod"}}
+    engine = load([write(tmp_path / "v.yaml", policy)])
+    [r] = engine.review(Request.for_object(pod(privileged=True)),
+                        Context(state=ClusterState(available=False, reason="no cluster"))).validate_results
+    assert r.status == Status.ERROR
+    labelled = ClusterState([{"apiVersion": "v1", "kind": "Namespace",
+                              "metadata": {"name": "team", "labels": {"env": "prod"}}}])
+    [r] = engine.review(Request.for_object(pod(privileged=True)), Context(state=labelled)).validate_results
+    assert r.status == Status.FAIL
+
+
+# -- where cel-go and cel-cpp differ ------------------------------------------------------------------
+
+
+def test_presence_chains_test_each_step_of_a_path() -> None:
+    assert presence_chains("has(a.b.c) && has(x.y) && 'has(a.b.c)'") == (
+        "(has(a.b) && has(a.b.c)) && has(x.y) && 'has(a.b.c)'")
+
+
+def test_typed_literals_become_dyn() -> None:
+    assert typed_literals_as_dyn("c ? JSONPatch{op: 'add'} : null", ("JSONPatch",)) == (
+        "c ? dyn(JSONPatch{op: 'add'}) : null")
+    assert typed_literals_as_dyn("Object{a: Object.a{b: {}}}", ("Object",)) == "dyn(Object{a: Object.a{b: {}}})"
