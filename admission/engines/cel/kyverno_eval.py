@@ -123,15 +123,10 @@ class Scope:
 
 
 def request_wire(request: Request) -> dict[str, Any]:
-    """The `request` variable, as the API server gives it to admission policies."""
-    wire = request.to_wire()
-    wire.pop("object", None)
-    wire.pop("oldObject", None)
-    wire.setdefault("subResource", request.sub_resource)
-    wire["requestKind"] = wire["kind"]
-    wire["requestResource"] = wire.get("resource")
-    wire["requestSubResource"] = request.sub_resource
-    return wire
+    """The `request` variable, as the API server gives it to admission policies (the core's)."""
+    from admission.engines.cel.kubernetes import request_variable
+
+    return request_variable(request)
 
 
 def namespace_object(namespace: str, labels_of: Callable[[str], dict[str, Any] | None], *,
