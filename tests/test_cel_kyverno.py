@@ -303,3 +303,42 @@ def test_typed_literals_become_dyn() -> None:
     assert typed_literals_as_dyn("c ? JSONPatch{op: 'add'} : null", ("JSONPatch",)) == (
         "c ? dyn(JSONPatch{op: 'add'}) : null")
     assert typed_literals_as_dyn("Object{a: Object.a{b: {}}}", ("Object",)) == "dyn(Object{a: Object.a{b: {}}})"
+
+
+def test_runner_compares_each_mutating_policy_s_own_result(tmp_path: Path) -> None:
+    second = {**MUTATING_POLICY, "metadata": {"name": "team"}, "spec": {
+        **MUTATING_POLICY["spec"], "mutations": [{"patchType": "ApplyConfiguration", "applyConfiguration": {
+            "expression": "Object{metadata: Object.metadata{labels: {'team': 'a'}}}"}}]}}
+    write(tmp_path / "policy.yaml", MUTATING_POLICY, second)
+    write(tmp_path / "resources.yaml", pod("web", app="web"))
+    first_only = pod("web", app="web")
+    first_only["metadata"]["labels"]["owner"] = "platform"
+    first_only["metadata"]["annotations"] = {"example.com/seen": "yes"}
+    first_only["spec"]["containers"][0]["resources"] = {}
+    both = yaml.safe_load(yaml.safe_dump(first_only))
+    both["metadata"]["labels"]["team"] = "a"
+    write(tmp_path / "first.yaml", first_only)
+    write(tmp_path / "both.yaml", both)
+    write(tmp_path / "kyverno-test.yaml", {
+        "apiVersion": "cli.kyverno.io/v1alpha1", "kind": "Test", "metadata": {"name": "t"},
+        "policies": ["policy.yaml"], "resources": ["resources.yaml"],
+        "results": [
+            {"policy": "defaults", "kind": "Pod", "resources": ["web"], "result": "pass",
+             "patchedResources": "first.yaml", "isMutatingPolicy": True},
+            {"policy": "team", "kind": "Pod", "resources": ["web"], "result": "pass",
+             "patchedResources": "both.yaml", "isMutatingPolicy": True},
+        ]})
+    assert [(r.passed, r.detail) for r in run_paths([str(tmp_path)])] == [(True, ""), (True, "")]
+
+
+def test_or_value_on_a_value_that_is_not_optional_gives_the_value(tmp_path: Path) -> None:
+    from admission.engines.cel.celgo_compat import lenient_or_value
+    from admission.engines.cel.kyverno_eval import Scope, compile_expression
+
+    assert lenient_or_value("a.?b.orValue(1) + optional.of(2).orValue(3)") == "a.?b.orValue(1) + optional.of(2).orValue(3)"
+    scope = Scope({"spec": {"add": ["NET_BIND_SERVICE"], "opt": None}}, None, {})
+    for text, value in [("object.spec.add.orValue([])", ["NET_BIND_SERVICE"]),
+                        ("object.spec.?missing.orValue([1])", [1]),
+                        ("object.spec.?add.orValue([])", ["NET_BIND_SERVICE"]),
+                        ("optional.none().orValue(5) + 1", 6)]:
+        assert scope.evaluate(compile_expression(text, "t:1", "e")) == value, text

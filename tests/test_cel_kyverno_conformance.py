@@ -18,7 +18,7 @@ FOLDERS = {
     "best-practices-mpol": 4, "psp-migration-mpol": 5, "velero-mpol": 3, "best-practices-gpol": 1,
 }
 EXPECTED_RESULTS = 1930
-FLOOR = 1912  # what we pass today (1,930 less the 18 known failures)
+FLOOR = 1930  # what we pass today
 
 
 def test_kyverno_policies_cel_conformance() -> None:

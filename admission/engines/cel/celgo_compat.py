@@ -1,5 +1,7 @@
 """Where cel-go (the CEL of Kubernetes, Kyverno and Gatekeeper) and cel-cpp (ours) differ, and policies rely
-on cel-go's behaviour.
+on cel-go's behaviour: presence tests on a path (presence_chains), `orValue` on a value that is not an
+optional (lenient_or_value), typed object literals compared with null (typed_literals_as_dyn). Each pass
+rewrites an expression's source before it is compiled; what the policy's author wrote is what errors quote.
 
 Presence tests on a path: cel-go evaluates `has(a.b.c.d)` by qualifying the path "if present", so a missing
 intermediate field (`a.b` absent) makes the test false; cel-cpp evaluates `a.b.c` first and fails with
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 _STRING = re.compile(r"""(?s)[rR]?('''.*?'''|\"\"\".*?\"\"\"|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*")""")
 _HAS = re.compile(r"(?<![\w.])has\(\s*([A-Za-z_]\w*(?:\s*\.\s*[A-Za-z_]\w*){2,})\s*\)")
@@ -102,3 +105,114 @@ def _literal_start(tokens: Sequence[object], i: int) -> bool:
         if m < 0 or getattr(tokens[m], "kind", "") != "ident":
             return False
         j = m
+
+
+# -- `x.orValue(d)` on a value that is not an optional -------------------------------------------------
+
+_OPENERS = {")": "(", "]": "[", "}": "{"}
+_BOUND = "__orv{}__"
+
+
+def _next(tokens: Sequence[Any], i: int, step: int) -> int:
+    j = i + step
+    while 0 <= j < len(tokens) and tokens[j].kind in ("space", "comment"):
+        j += step
+    return j if 0 <= j < len(tokens) else -1
+
+
+def _opener(tokens: Sequence[Any], close: int) -> int:
+    """The index of the bracket that the one at `close` closes, or -1."""
+    want, depth = _OPENERS[tokens[close].text], 0
+    for j in range(close, -1, -1):
+        text = tokens[j].text if tokens[j].kind == "punct" else ""
+        if text == tokens[close].text:
+            depth += 1
+        elif text == want:
+            depth -= 1
+            if depth == 0:
+                return j
+    return -1
+
+
+def _closer(tokens: Sequence[Any], open_: int) -> int:
+    pairs = {v: k for k, v in _OPENERS.items()}
+    want, depth = pairs[tokens[open_].text], 0
+    for j in range(open_, len(tokens)):
+        text = tokens[j].text if tokens[j].kind == "punct" else ""
+        if text == tokens[open_].text:
+            depth += 1
+        elif text == want:
+            depth -= 1
+            if depth == 0:
+                return j
+    return -1
+
+
+def _receiver_start(tokens: Sequence[Any], dot: int) -> int:
+    """The first token of the postfix expression that ends just before the `.` at `dot`, or -1."""
+    j = _next(tokens, dot, -1)
+    while j >= 0:
+        t = tokens[j]
+        if t.kind == "punct" and t.text in _OPENERS:
+            start = _opener(tokens, j)
+            if start < 0:
+                return -1
+            if t.text == "]":  # an index: the indexed expression goes on before it
+                j = _next(tokens, start, -1)
+                continue
+            before = _next(tokens, start, -1)
+            if t.text == ")" and before >= 0 and tokens[before].kind == "ident":
+                j = before  # a call: its name (and what it is called on) belong to the receiver
+                continue
+            return start  # a parenthesised expression or a literal
+        if t.kind in ("ident", "string", "number"):
+            before = _next(tokens, j, -1)
+            if before >= 0 and tokens[before].kind == "punct" and tokens[before].text in (".", ".?"):
+                j = _next(tokens, before, -1)
+                continue
+            return j
+        return -1
+    return -1
+
+
+def lenient_or_value(source: str) -> str:
+    """`x.orValue(d)` as cel-go evaluates it: x itself when x is not an optional.
+
+    cel-go's `orValue` hands back a receiver that is not an optional unchanged; cel-cpp has no overload for
+    it (and none can be added: its optional library owns the name). Kyverno's pod-security policies rely on
+    cel-go's reading (`container.securityContext.capabilities.add.orValue([])`, a list). Each such call is
+    rewritten to `cel.bind(v, x, type(v) == type(optional.none()) ? v.orValue(d) : v)`, which gives the
+    same value for an optional receiver and the receiver itself for any other. Receivers that are optionals
+    for sure (a path with `?.` or `[?`, an `optional.` call) are left as they are."""
+    if ".orValue" not in source.replace(" ", ""):
+        return source
+    from admission.engines.cel.tokens import tokenize
+
+    n = 0
+    for _ in range(100):
+        tokens = tokenize(source)
+        for i, t in enumerate(tokens):
+            if t.kind != "ident" or t.text != "orValue":
+                continue
+            dot, paren = _next(tokens, i, -1), _next(tokens, i, 1)
+            if dot < 0 or tokens[dot].text != "." or paren < 0 or tokens[paren].text != "(":
+                continue
+            start = _receiver_start(tokens, dot)
+            if start < 0 or tokens[start].text.startswith(("__orv", "optional")):
+                continue
+            if any(x.kind == "punct" and "?" in x.text for x in tokens[start:dot]):
+                continue  # an optional for sure (`a.?b`, `a[?k]`): cel-cpp reads it as cel-go does
+            end = _closer(tokens, paren)
+            if end < 0:
+                continue
+            receiver = "".join(x.text for x in tokens[start:dot])
+            default = "".join(x.text for x in tokens[paren + 1:end])
+            v = _BOUND.format(n)
+            n += 1
+            rewritten = (f"cel.bind({v}, {receiver}, type({v}) == type(optional.none()) ? "
+                         f"{v}.orValue({default}) : {v})")
+            source = "".join(x.text for x in tokens[:start]) + rewritten + "".join(x.text for x in tokens[end + 1:])
+            break
+        else:
+            return source
+    return source

@@ -41,7 +41,7 @@ def compile_expression(text: str, where: str, field: str, names: tuple[str, ...]
     the typed object literals it may build (`Object{...}`, `JSONPatch{...}`: mutations)."""
     if not isinstance(text, str) or not text.strip():
         raise PolicyError(where, f"{field}: an expression is required")
-    from admission.engines.cel.celgo_compat import presence_chains, typed_literals_as_dyn
+    from admission.engines.cel.celgo_compat import lenient_or_value, presence_chains, typed_literals_as_dyn
 
     source = typed_literals_as_dyn(text, object_types)  # `cond ? JSONPatch{...} : null` (celgo_compat)
     variables = (*core.KUBERNETES_VARIABLES, *names)
@@ -50,10 +50,13 @@ def compile_expression(text: str, where: str, field: str, names: tuple[str, ...]
                                           object_types=object_types)
     except core.LoadError as exc:
         raise PolicyError(where, f"{field}: {' '.join(text.split())}: {exc.problem}") from None
-    compatible = presence_chains(source)  # as cel-go reads has() on a path (celgo_compat)
+    compatible = lenient_or_value(presence_chains(source))  # as cel-go reads these (celgo_compat)
     if compatible != source:
-        program = core.compile_expression(compatible, where=where, variables=variables, libraries=libraries(),
-                                          object_types=object_types)
+        try:
+            program = core.compile_expression(compatible, where=where, variables=variables, libraries=libraries(),
+                                              object_types=object_types)
+        except core.LoadError:
+            pass  # a rewrite the checker refuses (typed operands): the expression as written
     return Expression(text, where, field, program)
 
 

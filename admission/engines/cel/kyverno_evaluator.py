@@ -61,6 +61,11 @@ class CelPolicyEvaluator:
             policies.append(policy)
         return cls(policies)
 
+    def per_policy(self) -> list[CelPolicyEvaluator]:
+        """One evaluator per mutating policy (with the exceptions), for Engine.steps: the kyverno CLI
+        compares each policy's patchedResources."""
+        return [CelPolicyEvaluator([p, *self.exceptions]) for p in self.compiled if p.does == "mutate"]
+
     # -- what the policies are -------------------------------------------------------------------
 
     def policies(self) -> list[PolicyInfo]:
