@@ -103,11 +103,16 @@ NO_POLICIES = ("no policy documents (Kyverno ClusterPolicy/Policy, Rego modules,
                "constraints, PodSecurityException); pass --allow-empty to run without policies")
 
 
-def load(paths: Iterable[str | Path], *, allow_empty: bool = False) -> Engine:
+def load(paths: Iterable[str | Path], *, allow_empty: bool = False, offline: bool = False) -> Engine:
     """An Engine over every policy found under paths. Raises PolicyError or ManifestError on a broken file.
 
     A path that does not exist is an error naming it; so is a path holding no policy document, and an empty
-    set, unless allow_empty (asked for explicitly, e.g. `--allow-empty`)."""
+    set, unless allow_empty (asked for explicitly, e.g. `--allow-empty`). offline (lint, test, audit): a
+    ValidatingAdmissionPolicy or MutatingAdmissionPolicy without a binding applies wherever it matches, as
+    the kyverno CLI applies it; otherwise (serve) it does nothing, as in the API server."""
+    from admission.engines.cel.policy import is_admission_policy
+
+    cel: list[Document] = []
     kyverno: list[Document] = []
     gatekeeper: list[Document] = []
     rego_files: list[Path] = []
@@ -119,7 +124,7 @@ def load(paths: Iterable[str | Path], *, allow_empty: bool = False) -> Engine:
         path = Path(p)
         if not path.exists():
             raise PolicyError(str(path), "no such file or folder")
-        found = len(kyverno) + len(gatekeeper) + len(rego_files) + len(exceptions)
+        found = len(kyverno) + len(gatekeeper) + len(rego_files) + len(exceptions) + len(cel)
         for f in find_files(path, POLICY_SUFFIXES):
             if opt_in_skipped(path, f):
                 continue
@@ -134,9 +139,11 @@ def load(paths: Iterable[str | Path], *, allow_empty: bool = False) -> Engine:
                     gatekeeper.append(doc)
                 elif is_psa_exception(doc):
                     exceptions.append(doc)
+                elif is_admission_policy(doc):
+                    cel.append(doc)
                 elif problem := _kyverno_kind_problem(doc):
                     raise PolicyError(f"{doc.file}:{doc.line}", problem)
-        if not allow_empty and found == len(kyverno) + len(gatekeeper) + len(rego_files) + len(exceptions):
+        if not allow_empty and found == len(kyverno) + len(gatekeeper) + len(rego_files) + len(exceptions) + len(cel):
             raise PolicyError(str(path), NO_POLICIES)
     evaluators: list[Evaluator] = []
     if kyverno:
@@ -147,6 +154,10 @@ def load(paths: Iterable[str | Path], *, allow_empty: bool = False) -> Engine:
         from admission.engines.rego import RegoEvaluator
 
         evaluators.append(RegoEvaluator.from_sources(gatekeeper, rego_files))
+    if cel:
+        from admission.engines.cel.evaluator import CelEvaluator
+
+        evaluators.append(CelEvaluator.from_documents(cel, apply_unbound=offline))
     # Namespace-label Pod Security is always on: it does nothing where no namespace asks for it.
     evaluators.append(PodSecurityAdmission.from_documents(exceptions))
     return Engine(evaluators)
