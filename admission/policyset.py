@@ -106,16 +106,21 @@ NO_POLICIES = ("no policy documents (Kyverno ClusterPolicy/Policy, Rego modules,
                "constraints, PodSecurityException); pass --allow-empty to run without policies")
 
 
-def load(paths: Iterable[str | Path], *, allow_empty: bool = False) -> Engine:
+def load(paths: Iterable[str | Path], *, allow_empty: bool = False, offline: bool = False) -> Engine:
     """An Engine over every policy found under paths. Raises PolicyError or ManifestError on a broken file.
 
     A path that does not exist is an error naming it; so is a path holding no policy document, and an empty
-    set, unless allow_empty (asked for explicitly, e.g. `--allow-empty`)."""
+    set, unless allow_empty (asked for explicitly, e.g. `--allow-empty`). offline (lint, test, audit): a
+    ValidatingAdmissionPolicy or MutatingAdmissionPolicy without a binding applies wherever it matches, as
+    the kyverno CLI applies it; otherwise (serve) it does nothing, as in the API server."""
+    from admission.engines.cel.policy import is_admission_policy
+
+    cel: list[Document] = []
     kyverno: list[Document] = []
     gatekeeper: list[Document] = []
     rego_files: list[Path] = []
     exceptions: list[Document] = []
-    cel: list[Document] = []  # Kyverno's CEL kinds (policies.kyverno.io)
+    kyverno_cel: list[Document] = []  # Kyverno's CEL kinds (policies.kyverno.io)
     paths = list(paths)
     if not paths and not allow_empty:
         raise PolicyError("--policies", NO_POLICIES)
@@ -123,7 +128,7 @@ def load(paths: Iterable[str | Path], *, allow_empty: bool = False) -> Engine:
         path = Path(p)
         if not path.exists():
             raise PolicyError(str(path), "no such file or folder")
-        found = len(kyverno) + len(gatekeeper) + len(rego_files) + len(exceptions) + len(cel)
+        found = len(kyverno) + len(gatekeeper) + len(rego_files) + len(exceptions) + len(cel) + len(kyverno_cel)
         for f in find_files(path, POLICY_SUFFIXES):
             if opt_in_skipped(path, f):
                 continue
@@ -138,21 +143,24 @@ def load(paths: Iterable[str | Path], *, allow_empty: bool = False) -> Engine:
                     gatekeeper.append(doc)
                 elif is_psa_exception(doc):
                     exceptions.append(doc)
-                elif is_cel_policy(doc.obj):
+                elif is_admission_policy(doc):
                     cel.append(doc)
+                elif is_cel_policy(doc.obj):
+                    kyverno_cel.append(doc)
                 elif problem := _kyverno_kind_problem(doc):
                     raise PolicyError(f"{doc.file}:{doc.line}", problem)
-        if not allow_empty and found == len(kyverno) + len(gatekeeper) + len(rego_files) + len(exceptions) + len(cel):
+        if not allow_empty and found == (len(kyverno) + len(gatekeeper) + len(rego_files) + len(exceptions) + len(cel)
+                                         + len(kyverno_cel)):
             raise PolicyError(str(path), NO_POLICIES)
     evaluators: list[Evaluator] = []
     if kyverno:
         from admission.engines.yaml import KyvernoEvaluator
 
         evaluators.append(KyvernoEvaluator.from_documents(kyverno))
-    if cel:
+    if kyverno_cel:
         from admission.engines.cel.kyverno_evaluator import CelPolicyEvaluator
 
-        evaluators.append(CelPolicyEvaluator.from_documents(cel))
+        evaluators.append(CelPolicyEvaluator.from_documents(kyverno_cel))
     # templates whose CEL code entry runs (gatekeeper_cel.ENGINE), with their constraints, go to CEL
     gatekeeper, gatekeeper_cel = split_gatekeeper(gatekeeper)
     if gatekeeper or rego_files:
@@ -163,6 +171,10 @@ def load(paths: Iterable[str | Path], *, allow_empty: bool = False) -> Engine:
         from admission.engines.cel.gatekeeper_cel import GatekeeperCelEvaluator
 
         evaluators.append(GatekeeperCelEvaluator.from_documents(gatekeeper_cel))
+    if cel:
+        from admission.engines.cel.evaluator import CelEvaluator
+
+        evaluators.append(CelEvaluator.from_documents(cel, apply_unbound=offline))
     # Namespace-label Pod Security is always on: it does nothing where no namespace asks for it.
     evaluators.append(PodSecurityAdmission.from_documents(exceptions))
     return Engine(evaluators)

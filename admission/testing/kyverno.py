@@ -26,6 +26,7 @@ from admission.results import RuleResult, Status
 from admission.review import Kind, Request
 from admission.state import ClusterState
 from admission.testing import CaseResult
+from admission.testing.cel import add_namespaces, param_resources
 from admission.testing.kyverno_cel import cel_flag
 from admission.types import Object
 
@@ -192,6 +193,7 @@ def review_all(engine: Engine, resources: list[Object], values: Values, user: di
     would create. `operation` overrides the values file's (a result's own `operation`); `existing` are
     objects only present in the cluster state (clone sources)."""
     state = ClusterState([*resources, *values.namespaces, *(existing or [])])
+    add_namespaces(state, values.namespace_labels)
     labels = dict(values.namespace_labels)
     for ns in values.namespaces:
         meta = ns.get("metadata") or {}
@@ -238,7 +240,7 @@ def run_test(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
     base = path.parent
     file = str(path)
     try:
-        engine = load_policies([base / str(p) for p in doc.get("policies") or []])
+        engine = load_policies([base / str(p) for p in doc.get("policies") or []], offline=True)
         resources = _load_objects(base, list(doc.get("resources") or []))
         values = _load_values(base, doc)
         user, roles, cluster_roles = _load_user(base, doc)
@@ -250,6 +252,7 @@ def run_test(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
     try:  # the sources generate rules clone from
         sources = _load_objects(base, sorted({str(e["cloneSourceResource"]) for e in doc.get("results") or []
                                               if isinstance(e, dict) and e.get("cloneSourceResource")}))
+        sources += param_resources(base, doc, _load_objects)
     except ManifestError as exc:
         return [CaseResult(file, label, False, str(exc)) for label in _labels(doc)]
     # policies annotated `policies.kyverno.io/scored: "false"` report failures as warnings
