@@ -342,3 +342,17 @@ def test_or_value_on_a_value_that_is_not_optional_gives_the_value(tmp_path: Path
                         ("object.spec.?add.orValue([])", ["NET_BIND_SERVICE"]),
                         ("optional.none().orValue(5) + 1", 6)]:
         assert scope.evaluate(compile_expression(text, "t:1", "e")) == value, text
+
+
+def test_namespace_object_comes_from_cluster_state_and_is_null_without_it(tmp_path: Path) -> None:
+    policy = yaml.safe_load(yaml.safe_dump(VALIDATING_POLICY))
+    policy["spec"]["matchConditions"] = []
+    policy["spec"]["validations"] = [{"expression": "namespaceObject.metadata.labels.env == 'prod'"}]
+    engine = load([write(tmp_path / "v.yaml", policy)])
+    state = ClusterState([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team", "labels": {"env": "prod"}}}])
+    [r] = engine.review(Request.for_object(pod()), Context(state=state)).validate_results
+    assert r.status == Status.PASS
+    [r] = engine.review(Request.for_object(pod()), Context(state=ClusterState(available=False))).validate_results
+    assert r.status == Status.ERROR
+    [r] = engine.review(Request.for_object(pod()), Context(state=ClusterState([]))).validate_results
+    assert r.status == Status.ERROR  # a namespace without labels: no such key

@@ -287,7 +287,7 @@ class GatekeeperCelEvaluator:
                 continue
             ns = request.namespace or str((request.resource_object.get("metadata") or {}).get("namespace") or "")
             scope = Scope(request.object, request.old_object, request_wire(request),
-                          namespace_object(ns, labels), variables=c.template.variables,
+                          namespace_object(ns, ctx), variables=c.template.variables,
                           # a constraint without parameters gives an empty map, as Gatekeeper binds it
                           params=c.parameters if c.parameters is not None else {},
                           deadline=ctx.deadline)

@@ -9,11 +9,11 @@ every expression of the policy reads them from there), plus names a kind adds (`
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from admission.engines import PolicyError
+from admission.engines import Context, PolicyError
 from admission.engines.cel import expr as core
 from admission.review import Request
 from admission.types import Object
@@ -132,11 +132,22 @@ def request_wire(request: Request) -> dict[str, Any]:
     return request_variable(request)
 
 
-def namespace_object(namespace: str, labels_of: Callable[[str], dict[str, Any] | None], *,
-                     cluster_scoped: bool = False) -> Object | None:
-    """`namespaceObject`: the Namespace the request is in (null for cluster-scoped objects)."""
+def namespace_object(namespace: str, ctx: Context, *, cluster_scoped: bool = False) -> Object | None:
+    """`namespaceObject`: the Namespace the request is in, null for a cluster-scoped object.
+
+    The kyverno CLI's values file gives its labels (KyvernoContext.namespace_labels); else the cluster state
+    holds it; a namespace the state does not hold exists all the same (the object is in it), without labels.
+    Without cluster state it is null, so that an expression reading it fails (an error that follows the
+    failure policy) rather than reading labels that are not there."""
     if cluster_scoped or not namespace:
         return None
-    labels = labels_of(namespace)
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": namespace, "labels": dict(labels or {})}}
+    given = getattr(ctx, "namespace_labels", None)  # the kyverno CLI's values file (KyvernoContext)
+    if isinstance(given, dict) and namespace in given:
+        return {"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": namespace, "labels": dict(given[namespace])}}
+    if not ctx.state.available:
+        return None
+    found = ctx.state.get("Namespace", namespace)
+    if found is not None:
+        return found
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {}}}

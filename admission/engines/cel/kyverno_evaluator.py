@@ -134,7 +134,7 @@ class CelPolicyEvaluator:
             return _result(policy, Status.ERROR, f"failed to match: {exc}"), None
         if body is None:
             return None, None
-        scope = _scope(request, obj, body, ctx, labels)
+        scope = _scope(request, obj, body, ctx)
         try:
             if not _conditions_hold(body, scope):
                 return _result(policy, Status.SKIP, "matchConditions not met"), None
@@ -152,7 +152,7 @@ class CelPolicyEvaluator:
             if not any(name == policy.name and (not kind or kind == policy.kind) for kind, name in exc.policy_refs):
                 continue
             body = exc.bodies[0]
-            if _conditions_hold(body, _scope(request, obj, body, ctx, labels)):
+            if _conditions_hold(body, _scope(request, obj, body, ctx)):
                 return f"{exc.namespace}/{exc.name}" if exc.namespace else exc.name
         return ""
 
@@ -185,20 +185,12 @@ def _applies(policy: CelPolicy, body: Body, request: Request, labels: Callable[[
     return matches(body.match, request, labels)
 
 
-def _scope(request: Request, obj: Object | None, body: Body, ctx: Context,
-           labels: Callable[[str], dict[str, Any]]) -> Scope:
+def _scope(request: Request, obj: Object | None, body: Body, ctx: Context) -> Scope:
     _, _, resource, _, _, namespaced = request_coordinates(request)
     subject = obj if obj is not None else (request.old_object or {})
     ns = request.namespace or str((subject.get("metadata") or {}).get("namespace") or "")
-
-    def safe_labels(n: str) -> dict[str, Any] | None:
-        try:
-            return labels(n)
-        except Exception:
-            return None
-
-    return Scope(obj, request.old_object, request_wire(request),
-                 namespace_object(ns, safe_labels, cluster_scoped=resource in CLUSTER_SCOPED_RESOURCES or not namespaced),
+    cluster_scoped = resource in CLUSTER_SCOPED_RESOURCES or not namespaced
+    return Scope(obj, request.old_object, request_wire(request), namespace_object(ns, ctx, cluster_scoped=cluster_scoped),
                  variables=body.variables, deadline=ctx.deadline)
 
 

@@ -72,19 +72,8 @@ def scope_for(rule: CelRule, variables: Any, obj: Object | None, ctx: Context) -
     wire.setdefault("requestResource", wire.get("resource"))
     subject = obj if obj is not None else (old or {})
     ns = str(wire.get("namespace") or (subject.get("metadata") or {}).get("namespace") or "")
-    return Scope(obj, old, wire, namespace_object(ns, lambda n: _labels(n, ctx),
-                                                 cluster_scoped=not ns or subject.get("kind") == "Namespace"),
+    return Scope(obj, old, wire, namespace_object(ns, ctx, cluster_scoped=subject.get("kind") == "Namespace"),
                  variables=rule.variables, deadline=ctx.deadline)
-
-
-def _labels(namespace: str, ctx: Context) -> dict[str, Any] | None:
-    given = getattr(ctx, "namespace_labels", None)  # the kyverno CLI's values file (KyvernoContext)
-    if isinstance(given, dict) and namespace in given:
-        return dict(given[namespace])
-    try:
-        return ctx.state.namespace_labels(namespace)
-    except Exception:
-        return None
 
 
 def preconditions_hold(rule: CelRule, scope: Scope) -> tuple[bool, str]:
