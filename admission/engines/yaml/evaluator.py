@@ -337,6 +337,8 @@ def _rule_doc(policy: Policy, rule: Rule) -> str:
     message = str((rule.validate or {}).get("message") or "")
     if message and "{{" not in message:
         return " ".join(message.split())
+    if rule.cel is not None and rule.cel.expressions and rule.cel.expressions[0][1]:
+        return " ".join(rule.cel.expressions[0][1].split())  # validate.cel: its first expression's message
     if rule.mutate is not None:
         return f"mutation rule {rule.name} of {policy.name}"
     return " ".join((policy.annotations.get("policies.kyverno.io/title")
