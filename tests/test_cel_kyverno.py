@@ -356,3 +356,16 @@ def test_namespace_object_comes_from_cluster_state_and_is_null_without_it(tmp_pa
     assert r.status == Status.ERROR
     [r] = engine.review(Request.for_object(pod()), Context(state=ClusterState([]))).validate_results
     assert r.status == Status.ERROR  # a namespace without labels: no such key
+
+
+def test_per_policy_cost_budget_is_shared_by_the_policy_s_expressions() -> None:
+    from admission.engines.cel import expr as core
+    from admission.engines.cel.kyverno_eval import EvalError, Scope, compile_expression
+
+    scope = Scope({"items": list(range(50))}, None, {})
+    scope._budget = core.Budget(limit=200)
+    walk = compile_expression("object.items.all(i, i >= 0)", "t:1", "e")
+    assert scope.evaluate(walk) is True
+    with pytest.raises(EvalError, match="cost budget"):
+        for _ in range(10):
+            scope.evaluate(walk)

@@ -15,6 +15,7 @@ from typing import Any
 
 from admission.engines import Context, PolicyError
 from admission.engines.cel import expr as core
+from admission.engines.cel.cost import PER_POLICY_BUDGET
 from admission.review import Request
 from admission.types import Object
 
@@ -83,6 +84,8 @@ class Scope:
     extra: Mapping[str, Any] = field(default_factory=dict)
     deadline: float | None = None
     _bound: core.Activation | None = field(default=None, init=False, repr=False)
+    # the API server's per-policy cost budget: every expression of the policy evaluated on this request
+    _budget: core.Budget = field(default_factory=lambda: core.Budget(PER_POLICY_BUDGET), init=False, repr=False)
     _failed: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def _values(self, variables: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +102,8 @@ class Scope:
                     self._failed[name] = failed
                     continue
                 try:
-                    values[name] = expr.program.evaluate(core.bind(self._values(values)), deadline=self.deadline)
+                    values[name] = expr.program.evaluate(core.bind(self._values(values)), deadline=self.deadline,
+                                                         budget=self._budget)
                 except core.EvalError as exc:
                     self._failed[name] = f"variable {name!r}: {exc}"
             self._bound = core.bind(self._values(values))
@@ -118,11 +122,14 @@ class Scope:
             why = self._failed_in(expression, {})
             if why:
                 raise EvalError(why)
-        return expression.program.evaluate(bound, deadline=self.deadline)
+        return expression.program.evaluate(bound, deadline=self.deadline, budget=self._budget)
 
     def rebind(self, **changes: Any) -> Scope:
-        """A new scope with some values changed (the object after a mutation, an extra name)."""
-        return replace(self, **changes)
+        """A new scope with some values changed (the object after a mutation, an extra name), charging the
+        same per-policy budget."""
+        scope = replace(self, **changes)
+        scope._budget = self._budget
+        return scope
 
 
 def request_wire(request: Request) -> dict[str, Any]:

@@ -368,7 +368,7 @@ NODES: dict[str, dict[str, Any]] = {
         "validations": ListOf(Node("CELExpression")),
         "validationActions": ListOf(Enum(("Deny", "Warn", "Audit"))),
         "failurePolicy": Enum(("Ignore", "Fail")),
-        "auditAnnotations": ListOf(Node("AuditAnnotation")),
+        "auditAnnotations": Unsupported("auditAnnotations are not supported (no audit events are written)"),
         "autogen": Node("ValidatingPolicyAutogen"),
         "evaluation": Node("CELEvaluation"),
         "webhookConfiguration": Node("CELWebhookConfiguration"),
@@ -411,7 +411,6 @@ NODES: dict[str, dict[str, Any]] = {
     },
     "CELExpressionOnly": {"expression": STR},
     "CELGeneration": {"expression": STR},
-    "AuditAnnotation": {"key": STR, "valueExpression": STR},
     "ValidatingPolicyAutogen": {
         "podControllers": Node("PodControllers"),
         "validatingAdmissionPolicy": Node("Enabled"),
@@ -425,7 +424,9 @@ NODES: dict[str, dict[str, Any]] = {
     "CELEvaluation": {
         "mode": Only(Enum(("Kubernetes", "JSON")), ("Kubernetes",),
                      "evaluation.mode JSON (policies over arbitrary JSON payloads) is not supported"),
-        "admission": Node("Enabled"),
+        "admission": Only(Node("Enabled"), ({"enabled": True}, {}),
+                          "evaluation.admission.enabled: false (background scans only) is not supported: every "
+                          "policy loaded here applies at admission"),
         "background": Node("Enabled"),
         "mutateExisting": Only(Node("Enabled"), ({"enabled": False}, {}),
                                "evaluation.mutateExisting is not supported; only the admitted resource "
