@@ -218,3 +218,65 @@ def test_optional_types(source: str, want: object) -> None:
 ])
 def test_sets_jsonpatch_and_strings(source: str, want: object) -> None:
     assert ev(source) == want
+
+
+RBAC = [
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "deployer", "namespace": "team"},
+     "rules": [{"apiGroups": ["apps"], "resources": ["deployments", "deployments/scale"], "verbs": ["get", "update"]}]},
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+     "metadata": {"name": "alice-deploys", "namespace": "team"},
+     "subjects": [{"kind": "User", "name": "alice"}, {"kind": "ServiceAccount", "name": "ci"}],
+     "roleRef": {"kind": "Role", "name": "deployer"}},
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "health"},
+     "rules": [{"nonResourceURLs": ["/healthz", "/readyz/*"], "verbs": ["get"]}]},
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "health"},
+     "subjects": [{"kind": "Group", "name": "system:authenticated"}], "roleRef": {"kind": "ClusterRole", "name": "health"}},
+]
+
+
+def authorize(source: str, state: object, user: dict[str, object]) -> object:
+    from admission.engines.cel import kubernetes_activation
+    from admission.engines.cel.authz import current_state
+    from admission.review import Request
+    from tests.conftest import pod
+
+    token = current_state.set(state)  # type: ignore[arg-type]
+    try:
+        activation = kubernetes_activation(Request.for_object(pod(), user_info=user))
+        return compile_expression(source, where="t:1").evaluate(activation)
+    finally:
+        current_state.reset(token)
+
+
+@pytest.mark.parametrize(("source", "user", "want"), [
+    ("authorizer.group('apps').resource('deployments').namespace('team').check('update').allowed()",
+     {"username": "alice"}, True),
+    ("authorizer.group('apps').resource('deployments').namespace('other').check('update').allowed()",
+     {"username": "alice"}, False),
+    ("authorizer.group('apps').resource('deployments').subresource('scale').namespace('team').check('get').allowed()",
+     {"username": "alice"}, True),
+    ("authorizer.group('apps').resource('deployments').namespace('team').check('delete').allowed()",
+     {"username": "alice"}, False),
+    ("authorizer.serviceAccount('team', 'ci').group('apps').resource('deployments').namespace('team')"
+     ".check('get').allowed()", {"username": "bob"}, True),
+    ("authorizer.path('/readyz/etcd').check('get').allowed()", {"username": "bob", "groups": ["system:authenticated"]},
+     True),
+    ("authorizer.path('/metrics').check('get').allowed()", {"username": "bob", "groups": ["system:authenticated"]},
+     False),
+    ("authorizer.group('').resource('secrets').check('delete').allowed()",
+     {"username": "root", "groups": ["system:masters"]}, True),
+])
+def test_authorizer_answers_from_rbac_in_state(source: str, user: dict[str, object], want: bool) -> None:
+    from admission.state import ClusterState
+
+    assert authorize(source, ClusterState(RBAC), user) is want
+
+
+def test_authorizer_without_rbac_data_is_a_documented_denial() -> None:
+    from admission.state import ClusterState, unavailable
+
+    check = "authorizer.group('').resource('pods').check('create')"
+    assert authorize(f"{check}.allowed()", ClusterState(), {"username": "a"}) is False
+    assert "no RBAC objects" in str(authorize(f"{check}.reason()", ClusterState(), {"username": "a"}))
+    assert authorize(f"{check}.errored()", unavailable("no cluster"), {"username": "a"}) is True
+    assert "no cluster" in str(authorize(f"{check}.error()", unavailable("no cluster"), {"username": "a"}))

@@ -11,7 +11,8 @@
 - semver: `semver()`, `isSemver()`, `major`, `minor`, `patch`, `isGreaterThan`, `isLessThan`, `compareTo`;
 - format: `format.named()`, `format.dns1123Label()` and the other named formats, `validate`;
 - sets: `sets.contains`, `sets.equivalent`, `sets.intersects`;
-- jsonpatch: `jsonpatch.escapeKey` (MutatingAdmissionPolicy).
+- jsonpatch: `jsonpatch.escapeKey` (MutatingAdmissionPolicy);
+- authorizer: admission.engines.cel.authz (RBAC from cluster state).
 
 Values without a JSON form are messages of admission.engines.cel.messages. A function that fails raises: cel-cpp
 turns the exception into an evaluation error, a rule error.
@@ -38,6 +39,7 @@ from cel_expr_python import cel
 
 from admission.engines.cel import formats
 from admission.engines.cel import quantity as q
+from admission.engines.cel.authz import AUTHZ
 from admission.engines.cel.expr import Library, Overload
 from admission.engines.cel.messages import message_class, type_name
 from admission.regex import RegexError, compile_regex
@@ -539,4 +541,4 @@ JSONPATCH = _lib("kubernetes.jsonpatch", (
 
 
 KUBERNETES_LIBRARIES: tuple[Library, ...] = (LISTS, REGEX, QUANTITIES, URLS, IPS, SEMVERS, FORMATS, SETS,
-                                             JSONPATCH)
+                                             JSONPATCH, AUTHZ)
