@@ -360,6 +360,9 @@ def _cluster_state(settings: Settings, closers: list[Callable[[], None]]) -> Clu
 
     resources = kube_resources()
     resources += synced_resources(gatekeeper_sync_kinds(settings.policies), skip=[r.kind for r in resources])
+    from admission.watch import admission_policy_param_kinds
+
+    resources += synced_resources(admission_policy_param_kinds(settings.policies), skip=[r.kind for r in resources])
     watch = ClusterWatch(resources)
     watch.start()
     closers.append(watch.close)

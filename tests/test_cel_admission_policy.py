@@ -213,3 +213,48 @@ def test_a_failing_mutation_leaves_the_object_and_follows_the_failure_policy(tmp
     assert outcome.mutated == pod()
     [result] = outcome.mutate_results
     assert result.status == Status.ERROR and "mutation failed" in result.message
+
+
+def test_serve_watches_the_param_kinds_of_the_policies(tmp_path: Path) -> None:
+    from admission.watch import admission_policy_param_kinds
+
+    write(tmp_path, """\
+    apiVersion: admissionregistration.k8s.io/v1
+    kind: ValidatingAdmissionPolicy
+    metadata: {name: a}
+    spec:
+      paramKind: {apiVersion: example.com/v1, kind: Limits}
+    ---
+    apiVersion: admissionregistration.k8s.io/v1
+    kind: MutatingAdmissionPolicy
+    metadata: {name: b}
+    spec:
+      paramKind: {apiVersion: v1, kind: ConfigMap}
+    """)
+    assert admission_policy_param_kinds([str(tmp_path)]) == [("example.com", "v1", "Limits"), ("", "v1", "ConfigMap")]
+
+
+def test_lint_reports_a_failing_validation_at_the_pods_line(tmp_path: Path) -> None:
+    import io
+
+    from admission import lint
+
+    policy = write(tmp_path, VAP.format(failure="Fail"))
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n"
+                        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n"
+                        "  - {name: app, image: nginx}\n")
+    out = io.StringIO()
+    code = lint.run([str(manifest)], [str(policy)], "text", out)
+    assert code == 1
+    assert f"{manifest}:5" in out.getvalue() and "containers without limits: app" in out.getvalue()
+
+
+def test_webhook_rules_include_the_kinds_cel_policies_match(tmp_path: Path) -> None:
+    from admission.webhooks import derived
+
+    engine = load([write(tmp_path, VAP.format(failure="Fail") + BINDING.format(actions="Deny") + "---\n" + MAP)])
+    rules = derived([p for p in engine.policies() if p.dialect == "cel"])
+    assert rules["validate"] == [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                                  "resources": ["pods"], "scope": "*"}]
+    assert rules["mutate"] == []  # the MutatingAdmissionPolicy has no binding: in serve it does nothing

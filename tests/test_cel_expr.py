@@ -15,7 +15,7 @@ from admission.engines.cel import (
     compile_expression,
     kubernetes_activation,
 )
-from admission.engines.cel.cost import PER_EXPRESSION_LIMIT, input_size, static_shape
+from admission.engines.cel.cost import PER_EXPRESSION_LIMIT, input_size, static_shape, widest
 from admission.review import Request
 from tests.conftest import pod
 
@@ -106,7 +106,7 @@ def test_a_quadratic_expression_over_a_long_list_is_refused_a_linear_one_is_not(
     linear = compile_expression("object.items.all(x, x >= 0)", where="p.yaml:1")
     assert linear.evaluate(activation) is True
     quadratic = compile_expression("object.items.all(x, object.items.exists(y, y == x))", where="p.yaml:2")
-    assert input_size(activation.values)[1] == 2000
+    assert widest(activation.values) == 2000 and input_size(activation.values) >= 2000
     with pytest.raises(EvalError, match=f"per-expression limit {PER_EXPRESSION_LIMIT}"):
         quadratic.evaluate(activation)
 

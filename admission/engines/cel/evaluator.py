@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from admission.engines import Context, PolicyError, PolicyInfo, Target
+from admission.engines.cel.authz import current_state
 from admission.engines.cel.cost import PER_POLICY_BUDGET
 from admission.engines.cel.expr import Activation, Budget, EvalError
 from admission.engines.cel.kubernetes import kubernetes_activation
@@ -161,6 +162,20 @@ class CelEvaluator:
         return out
 
     def validate(self, request: Request, ctx: Context) -> list[RuleResult]:
+        token = current_state.set(ctx.state)  # what `authorizer` checks are answered from
+        try:
+            return self._validate(request, ctx)
+        finally:
+            current_state.reset(token)
+
+    def mutate(self, request: Request, obj: Object, ctx: Context) -> tuple[Object, list[RuleResult]]:
+        token = current_state.set(ctx.state)
+        try:
+            return self._mutate(request, obj, ctx)
+        finally:
+            current_state.reset(token)
+
+    def _validate(self, request: Request, ctx: Context) -> list[RuleResult]:
         shared: _Request | None = None
         results: list[RuleResult] = []
         for bound in self._bound:
@@ -170,7 +185,7 @@ class CelEvaluator:
             results.extend(self._validate_one(bound, shared))
         return results
 
-    def mutate(self, request: Request, obj: Object, ctx: Context) -> tuple[Object, list[RuleResult]]:
+    def _mutate(self, request: Request, obj: Object, ctx: Context) -> tuple[Object, list[RuleResult]]:
         results: list[RuleResult] = []
         mutating = [b for b in self._bound if b.policy.kind == MUTATING]
         if not mutating:

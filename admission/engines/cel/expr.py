@@ -168,9 +168,18 @@ class Activation:
 
     values: Mapping[str, Any]
     bound: Any = field(repr=False, compare=False)
-    # the size of the bound input (admission.engines.cel.cost): how many values, and the longest list or map
+    # the size of the bound input (admission.engines.cel.cost): about how many values it holds
     size: int = 0
-    widest: int = 0
+    # the longest list or map in it, found when an expression nesting comprehensions first asks
+    _widest: list[int] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def widest(self) -> int:
+        if not self._widest:
+            from admission.engines.cel.cost import widest
+
+            self._widest.append(widest(self.values))
+        return self._widest[0]
 
 
 def bind(values: Mapping[str, Any]) -> Activation:
@@ -178,8 +187,7 @@ def bind(values: Mapping[str, Any]) -> Activation:
     from admission.engines.cel.cost import input_size
 
     env = _environment(KUBERNETES_VARIABLES, ())
-    size, widest = input_size(values)
-    return Activation(values=dict(values), bound=env.Activation(dict(values)), size=size, widest=widest)
+    return Activation(values=dict(values), bound=env.Activation(dict(values)), size=input_size(values))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from admission.engines.cel.authz import authorizer_for
 from admission.engines.cel.expr import Activation, bind
 from admission.review import Request
 from admission.types import Object
@@ -44,7 +45,7 @@ def kubernetes_values(request: Request, *, params: Object | None = None, namespa
         "params": params,
         "namespaceObject": namespace_object,
         "variables": dict(variables or {}),
-        "authorizer": authorizer,
+        "authorizer": authorizer if authorizer is not None else authorizer_for(request.user_info),
     }
 
 

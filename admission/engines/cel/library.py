@@ -11,15 +11,16 @@
 - semver: `semver()`, `isSemver()`, `major`, `minor`, `patch`, `isGreaterThan`, `isLessThan`, `compareTo`;
 - format: `format.named()`, `format.dns1123Label()` and the other named formats, `validate`;
 - sets: `sets.contains`, `sets.equivalent`, `sets.intersects`;
-- jsonpatch: `jsonpatch.escapeKey` (MutatingAdmissionPolicy).
+- jsonpatch: `jsonpatch.escapeKey` (MutatingAdmissionPolicy);
+- authorizer: admission.engines.cel.authz (RBAC from cluster state).
 
 Values without a JSON form are messages of admission.engines.cel.messages. A function that fails raises: cel-cpp
 turns the exception into an evaluation error, a rule error.
 
 Differences from cel-go, from what cel-cpp's Python API can express:
 - a Python function cannot return an optional: `format.named(name)` returns the format or fails for an unknown
-  name (cel-go: an optional), and `<format>.validate(s)` returns a value with `hasValue()`, `value()` and
-  `orValue()` (what policies call on it);
+  name (cel-go: an optional), and `<format>.validate(s)` returns a value with `hasValue()` and `value()`
+  (what policies call on it; cel-cpp's optional library keeps `orValue` to itself);
 - cel-cpp tells overloads apart at run time by argument kinds only, and every library type is one kind
   (a message), and the built-in `string` conversion cannot be given a dispatcher: `string(ip)` works,
   `string(cidr)` is a type error (write `cidr.ip()` and `cidr.prefixLength()`).
@@ -32,12 +33,13 @@ import math
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from cel_expr_python import cel
 
 from admission.engines.cel import formats
 from admission.engines.cel import quantity as q
+from admission.engines.cel.authz import AUTHZ
 from admission.engines.cel.expr import Library, Overload
 from admission.engines.cel.messages import message_class, type_name
 from admission.regex import RegexError, compile_regex
@@ -247,8 +249,8 @@ QUANTITIES = _lib("kubernetes.quantity", (
 # --- url -----------------------------------------------------------------------------------------------------
 
 def _parse_url(text: str) -> Any:
-    """Go's url.ParseRequestURI: an absolute URI or an absolute path; no fragment."""
-    if not text or "#" in text or any(c.isspace() or ord(c) < 0x20 for c in text):
+    """Go's url.ParseRequestURI: an absolute URI or an absolute path; no fragment, no control characters."""
+    if not text or "#" in text or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
         raise ValueError(f"URL parse error during conversion from string: {text!r}")
     parts = urlsplit(text)
     if not parts.scheme and not text.startswith("/"):
@@ -287,6 +289,27 @@ def _port(u: Any) -> str:
     return host.rsplit(":", 1)[1] if ":" in host else ""
 
 
+# what Go's url.EscapedPath keeps of a path as written (validEncoded), and leaves unescaped (shouldEscape)
+_PATH_AS_WRITTEN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~!$&'()*+,;=:@[]/%")
+
+
+def _escaped_path(u: Any) -> str:
+    """Go's URL.EscapedPath: the path as written when it is validly escaped, else the path escaped."""
+    raw = urlsplit(u.url).path
+    if all(c in _PATH_AS_WRITTEN for c in raw) and _valid_escapes(raw):
+        return raw
+    return quote(unquote(raw), safe="$&+,/:;=@-_.~")
+
+
+def _valid_escapes(text: str) -> bool:
+    i = text.find("%")
+    while i >= 0:
+        if not all(c in "0123456789abcdefABCDEF" for c in text[i + 1:i + 3]) or len(text) < i + 3:
+            return False
+        i = text.find("%", i + 3)
+    return True
+
+
 def _query(u: Any) -> dict[str, list[str]]:
     return {k: list(v) for k, v in parse_qs(urlsplit(u.url).query, keep_blank_values=True).items()}
 
@@ -298,7 +321,7 @@ URLS = _lib("kubernetes.url", (
     _fn("getHost", ("url_get_host", T.STRING, [URL], True, _host)),
     _fn("getHostname", ("url_get_hostname", T.STRING, [URL], True, _hostname)),
     _fn("getPort", ("url_get_port", T.STRING, [URL], True, _port)),
-    _fn("getEscapedPath", ("url_get_escaped_path", T.STRING, [URL], True, lambda u: urlsplit(u.url).path)),
+    _fn("getEscapedPath", ("url_get_escaped_path", T.STRING, [URL], True, _escaped_path)),
     _fn("getQuery", ("url_get_query", T.Map(T.STRING, STRINGS), [URL], True, _query)),
 ))
 
@@ -385,7 +408,7 @@ def _link_local_multicast(msg: Any) -> bool:
     a = _addr(msg)
     if a.version == 4:
         return a in ipaddress.ip_network("224.0.0.0/24")
-    return a in ipaddress.ip_network("ff02::/16")
+    return (int(a) >> 112) & 0xFF0F == 0xFF02  # Go's netip: ff02::/16 with any flags
 
 
 def _global_unicast(msg: Any) -> bool:
@@ -494,8 +517,6 @@ FORMATS = _lib("kubernetes.format", (
     _fn("validate", ("format_validate", FORMAT_RESULT, [FORMAT, T.STRING], True, _validate)),
     _fn("hasValue", ("format_result_has_value", T.BOOL, [FORMAT_RESULT], True, lambda r: bool(r.present))),
     _fn("value", ("format_result_value", STRINGS, [FORMAT_RESULT], True, _result_value)),
-    _fn("orValue", ("format_result_or_value", STRINGS, [FORMAT_RESULT, STRINGS], True,
-                    lambda r, d: list(r.errors) if r.present else d)),
 ))
 
 
@@ -520,4 +541,4 @@ JSONPATCH = _lib("kubernetes.jsonpatch", (
 
 
 KUBERNETES_LIBRARIES: tuple[Library, ...] = (LISTS, REGEX, QUANTITIES, URLS, IPS, SEMVERS, FORMATS, SETS,
-                                             JSONPATCH)
+                                             JSONPATCH, AUTHZ)

@@ -26,13 +26,16 @@ MESSAGES: dict[str, tuple[str, ...]] = {
     "Format": ("name",),
     # format validation result: an optional list of strings (cel-cpp functions cannot return optionals)
     "FormatResult": ("errors", "present"),
+    # RBAC checks (admission.engines.cel.authz): who asks, what for, and the answer
     "Authorizer": ("user", "groups"),
-    "AuthorizerCheck": ("state",),
-    "Decision": ("state",),
+    "ResourceCheck": ("user", "groups", "group", "resource", "subresource", "namespace", "name"),
+    "PathCheck": ("user", "groups", "path"),
+    "Decision": ("allowed", "reason", "error"),
 }
 
-_REPEATED = {("FormatResult", "errors"), ("Authorizer", "groups")}
-_BOOL = {("FormatResult", "present")}
+_REPEATED = {("FormatResult", "errors"), ("Authorizer", "groups"), ("ResourceCheck", "groups"),
+             ("PathCheck", "groups")}
+_BOOL = {("FormatResult", "present"), ("Decision", "allowed")}
 
 
 @functools.cache

@@ -31,11 +31,9 @@ def parse(text: str) -> Decimal:
         raise QuantityError(f"quantities must match the regular expression "
                             f"'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$': {text!r}")
     sign, whole, frac, suffix = m.groups()
-    if not whole and not frac:
-        # Go's scanner accepts "m" or "-" alone only as zero with a valid suffix
-        if frac is None and (suffix in _DECIMAL or suffix in _BINARY):
-            return Decimal(0)
-        raise QuantityError(f"quantities must match the regular expression: {text!r}")
+    if not set(suffix) <= set("eEinumkKMGTP+-0123456789"):
+        raise QuantityError(f"quantities must match the regular expression "
+                            f"'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$': {text!r}")
     if suffix in _DECIMAL:
         base, exponent = 10, _DECIMAL[suffix]
     elif suffix in _BINARY:
@@ -46,6 +44,8 @@ def parse(text: str) -> Decimal:
             raise QuantityError(f"unable to parse quantity's suffix: {text!r}")
     else:
         raise QuantityError(f"unable to parse quantity's suffix: {text!r}")
+    if not whole and not frac:
+        return Decimal(0)  # Go's scanner reads a missing number ("m", "-", ".", "E0") as zero
     with localcontext(_EXACT):
         amount = Decimal(f"{whole or '0'}.{frac or '0'}")
         amount = amount.scaleb(exponent) if base == 10 else amount * (Decimal(2) ** exponent)
