@@ -13,7 +13,7 @@ from typing import Any
 
 from admission.engines import OPERATIONS, Context, PolicyError, PolicyInfo, Target
 from admission.engines.cel.kyverno_eval import EvalError, Scope, namespace_object, request_wire
-from admission.engines.cel.kyverno_match import CLUSTER_SCOPED_RESOURCES, matches, request_coordinates
+from admission.engines.cel.kyverno_match import CLUSTER_SCOPED_RESOURCES, request_coordinates
 from admission.engines.cel.kyverno_policies import Body, CelPolicy, parse
 from admission.manifests import Document
 from admission.results import Action, RuleResult, Status
@@ -182,7 +182,7 @@ def _namespace_labels(ctx: Context) -> Callable[[str], dict[str, Any]]:
 def _applies(policy: CelPolicy, body: Body, request: Request, labels: Callable[[str], dict[str, Any]]) -> bool:
     if policy.namespace and request.namespace != policy.namespace:
         return False  # a Namespaced policy applies in its own namespace only
-    return matches(body.match, request, labels)
+    return bool(body.matcher.matches(request, labels))
 
 
 def _scope(request: Request, obj: Object | None, body: Body, ctx: Context) -> Scope:
@@ -230,16 +230,17 @@ def _validate(policy: CelPolicy, body: Body, scope: Scope) -> tuple[Status, str,
 
 
 def _mutate(policy: CelPolicy, body: Body, scope: Scope) -> tuple[Status, str, Any]:
-    from admission.engines.cel.kyverno_mutation import apply_mutation
+    from admission.engines.cel.mutation import MutationError, apply_configuration, json_patch
 
     current = scope.object
     if current is None:
         return Status.SKIP, "nothing to mutate on a deleted resource", None
-    for m in body.mutations:
+    for m in body.mutations:  # each sees the object as the mutations before it left it
         value = scope.rebind(object=current).evaluate(m.expression)
         try:
-            current = apply_mutation(m.patch_type, current, value)
-        except (TypeError, ValueError, KeyError, IndexError) as exc:
+            current = apply_configuration(current, value) if m.patch_type == "ApplyConfiguration" else json_patch(
+                current, value)
+        except MutationError as exc:
             raise EvalError(f"{m.expression.field}: {exc}") from None
     return Status.PASS, f"mutated by {policy.name}", current
 

@@ -1,11 +1,6 @@
 """Kubernetes' `matchConstraints` (admissionregistration/v1 MatchResources) for Kyverno's CEL policy kinds,
-and their pod-controller auto-generation.
-
-A request matches when one of `resourceRules` selects its group, version, resource (plural, with
-subresource: `pods`, `pods/*`, `*/scale`, `*`), operation, scope and name, none of `excludeResourceRules`
-does, the namespace's labels satisfy `namespaceSelector` (cluster-scoped objects are not filtered by it; a
-Namespace is matched by its own labels) and the object's labels (or the old object's) `objectSelector`.
-An absent selector selects everything, as in the API server.
+and their pod-controller auto-generation. Matching itself is the Kubernetes kinds' (admission.engines.cel.
+matching: resource rules, exclusions, namespace and object selectors, matchPolicy).
 
 Auto-generation (Kyverno's, for ValidatingPolicy): a policy whose resource rules select only Pods also
 applies to the pod controllers, with every expression reading the pod from the template
@@ -15,12 +10,11 @@ StatefulSets, ReplicaSets, ReplicationControllers and Jobs, `spec.jobTemplate.sp
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from admission.engines.cel.matching import MatchResources, ResourceRule
 from admission.review import Request
-from admission.selectors import selector_matches
 
 # controller kind -> (group, resource, which template: see cel_for_template)
 CONTROLLERS: dict[str, tuple[str, str, str]] = {
@@ -52,41 +46,6 @@ def _strings(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def _resource_matches(patterns: list[str], resource: str, sub: str) -> bool:
-    for p in patterns:
-        if p == "*":
-            return True
-        base, _, psub = p.partition("/")
-        if base not in ("*", resource):
-            continue
-        if not psub and not sub:
-            return True
-        if psub and (psub == "*" or psub == sub):
-            return True
-    return False
-
-
-def rule_matches(rule: dict[str, Any], group: str, version: str, resource: str, sub: str,
-                 operation: str, name: str, namespaced: bool) -> bool:
-    """Whether one NamedRuleWithOperations selects the request."""
-    ops = _strings(rule.get("operations"))
-    if "*" not in ops and operation not in ops:
-        return False
-    groups = _strings(rule.get("apiGroups"))
-    if "*" not in groups and group not in groups:
-        return False
-    versions = _strings(rule.get("apiVersions"))
-    if "*" not in versions and version not in versions:
-        return False
-    if not _resource_matches(_strings(rule.get("resources")), resource, sub):
-        return False
-    names = _strings(rule.get("resourceNames"))
-    if names and name not in names:
-        return False
-    scope = str(rule.get("scope") or "*")
-    return scope == "*" or (scope == "Namespaced") == namespaced
-
-
 def request_coordinates(request: Request) -> tuple[str, str, str, str, str, bool]:
     """(group, version, resource, subresource, name, namespaced) of a request."""
     resource = request.resource or {}
@@ -100,35 +59,23 @@ def request_coordinates(request: Request) -> tuple[str, str, str, str, str, bool
     return group, version, plural, request.sub_resource, name, namespaced
 
 
-def matches(match: dict[str, Any], request: Request, namespace_labels: Callable[[str], dict[str, Any]]) -> bool:
-    """Whether matchConstraints select the request (see the module's docstring). namespace_labels gives a
-    namespace's labels (it raises when they cannot be known, e.g. without cluster state)."""
-    group, version, resource, sub, name, namespaced = request_coordinates(request)
-    op = request.operation
-    rules = [r for r in match.get("resourceRules") or [] if isinstance(r, dict)]
-    if not any(rule_matches(r, group, version, resource, sub, op, name, namespaced) for r in rules):
-        return False
-    excluded = [r for r in match.get("excludeResourceRules") or [] if isinstance(r, dict)]
-    if any(rule_matches(r, group, version, resource, sub, op, name, namespaced) for r in excluded):
-        return False
-    obj = request.resource_object
-    selector = match.get("namespaceSelector")
-    if selector is not None and selector != {}:
-        if resource == "namespaces" and not sub:
-            labels: dict[str, Any] | None = (obj.get("metadata") or {}).get("labels") or {}
-        elif namespaced:
-            ns = request.namespace or str((obj.get("metadata") or {}).get("namespace") or "")
-            labels = namespace_labels(ns)
-        else:
-            labels = None  # cluster-scoped: not filtered
-        if labels is not None and not selector_matches(selector, labels):
-            return False
-    selector = match.get("objectSelector")
-    if selector is not None and selector != {}:
-        olds = [o for o in (request.object, request.old_object) if o is not None]
-        if not any(selector_matches(selector, (o.get("metadata") or {}).get("labels") or {}) for o in olds):
-            return False
-    return True
+def _rule(r: dict[str, Any]) -> ResourceRule:
+    return ResourceRule(
+        api_groups=tuple(_strings(r.get("apiGroups"))), api_versions=tuple(_strings(r.get("apiVersions"))),
+        # a rule without operations applies to every operation, as the kyverno CLI applies it
+        operations=tuple(_strings(r.get("operations"))) or ("*",), resources=tuple(_strings(r.get("resources"))),
+        resource_names=tuple(_strings(r.get("resourceNames"))), scope=str(r.get("scope") or "*"))
+
+
+def match_resources(match: dict[str, Any]) -> MatchResources:
+    """matchConstraints read once, as the Kubernetes kinds read them (admission.engines.cel.matching: resource
+    rules, exclusions, namespace and object selectors, matchPolicy). Its namespace_labels callable may raise
+    when labels cannot be known (no cluster state): a namespaceSelector is then an error, not a silent miss."""
+    return MatchResources(
+        tuple(_rule(r) for r in match.get("resourceRules") or [] if isinstance(r, dict)),
+        tuple(_rule(r) for r in match.get("excludeResourceRules") or [] if isinstance(r, dict)),
+        match.get("namespaceSelector") or None, match.get("objectSelector") or None,
+        match.get("matchPolicy") == "Exact")
 
 
 @dataclass(frozen=True)

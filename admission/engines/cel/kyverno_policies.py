@@ -76,6 +76,7 @@ class Body:
 
     template: str
     match: dict[str, Any]
+    matcher: Any = None  # match read once (admission.engines.cel.matching.MatchResources)
     conditions: tuple[tuple[str, Expression], ...] = ()
     variables: tuple[tuple[str, Expression], ...] = ()
     validations: tuple[Validation, ...] = ()
@@ -211,7 +212,10 @@ def _body(doc: Document, spec: dict[str, Any], does: str, template: str, match: 
         for i, g in enumerate(spec.get("generate") or []):
             generate.append(_compile(doc, g.get("expression"), ("spec", "generate", i, "expression"), template,
                                      ("generator",)))
-    return Body(template, match, conditions, variables, tuple(validations), tuple(mutations), tuple(generate))
+    from admission.engines.cel.kyverno_match import match_resources
+
+    return Body(template, match, match_resources(match), conditions, variables, tuple(validations), tuple(mutations),
+                tuple(generate))
 
 
 def parse(doc: Document) -> CelPolicy:
@@ -229,7 +233,7 @@ def parse(doc: Document) -> CelPolicy:
         if not refs:
             raise PolicyError(source, f"{kind} {name}: spec.policyRefs must name the policies it exempts from")
         conditions = _named(doc, spec.get("matchConditions"), "matchConditions", "")
-        return CelPolicy(kind, name, namespace, source, does, (Body("", {}, conditions),), annotations=annotations,
+        return CelPolicy(kind, name, namespace, source, does, (Body("", {}, None, conditions),), annotations=annotations,
                          policy_refs=refs, raw=doc.obj)
     match = spec.get("matchConstraints")
     if not isinstance(match, dict) or not match.get("resourceRules"):
