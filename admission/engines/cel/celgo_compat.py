@@ -216,3 +216,31 @@ def lenient_or_value(source: str) -> str:
         else:
             return source
     return source
+
+
+# -- has(variables.name) ------------------------------------------------------------------------------
+
+_HAS_VARIABLE = re.compile(r"(?<![\w.])has\(\s*variables\s*\.\s*([A-Za-z_]\w*)\s*\)")
+
+
+def declared_variables_present(source: str, declared: Sequence[str]) -> str:
+    """`has(variables.name)` as `true` for a variable the policy declares.
+
+    In cel-go a policy's `variables` holds every declared name, so the test is true (Gatekeeper's seccomp
+    templates write `has(variables.hasPodSeccomp)`), also where computing the variable fails (it is lazy);
+    here a variable that fails is left out of the map."""
+    if "variables" not in source or not declared:
+        return source
+    names = set(declared)
+
+    def present(code: str) -> str:
+        return _HAS_VARIABLE.sub(lambda m: "true" if m.group(1) in names else m.group(0), code)
+
+    out: list[str] = []
+    last = 0
+    for m in _STRING.finditer(source):
+        out.append(present(source[last:m.start()]))
+        out.append(m.group(0))
+        last = m.end()
+    out.append(present(source[last:]))
+    return "".join(out)

@@ -146,12 +146,13 @@ class CelConstraint:
     source: str
 
 
-def _expression(doc: Document, text: Any, path: tuple[str | int, ...]) -> Expression:
+def _expression(doc: Document, text: Any, path: tuple[str | int, ...],
+                definitions: tuple[tuple[str, Expression], ...]) -> Expression:
     field = schema.format_path(path)
     if not isinstance(text, str) or not text.strip():
         raise PolicyError(f"{doc.file}:{doc.line}", f"{field}: an expression is required")
     try:
-        return compile_expression(text, f"{doc.file}:{doc.line}", field)
+        return compile_expression(text, f"{doc.file}:{doc.line}", field, definitions=definitions)
     except PolicyError as exc:
         raise PolicyError(f"{doc.file}:{schema.line_of(doc, path)}", exc.message) from None
 
@@ -178,22 +179,25 @@ def parse_template(doc: Document) -> CelTemplate:
     if source.get("matchConditions"):
         raise PolicyError(where, f"{schema.format_path((*base, 'matchConditions'))}: matchConditions in a "
                                  "template's CEL code are not supported")
+    params = compile_expression("params", where, "params")
     variables: list[tuple[str, Expression]] = [
-        ("params", compile_expression("params", where, "params")),
-        ("anyObject", compile_expression(ANY_OBJECT, where, "anyObject")),
+        ("params", params),
+        ("anyObject", compile_expression(ANY_OBJECT, where, "anyObject", definitions=(("params", params),))),
     ]
     for i, v in enumerate(source.get("variables") or []):
         if not isinstance(v, dict) or not v.get("name"):
             raise PolicyError(where, f"{schema.format_path((*base, 'variables', i))}: a variable needs a name")
-        variables.append((str(v["name"]), _expression(doc, v.get("expression"), (*base, "variables", i, "expression"))))
+        variables.append((str(v["name"]), _expression(doc, v.get("expression"), (*base, "variables", i, "expression"),
+                                                      tuple(variables))))
     validations: list[tuple[Expression, str, Expression | None]] = []
     for i, v in enumerate(source.get("validations") or []):
         if not isinstance(v, dict):
             raise PolicyError(where, f"{schema.format_path((*base, 'validations', i))}: must be a mapping")
-        expr = _expression(doc, v.get("expression"), (*base, "validations", i, "expression"))
+        expr = _expression(doc, v.get("expression"), (*base, "validations", i, "expression"), tuple(variables))
         message_expr = None
         if v.get("messageExpression"):
-            message_expr = _expression(doc, v["messageExpression"], (*base, "validations", i, "messageExpression"))
+            message_expr = _expression(doc, v["messageExpression"], (*base, "validations", i, "messageExpression"),
+                                       tuple(variables))
         validations.append((expr, str(v.get("message") or ""), message_expr))
     if not validations:
         raise PolicyError(where, f"ConstraintTemplate {name}: its {CEL_ENGINE} code has no validations")

@@ -1,14 +1,13 @@
 """The one place Kyverno's and Gatekeeper's CEL kinds meet the CEL core: compile an expression at load,
 evaluate it in a request's scope.
 
-A Scope holds what expressions see: `object`, `oldObject`, `request`, `namespaceObject`, `params` and
-`variables` (each variable computed on first use, once per scope: a request binds its values once, and
-every expression of the policy reads them from there), plus names a kind adds (`generator`).
+A Scope holds what expressions see (`object`, `oldObject`, `request`, `namespaceObject`, `params`, names a
+kind adds such as `generator`, and the policy's `variables`), bound once per level of the variables'
+dependencies (see Scope).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,41 +23,57 @@ EvalError = core.EvalError  # an expression failed at run time (a missing field,
 
 @dataclass(frozen=True)
 class Expression:
-    """One CEL expression as written, where it is (file:line), and its compiled program."""
+    """One CEL expression as written, where it is (file:line), its compiled program, and the policy
+    variables it reads (`variables.<name>`)."""
 
     text: str
     where: str
     field: str  # where in the document, e.g. spec.validations[0].expression
     program: core.Program
+    reads: tuple[str, ...] = ()
 
     def describe(self) -> str:
         return f"{self.field}: {' '.join(self.text.split())}"
 
 
+Definitions = tuple[tuple[str, Expression], ...]
+
+
 def compile_expression(text: str, where: str, field: str, names: tuple[str, ...] = (),
-                       object_types: tuple[str, ...] = ()) -> Expression:
+                       object_types: tuple[str, ...] = (), definitions: Definitions = ()) -> Expression:
     """Compile once; a syntax or type error is a PolicyError at `where` naming the field and expression.
     names: variables beyond the Kubernetes ones the expression may read (e.g. `generator`); object_types:
-    the typed object literals it may build (`Object{...}`, `JSONPatch{...}`: mutations)."""
+    the typed object literals it may build (`Object{...}`, `JSONPatch{...}`: mutations); definitions: the
+    policy's variables declared before it (read as `variables.<name>`)."""
     if not isinstance(text, str) or not text.strip():
         raise PolicyError(where, f"{field}: an expression is required")
-    from admission.engines.cel.celgo_compat import lenient_or_value, presence_chains, typed_literals_as_dyn
+    from admission.engines.cel.celgo_compat import (
+        declared_variables_present,
+        lenient_or_value,
+        presence_chains,
+        typed_literals_as_dyn,
+    )
+    from admission.engines.cel.tokens import TokenError, variable_references
 
-    source = typed_literals_as_dyn(text, object_types)  # `cond ? JSONPatch{...} : null` (celgo_compat)
+    declared = tuple(name for name, _ in definitions)
+    # what must be rewritten for the expression to compile as cel-go compiles it
+    source = declared_variables_present(typed_literals_as_dyn(text, object_types), declared)
     variables = (*core.KUBERNETES_VARIABLES, *names)
     try:
         program = core.compile_expression(source, where=where, variables=variables, libraries=libraries(),
                                           object_types=object_types)
-    except core.LoadError as exc:
-        raise PolicyError(where, f"{field}: {' '.join(text.split())}: {exc.problem}") from None
-    compatible = lenient_or_value(presence_chains(source))  # as cel-go reads these (celgo_compat)
+        reads = tuple(n for n in variable_references(source) if n in declared)
+    except (core.LoadError, TokenError) as exc:
+        problem = exc.problem if isinstance(exc, core.LoadError) else str(exc)
+        raise PolicyError(where, f"{field}: {' '.join(text.split())}: {problem}") from None
+    compatible = lenient_or_value(presence_chains(source))  # as cel-go evaluates these (celgo_compat)
     if compatible != source:
         try:
             program = core.compile_expression(compatible, where=where, variables=variables, libraries=libraries(),
                                               object_types=object_types)
         except core.LoadError:
             pass  # a rewrite the checker refuses (typed operands): the expression as written
-    return Expression(text, where, field, program)
+    return Expression(text, where, field, program, reads)
 
 
 def libraries() -> tuple[core.Library, ...]:
@@ -71,9 +86,14 @@ def libraries() -> tuple[core.Library, ...]:
 
 @dataclass
 class Scope:
-    """What the expressions of one policy see on one request. The variables are computed in order, on
-    first use of the scope, each seeing those before it; a variable whose expression fails makes the
-    expressions that read it fail with its error."""
+    """What the expressions of one policy see on one request: `object`, `oldObject`, `request`,
+    `namespaceObject`, `params`, names a kind adds (`generator`), and the policy's `variables`.
+
+    The variables are computed on first use of the scope, in rounds: those that read no other variable
+    from the request as bound once, then those that read only computed ones from one more binding, and so
+    on; so a request is bound once per level of the variables' dependencies, not once per expression (a
+    policy's variables are usually one or two levels deep). A variable whose expression fails is left
+    out, and an expression that reads it fails with its error."""
 
     object: Object | None
     old_object: Object | None
@@ -84,9 +104,9 @@ class Scope:
     extra: Mapping[str, Any] = field(default_factory=dict)
     deadline: float | None = None
     _bound: core.Activation | None = field(default=None, init=False, repr=False)
+    _failed: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     # the API server's per-policy cost budget: every expression of the policy evaluated on this request
     _budget: core.Budget = field(default_factory=lambda: core.Budget(PER_POLICY_BUDGET), init=False, repr=False)
-    _failed: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def _values(self, variables: dict[str, Any]) -> dict[str, Any]:
         return {"object": self.object, "oldObject": self.old_object, "request": self.request,
@@ -96,32 +116,32 @@ class Scope:
     def bound(self) -> core.Activation:
         if self._bound is None:
             values: dict[str, Any] = {}
-            for name, expr in self.variables:
-                failed = self._failed_in(expr, values)
-                if failed:
-                    self._failed[name] = failed
-                    continue
-                try:
-                    values[name] = expr.program.evaluate(core.bind(self._values(values)), deadline=self.deadline,
-                                                         budget=self._budget)
-                except core.EvalError as exc:
-                    self._failed[name] = f"variable {name!r}: {exc}"
-            self._bound = core.bind(self._values(values))
+            bound = core.bind(self._values(values))
+            pending = list(self.variables)
+            while pending:
+                done = set(values) | set(self._failed)
+                ready = [(n, e) for n, e in pending if all(r in done for r in e.reads)] or pending[:1]
+                for name, expr in ready:
+                    why = next((self._failed[r] for r in expr.reads if r in self._failed), "")
+                    if why:
+                        self._failed[name] = why
+                        continue
+                    try:
+                        values[name] = expr.program.evaluate(bound, deadline=self.deadline, budget=self._budget)
+                    except core.EvalError as exc:
+                        self._failed[name] = f"variable {name!r}: {exc}"
+                pending = [p for p in pending if p not in ready]
+                if values:
+                    bound = core.bind(self._values(dict(values)))
+            self._bound = bound
         return self._bound
-
-    def _failed_in(self, expr: Expression, values: dict[str, Any]) -> str:
-        for name, why in self._failed.items():
-            if re.search(rf"\bvariables\s*\.\s*{re.escape(name)}\b", expr.text):
-                return why
-        return ""
 
     def evaluate(self, expression: Expression) -> Any:
         """The expression's value; EvalError when it fails."""
         bound = self.bound()
-        if self._failed:
-            why = self._failed_in(expression, {})
-            if why:
-                raise EvalError(why)
+        for name in expression.reads:
+            if name in self._failed:
+                raise EvalError(self._failed[name])
         return expression.program.evaluate(bound, deadline=self.deadline, budget=self._budget)
 
     def rebind(self, **changes: Any) -> Scope:

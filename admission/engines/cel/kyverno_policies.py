@@ -151,7 +151,8 @@ def parse_failure(spec: dict[str, Any]) -> FailurePolicy:
 
 
 def _compile(doc: Document, text: Any, path: tuple[str | int, ...], template: str,
-             names: tuple[str, ...] = (), object_types: tuple[str, ...] = ()) -> Expression:
+             names: tuple[str, ...] = (), object_types: tuple[str, ...] = (),
+             definitions: tuple[tuple[str, Expression], ...] = ()) -> Expression:
     """An expression of the document at path, compiled (rewritten to read a template's pod first, for the
     bodies generated for pod controllers)."""
     from admission.engines.cel.kyverno_eval import compile_expression
@@ -163,12 +164,14 @@ def _compile(doc: Document, text: Any, path: tuple[str | int, ...], template: st
         raise PolicyError(f"{doc.file}:{schema.line_of(doc, path)}", f"{field}: an expression is required")
     source = cel_for_template(text, template) if template else text
     try:
-        return compile_expression(source, where, field, names, object_types)
+        return compile_expression(source, where, field, names, object_types, definitions)
     except PolicyError as exc:
         raise PolicyError(f"{doc.file}:{schema.line_of(doc, path)}", exc.message) from None
 
 
-def _named(doc: Document, items: Any, key: str, template: str) -> tuple[tuple[str, Expression], ...]:
+def _named(doc: Document, items: Any, key: str, template: str,
+           chained: bool = False) -> tuple[tuple[str, Expression], ...]:
+    """Named expressions (matchConditions, variables); chained: each may read those before it as variables."""
     out: list[tuple[str, Expression]] = []
     seen: set[str] = set()
     for i, item in enumerate(items or []):
@@ -179,23 +182,25 @@ def _named(doc: Document, items: Any, key: str, template: str) -> tuple[tuple[st
             raise PolicyError(f"{doc.file}:{schema.line_of(doc, ('spec', key, i))}",
                               f"spec.{key}[{i}]: duplicate name {name!r}")
         seen.add(name)
-        out.append((name, _compile(doc, item.get("expression"), ("spec", key, i, "expression"), template)))
+        out.append((name, _compile(doc, item.get("expression"), ("spec", key, i, "expression"), template,
+                                   definitions=tuple(out) if chained else ())))
     return tuple(out)
 
 
 def _body(doc: Document, spec: dict[str, Any], does: str, template: str, match: dict[str, Any]) -> Body:
     conditions = _named(doc, spec.get("matchConditions"), "matchConditions", template)
-    variables = _named(doc, spec.get("variables"), "variables", template)
+    variables = _named(doc, spec.get("variables"), "variables", template, chained=True)
     validations: list[Validation] = []
     mutations: list[Mutation] = []
     generate: list[Expression] = []
     if does == "validate":
         for i, v in enumerate(spec.get("validations") or []):
-            expr = _compile(doc, v.get("expression"), ("spec", "validations", i, "expression"), template)
+            expr = _compile(doc, v.get("expression"), ("spec", "validations", i, "expression"), template,
+                            definitions=variables)
             message_expr = None
             if v.get("messageExpression"):
                 message_expr = _compile(doc, v["messageExpression"], ("spec", "validations", i, "messageExpression"),
-                                        template)
+                                        template, definitions=variables)
             validations.append(Validation(expr, str(v.get("message") or ""), message_expr))
     elif does == "mutate":
         for i, m in enumerate(spec.get("mutations") or []):
@@ -206,12 +211,12 @@ def _body(doc: Document, spec: dict[str, Any], does: str, template: str, match: 
                                   f"spec.mutations[{i}]: patchType ApplyConfiguration needs applyConfiguration, "
                                   "JSONPatch needs jsonPatch")
             expr = _compile(doc, m[key].get("expression"), ("spec", "mutations", i, key, "expression"), template,
-                            object_types=("Object", "JSONPatch"))
+                            object_types=("Object", "JSONPatch"), definitions=variables)
             mutations.append(Mutation(patch_type, expr))
     elif does == "generate":
         for i, g in enumerate(spec.get("generate") or []):
             generate.append(_compile(doc, g.get("expression"), ("spec", "generate", i, "expression"), template,
-                                     ("generator",)))
+                                     ("generator",), definitions=variables))
     from admission.engines.cel.kyverno_match import match_resources
 
     return Body(template, match, match_resources(match), conditions, variables, tuple(validations), tuple(mutations),

@@ -49,15 +49,18 @@ def compile_rule(spec: dict[str, Any], where: str, path: str) -> CelRule | None:
         for i, v in enumerate(cel.get("variables") or []):
             if isinstance(v, dict):
                 variables.append((str(v.get("name") or ""), compile_expression(
-                    str(v.get("expression") or ""), where, f"{base}.variables[{i}].expression")))
+                    str(v.get("expression") or ""), where, f"{base}.variables[{i}].expression",
+                    definitions=tuple(variables))))
         for i, e in enumerate(cel.get("expressions") or []):
             if not isinstance(e, dict):
                 continue
-            expr = compile_expression(str(e.get("expression") or ""), where, f"{base}.expressions[{i}].expression")
+            expr = compile_expression(str(e.get("expression") or ""), where, f"{base}.expressions[{i}].expression",
+                                      definitions=tuple(variables))
             message_expr = None
             if e.get("messageExpression"):
                 message_expr = compile_expression(str(e["messageExpression"]), where,
-                                                  f"{base}.expressions[{i}].messageExpression")
+                                                  f"{base}.expressions[{i}].messageExpression",
+                                                  definitions=tuple(variables))
             expressions.append((expr, str(e.get("message") or ""), message_expr))
     return CelRule(preconditions, tuple(variables), tuple(expressions), validates=cel is not None)
 
