@@ -31,6 +31,10 @@ class Expression:
     field: str  # where in the document, e.g. spec.validations[0].expression
     program: core.Program
     reads: tuple[str, ...] = ()
+    # the source as compiled, after the cel-go compatibility passes (what a reader inlines)
+    source: str = ""
+    # the variables it reads are compiled into it (cel.bind), so it needs only the request's binding
+    inlined: bool = False
 
     def describe(self) -> str:
         return f"{self.field}: {' '.join(self.text.split())}"
@@ -53,7 +57,7 @@ def compile_expression(text: str, where: str, field: str, names: tuple[str, ...]
         presence_chains,
         typed_literals_as_dyn,
     )
-    from admission.engines.cel.tokens import TokenError, variable_references
+    from admission.engines.cel.tokens import Definition, TokenError, variable_references
 
     declared = tuple(name for name, _ in definitions)
     # what must be rewritten for the expression to compile as cel-go compiles it
@@ -71,9 +75,21 @@ def compile_expression(text: str, where: str, field: str, names: tuple[str, ...]
         try:
             program = core.compile_expression(compatible, where=where, variables=variables, libraries=libraries(),
                                               object_types=object_types)
+            source = compatible
         except core.LoadError:
             pass  # a rewrite the checker refuses (typed operands): the expression as written
-    return Expression(text, where, field, program, reads)
+    inlined = False
+    if reads:
+        # the variables it reads compiled into it, so that it needs no binding of their values; where that
+        # is too deep for the parser (dozens of chained variables), they are computed first (Scope)
+        defs = [Definition(name, d.source or d.text, d.where) for name, d in definitions]
+        try:
+            program = core.compile_expression(source, where=where, variables=variables, libraries=libraries(),
+                                              object_types=object_types, definitions=defs)
+            inlined = True
+        except core.LoadError:
+            pass
+    return Expression(text, where, field, program, reads, source, inlined)
 
 
 def libraries() -> tuple[core.Library, ...]:
@@ -89,11 +105,12 @@ class Scope:
     """What the expressions of one policy see on one request: `object`, `oldObject`, `request`,
     `namespaceObject`, `params`, names a kind adds (`generator`), and the policy's `variables`.
 
-    The variables are computed on first use of the scope, in rounds: those that read no other variable
-    from the request as bound once, then those that read only computed ones from one more binding, and so
-    on; so a request is bound once per level of the variables' dependencies, not once per expression (a
-    policy's variables are usually one or two levels deep). A variable whose expression fails is left
-    out, and an expression that reads it fails with its error."""
+    An expression that reads variables usually has them compiled in (compile_expression), and reads the
+    request as bound once. Where that was too deep to compile, the variables are computed on first need,
+    in rounds: those that read no other variable from the request as bound, then those that read only
+    computed ones from one more binding, and so on; so the request is bound once per level of the
+    variables' dependencies, never once per expression. A variable whose expression fails is left out,
+    and an expression that reads it fails with its error."""
 
     object: Object | None
     old_object: Object | None
@@ -103,7 +120,8 @@ class Scope:
     variables: tuple[tuple[str, Expression], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
     deadline: float | None = None
-    _bound: core.Activation | None = field(default=None, init=False, repr=False)
+    _bound: core.Activation | None = field(default=None, init=False, repr=False)  # with the variables' values
+    _request: core.Activation | None = field(default=None, init=False, repr=False)  # without them
     _failed: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     # the API server's per-policy cost budget: every expression of the policy evaluated on this request
     _budget: core.Budget = field(default_factory=lambda: core.Budget(PER_POLICY_BUDGET), init=False, repr=False)
@@ -116,7 +134,9 @@ class Scope:
     def bound(self) -> core.Activation:
         if self._bound is None:
             values: dict[str, Any] = {}
-            bound = core.bind(self._values(values))
+            if self._request is None:
+                self._request = core.bind(self._values(values))
+            bound = self._request
             pending = list(self.variables)
             while pending:
                 done = set(values) | set(self._failed)
@@ -138,6 +158,10 @@ class Scope:
 
     def evaluate(self, expression: Expression) -> Any:
         """The expression's value; EvalError when it fails."""
+        if not expression.reads or expression.inlined:
+            if self._request is None:
+                self._request = self._bound or core.bind(self._values({}))
+            return expression.program.evaluate(self._request, deadline=self.deadline, budget=self._budget)
         bound = self.bound()
         for name in expression.reads:
             if name in self._failed:
