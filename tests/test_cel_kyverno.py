@@ -369,3 +369,26 @@ def test_per_policy_cost_budget_is_shared_by_the_policy_s_expressions() -> None:
     with pytest.raises(EvalError, match="cost budget"):
         for _ in range(10):
             scope.evaluate(walk)
+
+
+def test_a_long_chain_of_variables_is_computed_in_rounds(tmp_path: Path) -> None:
+    from admission.engines.cel.kyverno_eval import Scope, compile_expression
+
+    definitions: list[Any] = []
+    for i in range(40):
+        text = "1" if i == 0 else f"variables.v{i - 1} + 1"
+        definitions.append((f"v{i}", compile_expression(text, "t:1", f"v{i}", definitions=tuple(definitions))))
+    last = compile_expression("variables.v39 == 40 && has(variables.v0)", "t:1", "e", definitions=tuple(definitions))
+    assert not last.inlined  # too deep to compile the chain into it
+    assert Scope({}, None, {}, variables=tuple(definitions)).evaluate(last) is True
+    short = compile_expression("variables.v1 + variables.v0", "t:1", "e", definitions=tuple(definitions[:2]))
+    assert short.inlined and Scope({}, None, {}, variables=tuple(definitions[:2])).evaluate(short) == 3
+
+
+def test_an_expression_reading_a_failing_variable_fails_with_its_error(tmp_path: Path) -> None:
+    policy = yaml.safe_load(yaml.safe_dump(VALIDATING_POLICY))
+    policy["spec"]["variables"] = [{"name": "missing", "expression": "object.spec.nothere"}]
+    policy["spec"]["validations"] = [{"expression": "variables.missing == 1"}]
+    engine = load([write(tmp_path / "v.yaml", policy)])
+    [r] = results(engine, pod())
+    assert r.status == Status.ERROR and "nothere" in r.message
