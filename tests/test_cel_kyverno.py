@@ -392,3 +392,28 @@ def test_an_expression_reading_a_failing_variable_fails_with_its_error(tmp_path:
     engine = load([write(tmp_path / "v.yaml", policy)])
     [r] = results(engine, pod())
     assert r.status == Status.ERROR and "nothere" in r.message
+
+
+def test_runner_user_info_file_sets_request_user_info(tmp_path: Path) -> None:
+    policy = yaml.safe_load(yaml.safe_dump(VALIDATING_POLICY))
+    policy["spec"]["matchConditions"] = []
+    policy["spec"]["validations"] = [{"expression": "request.userInfo.username == 'alice' && "
+                                                    "'admins' in request.userInfo.groups"}]
+    write(tmp_path / "policy.yaml", policy)
+    write(tmp_path / "resources.yaml", pod("a"))
+    write(tmp_path / "user.yaml", {"apiVersion": "cli.kyverno.io/v1alpha1", "kind": "UserInfo",
+                                   "userInfo": {"username": "alice", "groups": ["admins"]}})
+    write(tmp_path / "kyverno-test.yaml", {
+        "apiVersion": "cli.kyverno.io/v1alpha1", "kind": "Test", "metadata": {"name": "t"},
+        "policies": ["policy.yaml"], "resources": ["resources.yaml"], "userinfo": "user.yaml",
+        "results": [{"policy": "no-privileged", "kind": "Pod", "resources": ["a"], "result": "pass",
+                     "isValidatingPolicy": True}]})
+    assert [(r.passed, r.detail) for r in run_paths([str(tmp_path)])] == [(True, "")]
+
+
+def test_namespaced_validating_policy_applies_in_its_namespace_only(tmp_path: Path) -> None:
+    policy = {**VALIDATING_POLICY, "apiVersion": "policies.kyverno.io/v1beta1", "kind": "NamespacedValidatingPolicy",
+              "metadata": {"name": "no-privileged", "namespace": "team"}}
+    engine = load([write(tmp_path / "v.yaml", policy)])
+    assert [r.status for r in results(engine, pod(namespace="team", privileged=True))] == [Status.FAIL]
+    assert results(engine, pod(namespace="other", privileged=True)) == []
