@@ -10,7 +10,6 @@ StatefulSets, ReplicaSets, ReplicationControllers and Jobs, `spec.jobTemplate.sp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from admission.engines.cel.matching import MatchResources, ResourceRule
@@ -76,15 +75,6 @@ def match_resources(match: dict[str, Any]) -> MatchResources:
         tuple(_rule(r) for r in match.get("excludeResourceRules") or [] if isinstance(r, dict)),
         match.get("namespaceSelector") or None, match.get("objectSelector") or None,
         match.get("matchPolicy") == "Exact")
-
-
-@dataclass(frozen=True)
-class Variant:
-    """How a policy applies to one group of kinds: as written (template ""), or generated for pod
-    controllers (template "template" or "jobTemplate", kinds the controllers it covers)."""
-
-    template: str
-    kinds: frozenset[str] = frozenset()
 
 
 def only_pods(match: dict[str, Any]) -> bool:

@@ -98,7 +98,6 @@ class CelPolicy:
     annotations: dict[str, str] = field(default_factory=dict)
     controllers: tuple[str, ...] = ()
     policy_refs: tuple[tuple[str, str], ...] = ()  # for a PolicyException: (kind, name)
-    admission: bool = True  # evaluation.admission.enabled
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -232,7 +231,6 @@ def parse(doc: Document) -> CelPolicy:
     does = KINDS[kind][1]
     meta = doc.obj.get("metadata") or {}
     annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
-    admission = (((spec.get("evaluation") or {}).get("admission") or {}).get("enabled")) is not False
     if does == "exception":
         refs = tuple((str(r.get("kind") or ""), str(r.get("name") or "")) for r in spec.get("policyRefs") or [])
         if not refs:
@@ -250,6 +248,10 @@ def parse(doc: Document) -> CelPolicy:
         raise PolicyError(source, f"{kind} {name}: spec.mutations is empty")
     if does == "generate" and not spec.get("generate"):
         raise PolicyError(source, f"{kind} {name}: spec.generate is empty")
+    if does == "mutate" and ((spec.get("autogen") or {}).get("podControllers") or {}).get("controllers"):
+        raise PolicyError(f"{doc.file}:{schema.line_of(doc, ('spec', 'autogen', 'podControllers'))}",
+                          f"{kind} {name}: spec.autogen.podControllers is not supported for mutations (a "
+                          "MutatingPolicy applies to the kinds its matchConstraints name)")
     bodies = [_body(doc, spec, does, "", match)]
     controllers = controllers_for(match, spec, annotations) if does == "validate" else []
     workloads = [k for k in controllers if CONTROLLERS[k][2] == "template"]
@@ -259,4 +261,4 @@ def parse(doc: Document) -> CelPolicy:
         bodies.append(_body(doc, spec, does, "jobTemplate", controller_match(match, ["CronJob"])))
     actions = tuple(str(a) for a in spec.get("validationActions") or ["Deny"])
     return CelPolicy(kind, name, namespace, source, does, tuple(bodies), action_of(list(actions)), actions,
-                     parse_failure(spec), annotations, tuple(controllers), admission=admission, raw=doc.obj)
+                     parse_failure(spec), annotations, tuple(controllers), raw=doc.obj)
