@@ -417,3 +417,14 @@ def test_namespaced_validating_policy_applies_in_its_namespace_only(tmp_path: Pa
     engine = load([write(tmp_path / "v.yaml", policy)])
     assert [r.status for r in results(engine, pod(namespace="team", privileged=True))] == [Status.FAIL]
     assert results(engine, pod(namespace="other", privileged=True)) == []
+
+
+@pytest.mark.parametrize(("failure_policy", "allowed"), [("Fail", False), ("Ignore", True)])
+def test_an_evaluation_error_follows_the_failure_policy(tmp_path: Path, failure_policy: str, allowed: bool) -> None:
+    policy = yaml.safe_load(yaml.safe_dump(VALIDATING_POLICY))
+    policy["spec"]["failurePolicy"] = failure_policy
+    policy["spec"]["validations"] = [{"expression": "object.spec.nothere.size() == 0"}]
+    engine = load([write(tmp_path / "v.yaml", policy)])
+    review = engine.review(Request.for_object(pod()))
+    assert review.validate_results[0].status == Status.ERROR
+    assert review.decision.allowed is allowed
