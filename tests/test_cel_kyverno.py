@@ -428,3 +428,10 @@ def test_an_evaluation_error_follows_the_failure_policy(tmp_path: Path, failure_
     review = engine.review(Request.for_object(pod()))
     assert review.validate_results[0].status == Status.ERROR
     assert review.decision.allowed is allowed
+
+
+def test_kyverno_libraries_not_implemented_are_named_at_load() -> None:
+    from admission.engines.cel.kyverno_eval import compile_expression
+
+    with pytest.raises(PolicyError, match="Kyverno's http library .* is not supported"):
+        compile_expression("http.Get('https://example.com').ok", "p.yaml:3", "spec.validations[0].expression")

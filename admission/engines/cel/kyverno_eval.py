@@ -69,7 +69,7 @@ def compile_expression(text: str, where: str, field: str, names: tuple[str, ...]
         reads = tuple(n for n in variable_references(source) if n in declared)
     except (core.LoadError, TokenError) as exc:
         problem = exc.problem if isinstance(exc, core.LoadError) else str(exc)
-        raise PolicyError(where, f"{field}: {' '.join(text.split())}: {problem}") from None
+        raise PolicyError(where, f"{field}: {' '.join(text.split())}: {problem}{_unsupported(problem)}") from None
     compatible = lenient_or_value(presence_chains(source))  # as cel-go evaluates these (celgo_compat)
     if compatible != source:
         try:
@@ -90,6 +90,30 @@ def compile_expression(text: str, where: str, field: str, names: tuple[str, ...]
         except core.LoadError:
             pass
     return Expression(text, where, field, program, reads, source, inlined)
+
+
+# Kyverno's CEL libraries this engine does not implement (they read the cluster, the network or registries
+# at evaluation time), by the name an expression calls them with.
+UNSUPPORTED_LIBRARIES = {
+    "resource": "Kyverno's resource library (resource.Get/List/Post: reading the cluster at evaluation time)",
+    "http": "Kyverno's http library (http.Get/Post: calling services at evaluation time)",
+    "globalContext": "Kyverno's globalContext library",
+    "image": "Kyverno's image library (image(): parsing image references)",
+    "imagedata": "Kyverno's imagedata library (reading registries at evaluation time)",
+    "x509": "Kyverno's x509 library",
+    "random": "Kyverno's random library",
+    "yaml": "Kyverno's yaml library",
+    "json": "Kyverno's json library",
+    "time": "Kyverno's time library",
+}
+
+
+def _unsupported(problem: str) -> str:
+    """A note naming the Kyverno library an undeclared reference belongs to, or ""."""
+    for name, what in UNSUPPORTED_LIBRARIES.items():
+        if f"undeclared reference to '{name}'" in problem:
+            return f"; {what} is not supported"
+    return ""
 
 
 def libraries() -> tuple[core.Library, ...]:
