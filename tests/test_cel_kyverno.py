@@ -435,3 +435,8 @@ def test_kyverno_libraries_not_implemented_are_named_at_load() -> None:
 
     with pytest.raises(PolicyError, match="Kyverno's http library .* is not supported"):
         compile_expression("http.Get('https://example.com').ok", "p.yaml:3", "spec.validations[0].expression")
+
+
+def test_a_cel_kind_under_kyverno_io_says_which_group_it_belongs_to(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="did you mean 'policies.kyverno.io/v1'"):
+        load([write(tmp_path / "v.yaml", {**VALIDATING_POLICY, "apiVersion": "kyverno.io/v1"})])
