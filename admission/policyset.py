@@ -100,7 +100,7 @@ def _kyverno_kind_problem(doc: Document) -> str:
         return ""
     from admission.engines.cel.kyverno_policies import KINDS as CEL_KINDS
 
-    if kind in CEL_KINDS:
+    if kind in CEL_KINDS and kind != "PolicyException":  # kyverno.io has its own PolicyException
         return f"kind: {kind} is in the policies.kyverno.io group, not {api}; did you mean 'policies.kyverno.io/v1'?"
     hint = did_you_mean(str(kind), KYVERNO_KINDS) if isinstance(kind, str) else ""
     return f"kind: {kind!r} of {obj.get('apiVersion')} is not supported (only ClusterPolicy and Policy){hint}"
