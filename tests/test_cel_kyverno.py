@@ -440,3 +440,9 @@ def test_kyverno_libraries_not_implemented_are_named_at_load() -> None:
 def test_a_cel_kind_under_kyverno_io_says_which_group_it_belongs_to(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="did you mean 'policies.kyverno.io/v1'"):
         load([write(tmp_path / "v.yaml", {**VALIDATING_POLICY, "apiVersion": "kyverno.io/v1"})])
+
+
+def test_past_the_deadline_a_policy_is_an_error_result(tmp_path: Path) -> None:
+    engine = load([write(tmp_path / "v.yaml", VALIDATING_POLICY)])
+    [r] = engine.review(Request.for_object(pod()), Context(deadline=0.0)).validate_results
+    assert r.status == Status.ERROR and "deadline" in r.message and r.policy == "no-privileged"

@@ -286,8 +286,10 @@ class GatekeeperCelEvaluator:
 
         out: list[RuleResult] = []
         for c in self.constraints:
-            ctx.check()
             if not constraint_matches(c.match, request, labels)[0]:
+                continue
+            if ctx.expired():  # each expression checks the deadline too (Scope)
+                out.append(RuleResult(c.name, "", Status.ERROR, "deadline exceeded", c.action, FailurePolicy.FAIL))
                 continue
             ns = request.namespace or str((request.resource_object.get("metadata") or {}).get("namespace") or "")
             scope = Scope(request.object, request.old_object, request_wire(request),

@@ -88,7 +88,6 @@ class CelPolicyEvaluator:
         for policy in self.compiled:
             if policy.does != "validate":
                 continue
-            ctx.check()
             result = self._run(policy, request, request.object, ctx, _validate)[0]
             if result is not None and (result.status != Status.SKIP or ctx.report_skips):
                 out.append(result)
@@ -100,7 +99,6 @@ class CelPolicyEvaluator:
         for policy in self.compiled:
             if policy.does != "mutate":
                 continue
-            ctx.check()
             here = dataclasses.replace(request, object=current)
             result, value = self._run(policy, here, current, ctx, _mutate)
             if result is None:
@@ -134,6 +132,8 @@ class CelPolicyEvaluator:
             return _result(policy, Status.ERROR, f"failed to match: {exc}"), None
         if body is None:
             return None, None
+        if ctx.expired():  # each expression checks the deadline too (Scope)
+            return _result(policy, Status.ERROR, "deadline exceeded"), None
         scope = _scope(request, obj, body, ctx)
         try:
             if not _conditions_hold(body, scope):
