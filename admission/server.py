@@ -379,7 +379,13 @@ def _cluster_state(settings: Settings, closers: list[Callable[[], None]]) -> Clu
     if not settings.cluster:
         return unavailable("cluster state disabled (--no-cluster)")
     from admission.cluster import ClusterError, connect
-    from admission.watch import ClusterWatch, gatekeeper_sync_kinds, kube_resources, synced_resources
+    from admission.watch import (
+        ClusterWatch,
+        admission_policy_param_kinds,
+        gatekeeper_sync_kinds,
+        kube_resources,
+        synced_resources,
+    )
 
     try:
         cluster = connect(settings.kubeconfig or None, settings.context or None)
@@ -387,6 +393,8 @@ def _cluster_state(settings: Settings, closers: list[Callable[[], None]]) -> Clu
         return unavailable(str(exc))
     resources = kube_resources(cluster.api)
     resources += synced_resources(gatekeeper_sync_kinds(settings.policies), skip=[r.kind for r in resources],
+                                  api_client=cluster.api)
+    resources += synced_resources(admission_policy_param_kinds(settings.policies), skip=[r.kind for r in resources],
                                   api_client=cluster.api)
     watch = ClusterWatch(resources)
     watch.start()
