@@ -127,8 +127,8 @@ class Call:
 
 Term = Scalar | Var | Ref | Array | Object | Set | ArrayCompr | SetCompr | ObjectCompr | Call
 
-# operator -> call name, as OPA names them; binding strength from loosest to tightest is
-# `=`/`:=` < `|` < `&` < comparisons < `+ -` < `* / %`, with `in` between assignment and `|`
+# operator -> call name, as OPA names them; binding strength from loosest to tightest is (as OPA's parser)
+# `=`/`:=` < `in` < comparisons < `|` < `&` < `+ -` < `* / %`
 INFIX: dict[str, str] = {
     ":=": "assign",
     "=": "eq",
