@@ -597,7 +597,10 @@ class Compiler:
             ev = self.term(t, scope)
         except _NotReady as exc:
             raise self.unsupported(f"a default value with variable {exc.var}", getattr(t, "pos", ast.NOPOS)) from None
-        return ev(Ctx(None, {}, 0), [])
+        try:
+            return ev(Ctx(None, {}, 0), [])
+        except EvalError as exc:
+            raise self.unsupported(f"a constant that does not evaluate: {exc}", getattr(t, "pos", ast.NOPOS)) from None
 
     def _compile_rule(self, g: Group, info: RuleInfo) -> Callable[..., Any]:
         """One rule (with its else chain) as a function of the context (and the accumulator for partial
@@ -1334,6 +1337,11 @@ class Compiler:
 
             return set_
         if isinstance(t, ast.Object):
+            for k, _v in t.items:
+                if isinstance(k, ast.Array | ast.Object | ast.Set | ast.ArrayCompr | ast.SetCompr | ast.ObjectCompr) or (
+                    isinstance(k, ast.Scalar) and isinstance(k.value, bool)
+                ):
+                    raise self.unsupported("an object key that is not a string, number or null", t.pos)
             pairs = [(self.term(k, scope), self.term(v, scope)) for k, v in t.items]
 
             def obj(ctx: Ctx, f: Frame) -> Any:
