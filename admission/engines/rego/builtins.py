@@ -520,7 +520,9 @@ def to_number(a: Any) -> Any:
         return a
     if t is str:
         text = a.strip()
-        if text != a or not text or text.lower() in ("inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan"):
+        if text.lower().lstrip("+-") in ("inf", "infinity", "nan"):
+            raise BuiltinError("eval_type_error", f"to_number: operand 1 must be a number string, got {json.dumps(a)}")
+        if text != a or not text:
             raise BuiltinError("eval_builtin_error", f"strconv.ParseFloat: parsing {json.dumps(a)}: invalid syntax")
         try:
             return int(text, 10) if text.lstrip("+-").isdigit() and "_" not in text else normalize(float(text))
@@ -1122,8 +1124,8 @@ def _subset(sup: Any, sub: Any) -> bool:
             if all(equal(sup[i + j], sub[j]) for j in range(len(sub))):
                 return True
         return False
-    if type(sup) is Set and type(sub) is list:
-        return all(x in sup for x in sub)
+    if type(sup) is list and type(sub) is Set:
+        return all(any(equal(x, y) for y in sup) for x in sub)
     return equal(sup, sub)
 
 
@@ -1134,7 +1136,7 @@ def object_subset(sup: Any, sub: Any) -> bool:
         raise _type_err("object.subset", 1, "one of {object, set, array}", sup)
     if tb not in (dict, Set, list):
         raise _type_err("object.subset", 2, "one of {object, set, array}", sub)
-    if ts is dict and tb is not dict or ts is list and tb is not list:
+    if ts is dict and tb is not dict or ts is Set and tb is not Set:
         raise BuiltinError("eval_type_error", f"object.subset: both arguments must be objects, sets or arrays of the same kind, got {type_name(sup)} and {type_name(sub)}")
     return _subset(sup, sub)
 
@@ -1164,14 +1166,11 @@ def array_reverse(a: Any) -> list[Any]:
 def array_flatten(a: Any) -> list[Any]:
     out: list[Any] = []
 
-    def walk(xs: list[Any]) -> None:
-        for x in xs:
-            if type(x) is list:
-                walk(x)
-            else:
-                out.append(x)
-
-    walk(_arr("array.flatten", 1, a))
+    for x in _arr("array.flatten", 1, a):  # one level, as OPA
+        if type(x) is list:
+            out.extend(x)
+        else:
+            out.append(x)
     return out
 
 
@@ -1261,7 +1260,7 @@ def base64_encode(s: Any) -> str:
 def _b64decode(name: str, s: str, urlsafe: bool) -> str:
     try:
         raw = base64.urlsafe_b64decode(s) if urlsafe else base64.b64decode(s, validate=True)
-        return raw.decode("utf-8")
+        return raw.decode("utf-8", "replace")  # Go keeps the bytes; each invalid one counts as U+FFFD
     except (binascii.Error, ValueError) as exc:
         raise BuiltinError("eval_builtin_error", f"{name}: {exc}") from None
 

@@ -248,6 +248,7 @@ class Scope:
         self.body_vars = body_vars  # names occurring in this body (outside nested comprehensions)
         self.slots: dict[str, int] = {}
         self.bound: set[str] = set()
+        self.assigned: set[str] = set()  # declared with `:=` (visible from that statement on)
         for name in declared:
             self.slots[name] = layout.new()
 
@@ -329,6 +330,17 @@ def rename_wildcards(t: Any) -> Any:
         return replace(t, terms=rename_wildcards(t.terms), with_=tuple(replace(w, value=rename_wildcards(w.value)) for w in t.with_))
     if isinstance(t, ast.SomeDecl):
         return replace(t, symbols=tuple(rename_wildcards(x) for x in t.symbols))
+    if isinstance(t, ast.Rule):
+        h = t.head
+        head = replace(
+            h,
+            args=tuple(rename_wildcards(x) for x in h.args) if h.args is not None else None,
+            key=rename_wildcards(h.key) if h.key is not None else None,
+            value=rename_wildcards(h.value) if h.value is not None else None,
+        )
+        return replace(
+            t, head=head, body=tuple(rename_wildcards(e) for e in t.body), else_=rename_wildcards(t.else_) if t.else_ is not None else None
+        )
     if isinstance(t, ast.Every):
         return replace(
             t,
@@ -390,6 +402,15 @@ def _declared(body: ast.Body) -> set[str]:
                 else:
                     term_vars(s, out)
         elif isinstance(t, ast.Call) and _call_name(t) == "assign":
+            term_vars(t.args[0], out)
+    return out
+
+
+def _assigned(body: ast.Body) -> set[str]:
+    out: set[str] = set()
+    for e in body:
+        t = e.terms
+        if isinstance(t, ast.Call) and _call_name(t) == "assign":
             term_vars(t.args[0], out)
     return out
 
@@ -507,7 +528,7 @@ class Compiler:
             self._compile_function(g)
             return
         bodies: list[Callable[..., Any]] = []
-        default: Any = UNDEFINED
+        default: Callable[[Ctx], Any] | None = None
         has_default = False
         for info in infos:
             if info.module is not self.module:
@@ -517,10 +538,7 @@ class Compiler:
                 if has_default:
                     raise self.unsupported("more than one default for a rule", r.pos)
                 has_default = True
-                if r.head.value is None:
-                    default = True
-                else:
-                    default = self._constant(r.head.value)
+                default = self._default(r.head.value)
                 continue
             bodies.append(self._compile_rule(g, info))
         index = g.index
@@ -548,8 +566,8 @@ class Compiler:
                         out = x
                     elif not equal(out, x):
                         raise EvalError("eval_conflict_error", "complete rules must not produce multiple outputs")
-                if out is UNDEFINED:
-                    out = default
+                if out is UNDEFINED and default is not None:
+                    out = default(ctx)
                 memo[index] = out
                 return out
 
@@ -590,6 +608,21 @@ class Compiler:
                 return acc
 
         g.value = value
+
+    def _default(self, t: ast.Term | None) -> Callable[[Ctx], Any]:
+        """A default value (a closed term: a constant, or a comprehension over data)."""
+        if t is None:
+            return lambda ctx: True
+        if _is_constant(t):
+            v = self._constant(t)
+            return lambda ctx: v
+        scope = Scope(Layout(), None, set())
+        try:
+            ev = self.term(t, scope)
+        except _NotReady as exc:
+            raise self.unsupported(f"a default value with variable {exc.var}", getattr(t, "pos", ast.NOPOS)) from None
+        n = scope.layout.n
+        return lambda ctx: ev(ctx, [None] * n)
 
     def _constant(self, t: ast.Term) -> Any:
         scope = Scope(Layout(), None, set())
@@ -634,7 +667,9 @@ class Compiler:
         names = body_vars(body)
         for t in extra:
             term_vars(t, names)
-        return Scope(Layout(), None, self._locals(names), declared)
+        scope = Scope(Layout(), None, self._locals(names), declared)
+        scope.assigned = _assigned(body)
+        return scope
 
     def _locals(self, names: set[str]) -> set[str]:
         return {n for n in names if not self._is_global(n)}
@@ -669,8 +704,10 @@ class Compiler:
                     box.append(v)
                 return False
 
-            def after(scope: Scope) -> None:
+            def after(scope: Scope) -> list[Callable[[Run], Run]]:
+                pre = self.prepare(value_t, scope)
                 holder.append(self.term(value_t, scope))
+                return pre
 
             run = self.body(r.body, scope, final, after)
         nslots = scope.layout.n
@@ -709,8 +746,10 @@ class Compiler:
                     accs[-1].add(k)
                 return False
 
-            def after(scope: Scope) -> None:
+            def after(scope: Scope) -> list[Callable[[Run], Run]]:
+                pre = self.prepare(key_t, scope)
                 holder.append(self.term(key_t, scope))
+                return pre
 
         else:
 
@@ -729,9 +768,11 @@ class Compiler:
                 acc[k] = v
                 return False
 
-            def after(scope: Scope) -> None:
+            def after(scope: Scope) -> list[Callable[[Run], Run]]:
+                pre = self.prepare(key_t, scope) + self.prepare(value_t, scope)
                 holder.append(self.term(key_t, scope))
                 holder.append(self.term(value_t, scope))
+                return pre
 
         run = self.body(r.body, scope, final, after)
         nslots = scope.layout.n
@@ -825,9 +866,12 @@ class Compiler:
                 box.append(v)
             return False
 
-        def after(scope: Scope) -> None:
-            if value_t is not None:
-                holder.append(self.term(value_t, scope))
+        def after(scope: Scope) -> list[Callable[[Run], Run]]:
+            if value_t is None:
+                return []
+            pre = self.prepare(value_t, scope)
+            holder.append(self.term(value_t, scope))
+            return pre
 
         body_run = self.body(r.body, scope, final, after) if not patterns else None
         if patterns:
@@ -867,7 +911,7 @@ class Compiler:
 
     # -- bodies
 
-    def body(self, exprs: ast.Body, scope: Scope, final: Run, after: Callable[[Scope], None] | None = None) -> Run:
+    def body(self, exprs: ast.Body, scope: Scope, final: Run, after: Callable[[Scope], Any] | None = None) -> Run:
         """A body as one run function ending in `final`, expressions ordered so each runs once its inputs
         are bound. `after(scope)` is called with all the body's bindings in place (to compile the head)."""
         pending = list(exprs)
@@ -888,12 +932,12 @@ class Compiler:
                 break
             if waiting is not None:
                 raise self.unsupported(f"var {waiting.var.lstrip('$')} is unsafe", pending[0].pos)
+        run = final
         if after is not None:
             try:
-                after(scope)
+                run = _chain(after(scope) or [], final)
             except _NotReady as exc:
                 raise self.unsupported(f"var {exc.var.lstrip('$')} is unsafe (in the rule head)", ast.NOPOS) from None
-        run = final
         for build in reversed(compiled):
             run = build(run)
         return run
@@ -938,6 +982,8 @@ class Compiler:
                 target.arity < 0 and len(t.args) == len(target.node.rules[0].rule.head.args or ()) + 1
             )
         b = BUILTINS.get(name)
+        if b is None and name not in self.rule_names and not name.startswith("data.") and name.split(".")[0] not in self.aliases:
+            raise self.unsupported(f"built-in {name} is not implemented by the compiler", t.pos)
         return b is not None and len(t.args) == b.arity + 1
 
     def _call_output(self, t: ast.Call, name: str, scope: Scope) -> Callable[[Run], Run]:
@@ -963,6 +1009,12 @@ class Compiler:
                     slot = scope.slot(step.name)
                     scope.bind(step.name)
                     steps.append(_enum_keys(coll, slot))
+                elif isinstance(step, ast.Array | ast.Object) and not self._ground(step, scope):
+                    # a composite key pattern (`s[[x, y]]`): enumerate the keys and match them
+                    prefix = ast.Ref(t.head, t.path[:i], t.pos)
+                    self._prepare_path(prefix, scope, steps)
+                    coll = self.term(prefix, scope)
+                    steps.append(_enum_match(coll, self.pattern(step, scope)))
                 elif not isinstance(step, ast.Scalar):
                     self._prepare(step, scope, steps)
         elif isinstance(t, ast.Array | ast.Set):
@@ -1019,8 +1071,9 @@ class Compiler:
         if not pre:
             pre = self.prepare(b, scope)
         val = self.term(b, scope)
+        pre_a = self.prepare(a, scope)  # references in a with unbound keys enumerate
+        pre = pre + pre_a
         if self._ground(a, scope):
-            pre_a = self.prepare(a, scope)
             other = self.term(a, scope)
 
             def build(k: Run) -> Run:
@@ -1033,7 +1086,7 @@ class Compiler:
                         return False
                     return k(ctx, f)
 
-                return _chain(pre + pre_a, run)
+                return _chain(pre, run)
 
             return build
         match = self.pattern(a, scope)
@@ -1183,7 +1236,8 @@ class Compiler:
         def build(kont: Run) -> Run:
             def run(ctx: Ctx, f: Frame) -> bool:
                 c = coll(ctx, f)
-                if c is UNDEFINED:
+                tc = type(c)
+                if tc is not dict and tc is not list and tc is not Set:
                     return False
                 for kk, vv in items(c):
                     if km is not None and not km(ctx, f, kk):
@@ -1302,6 +1356,8 @@ class Compiler:
         """t's value, for a t whose variables are all bound."""
         if isinstance(t, ast.Scalar):
             v = t.value
+            if (type(v) is float and (v != v or v in (float("inf"), float("-inf")))) or (type(v) is int and abs(v) > 2**1023):
+                raise self.unsupported(f"number {t.text or v} is beyond a float's range", t.pos)
             return lambda ctx, f: v
         if isinstance(t, ast.Var):
             return self._var(t, scope)
@@ -1470,9 +1526,11 @@ class Compiler:
             node = node.children.get(static[i])
             i += 1
         tail: list[ast.Term] = [ast.Scalar(s) for s in static[i:]] + rest
+        if node is not None and node.group is None and rest and isinstance(rest[0], ast.Scalar) and not isinstance(rest[0].value, str):
+            raise self.unsupported("a number or boolean key into a package", pos)
         if node is None:  # no rule at or below: base data
             base = self._base(static)
-            return self._steps(base, rest, scope)
+            return self._base_steps(base, rest, scope)
         if node.group is not None:
             g = node.group
             if g.kind == FUNCTION:
@@ -1486,6 +1544,30 @@ class Compiler:
             return self._materialise(pkg_node, ctx)
 
         return self._steps(doc, tail, scope)
+
+    def _base_steps(self, base: Ev, path: list[ast.Term], scope: Scope | None) -> Ev:
+        """Steps into base data: as `_steps`, but a number finds an object's key spelled as that number, as
+        in OPA's store (the JSON it was given has only string keys)."""
+        if all(_scalar_str(s) is not None for s in path):
+            return self._steps(base, path, scope)
+        assert scope is not None
+        evs = [self.term(s, scope) for s in path]
+
+        def get(ctx: Ctx, f: Frame) -> Any:
+            v = base(ctx, f)
+            for ev in evs:
+                if v is UNDEFINED:
+                    return v
+                k = ev(ctx, f)
+                if k is UNDEFINED:
+                    return k
+                if type(v) is dict and type(k) in (int, float) and k not in v:
+                    v = v.get(str(k), UNDEFINED)
+                else:
+                    v = lookup(v, k)
+            return v
+
+        return get
 
     def _base(self, path: tuple[str, ...]) -> Ev:
         keys = path
@@ -1521,6 +1603,8 @@ class Compiler:
         for name, child in node.children.items():
             if child.group is not None:
                 if child.group.kind == FUNCTION:
+                    continue
+                if name in out:  # the base document wins, as in OPA's evaluation of a package
                     continue
                 x = child.group.value(ctx)
                 if x is not UNDEFINED:
@@ -1651,11 +1735,18 @@ class Compiler:
             term_vars(h, names)
         declared = _declared(t.body)
         outer = self._outer_names(scope, declared)
-        # the comprehension reads the outer variables it names; they must be bound first
+        # the comprehension reads the outer variables it names; they must be bound first, except one the
+        # outer body declares with `:=` later on, which the comprehension does not see yet
+        shadow = set()
         for n in sorted(names & outer):
-            if self._is_local(n, scope) and not scope.is_bound(n) and scope.owner(n) is not None:
+            owner = scope.owner(n)
+            if self._is_local(n, scope) and not scope.is_bound(n) and owner is not None:
+                if n in owner.assigned:
+                    shadow.add(n)
+                    continue
                 raise _NotReady(n)
-        child = Scope(scope.layout, scope, self._locals(names) - outer, declared)
+        child = Scope(scope.layout, scope, self._locals(names) - (outer - shadow), declared | shadow)
+        child.assigned = _assigned(t.body)
         holder: list[Ev] = []
         accs: list[Any] = []
 
@@ -1689,9 +1780,12 @@ class Compiler:
                 acc[k] = v
                 return False
 
-        def after(s: Scope) -> None:
+        def after(s: Scope) -> list[Callable[[Run], Run]]:
+            pre = []
             for h in heads:
+                pre += self.prepare(h, s)
                 holder.append(self.term(h, s))
+            return pre
 
         run = self.body(t.body, child, final, after)
         make: Callable[[], Any] = list if isinstance(t, ast.ArrayCompr) else Set if isinstance(t, ast.SetCompr) else dict
@@ -1793,7 +1887,8 @@ def _compr_unbound(t: Any, scope: Scope, comp: Compiler) -> str | None:
                 term_vars(h, names)
             declared = _declared(x.body)
             for n in sorted(names - declared):
-                if scope.owner(n) is not None and comp._is_local(n, scope) and not scope.is_bound(n):
+                owner = scope.owner(n)
+                if owner is not None and comp._is_local(n, scope) and not scope.is_bound(n) and n not in owner.assigned:
                     found.append(n)
         elif isinstance(x, ast.Ref):
             visit(x.head)
@@ -1834,6 +1929,21 @@ def _enum_keys(coll: Ev, slot: int) -> Callable[[Run], Run]:
                     f[slot] = x
                     if k(ctx, f):
                         return True
+            return False
+
+        return run
+
+    return build
+
+
+def _enum_match(coll: Ev, match: Callable[[Ctx, Frame, Any], bool]) -> Callable[[Run], Run]:
+    def build(k: Run) -> Run:
+        def run(ctx: Ctx, f: Frame) -> bool:
+            c = coll(ctx, f)
+            keys = list(c) if type(c) in (dict, Set) else range(len(c)) if type(c) is list else ()
+            for kk in keys:
+                if match(ctx, f, kk) and k(ctx, f):
+                    return True
             return False
 
         return run

@@ -44,6 +44,10 @@ class EvalError(Exception):
         self.message = message
 
 
+# the code of the one EvalError that is not OPA's: a value the compiled evaluator cannot represent (an
+# object keyed by a composite or a boolean); the caller evaluates that input with regopy instead
+UNSUPPORTED_VALUE = "compiled_unsupported_value"
+
 # hashable keys that follow Rego equality: booleans and composites are tagged, numbers and strings are
 # themselves (Python already has 1 == 1.0 with equal hashes)
 _TRUE = ("b", True)
@@ -256,4 +260,4 @@ def check_key(k: Any) -> Any:
     t = type(k)
     if t is str or t is int or t is float or k is None:
         return k
-    raise EvalError("eval_type_error", f"object key of type {type_name(k)} is not supported by the compiled evaluator")
+    raise EvalError(UNSUPPORTED_VALUE, f"object key of type {type_name(k)} is not supported by the compiled evaluator")
