@@ -224,6 +224,8 @@ class _Parser:
                 ref = ast.Ref(ref.head, ref.path[:-1], ref.pos)
                 if value is None:
                     value = ast.Scalar(True, pos=self.pos(name))
+        if args is not None and value is None and not has_if and self.tok.kind != "{":
+            value = ast.Scalar(True, pos=self.pos(name))  # `f("a", _)` alone: a function that is true, as in OPA
         head = ast.Head(ref, args, key, value, assign, contains, self.pos(name))
         body: ast.Body = ()
         if has_if:
