@@ -128,6 +128,7 @@ def items(v: Any) -> Iterable[tuple[Any, Any]]:
 
 
 SET, OBJECT, COMPLETE, FUNCTION = "set", "object", "complete", "function"
+_OPERATORS = frozenset(ast.INFIX.values()) | {ast.MEMBER_2, ast.MEMBER_3}
 
 
 @dataclass
@@ -1278,8 +1279,29 @@ class Compiler:
         build_inner = self.expr(inner_e, child)
         inner = build_inner(found)
         Scope.restore(snap)
+        # a named call's arguments that are references are evaluated before the negation, as OPA's compiler
+        # rewrites them (`not f(params.ranges)` fails when params.ranges is undefined); operators keep
+        # theirs inside (`not input.x == "a"` holds when input.x is undefined)
+        guards: list[Ev] = []
+        t = inner_e.terms
+        if isinstance(t, ast.Call) and _call_name(t) not in _OPERATORS:
+            for a in t.args:
+                if isinstance(a, ast.Ref) and a.path and self._ground(a, scope):
+                    guards.append(self.term(a, scope))
 
         def build(k: Run) -> Run:
+            if guards:
+
+                def guarded(ctx: Ctx, f: Frame) -> bool:
+                    for g in guards:
+                        if g(ctx, f) is UNDEFINED:
+                            return False
+                    if inner(ctx, f):
+                        return False
+                    return k(ctx, f)
+
+                return guarded
+
             def run(ctx: Ctx, f: Frame) -> bool:
                 if inner(ctx, f):
                     return False
@@ -1534,7 +1556,9 @@ class Compiler:
         if node.group is not None:
             g = node.group
             if g.kind == FUNCTION:
-                raise self.unsupported(f"function {'.'.join(g.path)} used as a value", pos)
+                if g.node.rules[0].rule.head.args or tail:
+                    raise self.unsupported(f"function {'.'.join(g.path)} used as a value", pos)
+                return lambda ctx, f: g.call(ctx, [])  # a function of no arguments, named without `()`
             value = g
             return self._steps(lambda ctx, f: value.value(ctx), tail, scope)
         # a package: materialise it (rules under it and the base data at its path)
