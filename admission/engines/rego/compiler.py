@@ -250,6 +250,7 @@ class Scope:
         self.slots: dict[str, int] = {}
         self.bound: set[str] = set()
         self.assigned: set[str] = set()  # declared with `:=` (visible from that statement on)
+        self.refs: dict[ast.Ref, int] = {}  # `xs[i]` enumerated here: the slot holding its value
         for name in declared:
             self.slots[name] = layout.new()
 
@@ -284,18 +285,28 @@ class Scope:
         s.slot(name)
         s.bound.add(name)
 
-    def snapshot(self) -> list[tuple[Scope, set[str]]]:
+    def snapshot(self) -> list[tuple[Scope, set[str], dict[ast.Ref, int]]]:
         out = []
         s: Scope | None = self
         while s is not None:
-            out.append((s, set(s.bound)))
+            out.append((s, set(s.bound), dict(s.refs)))
             s = s.parent
         return out
 
     @staticmethod
-    def restore(snap: list[tuple[Scope, set[str]]]) -> None:
-        for s, bound in snap:
+    def restore(snap: list[tuple[Scope, set[str], dict[ast.Ref, int]]]) -> None:
+        for s, bound, refs in snap:
             s.bound = bound
+            s.refs = refs
+
+    def cached(self, ref: ast.Ref) -> int | None:
+        s: Scope | None = self
+        while s is not None:
+            slot = s.refs.get(ref)
+            if slot is not None:
+                return slot
+            s = s.parent
+        return None
 
 
 # ------------------------------------------------------------------------------------ AST helpers
@@ -444,6 +455,7 @@ class Group:
         self.call: Callable[[Ctx, list[Any]], Any] = _not_compiled_call
         self.arity = -1
         self.overridable = False
+        self.pure = False  # a function reading neither input nor data: its calls are memoised across evaluations
 
 
 def _not_compiled(ctx: Ctx) -> Any:
@@ -468,6 +480,7 @@ class Compiler:
         self.pkg: tuple[str, ...] = ()
         self.aliases: dict[str, ast.Ref] = {}
         self.rule_names: set[str] = set()
+        self._in_with = False  # compiling an expression under `with`: no enumerated values reused
 
     def _index(self, node: Node) -> None:
         if node.rules:
@@ -516,9 +529,91 @@ class Compiler:
         return node
 
     def compile(self) -> Compiled:
+        self._purity()
         for g in self.groups:
             self.compile_group(g)
         return Compiled(self)
+
+    # -- purity: functions whose value depends on their arguments alone
+
+    def _purity(self) -> None:
+        """Mark each function that reads neither input nor data (directly or through the functions it calls)
+        and uses no `with` or clock: its calls with scalar arguments are memoised for the compiled set's
+        life (canonical units, suffix tables), not per evaluation."""
+        funcs = [g for g in self.groups if g.kind == FUNCTION]
+        reads: dict[int, set[int] | None] = {}  # group index -> functions it calls, None when impure
+        for g in funcs:
+            calls: set[int] | None = set()
+            for info in g.node.rules:
+                self.enter(info.module)
+                if not self._pure_walk(info.rule, calls):  # type: ignore[arg-type]
+                    calls = None
+                    break
+            reads[g.index] = calls
+        changed = True
+        while changed:  # a function calling an impure one is impure
+            changed = False
+            for gi, calls in reads.items():
+                if calls is not None and any(reads.get(c, None) is None for c in calls):
+                    reads[gi] = None
+                    changed = True
+        for g in funcs:
+            g.pure = reads[g.index] is not None
+
+    def _pure_walk(self, t: Any, calls: set[int]) -> bool:
+        if isinstance(t, ast.Var):
+            if t.name in ("input", "data"):
+                return False
+            if t.name in self.aliases:
+                return False
+            if t.name in self.rule_names:
+                node = self._node(self.pkg + (t.name,))
+                return node is not None and node.group is not None and node.group.kind == FUNCTION and self._note(node.group, calls)
+            return True
+        if isinstance(t, ast.Call):
+            name = _call_name(t)
+            group = self._function(t.op)
+            if group is not None:
+                if not self._note(group, calls):
+                    return False
+            elif name.startswith("data.") or name.split(".")[0] in self.aliases:
+                return False
+            else:
+                b = BUILTINS.get(name)
+                if b is not None and b.ctx:
+                    return False
+            return all(self._pure_walk(a, calls) for a in t.args)
+        if isinstance(t, ast.Expr):
+            if t.with_:
+                return False
+            return self._pure_walk(t.terms, calls)
+        if isinstance(t, ast.Rule):
+            h = t.head
+            parts: list[Any] = [*(h.args or ()), h.key, h.value, *t.body, t.else_]
+            return all(self._pure_walk(x, calls) for x in parts if x is not None)
+        if isinstance(t, ast.Ref):
+            return self._pure_walk(t.head, calls) and all(self._pure_walk(x, calls) for x in t.path)
+        if isinstance(t, ast.Array | ast.Set):
+            return all(self._pure_walk(x, calls) for x in t.items)
+        if isinstance(t, ast.Object):
+            return all(self._pure_walk(k, calls) and self._pure_walk(v, calls) for k, v in t.items)
+        if isinstance(t, ast.ArrayCompr | ast.SetCompr):
+            return self._pure_walk(t.term, calls) and all(self._pure_walk(e, calls) for e in t.body)
+        if isinstance(t, ast.ObjectCompr):
+            return self._pure_walk(t.key, calls) and self._pure_walk(t.value, calls) and all(self._pure_walk(e, calls) for e in t.body)
+        if isinstance(t, ast.SomeDecl):
+            return all(self._pure_walk(x, calls) for x in t.symbols)
+        if isinstance(t, ast.Every):
+            parts = [t.key, t.value, t.domain, *t.body]
+            return all(self._pure_walk(x, calls) for x in parts if x is not None)
+        return True
+
+    @staticmethod
+    def _note(group: Group, calls: set[int]) -> bool:
+        if group.kind != FUNCTION:
+            return False
+        calls.add(group.index)
+        return True
 
     # -- rules
 
@@ -788,7 +883,8 @@ class Compiler:
         return evaluate
 
     def _compile_function(self, g: Group) -> None:
-        bodies: list[Callable[[Ctx, list[Any]], Any]] = []
+        generic: list[Callable[[Ctx, list[Any]], Any]] = []
+        index: dict[Any, list[Callable[[Ctx, list[Any]], Any]]] = {}
         arity = -1
         default: Any = UNDEFINED
         for info in g.node.rules:
@@ -803,10 +899,17 @@ class Compiler:
             arity = len(args)
             if r.default:
                 continue
-            bodies.append(self._function_body(rename_wildcards(r)))
+            body = self._function_body(rename_wildcards(r))
+            first = args[0] if args else None
+            if isinstance(first, ast.Scalar) and not isinstance(first.value, bool):
+                index.setdefault(key(first.value), []).append(body)  # `f("E") := ...`: found by its argument
+            else:
+                generic.append(body)
         g.arity = arity
+        bodies = generic + [b for bs in index.values() for b in bs]
+        gi = g.index
 
-        def call(ctx: Ctx, args: list[Any]) -> Any:
+        def run_bodies(ctx: Ctx, args: list[Any], bodies: list[Callable[[Ctx, list[Any]], Any]]) -> Any:
             out = UNDEFINED
             for b in bodies:
                 v = b(ctx, args)
@@ -817,6 +920,41 @@ class Compiler:
                 elif not equal(out, v):
                     raise EvalError("eval_conflict_error", "functions must not produce multiple outputs for same inputs")
             return default if out is UNDEFINED else out
+
+        pure = g.pure
+        shared: dict[Any, Any] = {}  # a pure function's values, for the compiled set's life
+
+        def call(ctx: Ctx, args: list[Any]) -> Any:
+            # memoised when every argument is a string or a number (cheap to key): per evaluation, as OPA
+            # caches calls with the same arguments, or for good when the function is pure
+            memo_key: Any = None
+            for a in args:
+                t = type(a)
+                if t is not str and t is not int and t is not float:
+                    break
+            else:
+                memo_key = (gi, *args)
+                hit = (shared if pure and not ctx.strict else ctx.fmemo).get(memo_key, _UNSET)
+                if hit is not _UNSET:
+                    return hit
+            if index and args:
+                a0 = args[0]
+                t0 = type(a0)
+                if t0 is str or t0 is int or t0 is float or a0 is None:
+                    chosen = index.get(a0, ())
+                    v = run_bodies(ctx, args, generic + list(chosen) if chosen else generic)
+                else:
+                    v = run_bodies(ctx, args, bodies)
+            else:
+                v = run_bodies(ctx, args, bodies)
+            if memo_key is not None:
+                if pure and not ctx.strict:
+                    if len(shared) >= 4096:  # bounded: values from requests are unbounded
+                        shared.clear()
+                    shared[memo_key] = v
+                else:
+                    ctx.fmemo[memo_key] = v
+            return v
 
         g.call = call
 
@@ -861,10 +999,13 @@ class Compiler:
         box: list[Any] = []
         holder: list[Ev] = []
 
+        first_only = value_t is None or _is_constant(value_t)  # one value: the first solution decides
+
         def final(ctx: Ctx, f: Frame) -> bool:
             v = holder[0](ctx, f) if holder else True
             if v is not UNDEFINED:
                 box.append(v)
+                return first_only
             return False
 
         def after(scope: Scope) -> list[Callable[[Run], Run]]:
@@ -1009,7 +1150,10 @@ class Compiler:
                     coll = self.term(prefix, scope)
                     slot = scope.slot(step.name)
                     scope.bind(step.name)
-                    steps.append(_enum_keys(coll, slot))
+                    vslot = scope.layout.new()  # the element: `xs[i]` later reads it from here
+                    if not self._in_with:
+                        scope.refs[ast.Ref(t.head, t.path[: i + 1])] = vslot
+                    steps.append(_enum_keys(coll, slot, vslot))
                 elif isinstance(step, ast.Array | ast.Object) and not self._ground(step, scope):
                     # a composite key pattern (`s[[x, y]]`): enumerate the keys and match them
                     prefix = ast.Ref(t.head, t.path[:i], t.pos)
@@ -1343,7 +1487,11 @@ class Compiler:
                 raise _NotReady(_first_unbound(w.value, scope, self) or "?")
             mods.append((target.head.name, tuple(path), self.term(w.value, scope)))
         inner_e = replace(e, with_=())
-        build_inner = self.expr(inner_e, scope)
+        was, self._in_with = self._in_with, True
+        try:
+            build_inner = self.expr(inner_e, scope)
+        finally:
+            self._in_with = was
 
         def back(ctx: Ctx, f: Frame) -> bool:
             return False  # replaced per continuation below
@@ -1471,6 +1619,13 @@ class Compiler:
         return ref
 
     def _ref(self, ref: ast.Ref, scope: Scope) -> Ev:
+        if not self._in_with:
+            # the longest prefix an enumeration holds already (`container := input.spec.containers[_]`)
+            for n in range(len(ref.path), 0, -1):
+                slot = scope.cached(ast.Ref(ref.head, ref.path[:n]))
+                if slot is not None:
+                    vslot = slot
+                    return self._steps(lambda ctx, f: f[vslot], ref.path[n:], scope)
         head = ref.head
         if isinstance(head, ast.Var) and self._is_local(head.name, scope):
             base = self._var(head, scope)
@@ -1933,24 +2088,27 @@ def _compr_unbound(t: Any, scope: Scope, comp: Compiler) -> str | None:
     return found[0] if found else None
 
 
-def _enum_keys(coll: Ev, slot: int) -> Callable[[Run], Run]:
+def _enum_keys(coll: Ev, slot: int, vslot: int) -> Callable[[Run], Run]:
     def build(k: Run) -> Run:
         def run(ctx: Ctx, f: Frame) -> bool:
             c = coll(ctx, f)
             t = type(c)
-            if t is dict:
-                for kk in list(c):
-                    f[slot] = kk
+            if t is list:
+                for i, x in enumerate(c):
+                    f[slot] = i
+                    f[vslot] = x
                     if k(ctx, f):
                         return True
-            elif t is list:
-                for i in range(len(c)):
-                    f[slot] = i
+            elif t is dict:
+                for kk, x in list(c.items()):
+                    f[slot] = kk
+                    f[vslot] = x
                     if k(ctx, f):
                         return True
             elif t is Set:
                 for x in list(c):
                     f[slot] = x
+                    f[vslot] = x
                     if k(ctx, f):
                         return True
             return False
