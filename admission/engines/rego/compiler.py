@@ -928,15 +928,24 @@ class Compiler:
             # memoised when every argument is a string or a number (cheap to key): per evaluation, as OPA
             # caches calls with the same arguments, or for good when the function is pure
             memo_key: Any = None
+            scalar = True
             for a in args:
                 t = type(a)
                 if t is not str and t is not int and t is not float:
+                    scalar = False
                     break
-            else:
+            if scalar:
                 memo_key = (gi, *args)
                 hit = (shared if pure and not ctx.strict else ctx.fmemo).get(memo_key, _UNSET)
                 if hit is not _UNSET:
                     return hit
+            else:
+                # composite arguments (a container of the input) by identity, within this evaluation; the
+                # entry keeps the arguments alive so that no identity is reused while it stands
+                id_key = (gi, *[a if type(a) in (str, int, float) else id(a) for a in args])
+                hit = ctx.fmemo.get(id_key, _UNSET)
+                if hit is not _UNSET and all(x is y for x, y in zip(hit[0], args, strict=True)):
+                    return hit[1]
             if index and args:
                 a0 = args[0]
                 t0 = type(a0)
@@ -947,7 +956,9 @@ class Compiler:
                     v = run_bodies(ctx, args, bodies)
             else:
                 v = run_bodies(ctx, args, bodies)
-            if memo_key is not None:
+            if not scalar:
+                ctx.fmemo[id_key] = (args, v)
+            elif memo_key is not None:
                 if pure and not ctx.strict:
                     if len(shared) >= 4096:  # bounded: values from requests are unbounded
                         shared.clear()
@@ -1624,8 +1635,7 @@ class Compiler:
             for n in range(len(ref.path), 0, -1):
                 slot = scope.cached(ast.Ref(ref.head, ref.path[:n]))
                 if slot is not None:
-                    vslot = slot
-                    return self._steps(lambda ctx, f: f[vslot], ref.path[n:], scope)
+                    return self._steps(_slot_reader(slot), ref.path[n:], scope)
         head = ref.head
         if isinstance(head, ast.Var) and self._is_local(head.name, scope):
             base = self._var(head, scope)
@@ -1979,6 +1989,10 @@ class Compiler:
             return acc
 
         return compr
+
+
+def _slot_reader(slot: int) -> Ev:
+    return lambda ctx, f: f[slot]
 
 
 def _user_call(group: Group, evs: list[Ev]) -> Ev:
