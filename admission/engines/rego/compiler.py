@@ -927,6 +927,18 @@ class Compiler:
         def call(ctx: Ctx, args: list[Any]) -> Any:
             # memoised when every argument is a string or a number (cheap to key): per evaluation, as OPA
             # caches calls with the same arguments, or for good when the function is pure
+            if len(args) == 1:
+                a0 = args[0]
+                t0 = type(a0)
+                if t0 is dict or t0 is list:  # a part of the input, by identity within this evaluation
+                    k1 = (gi, id(a0))
+                    fmemo = ctx.fmemo
+                    hit1 = fmemo.get(k1, _UNSET)
+                    if hit1 is not _UNSET and hit1[0] is a0:
+                        return hit1[1]
+                    v1 = run_bodies(ctx, args, generic if index else bodies)
+                    fmemo[k1] = (a0, v1)
+                    return v1
             memo_key: Any = None
             scalar = True
             for a in args:
@@ -1113,6 +1125,17 @@ class Compiler:
             if name and len(t.args) >= 1 and self._has_output(t, name):
                 return self._call_output(t, name, scope)
         pre = self.prepare(t, scope)
+        fused = self._fused_test(t, scope)
+        if fused is not None:
+            test = fused
+
+            def build_fused(k: Run) -> Run:
+                def run(ctx: Ctx, f: Frame) -> bool:
+                    return test(ctx, f) and k(ctx, f)
+
+                return _chain(pre, run)
+
+            return build_fused
         ev = self.term(t, scope)
 
         def build(k: Run) -> Run:
@@ -1125,6 +1148,45 @@ class Compiler:
             return _chain(pre, run)
 
         return build
+
+    def _fused_test(self, t: Any, scope: Scope) -> Callable[[Ctx, Frame], bool] | None:
+        """A comparison or a two-argument built-in as one test (no intermediate closure for the call)."""
+        if not isinstance(t, ast.Call) or len(t.args) != 2 or self._function(t.op) is not None:
+            return None
+        name = _call_name(t)
+        bi = BUILTINS.get(name)
+        if bi is None or bi.ctx or bi.arity != 2:
+            return None
+        fn = bi.fn
+        a1, a2 = (self.term(a, scope) for a in t.args)
+        if isinstance(t.args[1], ast.Scalar) and name in ("equal", "neq") and isinstance(t.args[1].value, str):
+            c = t.args[1].value
+            want = name == "equal"
+
+            def str_cmp(ctx: Ctx, f: Frame) -> bool:
+                x = a1(ctx, f)
+                if x is UNDEFINED:
+                    return False
+                return (type(x) is str and x == c) is want
+
+            return str_cmp
+
+        def test(ctx: Ctx, f: Frame) -> bool:
+            x = a1(ctx, f)
+            if x is UNDEFINED:
+                return False
+            y = a2(ctx, f)
+            if y is UNDEFINED:
+                return False
+            try:
+                v = fn(x, y)
+            except BuiltinError:
+                if ctx.strict:
+                    raise
+                return False
+            return v is not False and v is not UNDEFINED
+
+        return test
 
     def _has_output(self, t: ast.Call, name: str) -> bool:
         if name in ("assign", "eq", "internal.member_2", "internal.member_3", "print"):
@@ -1431,8 +1493,11 @@ class Compiler:
         def found(ctx: Ctx, f: Frame) -> bool:
             return True
 
-        build_inner = self.expr(inner_e, child)
-        inner = build_inner(found)
+        simple = self._plain_term(inner_e, child)
+        if simple is not None:
+            inner = simple
+        else:
+            inner = self.expr(inner_e, child)(found)
         Scope.restore(snap)
         # a named call's arguments that are references are evaluated before the negation, as OPA's compiler
         # rewrites them (`not f(params.ranges)` fails when params.ranges is undefined); operators keep
@@ -1468,6 +1533,28 @@ class Compiler:
 
     def _bound_elsewhere(self, name: str, scope: Scope) -> bool:
         return True
+
+    def _plain_term(self, e: ast.Expr, scope: Scope) -> Run | None:
+        """An expression that binds nothing and enumerates nothing, as one test (for `not`)."""
+        t = e.terms
+        if e.with_ or e.negated or isinstance(t, ast.SomeDecl | ast.Every):
+            return None
+        if isinstance(t, ast.Call) and _call_name(t) in ("assign", "eq"):
+            return None
+        if not self._ground(t, scope) or _has_comprehension(t):
+            return None
+        if isinstance(t, ast.Call) and self._has_output(t, _call_name(t)):
+            return None
+        fused = self._fused_test(t, scope)
+        if fused is not None:
+            return fused
+        ev = self.term(t, scope)
+
+        def test(ctx: Ctx, f: Frame) -> bool:
+            v = ev(ctx, f)
+            return v is not UNDEFINED and v is not False
+
+        return test
 
     def _with(self, e: ast.Expr, scope: Scope) -> Callable[[Run], Run]:
         mods: list[tuple[str, tuple[str, ...], Ev]] = []
@@ -1899,6 +1986,28 @@ class Compiler:
 
             return call2
 
+        if len(evs) == 3:
+            a1, a2, a3 = evs
+
+            def call3(ctx: Ctx, f: Frame) -> Any:
+                x = a1(ctx, f)
+                if x is UNDEFINED:
+                    return x
+                y = a2(ctx, f)
+                if y is UNDEFINED:
+                    return y
+                z = a3(ctx, f)
+                if z is UNDEFINED:
+                    return z
+                try:
+                    return fn(x, y, z)
+                except BuiltinError:
+                    if ctx.strict:
+                        raise
+                    return UNDEFINED
+
+            return call3
+
         def calln(ctx: Ctx, f: Frame) -> Any:
             args = []
             for ev in evs:
@@ -1991,11 +2100,49 @@ class Compiler:
         return compr
 
 
+def _has_comprehension(t: Any) -> bool:
+    if isinstance(t, ast.ArrayCompr | ast.SetCompr | ast.ObjectCompr):
+        return True
+    if isinstance(t, ast.Ref):
+        return _has_comprehension(t.head) or any(_has_comprehension(x) for x in t.path)
+    if isinstance(t, ast.Array | ast.Set):
+        return any(_has_comprehension(x) for x in t.items)
+    if isinstance(t, ast.Object):
+        return any(_has_comprehension(k) or _has_comprehension(v) for k, v in t.items)
+    if isinstance(t, ast.Call):
+        return any(_has_comprehension(x) for x in t.args)
+    return False
+
+
 def _slot_reader(slot: int) -> Ev:
     return lambda ctx, f: f[slot]
 
 
 def _user_call(group: Group, evs: list[Ev]) -> Ev:
+    if len(evs) == 1:
+        (e1,) = evs
+
+        def user1(ctx: Ctx, f: Frame) -> Any:
+            x = e1(ctx, f)
+            if x is UNDEFINED:
+                return x
+            return group.call(ctx, [x])
+
+        return user1
+    if len(evs) == 2:
+        e1, e2 = evs
+
+        def user2(ctx: Ctx, f: Frame) -> Any:
+            x = e1(ctx, f)
+            if x is UNDEFINED:
+                return x
+            y = e2(ctx, f)
+            if y is UNDEFINED:
+                return y
+            return group.call(ctx, [x, y])
+
+        return user2
+
     def user(ctx: Ctx, f: Frame) -> Any:
         args = []
         for ev in evs:
