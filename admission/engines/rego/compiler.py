@@ -1260,6 +1260,10 @@ class Compiler:
     # -- unification
 
     def _unify_expr(self, a: ast.Term, b: ast.Term, scope: Scope, declare: bool, pos: ast.Pos) -> Callable[[Run], Run]:
+        if declare:
+            for n in sorted(term_vars(a, set())):
+                if scope.owner(n) is scope and scope.is_bound(n):
+                    raise self.unsupported(f"var {n} assigned above (a compile error in OPA)", pos)
         a_ground = self._ground(a, scope)
         b_ground = self._ground(b, scope)
         pre: list[Callable[[Run], Run]] = []
