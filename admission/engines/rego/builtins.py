@@ -1402,3 +1402,237 @@ def member_3(k: Any, x: Any, coll: Any) -> bool:
 def marshal_text(v: Any) -> str:
     """json.marshal's text of v (exported for the printer of results)."""
     return _marshal(v)
+
+
+# ------------------------------------------------------------------------------------------ time
+
+
+_NS = 1_000_000_000
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _ns_range(name: str, ns: int) -> int:
+    if not _INT64_MIN <= ns <= _INT64_MAX:
+        raise BuiltinError("eval_builtin_error", f"{name}: time outside of valid range")
+    return ns
+
+
+def _datetime(name: str, a: Any) -> Any:
+    """A time (ns since the epoch, or [ns, timezone]) as an aware datetime."""
+    import datetime as dt
+    import zoneinfo
+
+    tz: Any = dt.UTC
+    if type(a) is list:
+        if len(a) != 2:
+            raise BuiltinError("eval_type_error", f"{name}: operand 1 must be a number or [number, string]")
+        a, zone = a
+        zone = _str(name, 1, zone)
+        if zone and zone != "UTC":
+            try:
+                tz = dt.UTC if zone == "" else zoneinfo.ZoneInfo("Local" if zone == "Local" else zone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise BuiltinError("eval_builtin_error", f"{name}: unknown time zone {zone}") from None
+    ns = _int(name, 1, a)
+    _ns_range(name, ns)
+    secs, rem = divmod(ns, _NS)
+    try:
+        return dt.datetime.fromtimestamp(secs, tz).replace(microsecond=rem // 1000), rem
+    except (OverflowError, OSError, ValueError):
+        raise BuiltinError("eval_builtin_error", f"{name}: timestamp too big") from None
+
+
+@_builtin("time.parse_rfc3339_ns", 1)
+def time_parse_rfc3339_ns(a: Any) -> int:
+    import datetime as dt
+    import re
+
+    s = _str("time.parse_rfc3339_ns", 1, a)
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", s)
+    if not m:
+        raise BuiltinError("eval_builtin_error", f"time.parse_rfc3339_ns: parsing time {json.dumps(s)} as RFC3339")
+    y, mo, d, h, mi, se = (int(m.group(i)) for i in range(1, 7))
+    frac = m.group(7) or ""
+    nanos = int((frac[1:] + "000000000")[:9]) if frac else 0
+    zone = m.group(8)
+    offset = 0 if zone in ("Z", "z") else (1 if zone[0] == "+" else -1) * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    try:
+        base = dt.datetime(y, mo, d, h, mi, se, tzinfo=dt.UTC)
+    except ValueError as exc:
+        raise BuiltinError("eval_builtin_error", f"time.parse_rfc3339_ns: {exc}") from None
+    secs = (base - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(seconds=1) - offset
+    return _ns_range("time.parse_rfc3339_ns", secs * _NS + nanos)
+
+
+_DURATION_UNITS = {"ns": 1, "us": 1000, "µs": 1000, "μs": 1000, "ms": 10**6, "s": _NS, "m": 60 * _NS, "h": 3600 * _NS}
+
+
+@_builtin("time.parse_duration_ns", 1)
+def time_parse_duration_ns(a: Any) -> int:
+    import re
+
+    s = _str("time.parse_duration_ns", 1, a)
+    text = s.lstrip("+-")
+    sign = -1 if s.startswith("-") else 1
+    if text == "0":
+        return 0
+    parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)", text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise BuiltinError("eval_builtin_error", f"time.parse_duration_ns: time: invalid duration {json.dumps(s)}")
+    total = 0
+    for number, unit in parts:
+        whole, _, frac = number.partition(".")
+        mult = _DURATION_UNITS[unit]
+        total += int(whole or "0") * mult
+        if frac:
+            total += int(frac) * mult // 10 ** len(frac)
+    return sign * total
+
+
+@_builtin("time.date", 1)
+def time_date(a: Any) -> list[int]:
+    d, _ = _datetime("time.date", a)
+    return [d.year, d.month, d.day]
+
+
+@_builtin("time.clock", 1)
+def time_clock(a: Any) -> list[int]:
+    d, _ = _datetime("time.clock", a)
+    return [d.hour, d.minute, d.second]
+
+
+@_builtin("time.weekday", 1)
+def time_weekday(a: Any) -> str:
+    d, _ = _datetime("time.weekday", a)
+    return ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")[d.weekday()]
+
+
+@_builtin("time.add_date", 4)
+def time_add_date(a: Any, years: Any, months: Any, days: Any) -> int:
+    import datetime as dt
+
+    ns = _int("time.add_date", 1, a)
+    secs, rem = divmod(ns, _NS)
+    y, mo, dd = _int("time.add_date", 2, years), _int("time.add_date", 3, months), _int("time.add_date", 4, days)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    try:
+        base = epoch + dt.timedelta(seconds=secs)
+        # Go's AddDate normalises month and day overflow (Oct 31 + 1 month is Dec 1)
+        total_months = base.year * 12 + (base.month - 1) + y * 12 + mo
+        year, month = divmod(total_months, 12)
+        first = base.replace(year=year, month=month + 1, day=1)
+        result = first + dt.timedelta(days=base.day - 1 + dd)
+    except (OverflowError, ValueError):
+        raise BuiltinError("eval_builtin_error", "time.add_date: time outside of valid range") from None
+    out = ((result - epoch) // dt.timedelta(seconds=1)) * _NS + rem
+    return _ns_range("time.add_date", out)
+
+
+# ------------------------------------------------------------------------------------------ url, yaml
+
+
+@_builtin("urlquery.encode", 1)
+def urlquery_encode(a: Any) -> str:
+    from urllib.parse import quote_plus
+
+    return quote_plus(_str("urlquery.encode", 1, a))
+
+
+@_builtin("urlquery.decode", 1)
+def urlquery_decode(a: Any) -> str:
+    from urllib.parse import unquote_plus
+
+    return unquote_plus(_str("urlquery.decode", 1, a))
+
+
+@_builtin("urlquery.encode_object", 1)
+def urlquery_encode_object(a: Any) -> str:
+    from urllib.parse import quote_plus
+
+    obj = _obj("urlquery.encode_object", 1, a)
+    pairs = []
+    for k in sorted_values(obj.keys()):
+        v = obj[k]
+        values = sorted_values(v) if type(v) is Set else v if type(v) is list else [v]
+        for x in values:
+            if type(x) is not str:
+                raise BuiltinError("eval_type_error", "urlquery.encode_object: values must be strings, arrays or sets of strings")
+            pairs.append(f"{quote_plus(str(k))}={quote_plus(x)}")
+    return "&".join(pairs)
+
+
+@_builtin("urlquery.decode_object", 1)
+def urlquery_decode_object(a: Any) -> dict[str, list[str]]:
+    from urllib.parse import parse_qs
+
+    return parse_qs(_str("urlquery.decode_object", 1, a), keep_blank_values=True)
+
+
+def _yaml_value(v: Any) -> Any:
+    t = type(v)
+    if t is dict:
+        return {(k if type(k) is str else json_text(k)): _yaml_value(x) for k, x in v.items()}
+    if t is list:
+        return [_yaml_value(x) for x in v]
+    if v is None or t in (bool, int, float, str):
+        return v
+    if t is float:
+        return v
+    return str(v)
+
+
+@_builtin("yaml.marshal", 1)
+def yaml_marshal(v: Any) -> str:
+    import yaml
+
+    return yaml.safe_dump(to_json(v), default_flow_style=False, sort_keys=True)
+
+
+@_builtin("yaml.unmarshal", 1)
+def yaml_unmarshal(s: Any) -> Any:
+    import yaml
+
+    try:
+        return _yaml_value(yaml.safe_load(_str("yaml.unmarshal", 1, s)))
+    except yaml.YAMLError as exc:
+        raise BuiltinError("eval_builtin_error", f"yaml.unmarshal: yaml: {exc}") from None
+
+
+@_builtin("yaml.is_valid", 1)
+def yaml_is_valid(s: Any) -> bool:
+    import yaml
+
+    if type(s) is not str:
+        return False
+    try:
+        yaml.safe_load(s)
+    except yaml.YAMLError:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------------------------------ relations
+
+
+RELATIONS: dict[str, Callable[..., Any]] = {}  # built-ins that give several results (enumerated)
+
+
+def _walk(v: Any, path: list[Any]) -> Any:
+    yield [list(path), v]
+    t = type(v)
+    if t is dict:
+        for k, x in v.items():
+            yield from _walk(x, [*path, k])
+    elif t is list:
+        for i, x in enumerate(v):
+            yield from _walk(x, [*path, i])
+    elif t is Set:
+        for x in sorted_values(v):
+            yield from _walk(x, [*path, x])
+
+
+def walk(v: Any) -> Any:
+    return _walk(v, [])
+
+
+RELATIONS["walk"] = walk

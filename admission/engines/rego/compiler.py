@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from admission.engines.rego import ast
-from admission.engines.rego.builtins import BUILTINS, BuiltinError
+from admission.engines.rego.builtins import BUILTINS, RELATIONS, BuiltinError
 from admission.engines.rego.values import UNDEFINED, EvalError, Set, check_key, equal, key, to_json
 
 Frame = list[Any]
@@ -1196,6 +1196,8 @@ class Compiler:
             return target.arity >= 0 and len(t.args) == target.arity + 1 or (
                 target.arity < 0 and len(t.args) == len(target.node.rules[0].rule.head.args or ()) + 1
             )
+        if name in RELATIONS:
+            return len(t.args) == 2
         b = BUILTINS.get(name)
         if b is None and name not in self.rule_names and not name.startswith("data.") and name.split(".")[0] not in self.aliases:
             raise self.unsupported(f"built-in {name} is not implemented by the compiler", t.pos)
@@ -1203,7 +1205,33 @@ class Compiler:
 
     def _call_output(self, t: ast.Call, name: str, scope: Scope) -> Callable[[Run], Run]:
         inner = ast.Call(t.op, t.args[:-1], t.pos)
+        if name in RELATIONS:
+            return self._relation(inner, t.args[-1], scope)
         return self._unify_expr(t.args[-1], inner, scope, False, t.pos)
+
+    def _relation(self, call: ast.Call, out: ast.Term, scope: Scope) -> Callable[[Run], Run]:
+        """A built-in with several results (`walk`): each result unified with `out` in turn."""
+        fn = RELATIONS[_call_name(call)]
+        pre = self.prepare(call, scope)
+        if not self._ground(call, scope):
+            raise _NotReady(_first_unbound(call, scope, self) or "?")
+        evs = [self.term(a, scope) for a in call.args]
+        pre += self.prepare(out, scope)
+        match = self.pattern(out, scope)
+
+        def build(k: Run) -> Run:
+            def run(ctx: Ctx, f: Frame) -> bool:
+                args = [ev(ctx, f) for ev in evs]
+                if any(a is UNDEFINED for a in args):
+                    return False
+                for r in fn(*args):
+                    if match(ctx, f, r) and k(ctx, f):
+                        return True
+                return False
+
+            return _chain(pre, run)
+
+        return build
 
     # -- enumeration of references with unbound keys
 
@@ -1260,6 +1288,9 @@ class Compiler:
     # -- unification
 
     def _unify_expr(self, a: ast.Term, b: ast.Term, scope: Scope, declare: bool, pos: ast.Pos) -> Callable[[Run], Run]:
+        for rel, out in ((b, a), (a, b)):
+            if isinstance(rel, ast.Call) and _call_name(rel) in RELATIONS:  # `[path, value] := walk(x)`
+                return self._relation(rel, out, scope)
         if declare:
             for n in sorted(term_vars(a, set())):
                 if scope.owner(n) is scope and scope.is_bound(n):
