@@ -16,7 +16,7 @@ without limits, some without the required label):
 2. 1, 3 and 20 constraints on the compiled path (target: 20 cost at most 2x 3).
 
 Also checks that the compiled and regopy paths find the same number of violations.
-Times are wall-clock on a shared machine: compare within one run only.
+Times are wall-clock, the best of three passes (regopy: one), on a shared machine: compare within one run only.
 """
 
 from __future__ import annotations
@@ -229,14 +229,19 @@ class CompiledSet:
         return found
 
 
-def timed(fn: Any, requests: list[Request]) -> tuple[float, int]:
+def timed(fn: Any, requests: list[Request], rounds: int = 3) -> tuple[float, int]:
+    """The best of `rounds` passes over the requests (the machine is shared), and the violations found."""
     for r in requests[:50]:
         fn(r)
-    start = time.perf_counter()
+    best = float("inf")
     found = 0
-    for r in requests:
-        found += fn(r)
-    return time.perf_counter() - start, found
+    for _ in range(rounds):
+        start = time.perf_counter()
+        found = 0
+        for r in requests:
+            found += fn(r)
+        best = min(best, time.perf_counter() - start)
+    return best, found
 
 
 def main() -> None:
@@ -263,7 +268,7 @@ def main() -> None:
     rows = {
         "compiled": timed(compiled.validate, requests),
         "compiled, trivial": timed(compiled_trivial.validate, requests),
-        "regopy": timed(lambda r: fails(rego.validate(r, ctx)), requests),
+        "regopy": timed(lambda r: fails(rego.validate(r, ctx)), requests, 1),
         "regopy, trivial": timed(lambda r: fails(rego_trivial.validate(r, ctx)), requests),
         "YAML": timed(lambda r: fails(kyverno.validate(r, ctx)), requests),
         "YAML, trivial": timed(lambda r: fails(kyverno_trivial.validate(r, ctx)), requests),
