@@ -258,3 +258,37 @@ def test_webhook_rules_include_the_kinds_cel_policies_match(tmp_path: Path) -> N
     assert rules["validate"] == [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
                                   "resources": ["pods"], "scope": "*"}]
     assert rules["mutate"] == []  # the MutatingAdmissionPolicy has no binding: in serve it does nothing
+
+
+def test_served_through_validate_and_mutate(tmp_path: Path) -> None:
+    import asyncio
+    import base64
+    import json
+
+    import httpx
+
+    from admission.server import Settings, create_app
+    from tests.conftest import admission_review
+
+    bound_map = MAP + """\
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicyBinding
+metadata: {name: defaults}
+spec: {policyName: defaults}
+"""
+    write(tmp_path, VAP.format(failure="Fail") + BINDING.format(actions="Deny"), "vap.yaml")
+    write(tmp_path, bound_map, "map.yaml")
+    app = create_app(Settings(), engine=load([tmp_path]), state=ClusterState())  # as serve loads it
+
+    async def scenario() -> tuple[dict, dict]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+            validate = (await c.post("/validate", json=admission_review(pod()))).json()["response"]
+            mutate = (await c.post("/mutate", json=admission_review(pod()))).json()["response"]
+            return validate, mutate
+
+    validate, mutate = asyncio.run(scenario())
+    assert validate["allowed"] is False
+    assert validate["status"]["message"] == "[limits/limits-binding] containers without limits: app"
+    patch = json.loads(base64.b64decode(mutate["patch"]))
+    assert {"op": "add", "path": "/metadata/labels/team", "value": "a"} in patch

@@ -10,7 +10,9 @@ matchResources match:
 3. validations (each a result; a false one fails with its message, messageExpression, or `failed expression:
    <expression>`) or mutations (applied in order; the next policy sees the result).
 An evaluation error, an exceeded cost budget or deadline is an error result that follows the failurePolicy
-(Ignore: the rule is skipped with a warning-free error result the decision ignores).
+(Fail denies; Ignore allows, with a warning). A validation's `reason` (the HTTP status the API server answers
+with) is checked but not used: the webhook answers every denial alike. auditAnnotations are evaluated (an
+error follows the failurePolicy) and their values logged at debug level: there is no audit event to add them to.
 
 Bindings: the binding's validationActions decide what a failure does: Deny denies, Warn warns, Audit alone is
 recorded but not returned (our DryRun action: logged and counted; lint and audit report it). A policy with no binding in the loaded set:
@@ -85,16 +87,17 @@ class _Request:
     request: Request
     ctx: Context
     namespace_object: Object | None
-    activations: dict[tuple[int, int], Activation] = field(default_factory=dict)
+    # (id(params), id(object)) -> (params, object, binding): the objects are kept so that their ids stay theirs
+    activations: dict[tuple[int, int], tuple[Any, Any, Activation]] = field(default_factory=dict)
 
     def activation(self, params: Object | None, obj: Object | None = None) -> Activation:
         key = (id(params), id(obj))
         found = self.activations.get(key)
         if found is None:
-            found = kubernetes_activation(self.request, params=params, namespace_object=self.namespace_object,
-                                          obj=obj)
+            found = (params, obj, kubernetes_activation(self.request, params=params,
+                                                        namespace_object=self.namespace_object, obj=obj))
             self.activations[key] = found
-        return found
+        return found[2]
 
 
 class CelEvaluator:
@@ -305,7 +308,8 @@ class CelEvaluator:
                                        where=v.program.where)
             for key, program in policy.audit_annotations:
                 try:
-                    program.evaluate(activation, budget=budget, deadline=deadline)
+                    value = program.evaluate(activation, budget=budget, deadline=deadline)
+                    log.debug("%s %s audit annotation %s=%r", policy.kind, policy.name, key, value)
                 except EvalError as e:
                     yield self._result(bound, Status.ERROR, f"auditAnnotations {key!r}: {e}", where=program.where)
                     failed = True
