@@ -7,7 +7,7 @@ import math
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from admission.engines.cel import EvalError, LoadError, bind, compile_expression
@@ -107,6 +107,8 @@ def test_quantity_errors_and_large_values() -> None:
     st.from_regex(r"\A[+-]?[0-9]{0,6}(\.[0-9]{0,12})?(|[numkMGTPE]|[KMGTPE]i|[eE][+-]?[0-9]{1,2})\Z"),
     st.text(alphabet="0123456789.+-eEimkMGTP ", max_size=8),
 ))
+@example("EE")  # an exponent suffix without digits once crashed with a ValueError instead of a QuantityError
+@example("1Ee")
 def test_quantity_parsing_agrees_with_the_kyverno_dialect(text: str) -> None:
     """Our CEL quantities and the YAML dialect's (admission.engines.yaml.values) parse the same strings to the
     same values: both follow resource.ParseQuantity."""

@@ -38,7 +38,7 @@ def parse(text: str) -> Decimal:
         base, exponent = 10, _DECIMAL[suffix]
     elif suffix in _BINARY:
         base, exponent = 2, _BINARY[suffix]
-    elif suffix[:1] in ("e", "E") and len(suffix) > 1:
+    elif suffix[:1] in ("e", "E") and re.fullmatch(r"[-+]?[0-9]+", suffix[1:]):
         base, exponent = 10, int(suffix[1:])
         if not -(2**31) <= exponent < 2**31:
             raise QuantityError(f"unable to parse quantity's suffix: {text!r}")
