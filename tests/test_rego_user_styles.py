@@ -17,9 +17,6 @@ from admission.manifests import Document
 from admission.review import Request
 from tests.conftest import pod
 
-TOKENS = "the token heuristics read this module wrongly (issue 9)"
-
-
 def module_messages(tmp_path: Path, files: dict[str, str], obj: dict[str, Any], **kw: Any) -> list[tuple[str, str]]:
     """(status, message) of every result of the plain modules for obj, sorted."""
     paths = []
@@ -72,7 +69,6 @@ def good_pod() -> dict[str, Any]:
 # ---------------------------------------------------------------------------- the failures of issue 9
 
 
-@pytest.mark.xfail(strict=True, reason=TOKENS)
 def test_some_pair_with_a_trailing_comment_denies(tmp_path: Path) -> None:
     src = """
         package labels
@@ -88,7 +84,6 @@ def test_some_pair_with_a_trailing_comment_denies(tmp_path: Path) -> None:
     assert module_messages(tmp_path, {"p.rego": src}, good_pod()) == []
 
 
-@pytest.mark.xfail(strict=True, reason=TOKENS)
 def test_some_pair_with_a_trailing_comment_in_a_template() -> None:
     rego = """
         package k8suser
@@ -203,7 +198,6 @@ def test_one_package_over_two_files(tmp_path: Path) -> None:
     assert module_messages(tmp_path, files, obj) == []
 
 
-@pytest.mark.xfail(strict=True, reason=TOKENS)
 def test_call_qualified_with_its_own_package(tmp_path: Path) -> None:
     src = """
         package team.images
@@ -325,7 +319,6 @@ def test_data_indexed_by_the_input(tmp_path: Path) -> None:
     assert module_messages(tmp_path, {"p.rego": src}, obj) == [("fail", "at most 1 container(s) in default")]
 
 
-@pytest.mark.xfail(strict=True, reason=TOKENS)
 def test_with_in_a_rule_is_ordinary_rego(tmp_path: Path) -> None:
     src = """
         package withdata
@@ -347,7 +340,6 @@ def test_with_in_a_rule_is_ordinary_rego(tmp_path: Path) -> None:
     assert module_messages(tmp_path, {"p.rego": src}, good_pod()) == [("fail", "image registry.example.com/app:1.0")]
 
 
-@pytest.mark.xfail(strict=True, reason=TOKENS)
 def test_with_input_in_a_rule(tmp_path: Path) -> None:
     """regopy 1.5.2 aborts the process on `with input as <a reference>` (shape `rego-with` has no field
     `rego-ref`) and ignores `with input.kind as <a reference>`; OPA hoists such values into variables."""
@@ -364,7 +356,6 @@ def test_with_input_in_a_rule(tmp_path: Path) -> None:
     assert module_messages(tmp_path, {"p.rego": src}, good_pod()) == [("fail", "the object is a Pod")]
 
 
-@pytest.mark.xfail(strict=True, reason=TOKENS)
 def test_with_input_reference_in_a_template() -> None:
     rego = """
         package k8suser
@@ -378,12 +369,11 @@ def test_with_input_reference_in_a_template() -> None:
     assert template_messages(rego, good_pod()) == [("fail", "the object has an app label")]
 
 
-@pytest.mark.xfail(strict=True, reason=TOKENS)
 def test_with_in_a_template() -> None:
     rego = """
         package k8suser
 
-        named(name) if { input.review.object.metadata.name == name }
+        named(name) { input.review.object.metadata.name == name }
 
         violation[{"msg": "the pod is named web"}] {
           named("web") with input.review.object.metadata.name as input.review.object.metadata.name
@@ -425,7 +415,6 @@ def test_quote_from_the_input_through_a_function_and_sprintf(tmp_path: Path, nam
     assert module_messages(tmp_path, {"p.rego": src}, obj) == [("fail", f"bad: {name}/registry.example.com/app:1.0")]
 
 
-@pytest.mark.xfail(strict=True, reason=TOKENS)
 def test_syntax_error_in_a_template_names_the_yaml_line(tmp_path: Path) -> None:
     rego = 'package k8suser\n\nviolation[{"msg": msg}] {\n  msg := "x" +\n}\n'
     doc = template_doc("K8sUser", rego, file=str(tmp_path / "t.yaml"), line=3)
@@ -442,7 +431,6 @@ def test_syntax_error_in_a_template_names_the_yaml_line(tmp_path: Path) -> None:
     assert err.value.source.startswith(f"{tmp_path / 't.yaml'}:17")
 
 
-@pytest.mark.xfail(strict=True, reason=TOKENS)
 def test_syntax_error_in_a_module_names_line_and_column(tmp_path: Path) -> None:
     p = tmp_path / "bad.rego"
     p.write_text("package bad\n\ndeny contains msg if {\n  msg := [1, 2\n}\n")
@@ -823,13 +811,9 @@ STYLES: list[tuple[str, dict[str, str], dict[str, Any], list[tuple[str, str]], d
 ]
 
 
-BROKEN_STYLES = {"v1 with comments everywhere", "v0 else chain with braces on their own lines", "every with a negated body statement"}
-
-
 @pytest.mark.parametrize(
     ("files", "obj", "expected", "good"),
-    [pytest.param(*s[1:], id=s[0], marks=[pytest.mark.xfail(strict=True, reason=TOKENS)] if s[0] in BROKEN_STYLES else [])
-     for s in STYLES],
+    [pytest.param(*s[1:], id=s[0]) for s in STYLES],
 )
 def test_ordinary_style(tmp_path: Path, files: dict[str, str], obj: dict[str, Any], expected: list[tuple[str, str]],
                         good: dict[str, Any]) -> None:
