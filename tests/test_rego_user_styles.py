@@ -17,6 +17,7 @@ from admission.manifests import Document
 from admission.review import Request
 from tests.conftest import pod
 
+
 def module_messages(tmp_path: Path, files: dict[str, str], obj: dict[str, Any], **kw: Any) -> list[tuple[str, str]]:
     """(status, message) of every result of the plain modules for obj, sorted."""
     paths = []

@@ -34,7 +34,7 @@ from admission.engines.rego.backend import BackendError
 from admission.engines.rego.inventory import inventory_of, trim_review, without_managed_fields
 from admission.engines.rego.isolate import Unit, check
 from admission.engines.rego.match import constraint_matches, kinds_match
-from admission.engines.rego.paths import Paths, input_paths, prune, reaches
+from admission.engines.rego.paths import Paths, input_paths, prune
 from admission.engines.rego.pipeline import REGOPY, Evaluator, SourceMap, build, parse, regopy_sources
 from admission.engines.yaml import schema
 from admission.manifests import Document
@@ -158,6 +158,7 @@ def parse_template(doc: Document) -> Template:
         if isinstance(rego, str) and rego.strip():
             t = Template(name, kind, rego, [str(x) for x in libs], where, _rego_line(doc))
             _parse_template_rego(t, doc)
+            _check_with_input(t)
             return t
     raise PolicyError(where, f"ConstraintTemplate {name} has no Rego for target {TARGET} (CEL-only templates are not supported)")
 
@@ -264,7 +265,51 @@ def _lib_modules(t: Template, root: str, renames: dict[str, str], tag: str) -> d
         pkg = ps.package_name(lib)
         if not (pkg == "lib" or pkg.startswith("lib.")):
             raise PolicyError(t.source, f"template {t.name}: lib {i} has package {pkg!r}; libs must be under `lib`")
-        out[f"{t.name}.{tag}.lib{i}.rego"] = ps.relocate(ps.resolve_imports(lib), f"{root}.{pkg}", renames)
+        out[f"{t.name}.{tag}.lib{i}.rego"] = ps.relocate(ps.resolve_imports(lib), f"{root}.{pkg}", renames,
+                                                         keep_with=frozenset({"input"}))
+    return out
+
+
+def _check_with_input(t: Template) -> None:
+    """`with input as x` replaces the review a template reads; a constraint's parameters are bound as data,
+    so a template that replaces the whole input and reads `input.parameters` would not see x's parameters:
+    refused rather than evaluated differently from Gatekeeper."""
+    for m in [t.module, *t.lib_modules]:
+        if m is None:
+            continue
+        withs = [w for r in m.rules for w in _withs(r)]
+        whole = [w for w in withs if isinstance(w.target.head, ast.Var) and w.target.head.name == "input" and not w.target.path]
+        params = any(isinstance(x, ast.Ref) and (ps.ref_names(x) or ())[:2] == ("input", "parameters") for x in ps.walk_terms(m))
+        if whole and params:
+            raise PolicyError(f"{m.file}:{whole[0].pos.line}" if whole[0].pos.line else t.source,
+                              f"template {t.name}: `with input as ...` in a template that reads input.parameters is not supported "
+                              "(the constraint's parameters are bound as data); replace input.review instead")
+
+
+def _withs(r: ast.Rule) -> list[ast.With]:
+    out: list[ast.With] = []
+    stack: list[object] = [r]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.Rule):
+            stack.extend(n.body)
+            if n.else_ is not None:
+                stack.append(n.else_)
+            stack.extend(x for x in (n.head.key, n.head.value) if x is not None)
+        elif isinstance(n, ast.Expr):
+            out.extend(n.with_)
+            if isinstance(n.terms, ast.Every):
+                stack.extend(n.terms.body)
+            elif not isinstance(n.terms, ast.SomeDecl):
+                stack.append(n.terms)
+        elif isinstance(n, ast.ArrayCompr | ast.SetCompr | ast.ObjectCompr):
+            stack.extend(n.body)
+        elif isinstance(n, ast.Call):
+            stack.extend(n.args)
+        elif isinstance(n, ast.Array | ast.Set):
+            stack.extend(n.items)
+        elif isinstance(n, ast.Object):
+            stack.extend(v for _, v in n.items)
     return out
 
 
@@ -275,7 +320,7 @@ def _modules_for(c: Constraint) -> dict[str, ast.Module]:
     renames = _renames(c, libs_root)
     out = _lib_modules(c.template, libs_root, renames, shared.rsplit(".", 1)[-1] if shared else c.key)
     assert c.template.module is not None
-    placed = ps.relocate(ps.resolve_imports(c.template.module), f"gk.{c.key}", renames)
+    placed = ps.relocate(ps.resolve_imports(c.template.module), f"gk.{c.key}", renames, keep_with=frozenset({"input"}))
     # the package gk.<key> is this module's alone, so its partial set rules can be complete rules
     out[f"{c.template.name}.{c.key}.rego"] = ps.partial_sets_as_comprehensions(placed)
     params = f', "parameters": data.gkparams.{c.key}' if c.parameters is not None else ""
@@ -416,9 +461,8 @@ class ConstraintSet:
             raise PolicyError(_error_where(constraints[0], str(exc), source_map), f"Gatekeeper constraints do not compile: {exc}") from None
         used = {c.template.name: c.template for c in constraints}.values()
         paths = input_paths([m for t in used for m in [t.module, *t.lib_modules] if m is not None], ("review",))
-        reads_managed = any("managedFields" in src for t in used for src in [t.rego, *t.libs]) or any(
-            reaches(paths, (obj, "metadata", "managedFields")) for obj in ("object", "oldObject")
-        )
+        # managedFields stay out of the input unless a template names them (the input's shape, not pruning)
+        reads_managed = any("managedFields" in src for t in used for src in [t.rego, *t.libs])
         return cls(constraints, program, templates, reads_managed_fields=reads_managed, review_paths=paths)
 
     @property

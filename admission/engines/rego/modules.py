@@ -33,7 +33,7 @@ from admission.engines.rego import passes as ps
 from admission.engines.rego.backend import BackendError
 from admission.engines.rego.inventory import trim_review
 from admission.engines.rego.isolate import Unit, check
-from admission.engines.rego.paths import Paths, input_paths, prune, reaches
+from admission.engines.rego.paths import Paths, input_paths, prune
 from admission.engines.rego.pipeline import REGOPY, Evaluator, SourceMap, build, parse, regopy_sources
 from admission.patch import apply
 from admission.results import Action, FailurePolicy, RuleResult, Status, parse_failure_policy
@@ -223,7 +223,8 @@ class ModuleSet:
         except BackendError as exc:
             raise PolicyError(_where(policies[0].file, str(exc), source_map), f"Rego modules do not compile together: {exc}") from None
         paths = input_paths(parsed.values(), ("request",))
-        reads_managed = any("managedFields" in t for t in texts.values()) or reaches(paths, ("object", "metadata", "managedFields"))
+        # managedFields stay out of the input unless a module names them (the input's shape, not pruning)
+        reads_managed = any("managedFields" in t for t in texts.values())
         return cls(policies, program, libs, reads_managed_fields=reads_managed, request_paths=paths)
 
     @property

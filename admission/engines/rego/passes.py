@@ -638,11 +638,17 @@ def package_name(m: Module) -> str:
     return ".".join(names[1:]) if names else ""
 
 
-def relocate(m: Module, package: str | None = None, renames: dict[str, str] | None = None) -> Module:
+def _bare(r: Ref) -> str:
+    return r.head.name if isinstance(r.head, Var) and not r.path else ""
+
+
+def relocate(m: Module, package: str | None = None, renames: dict[str, str] | None = None,
+             keep_with: frozenset[str] = frozenset()) -> Module:
     """m in `package` (dotted, without `data.`), with each reference starting with a key of `renames`
     (`input.parameters`) starting with its value instead (`data.gkparams.c0`). The longest key wins; a
     reference to the module's own package (`data.<old>.f`) follows it to the new one. Imports and `with`
-    targets are references too."""
+    targets are references too, except a bare root named in `keep_with` (`with input as x` keeps replacing
+    the input)."""
     renames = dict(renames or {})
     old = package_name(m)
     if package is not None and old and old != package:
@@ -691,7 +697,8 @@ def relocate(m: Module, package: str | None = None, renames: dict[str, str] | No
             new = replace(inner, domain=reloc(inner.domain), body=reloc_body(inner.body))
         else:
             new = reloc(inner)
-        withs = tuple(replace(w, target=rename(w.target), value=reloc(w.value)) for w in e.with_)
+        withs = tuple(replace(w, target=w.target if _bare(w.target) in keep_with else rename(w.target), value=reloc(w.value))
+                      for w in e.with_)
         return replace(e, terms=new, with_=withs)
 
     def reloc_body(body: Body) -> Body:
