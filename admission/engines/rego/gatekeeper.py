@@ -240,11 +240,23 @@ def _shared_lib_root(t: Template) -> str | None:
     if not t.libs:
         return None
     for lib in t.lib_modules:
-        probe = ps.relocate(ps.resolve_imports(lib), None, {"input.review": "input.review", "input": "bare_input__"})
-        if any(isinstance(x, ast.Var) and x.name == "bare_input__" for x in ps.walk_terms(probe)):
+        if not _reads_only_review(ps.resolve_imports(lib)):
             return None
     digest = hashlib.sha256("\0".join(t.libs).encode()).hexdigest()[:12]
     return f"gklib.s{digest}"
+
+
+def _reads_only_review(m: ast.Module) -> bool:
+    """Whether every use of `input` in m is a reference starting `input.review`."""
+    heads = 0
+    reviews = 0
+    for x in ps.walk_terms(m):
+        if isinstance(x, ast.Var) and x.name == "input":
+            heads += 1
+        elif isinstance(x, ast.Ref) and isinstance(x.head, ast.Var) and x.head.name == "input":
+            if (ps.ref_names(x) or ())[1:2] == ("review",):
+                reviews += 1
+    return heads == reviews
 
 
 def _renames(c: Constraint, libs_root: str) -> dict[str, str]:

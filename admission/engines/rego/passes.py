@@ -660,6 +660,10 @@ def relocate(m: Module, package: str | None = None, renames: dict[str, str] | No
         if names is None:
             return r
         for key, value in table:
+            if len(key) == 1 and len(names) > 1 and key[0] not in ("data",):
+                # a bare root (`input`) renames only where it is read whole or by a computed key:
+                # `input.other` keeps reading the input (it is what `with input as x` replaces)
+                continue
             if names[: len(key)] == key:
                 return Ref(Var(value[0], pos=r.head.pos), (*(Scalar(v) for v in value[1:]), *r.path[len(key) - 1 :]), pos=r.pos)
         return r
