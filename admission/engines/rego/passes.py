@@ -606,12 +606,13 @@ def hoist_paren_statements(m: Module, fresh: Fresh | None = None) -> Module:
     return map_module(m, body_fn)
 
 
-_STRENGTH = {"assign": 0, "eq": 0, MEMBER_2: 1, MEMBER_3: 1, "or": 2, "and": 3, "equal": 4, "neq": 4, "lt": 4, "lte": 4,
-             "gt": 4, "gte": 4, "plus": 5, "minus": 5, "mul": 6, "div": 6, "rem": 6}
+# binding strength as the parser and printer read it (a tighter operand needs no parentheses)
+_STRENGTH = {"assign": -1, "eq": -1, MEMBER_2: 0, MEMBER_3: 0, "equal": 1, "neq": 1, "lt": 1, "lte": 1, "gt": 1, "gte": 1,
+             "or": 2, "and": 3, "plus": 4, "minus": 4, "mul": 5, "div": 5, "rem": 5}
 
 
 def _binds_looser_or_same(inner: Call, outer: Call) -> bool:
-    return _STRENGTH.get(call_name(inner), 9) <= _STRENGTH.get(call_name(outer), 9)
+    return _STRENGTH.get(call_name(inner), 9) < _STRENGTH.get(call_name(outer), 9)
 
 
 def regopy_passes(m: Module, fresh: Fresh | None = None) -> Module:
