@@ -71,6 +71,7 @@ class PolicyInfo:
     # (rule name as its results carry it, what the rule checks): one entry per rule reports can name
     rule_docs: tuple[tuple[str, str], ...] = ()
     targets: tuple[Target, ...] = ()
+    engine: str = ""  # which evaluator runs it, where a dialect has several (Rego: "regopy" or "compiled")
 
 
 class Evaluator(Protocol):

@@ -33,6 +33,7 @@ from admission.engines.rego import passes as ps
 from admission.engines.rego.backend import BackendError
 from admission.engines.rego.inventory import inventory_of, trim_review, without_managed_fields
 from admission.engines.rego.isolate import Unit, check
+from admission.engines.rego.lexer import RegoSyntaxError
 from admission.engines.rego.match import constraint_matches, kinds_match
 from admission.engines.rego.paths import Paths, input_paths, prune
 from admission.engines.rego.pipeline import REGOPY, Evaluator, SourceMap, build, parse, regopy_sources
@@ -113,16 +114,23 @@ def _rego_line(doc: Document) -> int:
 
 
 def _parse_template_rego(t: Template, doc: Document) -> None:
-    """Parse the template's Rego and libs, positions counted in the YAML file when the text is found there."""
+    """Parse the template's Rego and libs, positions counted in the YAML file when the text is found there
+    (else a syntax error names the template document and the line inside its Rego)."""
     lines = _file_lines(doc)
-    file = doc.file
     start = max(doc.line - 1, 0)
-    line_offset, col_offset = _block_position(lines, start, t.rego)
-    t.module = parse(t.rego, file if line_offset or not lines else f"{file} (template {t.name})", line_offset, col_offset)
-    t.lib_modules = []
-    for i, lib in enumerate(t.libs):
-        lo, co = _block_position(lines, start, lib)
-        t.lib_modules.append(parse(lib, file if lo else f"{file} (template {t.name}, lib {i})", lo, co))
+    t.module = _parse_block(t, doc, lines, start, t.rego, "rego")
+    t.lib_modules = [_parse_block(t, doc, lines, start, lib, f"lib {i}") for i, lib in enumerate(t.libs)]
+
+
+def _parse_block(t: Template, doc: Document, lines: list[str], start: int, text: str, what: str) -> ast.Module:
+    line_offset, col_offset = _block_position(lines, start, text)
+    found = bool(line_offset or col_offset)
+    try:
+        return parse(text, doc.file, line_offset, col_offset)
+    except RegoSyntaxError as exc:
+        if found:
+            raise
+        raise PolicyError(f"{doc.file}:{doc.line}", f"template {t.name}: {what} line {exc.line}:{exc.col}: {exc.message}") from None
 
 
 _T = TypeVar("_T")
@@ -485,7 +493,7 @@ class ConstraintSet:
         return [
             PolicyInfo(c.name, "gatekeeper", c.source, (c.kind,), description=f"Gatekeeper constraint {c.kind}/{c.name}",
                        rule_docs=(("", f"Gatekeeper constraint {c.kind}/{c.name} (template {c.template.name})"),),
-                       targets=constraint_targets(c.match))
+                       targets=constraint_targets(c.match), engine=self.engine)
             for c in self.constraints
         ]
 
