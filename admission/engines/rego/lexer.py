@@ -88,6 +88,8 @@ def tokenize(text: str, *, file: str = "", line_offset: int = 0, col_offset: int
             ch = text[pos]
             if ch == '"':
                 raise RegoSyntaxError(file, line + line_offset, col + col_offset, "unterminated string (a string ends on its line; use `...` for text across lines)")
+            if ch == "$" and text[pos + 1 : pos + 2] in ('"', "`"):
+                raise RegoSyntaxError(file, line + line_offset, col + col_offset, "template strings ($\"...\") are not supported; use sprintf")
             if ch == "`":
                 raise RegoSyntaxError(file, line + line_offset, col + col_offset, "unterminated raw string: no closing `")
             raise RegoSyntaxError(file, line + line_offset, col + col_offset, f"unexpected character {ch!r}")

@@ -157,13 +157,8 @@ class _Printer:
     def body_text(self, body: ast.Body, indent: str) -> str:
         if not body:
             return ""
-        inner = indent + "\t"
-        lines: list[str] = []
-        for expr in body:
-            self.flush(expr.pos, inner, lines)
-            lines.append(inner + self.expr(expr, inner))
         keyword = " if" if self.v1 else ""
-        return f"{keyword} {{\n" + "\n".join(lines) + f"\n{indent}}}"
+        return f"{keyword} " + self.block(body, indent)
 
     # ------------------------------------------------------------------------------------ statements
 
@@ -179,9 +174,9 @@ class _Printer:
         elif isinstance(terms, ast.Call) and len(terms.args) == 2 and _call_name(terms.op) in ("assign", "eq"):
             op = ":=" if _call_name(terms.op) == "assign" else "="
             lhs, rhs = terms.args
-            text = f"{self.top(lhs, lead=True)} {op} {self.top(rhs)}"
+            text = f"{self.top(lhs)} {op} {self.top(rhs)}"
         else:
-            text = self.top(terms, lead=True)
+            text = self.top(terms)
         if expr.negated:
             text = "not " + text
         for w in expr.with_:
@@ -194,9 +189,15 @@ class _Printer:
             return "{ " + "; ".join(self.expr(e) for e in body) + " }"
         inner = indent + "\t"
         lines: list[str] = []
+        last = -1  # the line of the previous statement
         for e in body:
             self.flush(e.pos, inner, lines)
-            lines.append(inner + self.expr(e, inner))
+            text = self.expr(e, inner)
+            if text.startswith("-") and last >= 0:
+                # `x\n-1 < y` reads as `x - 1 < y`: end the previous statement with `;`
+                lines[last] += ";"
+            last = len(lines)
+            lines.append(inner + text)
         return "{\n" + "\n".join(lines) + f"\n{indent}}}"
 
     def some_symbol(self, term: ast.Term) -> str:
@@ -211,32 +212,28 @@ class _Printer:
                 return f"{self.operand(k, _MEMBER + 1)}, {self.operand(v, _MEMBER + 1)} in {self.operand(xs, _MEMBER + 1)}"
         return self.term(term)
 
-    def top(self, term: ast.Term, lead: bool = False) -> str:
+    def top(self, term: ast.Term) -> str:
         """A term where `k, v in xs` needs no parentheses (a statement, a `with` value)."""
         if isinstance(term, ast.Call) and _call_name(term.op) == ast.MEMBER_3 and len(term.args) == 3:
             return self.some_symbol(term)
-        return self.operand(term, _MEMBER, lead)
+        return self.operand(term, _MEMBER)
 
     # ------------------------------------------------------------------------------------ terms
 
-    def operand(self, term: ast.Term, min_prec: int, lead: bool = False) -> str:
-        """`term` where an operator of binding strength below `min_prec` needs parentheses. `lead`: the text
-        starts a statement, where a leading `-1` would continue the previous line."""
+    def operand(self, term: ast.Term, min_prec: int) -> str:
+        """`term` where an operator of binding strength below `min_prec` needs parentheses."""
         if isinstance(term, ast.Call):
             name = _call_name(term.op)
             if len(term.args) == 2 and name in _PREC:
                 prec = _PREC[name]
-                text = f"{self.operand(term.args[0], prec, lead)} {_OPS[name]} {self.operand(term.args[1], prec + 1)}"
+                text = f"{self.operand(term.args[0], prec)} {_OPS[name]} {self.operand(term.args[1], prec + 1)}"
                 return text if prec >= min_prec else f"({text})"
             if len(term.args) == 2 and name == ast.MEMBER_2:
                 self.future.add("in")
-                text = f"{self.operand(term.args[0], _MEMBER, lead)} in {self.operand(term.args[1], _MEMBER + 1)}"
+                text = f"{self.operand(term.args[0], _MEMBER)} in {self.operand(term.args[1], _MEMBER + 1)}"
                 return text if _MEMBER >= min_prec else f"({text})"
             if len(term.args) == 3 and name == ast.MEMBER_3:
                 return f"({self.some_symbol(term)})"
-        if lead and isinstance(term, ast.Scalar) and isinstance(term.value, int | float) and not isinstance(term.value, bool):
-            text = self.term(term)
-            return f"({text})" if text.startswith("-") else text
         return self.term(term)
 
     def term(self, term: ast.Term) -> str:
@@ -264,12 +261,13 @@ class _Printer:
             return "{" + ", ".join(self.operand(t, 0) for t in term.items) + "}"
         if isinstance(term, ast.Object):
             return "{" + ", ".join(f"{self.operand(k, 0)}: {self.operand(v, 0)}" for k, v in term.items) + "}"
+        # a comprehension's head is a single term (OPA reads `[a + b | ...]` as `[a + (b | ...)]`)
         if isinstance(term, ast.ArrayCompr):
-            return f"[{self.operand(term.term, 0)} | {self.inline(term.body)}]"
+            return f"[{self.operand(term.term, 99)} | {self.inline(term.body)}]"
         if isinstance(term, ast.SetCompr):
-            return f"{{{self.operand(term.term, 0)} | {self.inline(term.body)}}}"
+            return f"{{{self.operand(term.term, 99)} | {self.inline(term.body)}}}"
         if isinstance(term, ast.ObjectCompr):
-            return f"{{{self.operand(term.key, 0)}: {self.operand(term.value, 0)} | {self.inline(term.body)}}}"
+            return f"{{{self.operand(term.key, 99)}: {self.operand(term.value, 99)} | {self.inline(term.body)}}}"
         raise PrintError(f"not a term: {term!r}")
 
     def inline(self, body: ast.Body) -> str:
