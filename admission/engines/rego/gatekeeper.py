@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -31,12 +32,14 @@ from admission.engines import PolicyError, PolicyInfo, Target
 from admission.engines.rego import ast
 from admission.engines.rego import passes as ps
 from admission.engines.rego.backend import BackendError
+from admission.engines.rego.fastpath import CompiledTemplate, Declined, compile_template, route_of
 from admission.engines.rego.inventory import inventory_of, trim_review, without_managed_fields
 from admission.engines.rego.isolate import Unit, check
 from admission.engines.rego.lexer import RegoSyntaxError
 from admission.engines.rego.match import constraint_matches, kinds_match
 from admission.engines.rego.paths import Paths, input_paths, prune
 from admission.engines.rego.pipeline import REGOPY, Evaluator, SourceMap, build, parse, regopy_sources
+from admission.engines.rego.values import EvalError
 from admission.engines.yaml import schema
 from admission.manifests import Document
 from admission.results import Action, FailurePolicy, RuleResult, Status, parse_action
@@ -45,6 +48,9 @@ from admission.selectors import selector_matches
 from admission.types import Object
 
 TARGET = "admission.k8s.gatekeeper.sh"
+# the compiled evaluator for the templates it supports (ADMISSION_REGO_COMPILED=0: every template on regopy,
+# as the conformance tests run both paths)
+USE_COMPILED = os.environ.get("ADMISSION_REGO_COMPILED", "1") != "0"
 WHOLE = "(the whole set)"
 ACTION_RANK = {Action.ENFORCE: 3, Action.WARN: 2, Action.AUDIT: 1, Action.DRYRUN: 0}
 
@@ -404,6 +410,8 @@ class ConstraintSet:
     _inventory_cache: tuple[list[Object], list[int], dict[str, Any]] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _by_kind: dict[tuple[str, str], list[Constraint]] = field(default_factory=dict, repr=False)
+    routes: dict[str, str] = field(default_factory=dict)  # template name -> "compiled" or "regopy (why)"
+    fast: dict[str, CompiledTemplate] = field(default_factory=dict, repr=False)  # template name -> compiled
 
     def candidates(self, group: str, kind: str) -> list[Constraint]:
         """The constraints whose spec.match.kinds can match objects of this kind (the rest of spec.match is
@@ -483,7 +491,18 @@ class ConstraintSet:
         paths = input_paths([m for t in used for m in [t.module, *t.lib_modules] if m is not None], ("review",))
         # managedFields stay out of the input unless a template names them (the input's shape, not pruning)
         reads_managed = any("managedFields" in src for t in used for src in [t.rego, *t.libs])
-        return cls(constraints, program, templates, reads_managed_fields=reads_managed, review_paths=paths)
+        routes: dict[str, str] = {}
+        fast: dict[str, CompiledTemplate] = {}
+        for t in used:
+            if not USE_COMPILED:
+                routes[t.name] = "regopy (the compiled evaluator is switched off)"
+                continue
+            result = compile_template([m for m in [t.module, *t.lib_modules] if m is not None])
+            routes[t.name] = str(route_of(result))
+            if isinstance(result, CompiledTemplate):
+                fast[t.name] = result
+        return cls(constraints, program, templates, reads_managed_fields=reads_managed, review_paths=paths,
+                   routes=routes, fast=fast)
 
     @property
     def engine(self) -> str:
@@ -493,7 +512,7 @@ class ConstraintSet:
         return [
             PolicyInfo(c.name, "gatekeeper", c.source, (c.kind,), description=f"Gatekeeper constraint {c.kind}/{c.name}",
                        rule_docs=(("", f"Gatekeeper constraint {c.kind}/{c.name} (template {c.template.name})"),),
-                       targets=constraint_targets(c.match), engine=self.engine)
+                       targets=constraint_targets(c.match), engine=self.routes.get(c.template.name, self.engine))
             for c in self.constraints
         ]
 
@@ -514,22 +533,26 @@ class ConstraintSet:
         if not matched or self.program is None:
             return [], []
         errors: list[RuleResult] = []
+        violations: list[Violation] = []
+        if self.fast:
+            matched, violations, errors = self._evaluate_compiled(request, matched, state_objects)
+            if not matched:
+                return violations, errors
         review = prune(trim_review(_review(request), self.reads_managed_fields), self.review_paths)
         doc: dict[str, Any] = {"review": review, "matched__": _keys(matched)}
         if any(c.uses_inventory for c in matched):
             if callable(state_objects):
                 state_objects = state_objects()
             if state_objects is None:
-                return [], [
+                return violations, errors + [
                     _error(c, "cluster state is not available for data.inventory") for c in matched if c.uses_inventory
                 ]
             doc["inventory__"] = self._inventory(state_objects)
         try:
             out = self.program.evaluate(doc)  # the input, built once for all matched constraints
-            return self._violations(matched, out), errors
+            return violations + self._violations(matched, out), errors
         except BackendError:
             pass
-        violations: list[Violation] = []
         for c in matched:  # attribute the failure: one query per constraint
             doc["matched__"] = c.key
             try:
@@ -537,6 +560,42 @@ class ConstraintSet:
             except BackendError as exc:
                 errors.append(_error(c, str(exc)))
         return violations, errors
+
+    def _evaluate_compiled(
+        self, request: Request, matched: list[Constraint],
+        state_objects: list[Object] | Callable[[], list[Object] | None] | None,
+    ) -> tuple[list[Constraint], list[Violation], list[RuleResult]]:
+        """The matched constraints whose template is compiled, evaluated on the plain review; returns the
+        constraints left for regopy (other templates, and evaluations the compiled path declines)."""
+        rest: list[Constraint] = []
+        violations: list[Violation] = []
+        errors: list[RuleResult] = []
+        review: dict[str, Any] | None = None
+        inventory: dict[str, Any] | None = None
+        for c in matched:
+            ct = self.fast.get(c.template.name)
+            if ct is None:
+                rest.append(c)
+                continue
+            if review is None:
+                review = trim_review(_review(request), self.reads_managed_fields)
+            if c.uses_inventory and inventory is None:
+                if callable(state_objects):
+                    state_objects = state_objects()
+                if state_objects is None:
+                    errors.append(_error(c, "cluster state is not available for data.inventory"))
+                    continue
+                inventory = self._inventory(state_objects)
+            try:
+                found = ct.violations(review, c.parameters, inventory if c.uses_inventory else None)
+            except Declined:
+                rest.append(c)
+                continue
+            except EvalError as exc:
+                errors.append(_error(c, str(exc)))
+                continue
+            violations.extend(Violation(c, _text(v.msg), v.details) for v in found)
+        return rest, violations, errors
 
     def _inventory(self, objects: list[Object]) -> dict[str, Any]:
         """data.inventory, reused while the state holds the same objects. The cache keeps the objects
