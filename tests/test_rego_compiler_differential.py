@@ -70,14 +70,12 @@ def regopy_query(sources: list[str], query: str, input: Any, data: dict[str, Any
 
 
 def oracle_sources(sources: list[str], modules: list[Any]) -> list[str]:
-    """The modules as regopy is given them: v1, with its known defects worked around (regopy refuses, for
-    one, `[_]` inside a call's argument: "Invalid bracket argument"). Today that is translate.py's rewrite
-    of the source; without it, the AST printed as v1."""
-    try:
-        from admission.engines.rego.translate import translate
-    except ImportError:
-        return [format_module(m, v1=True) for m in modules]
-    return [translate(src) for src in sources]
+    """The modules as regopy is given them: v1, with its known defects worked around by the named passes
+    (regopy refuses, for one, `[_]` inside a call's argument: "Invalid bracket argument")."""
+    from admission.engines.rego.pipeline import print_for_regopy
+
+    del sources
+    return [print_for_regopy(m)[0] for m in modules]
 
 
 def _set_canon(v: Any) -> str:
