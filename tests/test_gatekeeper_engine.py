@@ -11,7 +11,7 @@ import pytest
 
 from admission.engine import Engine
 from admission.engines import Context, PolicyError
-from admission.engines.rego import RegoEvaluator
+from admission.engines.rego import RegoEvaluator, gatekeeper
 from admission.engines.rego.backend import Program
 from admission.engines.rego.match import constraint_matches, glob_match
 from admission.manifests import Document
@@ -238,8 +238,11 @@ def test_libs_and_parameters_per_constraint() -> None:
 
 
 def test_one_query_per_request_for_many_constraints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the regopy path, twenty constraints of one template are one regopy query per request."""
+    monkeypatch.setattr(gatekeeper, "USE_COMPILED", False)
     docs = [template()] + [constraint(f"c{i}", parameters={"labels": [f"l{i}"]}) for i in range(20)]
     ev = RegoEvaluator.from_sources(docs, [])
+    assert {p.engine for p in ev.policies()} == {"regopy (the compiled evaluator is switched off)"}
     calls: list[str] = []
     original = Program.evaluate
 
