@@ -58,8 +58,13 @@ def constraint(name: str, kind: str = "K8sRequiredLabels", match: dict[str, Any]
 
 
 def results(ev: RegoEvaluator, obj: dict[str, Any], ctx: Context | None = None, **kw: Any) -> list[tuple[str, Status, Action, str]]:
+    """The results that are not passes (passes: passed())."""
     out = ev.validate(Request.for_object(obj, **kw), ctx or Context())
-    return sorted((r.policy, r.status, r.action, r.message) for r in out)
+    return sorted((r.policy, r.status, r.action, r.message) for r in out if r.status != Status.PASS)
+
+
+def passed(ev: RegoEvaluator, obj: dict[str, Any], **kw: Any) -> list[str]:
+    return sorted(r.policy for r in ev.validate(Request.for_object(obj, **kw), Context()) if r.status == Status.PASS)
 
 
 def test_parameters_actions_and_messages() -> None:
@@ -393,3 +398,19 @@ def test_constraints_are_matched_through_a_per_kind_index() -> None:
     obj = pod()
     obj["metadata"]["labels"] = {"app": "web"}
     assert [r[0] for r in results(ev, obj)] == ["everything", "pods"]
+
+
+def test_a_matched_constraint_without_violations_passes() -> None:
+    """Reports and tests need the passes: a constraint that matched and found nothing is a pass, one that did
+    not match gives no result, one with a violation only its failure."""
+    ing = {"kinds": [{"apiGroups": ["networking.k8s.io"], "kinds": ["Ingress"]}]}
+    ev = RegoEvaluator.from_sources(
+        [template(), constraint("team", parameters={"labels": ["team"]}),
+         constraint("app", parameters={"labels": ["app"]}),
+         constraint("ingress", match=ing, parameters={"labels": ["team"]})],
+        [],
+    )
+    obj = pod()
+    obj["metadata"]["labels"] = {"app": "web"}
+    assert passed(ev, obj) == ["app"]
+    assert [r[0] for r in results(ev, obj)] == ["team"]
