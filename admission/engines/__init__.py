@@ -71,6 +71,9 @@ class PolicyInfo:
     # (rule name as its results carry it, what the rule checks): one entry per rule reports can name
     rule_docs: tuple[tuple[str, str], ...] = ()
     targets: tuple[Target, ...] = ()
+    # how policy reports classify its results (Kyverno's policies.kyverno.io/category and /severity); "" unknown
+    category: str = ""
+    severity: str = ""
 
 
 class Evaluator(Protocol):
