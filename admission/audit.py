@@ -11,11 +11,13 @@ are deleted.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol, TextIO, TypeVar
 
 from admission import policyreport
 from admission.engines import PolicyError
@@ -40,6 +42,7 @@ DEFAULT_KINDS: tuple[tuple[str, str], ...] = (
 
 # Lists every object of (apiVersion, kind), in one namespace or ("") all of them.
 Lister = Callable[[str, str, str], list[Object]]
+_T = TypeVar("_T")
 # Told (resources evaluated, resources in all) as the audit goes; the CLI draws a progress bar with it.
 Progress = Callable[[int, int], None]
 
@@ -133,6 +136,26 @@ class ReportStore(Protocol):
     def delete(self, namespace: str) -> None: ...
 
 
+RETRIES = 5  # attempts at an API call answered 429 (the API server's flow control, a CRD not ready yet)
+
+
+def _retrying(call: Callable[[], _T], sleep: Callable[[float], None] = time.sleep) -> _T:
+    """call(), again after the Retry-After the API server asks for (at most 5 s) while it answers 429."""
+    for attempt in range(RETRIES):
+        try:
+            return call()
+        except Exception as exc:
+            if getattr(exc, "status", None) != 429 or attempt == RETRIES - 1:
+                raise
+            headers = getattr(exc, "headers", None) or {}
+            try:
+                delay = float(headers.get("Retry-After") or 1)
+            except (TypeError, ValueError):
+                delay = 1.0
+            sleep(min(max(delay, 0.1), 5.0))
+    raise AssertionError("unreachable")
+
+
 class KubeReportStore:
     """Our reports in the cluster, through the dynamic client."""
 
@@ -153,7 +176,7 @@ class KubeReportStore:
         found: dict[str, Object] = {}
         for resource in self.kinds.values():
             try:
-                items = resource.get(label_selector=selector).to_dict().get("items") or []
+                items = _retrying(functools.partial(resource.get, label_selector=selector)).to_dict().get("items") or []
             except Exception as exc:
                 raise ClusterError(f"cannot list {self.form.api_version} {resource.kind}: {one_line(exc)}") from None
             for item in items:
@@ -165,8 +188,9 @@ class KubeReportStore:
     def apply(self, doc: Object) -> str:
         namespace = str(doc["metadata"].get("namespace") or "")
         try:
-            out = self.api.server_side_apply(self.kinds[bool(namespace)], body=doc, namespace=namespace or None,
-                                             field_manager=policyreport.FIELD_MANAGER, force_conflicts=True)
+            out = _retrying(lambda: self.api.server_side_apply(
+                self.kinds[bool(namespace)], body=doc, namespace=namespace or None,
+                field_manager=policyreport.FIELD_MANAGER, force_conflicts=True))
         except Exception as exc:
             raise ClusterError(f"cannot write {doc['kind']} {namespace + '/' if namespace else ''}"
                                f"{doc['metadata']['name']}: {one_line(exc)}") from None
@@ -174,7 +198,8 @@ class KubeReportStore:
 
     def delete(self, namespace: str) -> None:
         try:
-            self.api.delete(self.kinds[bool(namespace)], name=policyreport.REPORT_NAME, namespace=namespace or None)
+            _retrying(lambda: self.api.delete(self.kinds[bool(namespace)], name=policyreport.REPORT_NAME,
+                                              namespace=namespace or None))
         except Exception as exc:
             if getattr(exc, "status", None) != 404:
                 raise ClusterError(f"cannot delete the stale report of {namespace or 'the cluster'}: "

@@ -2,8 +2,8 @@
 Kyverno, Policy Reporter and most dashboards read today) or `openreports.io/v1alpha1` Report/ClusterReport
 (its successor). Building them is pure; `admission.audit` writes them to the cluster.
 
-One report per namespace (the namespaced kind, named REPORT_NAME) plus one cluster-scoped report for
-cluster-scoped objects. A report keeps at most `max_results` results (fail first, then error, warn, pass),
+One report per namespace with results (the namespaced kind, named REPORT_NAME) plus one cluster-scoped
+report for cluster-scoped objects. A report keeps at most `max_results` results (fail first, then error, warn, pass),
 and no more than MAX_BYTES of them, each message cut to MAX_MESSAGE characters, so the largest report stays
 below etcd's 1.5 MiB object limit; its `summary` always counts every result. A report that dropped results says how many in the
 TRUNCATED_ANNOTATION. A result identical to one in the previous report keeps that report's timestamp, so
@@ -126,11 +126,9 @@ def build(
     now = now or dt.datetime.now(dt.UTC)
     infos = {p.name: p for p in policies}
     by_namespace: dict[str, list[dict[str, Any]]] = {}
-    for e in evaluations:
-        ns = e.resource.namespace
-        entries = by_namespace.setdefault(ns, [])
+    for e in evaluations:  # a namespace without results gets no report (and loses the one it had)
         for r in e.results:
-            entries.append(result_entry(e, r, infos.get(r.policy), now))
+            by_namespace.setdefault(e.resource.namespace, []).append(result_entry(e, r, infos.get(r.policy), now))
     reports = []
     for ns in sorted(by_namespace):
         old = {_identity(x): x.get("timestamp") for x in ((previous or {}).get(ns) or {}).get("results") or ()}
