@@ -12,7 +12,6 @@ are deleted.
 from __future__ import annotations
 
 import functools
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TextIO, TypeVar
 
 from admission import policyreport
+from admission.cluster import ClusterError, connect, one_line
 from admission.engines import PolicyError
 from admission.lint import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, Resource, evaluate, findings, load_engine
 from admission.manifests import ManifestError
@@ -47,10 +47,6 @@ _T = TypeVar("_T")
 Progress = Callable[[int, int], None]
 
 
-class ClusterError(Exception):
-    """The cluster cannot be reached or listed; the message says what to do."""
-
-
 def parse_kind(text: str) -> tuple[str, str]:
     """`apps/v1/Deployment`, `v1/Pod` or a bare kind among the defaults."""
     api_version, _, kind = text.rpartition("/")
@@ -76,35 +72,17 @@ def fetch(lister: Lister, kinds: Iterable[tuple[str, str]], namespace: str = "")
     return objects
 
 
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception as one short line: the Kubernetes client's errors span many lines (urllib3 nests the
-    cause, ApiException appends headers and body)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def kube_api(kubeconfig: str | None = None, context: str | None = None) -> Any:
+    """A dynamic client for the cluster admission.cluster chooses (--kubeconfig/--context, $KUBECONFIG,
+    in-cluster, ~/.kube/config). Raises ClusterError (one line) when there is none or it cannot be reached."""
+    from kubernetes import dynamic
 
-
-def kube_api() -> Any:
-    """A dynamic client for the cluster of the current kubeconfig context, or the in-cluster service account.
-    Raises ClusterError (one line) when there is none or it cannot be reached."""
-    from kubernetes import client, config, dynamic
-    from kubernetes.config.config_exception import ConfigException
-
-    configuration = client.Configuration()
-    try:
-        config.load_incluster_config(client_configuration=configuration)
-    except ConfigException:
-        try:
-            # KUBECONFIG as it is now (the client reads it once, when it is first imported)
-            config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None,
-                                    client_configuration=configuration)
-        except Exception as exc:  # a missing, unreadable or malformed kubeconfig
-            raise ClusterError(f"no Kubernetes cluster configured (in-cluster or kubeconfig): {one_line(exc)}") from None
     # one attempt per call: an unreachable API server is reported at once, not after urllib3's retries
-    configuration.retries = 0
+    cluster = connect(kubeconfig, context, retries=0)
     try:
-        return dynamic.DynamicClient(client.ApiClient(configuration))  # reads the API server's discovery
+        return dynamic.DynamicClient(cluster.api)  # reads the API server's discovery
     except Exception as exc:
-        raise ClusterError(f"cannot reach the Kubernetes API server at {configuration.host}: {one_line(exc)}") from None
+        raise ClusterError(f"cannot reach the Kubernetes API server at {cluster.host}: {one_line(exc)}") from None
 
 
 def kube_lister(api: Any = None) -> Lister:
@@ -259,6 +237,8 @@ def run(
     store: ReportStore | None = None,
     api: Any = None,
     progress: Progress | None = None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
 ) -> int:
     """`admission audit`: print the results in `fmt` (lint's formats, or "policyreport"), and with `write`
     also write them to the cluster as reports. `progress(done, total)` is told how far evaluation is."""
@@ -275,7 +255,7 @@ def run(
         wanted = [parse_kind(k) for k in kinds] if kinds else list(DEFAULT_KINDS)
         engine = load_engine(policies, allow_empty=allow_empty)
         if lister is None or (write and store is None):
-            api = api if api is not None else kube_api()
+            api = api if api is not None else kube_api(kubeconfig, context)
         objects = fetch(lister or kube_lister(api), wanted, namespace)
         if write and store is None:
             store = KubeReportStore(api, policyreport.FORMATS[report_format])

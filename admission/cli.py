@@ -14,6 +14,14 @@ EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 
 
+def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--kubeconfig and --context (admission.cluster: otherwise $KUBECONFIG, in-cluster, ~/.kube/config)."""
+    command = click.option("--context", default=None, help="Kubeconfig context to use. Default: its current context.")(command)
+    return click.option("--kubeconfig", default=None, type=click.Path(dir_okay=False),
+                        help="Kubeconfig file. Default: $KUBECONFIG, then the in-cluster service account, then "
+                             "~/.kube/config.")(command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="admission")
 def main() -> None:
@@ -52,6 +60,7 @@ def main() -> None:
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--allow-empty", is_flag=True,
               help="Run with an empty policy set (otherwise a --policies path without policies is an error).")
+@cluster_options
 def serve(**options: object) -> None:
     """Run the HTTPS admission webhook server."""
     from admission.server import run
@@ -89,15 +98,18 @@ def lint(paths: tuple[str, ...], policies: tuple[str, ...], fmt: str, allow_empt
               show_default=True, help="wgpolicyk8s.io/v1alpha2 PolicyReport or openreports.io/v1alpha1 Report.")
 @click.option("--max-results", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Results kept per report (fail first, then error, warn, pass); the summary counts all.")
+@cluster_options
 def audit(policies: tuple[str, ...], fmt: str, kinds: tuple[str, ...], namespace: str, include_owned: bool,
-          allow_empty: bool, write_reports: bool, report_format: str, max_results: int) -> None:
+          allow_empty: bool, write_reports: bool, report_format: str, max_results: int, kubeconfig: str | None,
+          context: str | None) -> None:
     """Check what already runs in the cluster (current kubeconfig context) against the policies."""
     from admission.audit import run
 
     with _progress_bar("auditing") as progress:
         sys.exit(run(list(policies), fmt, sys.stdout, kinds=list(kinds), namespace=namespace,
                      include_owned=include_owned, allow_empty=allow_empty, write=write_reports,
-                     report_format=report_format, max_results=max_results, progress=progress))
+                     report_format=report_format, max_results=max_results, progress=progress,
+                     kubeconfig=kubeconfig, context=context))
 
 
 # A progress bar appears only on a terminal, and only once an audit has this many resources to evaluate.

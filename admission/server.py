@@ -60,6 +60,8 @@ class Settings:
     watch_policies: bool = True
     log_level: str = "info"
     allow_empty: bool = False  # an empty policy set is an error unless asked for (--allow-empty)
+    kubeconfig: str = ""  # --kubeconfig / --context (admission.cluster chooses when both are empty)
+    context: str = ""
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -351,15 +353,16 @@ def _cluster_state(settings: Settings, closers: list[Callable[[], None]]) -> Clu
         return static_state(settings.state_paths)
     if not settings.cluster:
         return unavailable("cluster state disabled (--no-cluster)")
-    from admission.watch import ClusterWatch, detect_cluster, kube_resources
+    from admission.cluster import ClusterError, connect
+    from admission.watch import ClusterWatch, gatekeeper_sync_kinds, kube_resources, synced_resources
 
-    configured, how = detect_cluster()
-    if not configured:
-        return unavailable(how)
-    from admission.watch import gatekeeper_sync_kinds, synced_resources
-
-    resources = kube_resources()
-    resources += synced_resources(gatekeeper_sync_kinds(settings.policies), skip=[r.kind for r in resources])
+    try:
+        cluster = connect(settings.kubeconfig or None, settings.context or None)
+    except ClusterError as exc:
+        return unavailable(str(exc))
+    resources = kube_resources(cluster.api)
+    resources += synced_resources(gatekeeper_sync_kinds(settings.policies), skip=[r.kind for r in resources],
+                                  api_client=cluster.api)
     watch = ClusterWatch(resources)
     watch.start()
     closers.append(watch.close)
@@ -382,7 +385,8 @@ def run(*, host: str = "0.0.0.0", port: int = 8443, workers: int = 1, policies: 
         namespace: str = "admission", max_body_bytes: int = 3 * 1024 * 1024, timeout_seconds: float = 8.0,
         insecure_http: bool = False, cluster: bool = True, state_paths: tuple[str, ...] = (),
         log_level: str = "info", watch_policies: bool = True, keep_alive_timeout: int = 5,
-        max_connections: int = 1000, http: str = "httptools", allow_empty: bool = False) -> int:
+        max_connections: int = 1000, http: str = "httptools", allow_empty: bool = False,
+        kubeconfig: str | None = None, context: str | None = None) -> int:
     """`admission serve`. Returns the exit code: 0 after a clean shutdown, 2 for unusable options or policies."""
     logs.configure(log_level)
     if workers < 1 or max_body_bytes < 1 or timeout_seconds <= 0 or keep_alive_timeout < 1 or max_connections < 1:
@@ -395,7 +399,8 @@ def run(*, host: str = "0.0.0.0", port: int = 8443, workers: int = 1, policies: 
 
     settings = Settings(policies=policy_paths(policies), max_body_bytes=max_body_bytes,
                         timeout_seconds=timeout_seconds, cluster=cluster, state_paths=list(state_paths),
-                        watch_policies=watch_policies, log_level=log_level, allow_empty=allow_empty)
+                        watch_policies=watch_policies, log_level=log_level, allow_empty=allow_empty,
+                        kubeconfig=kubeconfig or "", context=context or "")
     checked = Policies(settings.policies, allow_empty=allow_empty)
     if not checked.load():
         return _usage(f"cannot load policies: {checked.error}")
@@ -420,7 +425,9 @@ def run(*, host: str = "0.0.0.0", port: int = 8443, workers: int = 1, policies: 
                   f"{paths.ca}", file=sys.stderr, flush=True)
 
     if not state_paths:
-        _announce_cluster(cluster)
+        problem = _announce_cluster(cluster, kubeconfig, context)
+        if problem:
+            return _usage(problem)
 
     multiproc_dir = ""
     if workers > 1 and not os.environ.get(metrics.MULTIPROC_ENV):
@@ -453,19 +460,23 @@ def run(*, host: str = "0.0.0.0", port: int = 8443, workers: int = 1, policies: 
     return 0
 
 
-def _announce_cluster(cluster: bool) -> None:
-    """Say once, at start, whether rules that need cluster state will have it."""
+def _announce_cluster(cluster: bool, kubeconfig: str | None = None, context: str | None = None) -> str:
+    """Say once, at start, whether rules that need cluster state will have it. Returns why a cluster asked
+    for by --kubeconfig/--context cannot be used (then the server does not start), else ""."""
     if not cluster:
         log.warning("no cluster: --no-cluster given; rules that need cluster state error and follow their "
                     "failure policy")
-        return
+        return ""
     from admission.watch import detect_cluster
 
-    configured, how = detect_cluster()
+    configured, how = detect_cluster(kubeconfig, context)
     if configured:
         log.info("watching cluster state (NetworkPolicies, Namespaces) via %s", how)
+    elif kubeconfig or context:
+        return how
     else:
         log.warning("no cluster: %s; rules that need cluster state error and follow their failure policy", how)
+    return ""
 
 
 def _usage(message: str) -> int:

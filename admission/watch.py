@@ -169,26 +169,14 @@ class ClusterWatch:
 # --- the kubernetes client ----------------------------------------------------------------------------------
 
 
-def detect_cluster() -> tuple[bool, str]:
-    """Load in-cluster config or a kubeconfig. Returns (configured, how or why not)."""
-    from kubernetes import config
+def detect_cluster(kubeconfig: str | None = None, context: str | None = None) -> tuple[bool, str]:
+    """Whether a cluster is configured (see admission.cluster): (configured, how or why not)."""
+    from admission.cluster import ClusterError, connect
 
     try:
-        config.load_incluster_config()
-        return True, "in-cluster service account"
-    except config.ConfigException:
-        pass
-    import os
-
-    kubeconfig = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-    if not any(os.path.exists(p) for p in kubeconfig.split(os.pathsep) if p):
-        return False, "no Kubernetes cluster configured (not running in a cluster, no kubeconfig)"
-    try:
-        config.load_kube_config()
-        return True, "kubeconfig"
-    except Exception as exc:  # a broken kubeconfig (bad YAML, missing context...) means no cluster, not a crash
-        detail = " ".join(str(exc).split())
-        return False, f"no Kubernetes cluster configured (not running in a cluster; kubeconfig unusable: {detail})"
+        return True, connect(kubeconfig, context).how
+    except ClusterError as exc:
+        return False, str(exc)
 
 
 def _raw_list(fn: Callable[..., Any]) -> tuple[list[Object], str]:
@@ -217,12 +205,12 @@ def _raw_watch(fn: Callable[..., Any], resource_version: str, timeout: int) -> I
         resp.release_conn()
 
 
-def kube_resources() -> list[Resource]:
-    """NetworkPolicies and Namespaces through the kubernetes client (config loaded by detect_cluster)."""
+def kube_resources(api_client: Any = None) -> list[Resource]:
+    """NetworkPolicies and Namespaces through the kubernetes client (an ApiClient from admission.cluster)."""
     from kubernetes import client
 
-    core = client.CoreV1Api()
-    net = client.NetworkingV1Api()
+    core = client.CoreV1Api(api_client)
+    net = client.NetworkingV1Api(api_client)
 
     return [
         _resource("networking.k8s.io/v1", "NetworkPolicy", net.list_network_policy_for_all_namespaces),
@@ -289,11 +277,12 @@ def generic_list_function(api_client: Any, path: str) -> Callable[..., Any]:
     return call
 
 
-def synced_resources(kinds: list[tuple[str, str, str]], skip: Iterable[str] = ()) -> list[Resource]:
+def synced_resources(kinds: list[tuple[str, str, str]], skip: Iterable[str] = (), api_client: Any = None
+                     ) -> list[Resource]:
     """Resources for Gatekeeper-synced kinds (kinds already watched are skipped)."""
     from kubernetes import client
 
-    api_client = client.ApiClient()
+    api_client = api_client or client.ApiClient()
     out: list[Resource] = []
     skipped = set(skip)
     for group, version, kind in kinds:
