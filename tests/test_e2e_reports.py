@@ -38,18 +38,9 @@ def _kubeconfig() -> str:
 
 @pytest.fixture(scope="module")
 def api() -> Any:
-    path = _kubeconfig()
-    saved = os.environ.get("KUBECONFIG")
-    os.environ["KUBECONFIG"] = path
-    try:
-        client = kube_api()
-        install_crds(client)
-        yield client
-    finally:
-        if saved is None:
-            os.environ.pop("KUBECONFIG", None)
-        else:
-            os.environ["KUBECONFIG"] = saved
+    client = kube_api(_kubeconfig())
+    install_crds(client)
+    return client
 
 
 def install_crds(api: Any) -> None:
