@@ -187,7 +187,7 @@ class Webhook:
         wire = encode(req, allowed=decision.allowed, message=decision.message, warnings=decision.warnings, patch=patch)
         payload = dumps(wire)
         elapsed = time.perf_counter() - start
-        metrics.record_decision(endpoint, decision.allowed, decision.results)
+        metrics.record_decision(endpoint, decision.allowed, decision.results, req.dry_run)
         metrics.record_request(endpoint, 200, elapsed)
         logs.log_decision(endpoint, req, decision, elapsed * 1000, len(patch) if endpoint == "mutate" else None)
         return 200, payload
@@ -202,7 +202,7 @@ class Webhook:
             decision = Decision(False, f"[admission] {exc.message}; denied (fail closed)")
         wire = encode(req, allowed=decision.allowed, message=decision.message, warnings=decision.warnings)
         elapsed = time.perf_counter() - start
-        metrics.record_decision(endpoint, decision.allowed, decision.results)
+        metrics.record_decision(endpoint, decision.allowed, decision.results, req.dry_run)
         metrics.record_request(endpoint, 200, elapsed)
         logs.log_decision(endpoint, req, decision, elapsed * 1000, 0 if endpoint == "mutate" else None)
         return 200, dumps(wire)
@@ -354,7 +354,13 @@ def _cluster_state(settings: Settings, closers: list[Callable[[], None]]) -> Clu
     if not settings.cluster:
         return unavailable("cluster state disabled (--no-cluster)")
     from admission.cluster import ClusterError, connect
-    from admission.watch import ClusterWatch, gatekeeper_sync_kinds, kube_resources, synced_resources
+    from admission.watch import (
+        ClusterWatch,
+        gatekeeper_sync_kinds,
+        kube_resources,
+        namespace_fetcher,
+        synced_resources,
+    )
 
     try:
         cluster = connect(settings.kubeconfig or None, settings.context or None)
@@ -364,6 +370,8 @@ def _cluster_state(settings: Settings, closers: list[Callable[[], None]]) -> Clu
     resources += synced_resources(gatekeeper_sync_kinds(settings.policies), skip=[r.kind for r in resources],
                                   api_client=cluster.api)
     watch = ClusterWatch(resources)
+    # a namespace the watch has not seen yet is read from the API server, never taken as unlabelled
+    watch.state.fetch_namespace = namespace_fetcher(cluster.api)
     watch.start()
     closers.append(watch.close)
     return watch.state
