@@ -39,7 +39,8 @@ def main() -> None:
 @click.option("--key", type=click.Path(dir_okay=False), help="Private key of --cert (PEM).")
 @click.option("--certs-dir", default="certs", show_default=True, help="Where generated dev certificates live.")
 @click.option("--service", default="admission", show_default=True, help="Service name for the certificate's DNS names.")
-@click.option("--namespace", default="admission", show_default=True, help="Namespace of the Service.")
+@click.option("--namespace", default="admission", show_default=True,
+              help="The server's namespace: its Service's (certificate names) and the break-glass ConfigMap's.")
 @click.option("--max-body-bytes", default=3 * 1024 * 1024, show_default=True, type=int)
 @click.option("--timeout", "timeout_seconds", default=8.0, show_default=True, type=float,
               help="Per-request evaluation deadline in seconds; keep it below the webhook's timeoutSeconds.")

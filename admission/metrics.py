@@ -24,6 +24,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -60,6 +61,14 @@ LATENCY = Histogram(
 )
 DEADLINES = Counter("admission_deadline_exceeded", "Requests whose evaluation passed the deadline", ["endpoint"])
 RELOADS = Counter("admission_policy_reloads", "Policy reloads, by result (ok or error)", ["result"])
+BREAK_GLASS_ACTIVE = Gauge(
+    "admission_break_glass_active", "1 while the break-glass switch is on (denials answered as warnings)",
+    multiprocess_mode="livemax",
+)
+BREAK_GLASS_OVERRIDES = Counter(
+    "admission_break_glass_overrides", "Requests the policies denied and the break-glass switch allowed, by endpoint",
+    ["endpoint"],
+)
 
 
 # labels() looks the child up under a lock on every call; a request touches one per rule, so keep them,
@@ -78,6 +87,14 @@ def _child(metric: Counter | Histogram, *labels: str) -> Any:
 def record_request(endpoint: str, code: int, seconds: float) -> None:
     _child(REQUESTS, endpoint, str(code)).inc()
     _child(LATENCY, endpoint).observe(seconds)
+
+
+def record_break_glass(endpoint: str) -> None:
+    _child(BREAK_GLASS_OVERRIDES, endpoint).inc()
+
+
+def set_break_glass(active: bool) -> None:
+    BREAK_GLASS_ACTIVE.set(1 if active else 0)
 
 
 _pending: dict[tuple[str, str, str], int] = {}  # rule results not yet added to RULES

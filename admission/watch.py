@@ -244,6 +244,17 @@ def namespace_fetcher(api_client: Any = None, timeout: float = 2.0) -> Callable[
     return fetch
 
 
+def configmap_resource(api_client: Any, namespace: str, name: str) -> Resource:
+    """One ConfigMap, listed and watched by name (a field selector; RBAC may grant just that name)."""
+    import functools
+
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client)
+    fn = functools.partial(core.list_namespaced_config_map, namespace, field_selector=f"metadata.name={name}")
+    return _resource("v1", "ConfigMap", fn)
+
+
 # --- kinds a Gatekeeper sync Config names ------------------------------------------------------------------
 
 
