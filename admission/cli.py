@@ -75,11 +75,15 @@ def serve(**options: object) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "junit"]), default="text", show_default=True)
 @click.option("--allow-empty", is_flag=True,
               help="Run with an empty policy set (otherwise a --policies path without policies is an error).")
-def lint(paths: tuple[str, ...], policies: tuple[str, ...], fmt: str, allow_empty: bool) -> None:
+@click.option("--allow-no-resources", is_flag=True,
+              help="Input without any Kubernetes resource is not an error (for hooks handed every changed YAML file).")
+def lint(paths: tuple[str, ...], policies: tuple[str, ...], fmt: str, allow_empty: bool,
+         allow_no_resources: bool) -> None:
     """Check manifests against the policies; exit 1 when an enforced rule fails."""
     from admission.lint import run
 
-    sys.exit(run(list(paths), list(policies), fmt, sys.stdout, allow_empty=allow_empty))
+    sys.exit(run(list(paths), list(policies), fmt, sys.stdout, allow_empty=allow_empty,
+                 allow_no_resources=allow_no_resources))
 
 
 @main.command()

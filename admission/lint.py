@@ -339,8 +339,10 @@ def run(
     mutate: bool = True,
     workers: int | None = None,
     allow_empty: bool = False,
+    allow_no_resources: bool = False,
 ) -> int:
-    """Lint manifests under paths (files, folders, `-` for stdin) and write a report in fmt to out."""
+    """Lint manifests under paths (files, folders, `-` for stdin) and write a report in fmt to out. Input
+    without any Kubernetes resource is a usage error, unless `allow_no_resources` (then an empty report)."""
     from admission import report
 
     err = err or sys.stderr
@@ -359,7 +361,7 @@ def run(
         return EXIT_USAGE
     resources = collect(docs, default_namespace)
     notes = skipped(docs)
-    if not resources:
+    if not resources and not allow_no_resources:
         for note in notes:
             err.write(f"note: {note}\n")
         err.write(f"error: no Kubernetes resources found in {', '.join(paths)}"
