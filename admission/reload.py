@@ -16,7 +16,7 @@ from pathlib import Path
 
 from admission import metrics
 from admission.engine import Engine
-from admission.engines import PolicyError
+from admission.engines import PolicyError, PolicyInfo
 from admission.manifests import ManifestError
 from admission.policyset import load
 
@@ -36,6 +36,8 @@ class Policies:
         self.error: str = ""
         self.loaded_at: float = time.time() if engine is not None else 0.0
         self.generation = 1 if engine is not None else 0
+        # called with each newly loaded set's PolicyInfo (serve --register: admission.register.Registrar)
+        self.on_load: list[Callable[[list[PolicyInfo]], object]] = []
 
     @property
     def ready(self) -> bool:
@@ -59,6 +61,11 @@ class Policies:
             "policies": len(engine.policies()), "generation": self.generation,
             "paths": [str(p) for p in self.paths],
         }})
+        for hook in self.on_load:
+            try:
+                hook(engine.policies())
+            except Exception:  # a hook must not undo a good load
+                log.exception("after-load hook failed")
         return True
 
     def _failed(self, message: str) -> bool:

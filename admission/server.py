@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -65,6 +66,13 @@ class Settings:
     namespace: str = "admission"  # the server's own: where the break-glass ConfigMap lives
     kubeconfig: str = ""  # --kubeconfig / --context (admission.cluster chooses when both are empty)
     context: str = ""
+    # serve --register: keep the webhook configurations in step with each loaded policy set
+    register: bool = False
+    register_url: str = ""
+    register_service: str = ""  # NAMESPACE/NAME[:PORT]
+    register_name: str = "admission"
+    register_namespace_labels: list[str] = field(default_factory=list)  # KEY=VALUE: only these namespaces
+    ca_bundle: str = ""  # the CA bundle file put into caBundle
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -321,6 +329,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     """The app. With `engine`, that policy set is used as is (no files, no reload)."""
     settings = settings or Settings()
     policies = Policies(policy_paths(settings.policies), engine=engine, allow_empty=settings.allow_empty)
+    if settings.register:
+        policies.on_load.append(registrar(settings))
     webhook = Webhook(settings, policies, state or unavailable("cluster state not initialised"))
 
     @contextlib.asynccontextmanager
@@ -340,6 +350,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 tasks.append(asyncio.create_task(policies.watch(stop)))
             _on_sighup(policies)
         tasks.append(asyncio.create_task(_flush_metrics(stop)))
+        from admission import tls
+
+        reloadable = tls.current()
+        if reloadable is not None:
+            tasks.append(asyncio.create_task(reloadable.watch(stop)))
         try:
             yield
         finally:
@@ -361,6 +376,16 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         HTTPException: _http_error, Exception: _internal_error,
     }
     return App(webhook, Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers))
+
+
+def registrar(settings: Settings) -> Callable[[list[Any]], object]:
+    from admission.register import Registrar
+    from admission.webhooks import Registration, check_url, parse_label, parse_service
+
+    reg = Registration(name=settings.register_name, url=check_url(settings.register_url) if settings.register_url
+                       else "", service=parse_service(settings.register_service) if settings.register_service else None,
+                       namespace_labels=tuple(parse_label(t) for t in settings.register_namespace_labels))
+    return Registrar(reg, settings.kubeconfig or None, settings.context or None, ca_file=settings.ca_bundle)
 
 
 async def _flush_metrics(stop: asyncio.Event, every: float = 1.0) -> None:
@@ -437,12 +462,14 @@ def app_from_env() -> App:
 
 
 def run(*, host: str = "0.0.0.0", port: int = 8443, workers: int = 1, policies: tuple[str, ...] = (),
-        cert: str | None = None, key: str | None = None, certs_dir: str = "certs", service: str = "admission",
+        cert: str | None = None, key: str | None = None, certs_dir: str | None = None, service: str = "admission",
         namespace: str = "admission", max_body_bytes: int = 3 * 1024 * 1024, timeout_seconds: float = 8.0,
         insecure_http: bool = False, cluster: bool = True, state_paths: tuple[str, ...] = (),
         log_level: str = "info", watch_policies: bool = True, keep_alive_timeout: int = 5,
         max_connections: int = 1000, http: str = "httptools", allow_empty: bool = False,
-        kubeconfig: str | None = None, context: str | None = None) -> int:
+        kubeconfig: str | None = None, context: str | None = None, register: bool = False,
+        register_url: str = "", webhook_name: str = "admission", ca_bundle: str | None = None,
+        namespace_labels: tuple[str, ...] = ()) -> int:
     """`admission serve`. Returns the exit code: 0 after a clean shutdown, 2 for unusable options or policies."""
     logs.configure(log_level)
     if workers < 1 or max_body_bytes < 1 or timeout_seconds <= 0 or keep_alive_timeout < 1 or max_connections < 1:
@@ -457,6 +484,28 @@ def run(*, host: str = "0.0.0.0", port: int = 8443, workers: int = 1, policies: 
                         timeout_seconds=timeout_seconds, cluster=cluster, state_paths=list(state_paths),
                         watch_policies=watch_policies, log_level=log_level, allow_empty=allow_empty,
                         kubeconfig=kubeconfig or "", context=context or "", namespace=namespace)
+    if register:
+        from admission.webhooks import RegistrationError, check_url, parse_label
+
+        settings.register, settings.register_name = True, webhook_name
+        settings.register_namespace_labels = list(namespace_labels)
+        try:
+            settings.register_url = check_url(register_url) if register_url else ""
+            for text in namespace_labels:
+                parse_label(text)
+        except RegistrationError as exc:
+            return _usage(str(exc))
+        settings.register_service = "" if register_url else f"{namespace}/{service}"
+        if insecure_http:
+            return _usage("--register needs TLS: the API server calls webhooks over HTTPS only")
+        if cert and not ca_bundle:
+            return _usage("--register with --cert/--key needs --ca-bundle (the CA that signed --cert)")
+        from admission.cluster import ClusterError, connect
+
+        try:
+            connect(kubeconfig, context)
+        except ClusterError as exc:
+            return _usage(f"--register needs access to the cluster: {exc}")
     checked = Policies(settings.policies, allow_empty=allow_empty)
     if not checked.load():
         return _usage(f"cannot load policies: {checked.error}")
@@ -468,13 +517,17 @@ def run(*, host: str = "0.0.0.0", port: int = 8443, workers: int = 1, policies: 
 
     ssl: dict[str, Any] = {}
     if not insecure_http:
-        from admission.certs import CertError, check_user_certs, ensure
+        from admission import certs, tls
 
         try:
-            paths = check_user_certs(cert, key) if cert and key else ensure(certs_dir, service, namespace)
-        except CertError as exc:
+            paths = (certs.check_user_certs(cert, key) if cert and key
+                     else certs.ensure(certs.certs_dir(certs_dir), service, namespace))
+        except certs.CertError as exc:
             return _usage(str(exc))
-        ssl = {"ssl_certfile": str(paths.cert), "ssl_keyfile": str(paths.key)}
+        # reloaded when the files change (admission.tls): `admission certs rotate` or a renewed Secret
+        ssl = {"ssl_certfile": str(paths.cert), "ssl_keyfile": str(paths.key), "ssl_context_factory": tls.context_factory}
+        if register:
+            settings.ca_bundle = str(Path(ca_bundle).resolve()) if ca_bundle else str(paths.ca)
         if paths.ca is not None:
             what = "created" if paths.created else "reusing"
             print(f"admission: {what} serving certificate {paths.cert}; CA bundle for the webhook's caBundle: "

@@ -125,3 +125,20 @@ def test_serve_refuses_to_start_with_an_unusable_kubeconfig(tmp_path: Path) -> N
         code = run(kubeconfig=str(tmp_path / "missing"), certs_dir=str(tmp_path / "certs"), log_level="error")
     assert code == 2
     assert "does not exist" in err.getvalue()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ({"register": True}, "--register needs access to the cluster: no Kubernetes cluster configured"),
+    ({"register": True, "register_url": "http://127.0.0.1:1"}, "--url"),
+    ({"register": True, "insecure_http": True}, "needs TLS"),
+])
+def test_serve_register_refuses_what_cannot_work(tmp_path: Path, args: dict[str, object], message: str) -> None:
+    import contextlib
+
+    from admission.server import run
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = run(certs_dir=str(tmp_path / "certs"), log_level="error", **args)  # type: ignore[arg-type]
+    assert code == 2
+    assert message in err.getvalue()

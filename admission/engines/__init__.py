@@ -60,6 +60,20 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Skips:
+    """Requests a policy never acts on, in the terms a webhook registration can express: a user, a group, a
+    namespace named exactly. Each is a promise that every rule of the policy skips such a request (an
+    exclusion of the rule itself), so a webhook serving only such policies may leave them out."""
+
+    users: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+    namespaces: frozenset[str] = frozenset()
+
+    def __and__(self, other: Skips) -> Skips:
+        return Skips(self.users & other.users, self.groups & other.groups, self.namespaces & other.namespaces)
+
+
+@dataclass(frozen=True)
 class PolicyInfo:
     name: str
     dialect: str  # "kyverno" | "rego" | "gatekeeper"
@@ -74,6 +88,10 @@ class PolicyInfo:
     # how policy reports classify its results (Kyverno's policies.kyverno.io/category and /severity); "" unknown
     category: str = ""
     severity: str = ""
+    # how the webhook that sends this policy its requests is registered (admission.webhooks)
+    failure_policy: str = "Fail"  # when the server cannot answer: Fail (deny) or Ignore (admit)
+    timeout_seconds: int | None = None  # the API server's wait for an answer (None: the registration's default)
+    skips: Skips = Skips()
 
 
 class Evaluator(Protocol):

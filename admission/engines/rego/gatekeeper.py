@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from admission.engines import PolicyError, PolicyInfo, Target
+from admission.engines import PolicyError, PolicyInfo, Skips, Target
 from admission.engines.rego import share
 from admission.engines.rego import translate as tr
 from admission.engines.rego.backend import BackendError, Program
@@ -411,7 +411,7 @@ class ConstraintSet:
         return [
             PolicyInfo(c.name, "gatekeeper", c.source, (c.kind,), description=f"Gatekeeper constraint {c.kind}/{c.name}",
                        rule_docs=(("", f"Gatekeeper constraint {c.kind}/{c.name} (template {c.template.name})"),),
-                       targets=constraint_targets(c.match))
+                       targets=constraint_targets(c.match), skips=constraint_skips(c.match))
             for c in self.constraints
         ]
 
@@ -497,6 +497,13 @@ def constraint_targets(match: dict[str, Any] | None) -> tuple[Target, ...]:
         names = [str(k) for k in entry.get("kinds") or ["*"]]
         out.extend(Target("validate", g, "*", k) for g in groups for k in names)
     return tuple(out)
+
+
+def constraint_skips(match: dict[str, Any] | None) -> Skips:
+    """spec.match.excludedNamespaces named exactly (a `prefix*` pattern is left to the constraint itself)."""
+    names = (match or {}).get("excludedNamespaces") or []
+    return Skips(namespaces=frozenset(n for n in names if isinstance(n, str) and n and not n.endswith("*")
+                                      and not n.startswith("*")))
 
 
 def _keys(constraints: list[Constraint]) -> str:

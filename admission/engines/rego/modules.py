@@ -242,7 +242,7 @@ class ModuleSet:
                        validates=any(r != "patch" for r in m.rules), description=f"Rego module {m.package}",
                        rule_docs=(("", f"Rego module {m.package} ({m.file})"),)
                        + ((("patch", f"Rego module {m.package}: patch"),) if "patch" in m.rules else ()),
-                       targets=_targets(m))
+                       targets=_targets(m), failure_policy=m.failure_policy.value)
             for m in self.policies_
         ]
 

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from admission.engines import OPERATIONS, Context, PolicyError, PolicyInfo, Target
+from admission.engines import OPERATIONS, Context, PolicyError, PolicyInfo, Skips, Target
 from admission.engines.yaml.conditions import evaluate_conditions
 from admission.engines.yaml.context import load_context
 from admission.engines.yaml.pattern import match_pattern
 from admission.engines.yaml.podsecurity import check
 from admission.engines.yaml.policy import Policy, Rule, parse_policy
-from admission.engines.yaml.values import wildcard_match
+from admission.engines.yaml.values import contains_wildcard, wildcard_match
 from admission.manifests import Document
 from admission.match import Subject, block_kinds, parse_kind_selector
 from admission.podsecurity import sharing
@@ -188,6 +188,9 @@ class KyvernoEvaluator:
                 targets=tuple(t for r in p.all_rules for t in rule_targets(r)),
                 category=str(p.annotations.get("policies.kyverno.io/category") or ""),
                 severity=str(p.annotations.get("policies.kyverno.io/severity") or ""),
+                failure_policy=p.failure_policy.value,
+                timeout_seconds=_timeout(p),
+                skips=policy_skips(p),
             )
             for p in self._policies
         ]
@@ -387,6 +390,82 @@ def _targets(rule: Rule) -> list[Target]:
             if (group, kind, sub) in (("*", "Pod", ""), ("", "Pod", "")) and "UPDATE" in ops:
                 out.append(Target(phase, group, version, kind, "ephemeralcontainers", ("UPDATE",)))
     return out
+
+
+def _timeout(policy: Policy) -> int | None:
+    value = (policy.raw.get("spec") or {}).get("webhookTimeoutSeconds")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def policy_skips(policy: Policy) -> Skips:
+    """The users, groups and namespaces every admission rule of the policy excludes by name (see Skips)."""
+    found: Skips | None = None
+    for rule in policy.all_rules:
+        if rule.validate is None and rule.mutate is None:
+            continue
+        skips = rule_skips(rule.exclude, tuple(rule_targets(rule)))
+        found = skips if found is None else found & skips
+    return found or Skips()
+
+
+def rule_skips(exclude: dict[str, Any] | None, targets: tuple[Target, ...] = ()) -> Skips:
+    """What an exclude block excludes whatever else the request is: a filter naming only subjects (exact
+    users, groups, service accounts) or only namespaces (exact names), besides kinds that cover every kind
+    the rule matches (`targets`; as auto-generated rules carry). Anything else contributes nothing."""
+    if not isinstance(exclude, dict):
+        return Skips()
+    if "any" in exclude or "all" in exclude:
+        filters = list(exclude.get("any") or [])
+        every = exclude.get("all") or []
+        if isinstance(every, list) and len(every) == 1:  # all of several filters: none alone excludes
+            filters += every
+    else:
+        filters = [exclude]
+    users: set[str] = set()
+    groups: set[str] = set()
+    namespaces: set[str] = set()
+    for f in filters if isinstance(filters, list) else []:
+        if not isinstance(f, dict):
+            continue
+        resources = f.get("resources")
+        if isinstance(resources, dict) and resources.get("kinds") and _covers(resources["kinds"], targets):
+            resources = {k: v for k, v in resources.items() if k != "kinds"}
+        others = {k for k, v in f.items() if v and k != "resources"}
+        if others == {"subjects"} and not resources:
+            for subj in f["subjects"] if isinstance(f["subjects"], list) else []:
+                if not isinstance(subj, dict):
+                    continue
+                kind, name = subj.get("kind"), str(subj.get("name") or "")
+                if not name or contains_wildcard(name):
+                    continue
+                if kind == "User":
+                    users.add(name)
+                elif kind == "Group":
+                    groups.add(name)
+                elif kind == "ServiceAccount" and subj.get("namespace") and not contains_wildcard(
+                        str(subj["namespace"])):
+                    users.add(f"system:serviceaccount:{subj['namespace']}:{name}")
+        elif not others and isinstance(resources, dict) and {k for k, v in resources.items() if v} == {"namespaces"}:
+            names = resources["namespaces"]
+            namespaces.update(str(n) for n in names if isinstance(n, str) and n and not contains_wildcard(n))
+    return Skips(frozenset(users), frozenset(groups), frozenset(namespaces))
+
+
+def _covers(kinds: Any, targets: tuple[Target, ...]) -> bool:
+    """Whether kind selectors select every target (then, in an exclude filter, they narrow nothing)."""
+    if not targets or not isinstance(kinds, list):
+        return False
+    try:
+        selectors = [parse_kind_selector(str(k)) for k in kinds]
+    except (TypeError, ValueError):
+        return False
+
+    def covered(t: Target) -> bool:
+        sub = "" if (t.kind, t.subresource) == ("Pod", "ephemeralcontainers") else t.subresource
+        return any(g in ("*", t.group) and v in ("*", t.version) and k == t.kind and s in ("*", sub)
+                   for g, v, k, s in selectors)
+
+    return all(covered(t) for t in targets)
 
 
 def _list(value: Any) -> list[Any]:
