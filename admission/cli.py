@@ -324,8 +324,13 @@ def certs_show(certs_dir: str | None, output: str, print_bundle: bool, print_fil
 @main.command(name="test")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-v", "--verbose", is_flag=True, help="Print passing results too.")
-def test_cmd(paths: tuple[str, ...], verbose: bool) -> None:
+@click.option("--engine", type=click.Choice(["auto", "cel", "rego"]), default="auto", show_default=True,
+              help="Which code of a Gatekeeper template that has both runs: CEL (K8sNativeValidation) or Rego; "
+                   "auto runs CEL when present.")
+def test_cmd(paths: tuple[str, ...], verbose: bool, engine: str) -> None:
     """Run policy test suites (our format, kyverno-test.yaml, Gatekeeper Suite)."""
+    from admission.engines.cel.gatekeeper_cel import engine as gatekeeper_engine
     from admission.testing import run
 
-    sys.exit(run(list(paths), sys.stdout, verbose=verbose))
+    with gatekeeper_engine(engine):
+        sys.exit(run(list(paths), sys.stdout, verbose=verbose))

@@ -131,7 +131,8 @@ class Engine:
         return self.review(request, ctx, Phase.VALIDATE).validate_results
 
     def steps(self) -> list[Engine]:
-        """The engine split into one Engine per mutating Kyverno policy (other evaluators stay whole)."""
+        """The engine split into one Engine per mutating Kyverno policy, of either Kyverno dialect (other
+        evaluators stay whole)."""
         if self._steps is None:
             from admission.engines.yaml import KyvernoEvaluator
 
@@ -139,6 +140,8 @@ class Engine:
             for evaluator in self.evaluators:
                 if isinstance(evaluator, KyvernoEvaluator):
                     steps.extend(Engine([KyvernoEvaluator([p])]) for p in evaluator.compiled if p.mutates)
+                elif hasattr(evaluator, "per_policy"):  # another dialect that mutates one policy at a time
+                    steps.extend(Engine([e]) for e in evaluator.per_policy())
                 else:
                     steps.append(Engine([evaluator]))
             self._steps = steps

@@ -325,7 +325,7 @@ def locate(found: list[Finding], texts: dict[str, str] | None = None) -> list[Fi
 def load_engine(policies: list[str], *, allow_empty: bool = False) -> Engine:
     from admission.policyset import builtin_policies, load
 
-    return load(policies or [builtin_policies()], allow_empty=allow_empty)
+    return load(policies or [builtin_policies()], allow_empty=allow_empty, offline=True)
 
 
 def run(

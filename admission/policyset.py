@@ -1,4 +1,5 @@
-"""Load a policy set from files and folders: Kyverno-dialect YAML, Rego modules, Gatekeeper templates.
+"""Load a policy set from files and folders: Kyverno-dialect YAML, Kyverno's CEL kinds, Rego modules,
+Gatekeeper templates (Rego, or CEL: see admission.engines.cel.gatekeeper_cel).
 
 A broken file is reported with its file and line (PolicyError / ManifestError); callers that reload keep
 their last good set. A missing path, a path without any policy document and an empty set are errors too
@@ -13,6 +14,8 @@ from pathlib import Path
 
 from admission.engine import Engine
 from admission.engines import Evaluator, PolicyError
+from admission.engines.cel.gatekeeper_cel import split as split_gatekeeper
+from admission.engines.cel.kyverno_policies import is_cel_policy
 from admission.engines.psa import PodSecurityAdmission
 from admission.manifests import Document, find_files, load_file
 
@@ -95,6 +98,10 @@ def _kyverno_kind_problem(doc: Document) -> str:
     kind = obj.get("kind")
     if kind in KYVERNO_KINDS:
         return ""
+    from admission.engines.cel.kyverno_policies import KINDS as CEL_KINDS
+
+    if kind in CEL_KINDS and kind != "PolicyException":  # kyverno.io has its own PolicyException
+        return f"kind: {kind} is in the policies.kyverno.io group, not {api}; did you mean 'policies.kyverno.io/v1'?"
     hint = did_you_mean(str(kind), KYVERNO_KINDS) if isinstance(kind, str) else ""
     return f"kind: {kind!r} of {obj.get('apiVersion')} is not supported (only ClusterPolicy and Policy){hint}"
 
@@ -103,15 +110,21 @@ NO_POLICIES = ("no policy documents (Kyverno ClusterPolicy/Policy, Rego modules,
                "constraints, PodSecurityException); pass --allow-empty to run without policies")
 
 
-def load(paths: Iterable[str | Path], *, allow_empty: bool = False) -> Engine:
+def load(paths: Iterable[str | Path], *, allow_empty: bool = False, offline: bool = False) -> Engine:
     """An Engine over every policy found under paths. Raises PolicyError or ManifestError on a broken file.
 
     A path that does not exist is an error naming it; so is a path holding no policy document, and an empty
-    set, unless allow_empty (asked for explicitly, e.g. `--allow-empty`)."""
+    set, unless allow_empty (asked for explicitly, e.g. `--allow-empty`). offline (lint, test, audit): a
+    ValidatingAdmissionPolicy or MutatingAdmissionPolicy without a binding applies wherever it matches, as
+    the kyverno CLI applies it; otherwise (serve) it does nothing, as in the API server."""
+    from admission.engines.cel.policy import is_admission_policy
+
+    cel: list[Document] = []
     kyverno: list[Document] = []
     gatekeeper: list[Document] = []
     rego_files: list[Path] = []
     exceptions: list[Document] = []
+    kyverno_cel: list[Document] = []  # Kyverno's CEL kinds (policies.kyverno.io)
     paths = list(paths)
     if not paths and not allow_empty:
         raise PolicyError("--policies", NO_POLICIES)
@@ -119,7 +132,7 @@ def load(paths: Iterable[str | Path], *, allow_empty: bool = False) -> Engine:
         path = Path(p)
         if not path.exists():
             raise PolicyError(str(path), "no such file or folder")
-        found = len(kyverno) + len(gatekeeper) + len(rego_files) + len(exceptions)
+        found = len(kyverno) + len(gatekeeper) + len(rego_files) + len(exceptions) + len(cel) + len(kyverno_cel)
         for f in find_files(path, POLICY_SUFFIXES):
             if opt_in_skipped(path, f):
                 continue
@@ -134,19 +147,38 @@ def load(paths: Iterable[str | Path], *, allow_empty: bool = False) -> Engine:
                     gatekeeper.append(doc)
                 elif is_psa_exception(doc):
                     exceptions.append(doc)
+                elif is_admission_policy(doc):
+                    cel.append(doc)
+                elif is_cel_policy(doc.obj):
+                    kyverno_cel.append(doc)
                 elif problem := _kyverno_kind_problem(doc):
                     raise PolicyError(f"{doc.file}:{doc.line}", problem)
-        if not allow_empty and found == len(kyverno) + len(gatekeeper) + len(rego_files) + len(exceptions):
+        if not allow_empty and found == (len(kyverno) + len(gatekeeper) + len(rego_files) + len(exceptions) + len(cel)
+                                         + len(kyverno_cel)):
             raise PolicyError(str(path), NO_POLICIES)
     evaluators: list[Evaluator] = []
     if kyverno:
         from admission.engines.yaml import KyvernoEvaluator
 
         evaluators.append(KyvernoEvaluator.from_documents(kyverno))
+    if kyverno_cel:
+        from admission.engines.cel.kyverno_evaluator import CelPolicyEvaluator
+
+        evaluators.append(CelPolicyEvaluator.from_documents(kyverno_cel))
+    # templates whose CEL code entry runs (gatekeeper_cel.ENGINE), with their constraints, go to CEL
+    gatekeeper, gatekeeper_cel = split_gatekeeper(gatekeeper)
     if gatekeeper or rego_files:
         from admission.engines.rego import RegoEvaluator
 
         evaluators.append(RegoEvaluator.from_sources(gatekeeper, rego_files))
+    if gatekeeper_cel:
+        from admission.engines.cel.gatekeeper_cel import GatekeeperCelEvaluator
+
+        evaluators.append(GatekeeperCelEvaluator.from_documents(gatekeeper_cel))
+    if cel:
+        from admission.engines.cel.evaluator import CelEvaluator
+
+        evaluators.append(CelEvaluator.from_documents(cel, apply_unbound=offline))
     # Namespace-label Pod Security is always on: it does nothing where no namespace asks for it.
     evaluators.append(PodSecurityAdmission.from_documents(exceptions))
     return Engine(evaluators)

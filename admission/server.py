@@ -411,6 +411,7 @@ def _cluster_state(settings: Settings, closers: list[Callable[[], None]]) -> Clu
     from admission.cluster import ClusterError, connect
     from admission.watch import (
         ClusterWatch,
+        admission_policy_param_kinds,
         gatekeeper_sync_kinds,
         kube_resources,
         namespace_fetcher,
@@ -423,6 +424,8 @@ def _cluster_state(settings: Settings, closers: list[Callable[[], None]]) -> Clu
         return unavailable(str(exc))
     resources = kube_resources(cluster.api)
     resources += synced_resources(gatekeeper_sync_kinds(settings.policies), skip=[r.kind for r in resources],
+                                  api_client=cluster.api)
+    resources += synced_resources(admission_policy_param_kinds(settings.policies), skip=[r.kind for r in resources],
                                   api_client=cluster.api)
     watch = ClusterWatch(resources)
     # a namespace the watch has not seen yet is read from the API server, never taken as unlabelled

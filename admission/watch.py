@@ -287,6 +287,37 @@ def gatekeeper_sync_kinds(paths: Iterable[str]) -> list[tuple[str, str, str]]:
     return kinds
 
 
+def admission_policy_param_kinds(paths: Iterable[str]) -> list[tuple[str, str, str]]:
+    """(group, version, kind) of every `paramKind` of the ValidatingAdmissionPolicies and MutatingAdmissionPolicies
+    in paths: their bindings' paramRef reads params from cluster state, so serve watches those kinds."""
+    from pathlib import Path
+
+    from admission.manifests import ManifestError, find_files, load_file
+
+    kinds: list[tuple[str, str, str]] = []
+    for p in paths:
+        path = Path(p)
+        if not path.exists():
+            continue
+        for f in find_files(path):
+            try:
+                docs = load_file(f)
+            except ManifestError:
+                continue  # the policy loader reports broken files
+            for doc in docs:
+                obj = doc.obj
+                if not (isinstance(obj, dict) and obj.get("kind") in ("ValidatingAdmissionPolicy", "MutatingAdmissionPolicy")
+                        and str(obj.get("apiVersion", "")).startswith("admissionregistration.k8s.io/")):
+                    continue
+                param = (obj.get("spec") or {}).get("paramKind") or {}
+                if isinstance(param, dict) and param.get("kind"):
+                    group, _, version = str(param.get("apiVersion") or "v1").rpartition("/")
+                    key = (group, version, str(param["kind"]))
+                    if key not in kinds:
+                        kinds.append(key)
+    return kinds
+
+
 _QUERY_NAMES = {"watch": "watch", "resource_version": "resourceVersion", "timeout_seconds": "timeoutSeconds",
                 "allow_watch_bookmarks": "allowWatchBookmarks"}
 

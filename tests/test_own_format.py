@@ -63,7 +63,7 @@ class Scripted:
 @pytest.fixture
 def scripted(monkeypatch: pytest.MonkeyPatch) -> Scripted:
     evaluator = Scripted()
-    monkeypatch.setattr(admission.policyset, "load", lambda paths: Engine([evaluator]))
+    monkeypatch.setattr(admission.policyset, "load", lambda paths, **_: Engine([evaluator]))
     return evaluator
 
 

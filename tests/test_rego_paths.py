@@ -8,12 +8,18 @@ from typing import Any
 
 from admission.engines import Context
 from admission.engines.rego import RegoEvaluator
-from admission.engines.rego.paths import Paths, input_paths, prune
+from admission.engines.rego.parser import parse_module
+from admission.engines.rego.paths import Paths, prune
+from admission.engines.rego.paths import input_paths as ast_input_paths
 from admission.review import Request
 from tests.conftest import pod
 from tests.test_gatekeeper_engine import constraint, template
 
 ROOT = ("review",)
+
+
+def input_paths(sources: list[str], root: tuple[str, ...]) -> Paths | None:
+    return ast_input_paths([parse_module(src) for src in sources], root)
 
 
 def test_a_path_read_whole_ends_where_the_reference_does() -> None:

@@ -92,6 +92,7 @@ class PolicyInfo:
     failure_policy: str = "Fail"  # when the server cannot answer: Fail (deny) or Ignore (admit)
     timeout_seconds: int | None = None  # the API server's wait for an answer (None: the registration's default)
     skips: Skips = Skips()
+    engine: str = ""  # which evaluator runs it, where a dialect has several (Rego: "regopy" or "compiled")
 
 
 class Evaluator(Protocol):

@@ -31,7 +31,8 @@ def runner_for(doc: Any) -> Runner | None:
     if not isinstance(doc, dict):
         return None
     api, kind = str(doc.get("apiVersion", "")), doc.get("kind")
-    if kind == "Test" and api.startswith("cli.kyverno.io/"):
+    # the kyverno CLI reads a `Test` whatever its apiVersion: its MutatingAdmissionPolicy tests say kyverno.io/v1
+    if kind == "Test" and api.startswith(("cli.kyverno.io/", "kyverno.io/")):
         from admission.testing.kyverno import run_test
 
         return run_test

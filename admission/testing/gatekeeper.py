@@ -31,7 +31,7 @@ def run_suite(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
         tname = str(test.get("name") or "test")
         cases = test.get("cases") or []
         try:
-            engine = engine_for(_compile(base, test))
+            engine = _engine(base, test)
         except (PolicyError, ManifestError, OSError) as exc:
             for case in cases:
                 results.append(CaseResult(str(path), f"{tname}/{case.get('name')}", False, f"cannot load: {exc}"))
@@ -41,14 +41,31 @@ def run_suite(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
     return results
 
 
-def _compile(base: Path, test: dict[str, Any]) -> ConstraintSet:
+def _documents(base: Path, test: dict[str, Any]) -> list[Document]:
     docs: list[Document] = []
     for key in ("template", "constraint"):
         file = test.get(key)
         if not file:
             raise PolicyError(str(base), f"test {test.get('name')!r} names no {key}")
         docs.extend(load_file(base / str(file)))
-    return ConstraintSet.from_documents(docs)
+    return docs
+
+
+def _compile(base: Path, test: dict[str, Any]) -> ConstraintSet:
+    return ConstraintSet.from_documents(_documents(base, test))
+
+
+def _engine(base: Path, test: dict[str, Any]) -> Engine:
+    """The test's engine: its template's Rego or CEL code, as the engine choice (`--engine`) picks it."""
+    from admission.engines.cel.gatekeeper_cel import GatekeeperCelEvaluator, split
+
+    rego, cel = split(_documents(base, test))
+    if not cel:
+        return engine_for(ConstraintSet.from_documents(rego))
+    evaluators: list[Any] = [GatekeeperCelEvaluator.from_documents(cel)]
+    if any(d for d in rego if isinstance(d.obj, dict) and d.obj.get("kind")):
+        evaluators.insert(0, RegoEvaluator(ConstraintSet.from_documents(rego), ModuleSet([])))
+    return Engine(evaluators)
 
 
 def engine_for(cset: ConstraintSet) -> Engine:

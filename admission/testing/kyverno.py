@@ -26,6 +26,8 @@ from admission.results import RuleResult, Status
 from admission.review import Kind, Request
 from admission.state import ClusterState
 from admission.testing import CaseResult
+from admission.testing.cel import add_namespaces, param_resources
+from admission.testing.kyverno_cel import cel_flag
 from admission.types import Object
 
 
@@ -191,6 +193,7 @@ def review_all(engine: Engine, resources: list[Object], values: Values, user: di
     would create. `operation` overrides the values file's (a result's own `operation`); `existing` are
     objects only present in the cluster state (clone sources)."""
     state = ClusterState([*resources, *values.namespaces, *(existing or [])])
+    add_namespaces(state, values.namespace_labels)
     labels = dict(values.namespace_labels)
     for ns in values.namespaces:
         meta = ns.get("metadata") or {}
@@ -214,8 +217,9 @@ def review_all(engine: Engine, resources: list[Object], values: Values, user: di
         results = outcome.results
         generated: dict[tuple[str, str], tuple[Object, ...]] = {}
         for evaluator in engine.evaluators:
-            if isinstance(evaluator, KyvernoEvaluator):
-                for g in evaluator.generate(request, ctx):
+            generate = getattr(evaluator, "generate", None)  # the dialects with generating policies
+            if generate is not None:
+                for g in generate(request, ctx):
                     results.append(g.result)
                     generated[(g.result.policy, g.result.rule)] = g.objects
         out.append(Reviewed(original, mutated, results, after, generated))
@@ -236,7 +240,7 @@ def run_test(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
     base = path.parent
     file = str(path)
     try:
-        engine = load_policies([base / str(p) for p in doc.get("policies") or []])
+        engine = load_policies([base / str(p) for p in doc.get("policies") or []], offline=True)
         resources = _load_objects(base, list(doc.get("resources") or []))
         values = _load_values(base, doc)
         user, roles, cluster_roles = _load_user(base, doc)
@@ -248,6 +252,7 @@ def run_test(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
     try:  # the sources generate rules clone from
         sources = _load_objects(base, sorted({str(e["cloneSourceResource"]) for e in doc.get("results") or []
                                               if isinstance(e, dict) and e.get("cloneSourceResource")}))
+        sources += param_resources(base, doc, _load_objects)
     except ManifestError as exc:
         return [CaseResult(file, label, False, str(exc)) for label in _labels(doc)]
     # policies annotated `policies.kyverno.io/scored: "false"` report failures as warnings
@@ -270,7 +275,7 @@ def _labels(doc: dict[str, Any]) -> list[str]:
         if isinstance(expected, dict):
             policy, rule, kind = expected.get("policy"), expected.get("rule"), expected.get("kind")
             for ref in expected.get("resources") or [expected.get("resource") or ""]:
-                labels.append(f"{policy}/{rule} {kind}/{ref}")
+                labels.append(f"{policy} {kind}/{ref}" if cel_flag(expected) else f"{policy}/{rule} {kind}/{ref}")
     return labels
 
 
@@ -288,6 +293,8 @@ def _check(file: str, base: Path, expected: dict[str, Any], reviewed: list[Revie
     if expected.get("generatedResource"):
         generated_files.append(expected["generatedResource"])
     cases: list[CaseResult] = []
+    if not names and cel_flag(expected):  # a CEL policy's result naming no resources counts once
+        return [_check_all(file, expected, reviewed, policy, kind, want)]
     if not names:  # no resources named: every resource of the kind the rule gave a result for (as the CLI)
         names = [f"{r.namespace}/{r.name}" if r.namespace else r.name for r in reviewed
                  if (not kind or r.kind == kind)
@@ -295,7 +302,7 @@ def _check(file: str, base: Path, expected: dict[str, Any], reviewed: list[Revie
                          for x in r.results)]
     for ref in names:
         ns, _, name = ref.rpartition("/")
-        label = f"{policy}/{rule} {kind}/{ref}"
+        label = f"{policy} {kind}/{ref}" if cel_flag(expected) else f"{policy}/{rule} {kind}/{ref}"
         # a namespaced Policy (`ns/name`) only sees resources in its namespace
         ns = ns or policy_namespace
         found = [r for r in reviewed if r.name == name and (not ns or r.namespace == ns) and (not kind or r.kind == kind)]
@@ -316,6 +323,20 @@ def _check(file: str, base: Path, expected: dict[str, Any], reviewed: list[Revie
                 ok, detail = _compare_generated([base / str(f) for f in generated_files], made)
             cases.append(CaseResult(file, label, ok, detail))
     return cases
+
+
+def _check_all(file: str, expected: dict[str, Any], reviewed: list[Reviewed], policy: str, kind: str,
+               want: str) -> CaseResult:
+    """One case for a CEL policy's result that names no resources: every resource of the kind the policy
+    gave a result for must have the expected one."""
+    label = f"{policy} {kind}/*"
+    found = [(r, [x for x in r.results if x.policy == policy]) for r in reviewed if not kind or r.kind == kind]
+    found = [(r, got) for r, got in found if got]
+    if not found:
+        return CaseResult(file, label, False, f"{policy} gave no result for any {kind or 'resource'}")
+    wrong = [f"{r.kind}/{r.name}: {', '.join(sorted({str(x.status) for x in got}))}" for r, got in found
+             if sorted({str(x.status) for x in got}) != [want]]
+    return CaseResult(file, label, not wrong, f"want {want}, got {'; '.join(wrong)}" if wrong else "")
 
 
 def tidy(value: Any) -> Any:

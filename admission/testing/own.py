@@ -178,7 +178,7 @@ def run_policy_test(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
         return [CaseResult(file, "format", False, str(exc))]
     base = path.parent
     try:
-        engine = load([base / p for p in policies])
+        engine = load([base / p for p in policies], offline=True)
         subjects = [Subject(obj) for obj in _objects(base, resource_files)]
         ctx = Context(state=ClusterState(_objects(base, state_files)), report_skips=True)
     except (PolicyError, ManifestError) as exc:

@@ -45,6 +45,14 @@ class Scalar:
     text: str | None = field(default=None, compare=False)
     raw: bool = field(default=False, compare=False)
     pos: Pos = _pos()
+    # the value's JSON type, so that equality keeps `true` apart from `1` (Python has True == 1); `1` and `1.0`
+    # are the same number, as in OPA
+    kind: str = field(init=False, repr=False, default="")
+
+    def __post_init__(self) -> None:
+        v = self.value
+        kind = "null" if v is None else "boolean" if isinstance(v, bool) else "string" if isinstance(v, str) else "number"
+        object.__setattr__(self, "kind", kind)
 
 
 @dataclass(frozen=True)
@@ -119,8 +127,8 @@ class Call:
 
 Term = Scalar | Var | Ref | Array | Object | Set | ArrayCompr | SetCompr | ObjectCompr | Call
 
-# operator -> call name, as OPA names them; binding strength from loosest to tightest is
-# `=`/`:=` < `|` < `&` < comparisons < `+ -` < `* / %`, with `in` between assignment and `|`
+# operator -> call name, as OPA names them; binding strength from loosest to tightest is (as OPA's parser)
+# `=`/`:=` < `in` < comparisons < `|` < `&` < `+ -` < `* / %`
 INFIX: dict[str, str] = {
     ":=": "assign",
     "=": "eq",
@@ -201,7 +209,9 @@ class Head:
     key: Term | None = None
     value: Term | None = None
     assign: bool = False
-    contains: bool = False  # written with `contains` (a multi-value rule) rather than v0's `p[x]`
+    # written with `contains` rather than v0's `p[x]` (both are multi-value rules: `key` set, `value` None); a
+    # spelling like `Rule.if_`, so not compared
+    contains: bool = field(default=False, compare=False)
     pos: Pos = _pos()
 
     @property

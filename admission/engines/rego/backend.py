@@ -21,6 +21,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+# google-re2 must be loaded before regopy: in the other order the process aborts (`free(): invalid pointer`)
+# at the first RE2 compile, as the compiled Rego evaluator's `regex.match` does
+import re2  # noqa: F401
 import regopy
 
 RESULT_VAR = "result__"

@@ -1,16 +1,16 @@
 """Gatekeeper ConstraintTemplates and constraints, compiled into one Rego program per policy set.
 
-Each constraint becomes its own module: a copy of its template's Rego (translated to v1) in package
-`gk.c<N>`, with `input.parameters` rewritten to `data.gkparams.c<N>` (the constraint's parameters, bound as
-data), `data.lib.*` to the template's own copy of its libs, and `data.inventory` to `input.inventory__`.
+Each template's Rego and libs are parsed once (a syntax error names the line inside the template's YAML
+file). Each constraint becomes its own module: a copy of its template's AST moved to package `gk.c<N>`
+(passes.relocate), with `input.parameters` read from `data.gkparams.c<N>` (the constraint's parameters,
+bound as data), `data.lib.*` from the template's libs, and `data.inventory` from `input.inventory__`.
 One generated module gathers the violations of the constraints the request matched:
 
     package gkall
     out[k] := v if { some k in split(input.matched__, " "); v := data.gk[k].violation }
 
-so a request costs one input conversion and one query, however many constraints there are. A template's
-rules that read no parameter live once, in a module of their own that every constraint of the template
-aliases (share.py), so they are evaluated once per request. The matched
+so a request costs one input conversion and one query, however many constraints there are. Libs that read
+nothing but `input.review` are placed once and shared by the template's constraints. The matched
 keys travel as one string ("c0 c3"): the engine's input conversion costs ~10 µs per JSON value but little
 per byte, so an object of 20 keys cost ~300 µs where one string costs ~5 µs. When that query
 fails (one constraint's Rego errs), each matched constraint is queried alone so the error is attributed.
@@ -18,9 +18,9 @@ fails (one constraint's Rego errs), each matched constraint is queried alone so 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
+import os
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -29,13 +29,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from admission.engines import PolicyError, PolicyInfo, Skips, Target
-from admission.engines.rego import share
-from admission.engines.rego import translate as tr
-from admission.engines.rego.backend import BackendError, Program
+from admission.engines.rego import ast
+from admission.engines.rego import passes as ps
+from admission.engines.rego.backend import BackendError
+from admission.engines.rego.fastpath import CompiledTemplate, Declined, compile_template, route_of
 from admission.engines.rego.inventory import inventory_of, trim_review, without_managed_fields
 from admission.engines.rego.isolate import Unit, check
+from admission.engines.rego.lexer import RegoSyntaxError
 from admission.engines.rego.match import constraint_matches, kinds_match
 from admission.engines.rego.paths import Paths, input_paths, prune
+from admission.engines.rego.pipeline import REGOPY, Evaluator, SourceMap, build, parse, regopy_sources
+from admission.engines.rego.values import EvalError
 from admission.engines.yaml import schema
 from admission.manifests import Document
 from admission.results import Action, FailurePolicy, RuleResult, Status, parse_action
@@ -44,6 +48,9 @@ from admission.selectors import selector_matches
 from admission.types import Object
 
 TARGET = "admission.k8s.gatekeeper.sh"
+# the compiled evaluator for the templates it supports (ADMISSION_REGO_COMPILED=0: every template on regopy,
+# as the conformance tests run both paths)
+USE_COMPILED = os.environ.get("ADMISSION_REGO_COMPILED", "1") != "0"
 WHOLE = "(the whole set)"
 ACTION_RANK = {Action.ENFORCE: 3, Action.WARN: 2, Action.AUDIT: 1, Action.DRYRUN: 0}
 
@@ -56,6 +63,8 @@ class Template:
     libs: list[str]
     source: str  # file:line of the template document
     rego_line: int = 0  # the file line of the Rego's first line, when known
+    module: ast.Module | None = None  # the Rego, parsed
+    lib_modules: list[ast.Module] = field(default_factory=list)
 
 
 @dataclass
@@ -81,16 +90,53 @@ def is_constraint(obj: Any) -> bool:
     return isinstance(obj, dict) and str(obj.get("apiVersion", "")).startswith("constraints.gatekeeper.sh/")
 
 
+def _file_lines(doc: Document) -> list[str]:
+    try:
+        return Path(doc.file).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
+def _block_position(lines: list[str], start: int, text: str) -> tuple[int, int]:
+    """(line offset, column offset) of a YAML block scalar holding `text`, searched from line `start`
+    (0-based): its first non-blank line's position in the file, so that a position in `text` plus the
+    offsets is the position in the file. (0, 0) when it is not found."""
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    first_index = text.splitlines().index(first) if first else 0
+    for i in range(max(start, 0), len(lines)):
+        if first and lines[i].strip() == first.strip() and lines[i].endswith(first):
+            indent = len(lines[i]) - len(first)
+            return i - first_index, indent
+    return 0, 0
+
+
 def _rego_line(doc: Document) -> int:
     """The file line where the template's Rego text starts (the line after `rego: |`), or 0."""
-    try:
-        lines = Path(doc.file).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return 0
+    lines = _file_lines(doc)
     for i in range(max(doc.line - 1, 0), len(lines)):
         if re.match(r"^\s*rego:\s*[|>]", lines[i]):
             return i + 2
     return 0
+
+
+def _parse_template_rego(t: Template, doc: Document) -> None:
+    """Parse the template's Rego and libs, positions counted in the YAML file when the text is found there
+    (else a syntax error names the template document and the line inside its Rego)."""
+    lines = _file_lines(doc)
+    start = max(doc.line - 1, 0)
+    t.module = _parse_block(t, doc, lines, start, t.rego, "rego")
+    t.lib_modules = [_parse_block(t, doc, lines, start, lib, f"lib {i}") for i, lib in enumerate(t.libs)]
+
+
+def _parse_block(t: Template, doc: Document, lines: list[str], start: int, text: str, what: str) -> ast.Module:
+    line_offset, col_offset = _block_position(lines, start, text)
+    found = bool(line_offset or col_offset)
+    try:
+        return parse(text, doc.file, line_offset, col_offset)
+    except RegoSyntaxError as exc:
+        if found:
+            raise
+        raise PolicyError(f"{doc.file}:{doc.line}", f"template {t.name}: {what} line {exc.line}:{exc.col}: {exc.message}") from None
 
 
 _T = TypeVar("_T")
@@ -124,7 +170,10 @@ def parse_template(doc: Document) -> Template:
                 src = code.get("source") or {}
                 rego, libs = src.get("rego"), src.get("libs") or []
         if isinstance(rego, str) and rego.strip():
-            return Template(name, kind, rego, [str(x) for x in libs], where, _rego_line(doc))
+            t = Template(name, kind, rego, [str(x) for x in libs], where, _rego_line(doc))
+            _parse_template_rego(t, doc)
+            _check_with_input(t)
+            return t
     raise PolicyError(where, f"ConstraintTemplate {name} has no Rego for target {TARGET} (CEL-only templates are not supported)")
 
 
@@ -199,17 +248,29 @@ def _lib_root(c: Constraint) -> str:
 
 
 def _shared_lib_root(t: Template) -> str | None:
-    """Libs that read only `input.review` (not the parameters, nor the whole input) are compiled once and
-    shared by every constraint of the template (and any template with the same libs), so their rules are
-    evaluated once per request. None when the libs need each constraint's own copy."""
+    """Libs that read only `input.review` (not the parameters, nor the whole input) are placed once and
+    shared by every constraint of the template (and any template with the same libs). None when the libs
+    need each constraint's own copy."""
     if not t.libs:
         return None
-    for lib in t.libs:
-        probe = tr.rename_refs(tr.translate(lib), {"input.review": "input.review", "input": "__bare_input__"})
-        if tr.uses_word(probe, "__bare_input__") is not None:
+    for lib in t.lib_modules:
+        if not _reads_only_review(ps.resolve_imports(lib)):
             return None
     digest = hashlib.sha256("\0".join(t.libs).encode()).hexdigest()[:12]
     return f"gklib.s{digest}"
+
+
+def _reads_only_review(m: ast.Module) -> bool:
+    """Whether every use of `input` in m is a reference starting `input.review`."""
+    heads = 0
+    reviews = 0
+    for x in ps.walk_terms(m):
+        if isinstance(x, ast.Var) and x.name == "input":
+            heads += 1
+        elif isinstance(x, ast.Ref) and isinstance(x.head, ast.Var) and x.head.name == "input":
+            if (ps.ref_names(x) or ())[1:2] == ("review",):
+                reviews += 1
+    return heads == reviews
 
 
 def _renames(c: Constraint, libs_root: str) -> dict[str, str]:
@@ -224,64 +285,88 @@ def _renames(c: Constraint, libs_root: str) -> dict[str, str]:
     }
 
 
-def _lib_modules(t: Template, root: str, renames: dict[str, str], tag: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for i, lib in enumerate(t.libs):
-        src = tr.translate(lib)
-        pkg = tr.package_of(src)
-        if not pkg.startswith("lib"):
+def _lib_modules(t: Template, root: str, renames: dict[str, str], tag: str) -> dict[str, ast.Module]:
+    out: dict[str, ast.Module] = {}
+    for i, lib in enumerate(t.lib_modules):
+        pkg = ps.package_name(lib)
+        if not (pkg == "lib" or pkg.startswith("lib.")):
             raise PolicyError(t.source, f"template {t.name}: lib {i} has package {pkg!r}; libs must be under `lib`")
-        out[f"{t.name}.{tag}.lib{i}.rego"] = tr.set_package(tr.rename_refs(src, renames), f"{root}.{pkg}")
+        out[f"{t.name}.{tag}.lib{i}.rego"] = ps.relocate(ps.resolve_imports(lib), f"{root}.{pkg}", renames,
+                                                         keep_with=frozenset({"input"}))
     return out
 
 
-@functools.lru_cache(maxsize=256)
-def _split(rego: str, libs_root: str | None) -> share.Split | None:
-    return share.split(tr.translate(rego), libs_root)
+def _check_with_input(t: Template) -> None:
+    """`with input as x` replaces the review a template reads; a constraint's parameters are bound as data,
+    so a template that replaces the whole input and reads `input.parameters` would not see x's parameters:
+    refused rather than evaluated differently from Gatekeeper."""
+    for m in [t.module, *t.lib_modules]:
+        if m is None:
+            continue
+        withs = [w for r in m.rules for w in _withs(r)]
+        whole = [w for w in withs if isinstance(w.target.head, ast.Var) and w.target.head.name == "input" and not w.target.path]
+        params = any(isinstance(x, ast.Ref) and (ps.ref_names(x) or ())[:2] == ("input", "parameters") for x in ps.walk_terms(m))
+        if whole and params:
+            raise PolicyError(f"{m.file}:{whole[0].pos.line}" if whole[0].pos.line else t.source,
+                              f"template {t.name}: `with input as ...` in a template that reads input.parameters is not supported "
+                              "(the constraint's parameters are bound as data); replace input.review instead")
 
 
-def _shared_module(t: Template, found: share.Split, libs_root: str) -> dict[str, str]:
-    """The module holding the template's rules that no constraint changes (see share.py)."""
-    renames = {"input.review": "input.review", "data.lib": f"data.{libs_root}.lib", "data.inventory": "input.inventory__"}
-    src = tr.rename_functions(tr.rename_refs(found.shared, renames), found.root.rsplit(".", 1)[-1])
-    src = tr.partial_sets_as_comprehensions(src)
-    return {f"{t.name}.{found.root.rsplit('.', 1)[-1]}.shared.rego": tr.set_package(src, found.root)}
+def _withs(r: ast.Rule) -> list[ast.With]:
+    out: list[ast.With] = []
+    stack: list[object] = [r]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.Rule):
+            stack.extend(n.body)
+            if n.else_ is not None:
+                stack.append(n.else_)
+            stack.extend(x for x in (n.head.key, n.head.value) if x is not None)
+        elif isinstance(n, ast.Expr):
+            out.extend(n.with_)
+            if isinstance(n.terms, ast.Every):
+                stack.extend(n.terms.body)
+            elif not isinstance(n.terms, ast.SomeDecl):
+                stack.append(n.terms)
+        elif isinstance(n, ast.ArrayCompr | ast.SetCompr | ast.ObjectCompr):
+            stack.extend(n.body)
+        elif isinstance(n, ast.Call):
+            stack.extend(n.args)
+        elif isinstance(n, ast.Array | ast.Set):
+            stack.extend(n.items)
+        elif isinstance(n, ast.Object):
+            stack.extend(v for _, v in n.items)
+    return out
 
 
-def _modules_for(c: Constraint) -> dict[str, str]:
-    """The constraint's template module, its libs (shared or its own copy), the template's shared rules,
-    and its input view."""
+def _modules_for(c: Constraint) -> dict[str, ast.Module]:
+    """The constraint's template module, its libs (shared or its own copy), and its input view."""
     shared = _shared_lib_root(c.template)
     libs_root = shared or _lib_root(c)
     renames = _renames(c, libs_root)
     out = _lib_modules(c.template, libs_root, renames, shared.rsplit(".", 1)[-1] if shared else c.key)
-    found = _split(c.template.rego, shared)
-    if found is not None:
-        if found.root:
-            out.update(_shared_module(c.template, found, libs_root))
-        src = found.kept
-    else:
-        src = tr.translate(c.template.rego)
-    original = tr.package_of(src)
-    if original:
-        renames = {**renames, f"data.{original}": f"data.gk.{c.key}"}
-    src = tr.rename_functions(tr.rename_refs(src, renames), c.key)
+    assert c.template.module is not None
+    placed = ps.relocate(ps.resolve_imports(c.template.module), f"gk.{c.key}", renames, keep_with=frozenset({"input"}))
     # the package gk.<key> is this module's alone, so its partial set rules can be complete rules
-    src = tr.partial_sets_as_comprehensions(src)
-    out[f"{c.template.name}.{c.key}.rego"] = tr.set_package(src, f"gk.{c.key}")
+    out[f"{c.template.name}.{c.key}.rego"] = ps.partial_sets_as_comprehensions(placed)
     params = f', "parameters": data.gkparams.{c.key}' if c.parameters is not None else ""
     view = f'package {_lib_root(c)}\n\ngkinput__ := {{"review": input.review{params}}}\n'
-    out[f"{c.template.name}.{c.key}.input.rego"] = view
+    out[f"{c.template.name}.{c.key}.input.rego"] = parse(view, f"{c.template.name}.{c.key}.input.rego")
     return out
 
 
-def _refuse_with(src: str, t: Template) -> None:
-    line = tr.uses_word(src, "with")
-    if line is not None:
-        raise PolicyError(
-            _where(t, line),
-            f"template {t.name}: `with` is not supported (it can crash the Rego engine, so the server never evaluates it)",
-        )
+def _renamed_functions(modules: dict[str, ast.Module]) -> dict[str, ast.Module]:
+    """Function names unique per package (regopy aborts on two packages defining one name with other
+    arities): the suffix is the package's path."""
+    return ps.rename_functions(modules, lambda pkg: re.sub(r"[^A-Za-z0-9]", "_", pkg))
+
+
+def _uses_inventory(modules: Iterable[ast.Module]) -> bool:
+    for m in modules:
+        for t in ps.walk_terms(m):
+            if isinstance(t, ast.Ref) and (ps.ref_names(t) or ())[:2] == ("input", "inventory__"):
+                return True
+    return False
 
 
 def _where(t: Template, line: int) -> str:
@@ -318,13 +403,15 @@ class ConstraintSet:
     """Compiled constraints of one policy set."""
 
     constraints: list[Constraint]
-    program: Program | None = None
+    program: Evaluator | None = None
     templates: list[Template] = field(default_factory=list)
     reads_managed_fields: bool = False  # else metadata.managedFields is left out of the input
     review_paths: Paths | None = None  # the parts of input.review the templates can read (None: all)
     _inventory_cache: tuple[list[Object], list[int], dict[str, Any]] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _by_kind: dict[tuple[str, str], list[Constraint]] = field(default_factory=dict, repr=False)
+    routes: dict[str, str] = field(default_factory=dict)  # template name -> "compiled" or "regopy (why)"
+    fast: dict[str, CompiledTemplate] = field(default_factory=dict, repr=False)  # template name -> compiled
 
     def candidates(self, group: str, kind: str) -> list[Constraint]:
         """The constraints whose spec.match.kinds can match objects of this kind (the rest of spec.match is
@@ -350,39 +437,37 @@ class ConstraintSet:
 
     @classmethod
     def compile(cls, templates: list[Template], constraints: list[Constraint], *, isolate: bool = True) -> ConstraintSet:
-        for t in templates:
-            try:
-                _refuse_with(tr.translate(t.rego), t)
-                for lib in t.libs:
-                    _refuse_with(tr.translate(lib), t)
-            except tr.TranslateError as exc:
-                raise PolicyError(_where(t, exc.line), f"template {t.name}: {exc.message}") from None
-        modules: dict[str, str] = {}
+        placed: dict[str, ast.Module] = {}
         data: dict[str, Any] = {"gkparams": {}}
-        units: list[Unit] = []
         seen_names: set[tuple[str, str]] = set()
+        own_names: dict[str, list[str]] = {}
         for n, c in enumerate(constraints):
             c.key = f"c{n}"
             if (c.kind, c.name) in seen_names:
                 raise PolicyError(c.source, f"constraint {c.kind}/{c.name} is defined twice")
             seen_names.add((c.kind, c.name))
             own = _modules_for(c)
-            c.uses_inventory = any(tr.references(s, "input.inventory__") for s in own.values())
-            modules.update(own)
+            c.uses_inventory = _uses_inventory(own.values())
+            placed.update(own)
+            own_names[c.key] = list(own)
             if c.parameters is not None:
                 data["gkparams"][c.key] = c.parameters
-            if isolate:
+        if not constraints:
+            return cls(constraints, None, templates)
+        placed["gkall.rego"] = parse(_aggregate([]), "gkall.rego")
+        placed = _renamed_functions(placed)
+        source_map = SourceMap()
+        modules = regopy_sources(placed, source_map)
+        if isolate:
+            units: list[Unit] = []
+            for c in constraints:
                 sample = {"review": _review(Request.for_object(SAMPLE_OBJECT)), "matched__": c.key}
                 if c.uses_inventory:
                     sample["inventory__"] = {"cluster": {}, "namespace": {}}
                 unit_data = {"gkparams": {c.key: c.parameters}} if c.parameters is not None else {}
-                units.append(
-                    Unit(f"{c.kind}/{c.name}", {**own, "gkall.rego": _aggregate([c.key])}, "data.gkall.out", json.dumps(sample), unit_data)
-                )
-        if not constraints:
-            return cls(constraints, None, templates)
-        modules["gkall.rego"] = _aggregate([c.key for c in constraints])
-        if isolate:
+                own_src = {name: modules[name] for name in own_names[c.key]}
+                units.append(Unit(f"{c.kind}/{c.name}", {**own_src, "gkall.rego": modules["gkall.rego"]}, "data.gkall.out",
+                                  json.dumps(sample), unit_data))
             # each constraint alone, then all of them together: some defects only show in combination
             sample = {"review": _review(Request.for_object(SAMPLE_OBJECT)), "matched__": _keys(constraints)}
             if any(c.uses_inventory for c in constraints):
@@ -392,26 +477,43 @@ class ConstraintSet:
             for c, unit in zip(constraints, units, strict=True):
                 error = checked[unit.name]
                 if error is not None:
-                    raise PolicyError(_error_where(c.template, error), f"template {c.template.name} (constraint {unit.name}): {error}")
+                    raise PolicyError(_error_where(c, error, source_map), f"template {c.template.name} (constraint {unit.name}): {error}")
             if checked.get(WHOLE):
                 raise PolicyError(
                     constraints[0].source,
                     f"the {len(constraints)} constraints load one by one but not together: {checked[WHOLE]}",
                 )
         try:
-            program = Program(modules, data, "data.gkall.out", capture_errors=not isolate)
+            program = build(placed, data, "data.gkall.out", capture_errors=not isolate, sources=modules)
         except BackendError as exc:
-            raise PolicyError(constraints[0].source, f"Gatekeeper constraints do not compile: {exc}") from None
-        reads_managed = any("managedFields" in src for c in constraints for src in [c.template.rego, *c.template.libs])
+            raise PolicyError(_error_where(constraints[0], str(exc), source_map), f"Gatekeeper constraints do not compile: {exc}") from None
         used = {c.template.name: c.template for c in constraints}.values()
-        paths = input_paths([tr.translate(src) for t in used for src in [t.rego, *t.libs]], ("review",))
-        return cls(constraints, program, templates, reads_managed_fields=reads_managed, review_paths=paths)
+        paths = input_paths([m for t in used for m in [t.module, *t.lib_modules] if m is not None], ("review",))
+        # managedFields stay out of the input unless a template names them (the input's shape, not pruning)
+        reads_managed = any("managedFields" in src for t in used for src in [t.rego, *t.libs])
+        routes: dict[str, str] = {}
+        fast: dict[str, CompiledTemplate] = {}
+        for t in used:
+            if not USE_COMPILED:
+                routes[t.name] = "regopy (the compiled evaluator is switched off)"
+                continue
+            result = compile_template([m for m in [t.module, *t.lib_modules] if m is not None])
+            routes[t.name] = str(route_of(result))
+            if isinstance(result, CompiledTemplate):
+                fast[t.name] = result
+        return cls(constraints, program, templates, reads_managed_fields=reads_managed, review_paths=paths,
+                   routes=routes, fast=fast)
+
+    @property
+    def engine(self) -> str:
+        return self.program.engine if self.program is not None else REGOPY
 
     def policies(self) -> list[PolicyInfo]:
         return [
             PolicyInfo(c.name, "gatekeeper", c.source, (c.kind,), description=f"Gatekeeper constraint {c.kind}/{c.name}",
                        rule_docs=(("", f"Gatekeeper constraint {c.kind}/{c.name} (template {c.template.name})"),),
-                       targets=constraint_targets(c.match), skips=constraint_skips(c.match))
+                       targets=constraint_targets(c.match), skips=constraint_skips(c.match),
+                       engine=self.routes.get(c.template.name, self.engine))
             for c in self.constraints
         ]
 
@@ -432,22 +534,26 @@ class ConstraintSet:
         if not matched or self.program is None:
             return [], []
         errors: list[RuleResult] = []
+        violations: list[Violation] = []
+        if self.fast:
+            matched, violations, errors = self._evaluate_compiled(request, matched, state_objects)
+            if not matched:
+                return violations, errors
         review = prune(trim_review(_review(request), self.reads_managed_fields), self.review_paths)
         doc: dict[str, Any] = {"review": review, "matched__": _keys(matched)}
         if any(c.uses_inventory for c in matched):
             if callable(state_objects):
                 state_objects = state_objects()
             if state_objects is None:
-                return [], [
+                return violations, errors + [
                     _error(c, "cluster state is not available for data.inventory") for c in matched if c.uses_inventory
                 ]
             doc["inventory__"] = self._inventory(state_objects)
         try:
             out = self.program.evaluate(doc)  # the input, built once for all matched constraints
-            return self._violations(matched, out), errors
+            return violations + self._violations(matched, out), errors
         except BackendError:
             pass
-        violations: list[Violation] = []
         for c in matched:  # attribute the failure: one query per constraint
             doc["matched__"] = c.key
             try:
@@ -455,6 +561,42 @@ class ConstraintSet:
             except BackendError as exc:
                 errors.append(_error(c, str(exc)))
         return violations, errors
+
+    def _evaluate_compiled(
+        self, request: Request, matched: list[Constraint],
+        state_objects: list[Object] | Callable[[], list[Object] | None] | None,
+    ) -> tuple[list[Constraint], list[Violation], list[RuleResult]]:
+        """The matched constraints whose template is compiled, evaluated on the plain review; returns the
+        constraints left for regopy (other templates, and evaluations the compiled path declines)."""
+        rest: list[Constraint] = []
+        violations: list[Violation] = []
+        errors: list[RuleResult] = []
+        review: dict[str, Any] | None = None
+        inventory: dict[str, Any] | None = None
+        for c in matched:
+            ct = self.fast.get(c.template.name)
+            if ct is None:
+                rest.append(c)
+                continue
+            if review is None:
+                review = trim_review(_review(request), self.reads_managed_fields)
+            if c.uses_inventory and inventory is None:
+                if callable(state_objects):
+                    state_objects = state_objects()
+                if state_objects is None:
+                    errors.append(_error(c, "cluster state is not available for data.inventory"))
+                    continue
+                inventory = self._inventory(state_objects)
+            try:
+                found = ct.violations(review, c.parameters, inventory if c.uses_inventory else None)
+            except Declined:
+                rest.append(c)
+                continue
+            except EvalError as exc:
+                errors.append(_error(c, str(exc)))
+                continue
+            violations.extend(Violation(c, _text(v.msg), v.details) for v in found)
+        return rest, violations, errors
 
     def _inventory(self, objects: list[Object]) -> dict[str, Any]:
         """data.inventory, reused while the state holds the same objects. The cache keeps the objects
@@ -518,9 +660,13 @@ def _error(c: Constraint, message: str) -> RuleResult:
     return RuleResult(c.name, "", Status.ERROR, message, c.action, FailurePolicy.FAIL)
 
 
-def _error_where(t: Template, error: str) -> str:
-    m = re.match(r"\S+?\.c\d+\.rego:(\d+):", error)
-    return _where(t, int(m.group(1))) if m else t.source
+def _error_where(c: Constraint, error: str, source_map: SourceMap) -> str:
+    """file:line in the template's own file for an engine error about a printed module."""
+    for m in re.finditer(r"(\S+?\.rego):(\d+):", error):
+        found = source_map.where(m.group(1), int(m.group(2)))
+        if found:
+            return found
+    return c.template.source
 
 
 def _review(request: Request) -> dict[str, Any]:

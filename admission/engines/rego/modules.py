@@ -9,7 +9,9 @@ request gathers every rule of every policy the request matches:
     deny["p0"] := x if { contains(input.matched__, " p0 "); x := data.<package>.deny }
 
 (the matched keys travel as one string, " p0 p2 ": the engine converts an input at ~10 µs per JSON value).
-The input holds only the parts of `input.request` the modules refer to (see paths.py).
+The input holds only the parts of `input.request` the modules can read (see paths.py). Each file is parsed
+(a syntax error names file:line:col), placed (functions renamed apart, see passes.rename_functions; partial
+sets of a package only one file defines as comprehensions) and built by pipeline.build.
 
 Optional metadata, in a `# METADATA` block before `package` (its `custom:` mapping) or in a sidecar
 `<file>.meta.yaml`: `name`, `kinds` (kind names, `*` for any), `operations`, `failurePolicy` (Fail|Ignore).
@@ -26,11 +28,13 @@ from typing import Any
 import yaml
 
 from admission.engines import OPERATIONS, PolicyError, PolicyInfo, Target
-from admission.engines.rego import translate as tr
-from admission.engines.rego.backend import BackendError, Program
+from admission.engines.rego import ast
+from admission.engines.rego import passes as ps
+from admission.engines.rego.backend import BackendError
 from admission.engines.rego.inventory import trim_review
 from admission.engines.rego.isolate import Unit, check
 from admission.engines.rego.paths import Paths, input_paths, prune
+from admission.engines.rego.pipeline import REGOPY, Evaluator, SourceMap, build, parse, regopy_sources
 from admission.patch import apply
 from admission.results import Action, FailurePolicy, RuleResult, Status, parse_failure_policy
 from admission.review import Request
@@ -50,7 +54,7 @@ class Module:
     kinds: tuple[str, ...] = ("*",)
     operations: tuple[str, ...] = ("*",)
     failure_policy: FailurePolicy = FailurePolicy.FAIL
-    source: str = ""  # the translated module
+    source: str = ""  # the module as the Rego engine reads it
 
     def applies(self, request: Request) -> bool:
         kind_ok = "*" in self.kinds or request.kind.kind in self.kinds
@@ -102,24 +106,13 @@ def _check_metadata(meta: dict[str, Any], where: str) -> None:
         raise PolicyError(where, f"metadata failurePolicy must be Fail or Ignore, got {fp!r}")
 
 
-def defined_rules(src: str) -> tuple[str, ...]:
-    """Which of deny/warn/violation/patch a (v1) module defines at its top level."""
+def defined_rules(m: ast.Module) -> tuple[str, ...]:
+    """Which of deny/warn/violation/patch a module defines at its top level."""
     found: list[str] = []
-    at_start = True
-    depth = 0
-    for t in tr.tokenize(src):
-        if t.kind == "nl":
-            at_start = True
-            continue
-        if t.kind in ("ws", "comment"):
-            continue
-        if depth == 0 and at_start and t.kind == "ident" and t.text in RULES and t.text not in found:
-            found.append(t.text)
-        if t.kind == "op" and t.text in tr.OPEN:
-            depth += 1
-        elif t.kind == "op" and t.text in tr.CLOSE:
-            depth -= 1
-        at_start = False
+    for r in m.rules:
+        name = r.head.name
+        if not r.head.ref.path and r.head.args is None and name in RULES and name not in found:
+            found.append(name)
     return tuple(found)
 
 
@@ -161,37 +154,35 @@ def review_input(request: Request) -> dict[str, Any]:
 @dataclass
 class ModuleSet:
     policies_: list[Module]
-    program: Program | None = None
+    program: Evaluator | None = None
     libs: dict[str, str] = field(default_factory=dict)
     reads_managed_fields: bool = False  # else metadata.managedFields is left out of the input
     request_paths: Paths | None = None  # the parts of input.request the modules can read (None: all)
 
     @classmethod
     def from_files(cls, files: list[Path], *, isolate: bool = True) -> ModuleSet:
-        translated: dict[str, str] = {}
-        policies: list[Module] = []
-        libs: dict[str, str] = {}
+        parsed: dict[str, ast.Module] = {}
+        texts: dict[str, str] = {}
         for f in files:
             try:
                 text = f.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 raise PolicyError(f"{f}:1", f"cannot read: {exc}") from None
-            try:
-                src = tr.translate(text)
-            except tr.TranslateError as exc:
-                raise PolicyError(f"{f}:{exc.line}", exc.message) from None
-            line = tr.uses_word(src, "with")
-            if line is not None:
-                raise PolicyError(f"{f}:{line}", "`with` is not supported (it can crash the Rego engine, so the server never evaluates it)")
-            package = tr.package_of(src)
-            if not package:
-                raise PolicyError(f"{f}:1", "no package declaration")
-            translated[str(f)] = src
-            rules = defined_rules(src)
+            parsed[str(f)] = parse(text, str(f))
+            texts[str(f)] = text
+        placed = _place(parsed)
+        source_map = SourceMap()
+        sources = regopy_sources(placed, source_map)
+        policies: list[Module] = []
+        libs: dict[str, str] = {}
+        for f in files:
+            parsed_module = parsed[str(f)]
+            package = ps.package_name(parsed_module)
+            rules = defined_rules(parsed_module)
             if not rules:
-                libs[str(f)] = src
+                libs[str(f)] = sources[str(f)]
                 continue
-            meta = _metadata(f, text)
+            meta = _metadata(f, texts[str(f)])
             policies.append(
                 Module(
                     key=f"p{len(policies)}",
@@ -202,39 +193,43 @@ class ModuleSet:
                     kinds=_tuple(meta.get("kinds"), ("*",)),
                     operations=tuple(o.upper() for o in _tuple(meta.get("operations"), ("*",))),
                     failure_policy=parse_failure_policy(meta.get("failurePolicy")),
-                    source=src,
+                    source=sources[str(f)],
                 )
             )
-        _sets_as_comprehensions(translated, libs)
-        _rename_private_functions(translated, libs, policies)
         if not policies:
             return cls([], None, libs)
-        modules = {**translated, "modall.rego": _aggregate(policies)}
+        modules = {**sources, "modall.rego": _aggregate(policies)}
         if isolate:
             # each policy alone (every file compiled, only it queried), then the whole set queried
             sample = review_input(Request.for_object(SAMPLE))
             units = []
             for m in policies:
-                mods = {**translated, "modall.rego": _aggregate([m])}  # other files may define what it calls
+                mods = {**sources, "modall.rego": _aggregate([m])}  # other files may define what it calls
                 units.append(Unit(m.file, mods, "data.modall", json.dumps({**sample, "matched__": _keys([m])})))
-            if len(translated) > 1:
+            if len(sources) > 1:
                 everything = json.dumps({**sample, "matched__": _keys(policies)})
                 units.append(Unit(WHOLE, modules, "data.modall", everything))
             for file, error in check(units).items():
                 if error is not None and file != WHOLE:
-                    raise PolicyError(_where(file, error), error)
-            whole_error = check(units[-1:])[WHOLE] if len(translated) > 1 else None
+                    raise PolicyError(_where(file, error, source_map), error)
+            whole_error = check(units[-1:])[WHOLE] if len(sources) > 1 else None
             if whole_error:
                 raise PolicyError(
-                    policies[0].file + ":1", f"the {len(translated)} Rego files load one by one but not together: {whole_error}"
+                    policies[0].file + ":1", f"the {len(sources)} Rego files load one by one but not together: {whole_error}"
                 )
         try:
-            program = Program(modules, {}, "data.modall", capture_errors=not isolate)
+            everything_ast = {**placed, "modall.rego": parse(modules["modall.rego"], "modall.rego")}
+            program = build(everything_ast, {}, "data.modall", capture_errors=not isolate, sources=modules)
         except BackendError as exc:
-            raise PolicyError(policies[0].file + ":1", f"Rego modules do not compile together: {exc}") from None
-        reads_managed = any("managedFields" in src for src in translated.values())
-        paths = input_paths(list(translated.values()), ("request",))
+            raise PolicyError(_where(policies[0].file, str(exc), source_map), f"Rego modules do not compile together: {exc}") from None
+        paths = input_paths(parsed.values(), ("request",))
+        # managedFields stay out of the input unless a module names them (the input's shape, not pruning)
+        reads_managed = any("managedFields" in t for t in texts.values())
         return cls(policies, program, libs, reads_managed_fields=reads_managed, request_paths=paths)
+
+    @property
+    def engine(self) -> str:
+        return self.program.engine if self.program is not None else REGOPY
 
     def policies(self) -> list[PolicyInfo]:
         return [
@@ -242,7 +237,8 @@ class ModuleSet:
                        validates=any(r != "patch" for r in m.rules), description=f"Rego module {m.package}",
                        rule_docs=(("", f"Rego module {m.package} ({m.file})"),)
                        + ((("patch", f"Rego module {m.package}: patch"),) if "patch" in m.rules else ()),
-                       targets=_targets(m), failure_policy=m.failure_policy.value)
+                       targets=_targets(m), failure_policy=m.failure_policy.value,
+                       engine=self.engine)
             for m in self.policies_
         ]
 
@@ -301,34 +297,18 @@ class ModuleSet:
         return obj, results
 
 
-def _sets_as_comprehensions(translated: dict[str, str], libs: dict[str, str]) -> None:
-    """Partial set rules as set comprehensions (faster on regopy, see translate.partial_sets_as_comprehensions)
-    in files whose package no other file shares: a complete rule cannot be extended by another file."""
-    packages = [tr.package_of(src) for src in translated.values()]
-    for file, package in zip(list(translated), packages, strict=True):
+def _place(parsed: dict[str, ast.Module]) -> dict[str, ast.Module]:
+    """Functions renamed apart (regopy aborts on two packages defining one name with other arities) and
+    partial set rules as comprehensions (faster on regopy) in packages only one file defines: a complete rule
+    cannot be extended by another file."""
+    packages = [ps.package_name(m) for m in parsed.values()]
+    suffixes = {pkg: f"f{n}" for n, pkg in enumerate(dict.fromkeys(packages))}
+    resolved = {file: ps.resolve_imports(m) for file, m in parsed.items()}
+    placed = ps.rename_functions(resolved, lambda pkg: suffixes[pkg])
+    for file, package in zip(list(placed), packages, strict=True):
         if packages.count(package) == 1:
-            translated[file] = tr.partial_sets_as_comprehensions(translated[file])
-            if file in libs:
-                libs[file] = translated[file]
-
-
-def _rename_private_functions(translated: dict[str, str], libs: dict[str, str], policies: list[Module]) -> None:
-    """Module-unique names for the functions no other file refers to by a dotted name (see
-    translate.rename_functions)."""
-    used_elsewhere: dict[str, set[str]] = {}
-    all_words = {file: tr.qualified_words(src) for file, src in translated.items()}
-    for file in translated:
-        used_elsewhere[file] = set().union(*(w for other, w in all_words.items() if other != file))
-    for n, file in enumerate(list(translated)):
-        private = tr.defined_functions(translated[file]) - used_elsewhere[file]
-        if not private:
-            continue
-        renamed = tr.rename_functions(translated[file], f"f{n}", private)
-        translated[file] = renamed
-        if file in libs:
-            libs[file] = renamed
-    for m in policies:
-        m.source = translated[m.file]
+            placed[file] = ps.partial_sets_as_comprehensions(placed[file])
+    return placed
 
 
 def _keys(mods: list[Module]) -> str:
@@ -354,6 +334,9 @@ def _messages(value: Any) -> list[str]:
     return out
 
 
-def _where(file: str, error: str) -> str:
+def _where(file: str, error: str, source_map: SourceMap) -> str:
+    """file:line in the policy's own source for an engine error about a printed module."""
     m = re.search(re.escape(file) + r":(\d+)", error)
-    return f"{file}:{m.group(1) if m else 1}"
+    if m:
+        return source_map.where(file, int(m.group(1))) or f"{file}:1"
+    return f"{file}:1"

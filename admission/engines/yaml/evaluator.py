@@ -319,6 +319,15 @@ class KyvernoEvaluator:
             return _result_only(policy, rule, Status.ERROR, f"failed to evaluate preconditions: {exc}")
         if not passed:
             return _result_only(policy, rule, Status.SKIP, _join("preconditions not met", why))
+        if rule.cel is not None and rule.cel.preconditions:
+            try:
+                from admission.engines.yaml.cel import preconditions_hold, scope_for
+
+                passed, why = preconditions_hold(rule.cel, scope_for(rule.cel, variables, obj, ctx))
+            except Exception as exc:
+                return _result_only(policy, rule, Status.ERROR, f"failed to evaluate celPreconditions: {exc}")
+            if not passed:
+                return _result_only(policy, rule, Status.SKIP, _join("celPreconditions not met", why))
         try:
             outcome = body(policy, rule, variables, obj, ctx)
         except Exception as exc:  # a bug or odd input in one rule must not take down the others
@@ -333,6 +342,8 @@ def _rule_doc(policy: Policy, rule: Rule) -> str:
     message = str((rule.validate or {}).get("message") or "")
     if message and "{{" not in message:
         return " ".join(message.split())
+    if rule.cel is not None and rule.cel.expressions and rule.cel.expressions[0][1]:
+        return " ".join(rule.cel.expressions[0][1].split())  # validate.cel: its first expression's message
     if rule.mutate is not None:
         return f"mutation rule {rule.name} of {policy.name}"
     return " ".join((policy.annotations.get("policies.kyverno.io/title")
@@ -647,7 +658,24 @@ def validate_rule(policy: Policy, rule: Rule, variables: Any, obj: Object | None
     spec = rule.validate or {}
     if spec.get("podSecurity") is not None:
         return validate_pod_security(rule, spec, obj)
+    if rule.cel is not None and rule.cel.validates:
+        return validate_cel(rule, variables, obj, ctx)
     return validate_body(rule, spec, variables, obj, None, 0, ctx, top=True)
+
+
+def validate_cel(rule: Rule, variables: Any, obj: Object | None, ctx: Context) -> Outcome | None:
+    """validate.cel: every expression must hold; the messages of those that do not are the failure's."""
+    from admission.engines.yaml.cel import EvalError, failures, scope_for
+
+    if obj is None:
+        return None  # as for patterns: a deleted resource is not validated
+    try:
+        failed = failures(rule.cel, scope_for(rule.cel, variables, obj, ctx))
+    except EvalError as exc:
+        return Outcome(Status.ERROR, f"validation error: rule {rule.name} failed to evaluate: {exc}")
+    if not failed:
+        return _passed(rule.name)
+    return Outcome(Status.FAIL, f"validation error: {'; '.join(failed)}")
 
 
 def validate_body(

@@ -4,7 +4,9 @@ Parsing first checks the document against Kyverno's schema (admission.engines.ya
 enum values, types, with "did you mean"), then what Kyverno's admission webhook would reject (a rule
 without a name or a match, a rule of no known type, malformed anchors), and raises PolicyError naming the
 file:line and what is wrong. What this engine cannot evaluate is refused the same way rather than silently ignored: verifyImages,
-validate.cel / manifests, celPreconditions, mutate.targets (mutate existing), generate.foreach.
+validate.manifests / assert, mutate.targets (mutate existing), generate.foreach. The CEL of `validate.cel` and
+`celPreconditions` is compiled here, once (admission.engines.yaml.cel): an expression that does not compile
+does not load.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ AUTOGEN_ANNOTATION = "pod-policies.kyverno.io/autogen-controllers"
 # The rule types Kyverno knows; only validate and mutate are evaluated here.
 RULE_TYPES = ("validate", "mutate", "generate", "verifyImages")
 VALIDATE_KINDS = ("pattern", "anyPattern", "deny", "foreach", "podSecurity", "cel", "manifests", "assert")
-SUPPORTED_VALIDATE_KINDS = ("pattern", "anyPattern", "deny", "foreach", "podSecurity")
+SUPPORTED_VALIDATE_KINDS = ("pattern", "anyPattern", "deny", "foreach", "podSecurity", "cel")
 
 # `(key)`, `=(key)`, `X(key)`, `^(key)`, `<(key)`, `+(key)`
 _ANCHOR = re.compile(r"^(\(|=\(|X\(|\^\(|<\(|\+\()(.+)\)$")
@@ -43,6 +45,7 @@ class Rule:
     failure_policy: FailurePolicy
     skip_background_requests: bool = True
     base_name: str = ""  # the rule it was generated from ("" for a rule as written)
+    cel: Any = None  # the compiled validate.cel and celPreconditions (admission.engines.yaml.cel.CelRule)
 
     @property
     def match(self) -> dict[str, Any]:
@@ -185,7 +188,18 @@ def parse_policy(doc: Document) -> Policy:
     from admission.engines.yaml.autogen import generate
 
     generated, controllers = generate(policy)
+    generated = [_with_cel(r, policy.source, f"{kind} {name}: rule {r.name} (generated from {r.base_name})")
+                 for r in generated]
     return replace(policy, generated=tuple(generated), controllers=frozenset(controllers))
+
+
+def _with_cel(rule: Rule, source: str, where: str) -> Rule:
+    """The rule with its CEL compiled (a PolicyError names the expression that does not compile)."""
+    if not rule.spec.get("celPreconditions") and not isinstance((rule.validate or {}).get("cel"), dict):
+        return rule
+    from admission.engines.yaml.cel import compile_rule
+
+    return replace(rule, cel=compile_rule(rule.spec, source, where))
 
 
 def _rule_lines(doc: Document) -> list[int]:
@@ -207,8 +221,6 @@ def parse_rule(raw: Any, where: str, source: str, action: Action, failure_policy
     exclude = raw.get("exclude")
     if exclude is not None and not isinstance(exclude, dict):
         raise PolicyError(source, f"{where}: exclude must be a mapping")
-    if raw.get("celPreconditions"):
-        raise PolicyError(source, f"{where}: celPreconditions are not supported (use preconditions)")
     types = [t for t in RULE_TYPES if raw.get(t) is not None]
     if not types:
         unknown = [k for k in raw if k not in ("name", "match", "exclude", "context", "preconditions",
@@ -243,6 +255,10 @@ def parse_rule(raw: Any, where: str, source: str, action: Action, failure_policy
             raise PolicyError(source, f"{where}: validate.deny must be a mapping with conditions")
         if present[0] == "foreach":
             _check_foreach(validate["foreach"], f"{where}: validate.foreach", source)
+        if present[0] == "cel":
+            cel = validate["cel"]
+            if not isinstance(cel, dict) or not cel.get("expressions"):
+                raise PolicyError(source, f"{where}: validate.cel needs expressions")
         if present[0] == "podSecurity":
             ps = validate["podSecurity"]
             if not isinstance(ps, dict) or str(ps.get("level") or "") not in ("baseline", "restricted", "privileged"):
@@ -271,13 +287,14 @@ def parse_rule(raw: Any, where: str, source: str, action: Action, failure_policy
         if mutate.get("foreach") is not None:
             _check_foreach(mutate["foreach"], f"{where}: mutate.foreach", source)
     skip_bg = raw.get("skipBackgroundRequests")
-    return Rule(
+    rule = Rule(
         name=name,
         spec=raw,
         action=rule_action,
         failure_policy=failure_policy,
         skip_background_requests=skip_bg is not False,
     )
+    return _with_cel(rule, source, where)
 
 
 def _check_generate(spec: Any, where: str, source: str) -> None:

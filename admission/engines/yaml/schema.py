@@ -185,7 +185,7 @@ NODES: dict[str, dict[str, Any]] = {
         "exclude": Node("Match"),
         "imageExtractors": Unsupported("imageExtractors are not supported"),
         "preconditions": CONDITIONS,
-        "celPreconditions": Unsupported("celPreconditions are not supported (use preconditions)"),
+        "celPreconditions": ListOf(Node("MatchCondition")),
         "validate": Node("Validation"),
         "mutate": Node("Mutation"),
         "generate": Node("Generation"),
@@ -269,7 +269,7 @@ NODES: dict[str, dict[str, Any]] = {
         "foreach": ListOf(Node("ForEachValidation")),
         "podSecurity": Node("PodSecurity"),
         "manifests": Unsupported("validate.manifests is not supported"),
-        "cel": Unsupported("validate.cel is not supported"),
+        "cel": Node("CELValidation"),
         "assert": Unsupported("validate.assert is not supported"),
     },
     "Deny": {"conditions": CONDITIONS},
@@ -337,6 +337,119 @@ NODES: dict[str, dict[str, Any]] = {
     "AnyAllConditions": {
         "any": ListOf(Node("Condition")),
         "all": ListOf(Node("Condition")),
+    },
+    # --- CEL, as Kyverno's ClusterPolicy `validate.cel` and its policies.kyverno.io kinds write it
+    # (Kubernetes' admissionregistration/v1 Validation, Variable, MatchCondition, MatchResources)
+    "CELValidation": {
+        "expressions": ListOf(Node("CELExpression")),
+        "variables": ListOf(Node("CELVariable")),
+        "paramKind": Unsupported("validate.cel.paramKind is not supported (params are not available to "
+                                 "ClusterPolicy rules)"),
+        "paramRef": Unsupported("validate.cel.paramRef is not supported (params are not available to "
+                                "ClusterPolicy rules)"),
+        "auditAnnotations": Unsupported("validate.cel.auditAnnotations are not supported"),
+    },
+    "CELExpression": {"expression": STR, "message": STR, "messageExpression": STR, "reason": STR},
+    "CELVariable": {"name": STR, "expression": STR},
+    "MatchCondition": {"name": STR, "expression": STR},
+    # --- Kyverno's CEL policy kinds (policies.kyverno.io v1alpha1, v1beta1, v1): ValidatingPolicy,
+    # MutatingPolicy, GeneratingPolicy, PolicyException, and their Namespaced variants
+    "CELPolicy": {
+        "apiVersion": STR,
+        "kind": STR,
+        "metadata": Node("ObjectMeta"),
+        "spec": ANY,  # checked against the kind's own spec node (admission.engines.cel.kyverno_policies)
+        "status": ANY,
+    },
+    "ValidatingPolicySpec": {
+        "matchConstraints": Node("MatchResources"),
+        "matchConditions": ListOf(Node("MatchCondition")),
+        "variables": ListOf(Node("CELVariable")),
+        "validations": ListOf(Node("CELExpression")),
+        "validationActions": ListOf(Enum(("Deny", "Warn", "Audit"))),
+        "failurePolicy": Enum(("Ignore", "Fail")),
+        "auditAnnotations": Unsupported("auditAnnotations are not supported (no audit events are written)"),
+        "autogen": Node("ValidatingPolicyAutogen"),
+        "evaluation": Node("CELEvaluation"),
+        "webhookConfiguration": Node("CELWebhookConfiguration"),
+        "paramKind": Unsupported("paramKind is not supported for ValidatingPolicy"),
+        "paramRef": Unsupported("paramRef is not supported for ValidatingPolicy"),
+    },
+    "MutatingPolicySpec": {
+        "matchConstraints": Node("MatchResources"),
+        "matchConditions": ListOf(Node("MatchCondition")),
+        "variables": ListOf(Node("CELVariable")),
+        "mutations": ListOf(Node("CELMutation")),
+        "failurePolicy": Enum(("Ignore", "Fail")),
+        "reinvocationPolicy": Enum(("Never", "IfNeeded")),
+        "autogen": Node("MutatingPolicyAutogen"),
+        "evaluation": Node("CELEvaluation"),
+        "webhookConfiguration": Node("CELWebhookConfiguration"),
+        "targetMatchConstraints": Unsupported("targetMatchConstraints (mutating existing resources) is not "
+                                              "supported; only the admitted resource can be mutated"),
+        "paramKind": Unsupported("paramKind is not supported for MutatingPolicy"),
+        "paramRef": Unsupported("paramRef is not supported for MutatingPolicy"),
+    },
+    "GeneratingPolicySpec": {
+        "matchConstraints": Node("MatchResources"),
+        "matchConditions": ListOf(Node("MatchCondition")),
+        "variables": ListOf(Node("CELVariable")),
+        "generate": ListOf(Node("CELGeneration")),
+        "evaluation": Node("CELEvaluation"),
+        "webhookConfiguration": Node("CELWebhookConfiguration"),
+    },
+    "PolicyExceptionSpec": {
+        "policyRefs": ListOf(Node("PolicyRef")),
+        "matchConditions": ListOf(Node("MatchCondition")),
+        "images": ListOf(STR),
+    },
+    "PolicyRef": {"name": STR, "kind": STR},
+    "CELMutation": {
+        "patchType": Enum(("ApplyConfiguration", "JSONPatch")),
+        "applyConfiguration": Node("CELExpressionOnly"),
+        "jsonPatch": Node("CELExpressionOnly"),
+    },
+    "CELExpressionOnly": {"expression": STR},
+    "CELGeneration": {"expression": STR},
+    "ValidatingPolicyAutogen": {
+        "podControllers": Node("PodControllers"),
+        "validatingAdmissionPolicy": Node("Enabled"),
+    },
+    "MutatingPolicyAutogen": {
+        "podControllers": Node("PodControllers"),
+        "mutatingAdmissionPolicy": Node("Enabled"),
+    },
+    "PodControllers": {"controllers": ListOf(STR)},
+    "Enabled": {"enabled": BOOL},
+    "CELEvaluation": {
+        "mode": Only(Enum(("Kubernetes", "JSON")), ("Kubernetes",),
+                     "evaluation.mode JSON (policies over arbitrary JSON payloads) is not supported"),
+        "admission": Only(Node("Enabled"), ({"enabled": True}, {}),
+                          "evaluation.admission.enabled: false (background scans only) is not supported: every "
+                          "policy loaded here applies at admission"),
+        "background": Node("Enabled"),
+        "mutateExisting": Only(Node("Enabled"), ({"enabled": False}, {}),
+                               "evaluation.mutateExisting is not supported; only the admitted resource "
+                               "can be mutated"),
+        "generateExisting": Node("Enabled"),
+        "synchronize": Node("Enabled"),
+        "orphanDownstreamOnPolicyDelete": Node("Enabled"),
+    },
+    "CELWebhookConfiguration": {"timeoutSeconds": INT},
+    "MatchResources": {
+        "namespaceSelector": LABEL_SELECTOR,
+        "objectSelector": LABEL_SELECTOR,
+        "resourceRules": ListOf(Node("NamedRuleWithOperations")),
+        "excludeResourceRules": ListOf(Node("NamedRuleWithOperations")),
+        "matchPolicy": Enum(("Exact", "Equivalent")),
+    },
+    "NamedRuleWithOperations": {
+        "apiGroups": ListOf(STR),
+        "apiVersions": ListOf(STR),
+        "resources": ListOf(STR),
+        "resourceNames": ListOf(STR),
+        "operations": ListOf(Enum(("*", "CREATE", "UPDATE", "DELETE", "CONNECT"))),
+        "scope": Enum(("*", "Cluster", "Namespaced")),
     },
     # --- Gatekeeper constraints (constraints.gatekeeper.sh): the fields Gatekeeper gives every constraint kind
     "Constraint": {

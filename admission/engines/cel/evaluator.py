@@ -1,0 +1,406 @@
+"""CelEvaluator: ValidatingAdmissionPolicy and MutatingAdmissionPolicy with their bindings, behind the Evaluator
+interface.
+
+Per request, in the API server's order, for each policy whose matchConstraints match, and each binding of it whose
+matchResources match:
+1. params: none without paramKind; else the binding's paramRef picks them from cluster state (by name, in
+   paramRef.namespace or the request's namespace; or every object its selector selects: the policy is evaluated
+   once per param). None found: parameterNotFoundAction Allow skips the binding, Deny (the default) denies;
+2. matchConditions: any false skips the binding; an error (and no false) follows the failurePolicy;
+3. validations (each a result; a false one fails with its message, messageExpression, or `failed expression:
+   <expression>`) or mutations (applied in order; the next policy sees the result).
+An evaluation error, an exceeded cost budget or deadline is an error result that follows the failurePolicy
+(Fail denies; Ignore allows, with a warning). A validation's `reason` (the HTTP status the API server answers
+with) is checked but not used: the webhook answers every denial alike. auditAnnotations are evaluated (an
+error follows the failurePolicy) and their values logged at debug level: there is no audit event to add them to.
+
+Bindings: the binding's validationActions decide what a failure does: Deny denies, Warn warns, Audit alone is
+recorded but not returned (our DryRun action: logged and counted; lint and audit report it). A policy with no binding in the loaded set:
+- offline (`lint`, `test`, `audit`) is applied wherever its matchConstraints match, with Deny, as the kyverno
+  CLI does (so a policy can be tested before its binding is written);
+- in `serve` does nothing, as in the API server (a policy acts only through a binding); the server logs a
+  warning naming it at load.
+
+The variables of a request are bound once (admission.engines.cel.expr.bind) and shared by every expression
+of every policy evaluated for it; a param object, and a mutated object, each get their own binding.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from admission.engines import Context, PolicyError, PolicyInfo, Target
+from admission.engines.cel.authz import current_state
+from admission.engines.cel.cost import PER_POLICY_BUDGET
+from admission.engines.cel.expr import Activation, Budget, EvalError
+from admission.engines.cel.kubernetes import kubernetes_activation
+from admission.engines.cel.mutation import MutationError, apply_configuration, json_patch
+from admission.engines.cel.policy import (
+    MUTATING,
+    VALIDATING,
+    AdmissionPolicy,
+    Binding,
+    is_admission_policy,
+    load_binding,
+    load_policy,
+)
+from admission.manifests import Document, Locator
+from admission.results import Action, FailurePolicy, RuleResult, Status
+from admission.review import Request
+from admission.selectors import selector_matches
+from admission.state import StateUnavailable
+from admission.types import Object
+
+log = logging.getLogger("admission.engines.cel")
+
+__all__ = ["CelEvaluator", "is_admission_policy"]
+
+
+@dataclass(frozen=True)
+class _Bound:
+    """A policy with one of its bindings (None: applied without one, offline)."""
+
+    policy: AdmissionPolicy
+    binding: Binding | None
+
+    @property
+    def rule(self) -> str:
+        return self.binding.name if self.binding is not None else ""
+
+    @property
+    def action(self) -> Action:
+        actions = self.binding.actions if self.binding is not None else frozenset({"Deny"})
+        if "Deny" in actions:
+            return Action.ENFORCE
+        if "Warn" in actions:
+            return Action.WARN
+        return Action.DRYRUN  # Audit alone: recorded (logged, counted), not in the response
+
+
+@dataclass
+class _Request:
+    """What is shared by every policy evaluated for one request: its bindings by params and object."""
+
+    request: Request
+    ctx: Context
+    namespace_object: Object | None
+    # (id(params), id(object)) -> (params, object, binding): the objects are kept so that their ids stay theirs
+    activations: dict[tuple[int, int], tuple[Any, Any, Activation]] = field(default_factory=dict)
+
+    def activation(self, params: Object | None, obj: Object | None = None) -> Activation:
+        key = (id(params), id(obj))
+        found = self.activations.get(key)
+        if found is None:
+            found = (params, obj, kubernetes_activation(self.request, params=params,
+                                                        namespace_object=self.namespace_object, obj=obj))
+            self.activations[key] = found
+        return found[2]
+
+
+class CelEvaluator:
+    """The compiled ValidatingAdmissionPolicies and MutatingAdmissionPolicies of a policy set."""
+
+    def __init__(self, policies: list[AdmissionPolicy], bindings: list[Binding], *, apply_unbound: bool) -> None:
+        self.compiled = policies
+        self.bindings = bindings
+        self.apply_unbound = apply_unbound
+        by_policy: dict[tuple[str, str], list[Binding]] = {}
+        for b in bindings:
+            by_policy.setdefault((b.kind, b.policy_name), []).append(b)
+        self._bound: list[_Bound] = []
+        for p in policies:
+            found = by_policy.get((p.kind, p.name), [])
+            if found:
+                self._bound.extend(_Bound(p, b) for b in found)
+            elif apply_unbound:
+                self._bound.append(_Bound(p, None))
+            else:
+                log.warning("%s %s (%s) has no binding among the loaded policies: it does nothing, as in the "
+                            "API server", p.kind, p.name, p.source)
+        known = {(p.kind, p.name) for p in policies}
+        for b in bindings:
+            if (b.kind, b.policy_name) not in known:
+                raise PolicyError(b.source, f"{b.kind}Binding {b.name!r} binds {b.kind} {b.policy_name!r}, "
+                                            "which is not among the loaded policies")
+
+    @classmethod
+    def from_documents(cls, docs: Iterable[Document], *, apply_unbound: bool = False) -> CelEvaluator:
+        """Check and compile every document (PolicyError with file:line on the first problem)."""
+        locator = Locator()
+        policies: list[AdmissionPolicy] = []
+        bindings: list[Binding] = []
+        seen: dict[tuple[str, str], str] = {}
+        for doc in docs:
+            if str(doc.obj.get("kind", "")).endswith("Binding"):
+                bindings.append(load_binding(doc, locator))
+                continue
+            policy = load_policy(doc, locator)
+            key = (policy.kind, policy.name)
+            if key in seen:
+                raise PolicyError(policy.source, f"{policy.kind} {policy.name!r} is also defined at {seen[key]}")
+            seen[key] = policy.source
+            policies.append(policy)
+        return cls(policies, bindings, apply_unbound=apply_unbound)
+
+    # -- Evaluator --------------------------------------------------------------------------------------------
+
+    def policies(self) -> list[PolicyInfo]:
+        out: list[PolicyInfo] = []
+        for p in self.compiled:
+            bound = [b for b in self._bound if b.policy is p]
+            rules = tuple(b.rule for b in bound) or ("",)
+            # a policy that acts nowhere (no binding, in serve) needs no webhook registration
+            targets = () if not bound else tuple(
+                Target(phase="mutate" if p.mutates else "validate", group=g, version=v,
+                       kind=_kind_of(r), subresource=_subresource_of(r), operations=_operations(ops))
+                for g, v, r, ops in (p.match.kinds() if p.match is not None else []))
+            out.append(PolicyInfo(
+                name=p.name, dialect="cel", source=p.source, rules=rules, mutates=p.mutates,
+                validates=not p.mutates, description=p.description,
+                rule_docs=tuple((r, p.description or f"{p.kind} {p.name}") for r in rules),
+                targets=targets))
+        return out
+
+    def validate(self, request: Request, ctx: Context) -> list[RuleResult]:
+        token = current_state.set(ctx.state)  # what `authorizer` checks are answered from
+        try:
+            return self._validate(request, ctx)
+        finally:
+            current_state.reset(token)
+
+    def mutate(self, request: Request, obj: Object, ctx: Context) -> tuple[Object, list[RuleResult]]:
+        token = current_state.set(ctx.state)
+        try:
+            return self._mutate(request, obj, ctx)
+        finally:
+            current_state.reset(token)
+
+    def _validate(self, request: Request, ctx: Context) -> list[RuleResult]:
+        shared: _Request | None = None
+        results: list[RuleResult] = []
+        for bound in self._bound:
+            if bound.policy.kind != VALIDATING or not self._matches(bound, request, ctx):
+                continue
+            shared = shared or _shared(request, ctx)
+            results.extend(self._validate_one(bound, shared))
+        return results
+
+    def _mutate(self, request: Request, obj: Object, ctx: Context) -> tuple[Object, list[RuleResult]]:
+        results: list[RuleResult] = []
+        mutating = [b for b in self._bound if b.policy.kind == MUTATING]
+        if not mutating:
+            return obj, results
+        shared = _shared(request, ctx)
+        changed_by: dict[int, Object] = {}
+        for round_ in range(2):  # reinvocationPolicy IfNeeded: once more when a later policy changed the object
+            for i, bound in enumerate(mutating):
+                if round_ == 1 and (bound.policy.reinvocation != "IfNeeded" or changed_by.get(i) is obj):
+                    continue
+                if not self._matches(bound, _with_object(request, obj), ctx):
+                    continue
+                obj, rs = self._mutate_one(bound, shared, obj)
+                changed_by[i] = obj
+                results.extend(r for r in rs if round_ == 0 or r.status != Status.PASS)
+            if not any(b.policy.reinvocation == "IfNeeded" for b in mutating):
+                break
+        return obj, results
+
+    # -- one policy and binding -------------------------------------------------------------------------------
+
+    def _matches(self, bound: _Bound, request: Request, ctx: Context) -> bool:
+        def labels(ns: str) -> Mapping[str, Any] | None:
+            try:
+                return ctx.state.namespace_labels(ns)
+            except StateUnavailable:
+                return None
+
+        policy = bound.policy
+        if policy.match is not None and not policy.match.matches(request, labels):
+            return False
+        return bound.binding is None or bound.binding.match is None or bound.binding.match.matches(request, labels)
+
+    def _params(self, bound: _Bound, shared: _Request) -> list[Object | None] | RuleResult:
+        """The params to evaluate with ([None] without paramKind), or the result when there are none."""
+        policy = bound.policy
+        if policy.param_kind is None:
+            return [None]
+        ref = bound.binding.param_ref if bound.binding is not None else None
+        if ref is None:
+            return self._result(bound, Status.ERROR, f"{policy.kind} {policy.name} has paramKind "
+                                                     f"{policy.param_kind[1]} but no binding with a paramRef")
+        api_version, kind = policy.param_kind
+        namespace = ref.namespace or shared.request.namespace
+        try:
+            candidates = shared.ctx.state.list(kind, api_version=api_version or None)
+        except StateUnavailable as e:
+            return self._result(bound, Status.ERROR, f"params unavailable: {e}")
+        found: list[Object | None] = []
+        for obj in candidates:
+            meta = obj.get("metadata") or {}
+            obj_ns = str(meta.get("namespace") or "")
+            if obj_ns and namespace and obj_ns != namespace:
+                continue
+            if ref.name:
+                if meta.get("name") == ref.name:
+                    found.append(obj)
+            elif selector_matches(ref.selector or {}, meta.get("labels") or {}):
+                found.append(obj)
+        if found:
+            return found
+        if ref.not_found == "Allow":
+            return []
+        what = f"{kind} {ref.name!r}" if ref.name else f"{kind} objects matching the selector"
+        return RuleResult(policy.name, bound.rule, Status.FAIL,
+                          f"no params found for policy binding with `Deny` parameterNotFoundAction: {what}"
+                          + (f" in namespace {namespace!r}" if namespace else ""),
+                          action=bound.action, failure_policy=policy.failure_policy)
+
+    def _conditions_hold(self, bound: _Bound, activation: Activation, budget: Budget,
+                         deadline: float | None) -> bool | RuleResult:
+        error: RuleResult | None = None
+        for cond in bound.policy.match_conditions:
+            try:
+                value = cond.program.evaluate(activation, budget=budget, deadline=deadline)
+            except EvalError as e:
+                error = error or self._result(bound, Status.ERROR, f"matchCondition {cond.name!r}: {e}")
+                continue
+            if value is not True:
+                if value is not False:
+                    error = error or self._result(bound, Status.ERROR, f"matchCondition {cond.name!r} "
+                                                                       f"must give a bool, not {value!r}")
+                    continue
+                return False
+        return error if error is not None else True
+
+    def _validate_one(self, bound: _Bound, shared: _Request) -> Iterator[RuleResult]:
+        params_list = self._params(bound, shared)
+        if isinstance(params_list, RuleResult):
+            yield params_list
+            return
+        policy = bound.policy
+        for params in params_list:
+            activation = shared.activation(params)
+            budget = Budget(PER_POLICY_BUDGET)
+            deadline = shared.ctx.deadline
+            holds = self._conditions_hold(bound, activation, budget, deadline)
+            if holds is False:
+                continue
+            if isinstance(holds, RuleResult):
+                yield holds
+                continue
+            failed = False
+            for v in policy.validations:
+                try:
+                    value = v.program.evaluate(activation, budget=budget, deadline=deadline)
+                    if value is not True and value is not False:
+                        raise EvalError(f"validation expression must give a bool, not {value!r}")
+                except EvalError as e:
+                    yield self._result(bound, Status.ERROR, f"expression '{_one_line(v.program.source)}' "
+                                                            f"resulted in error: {e}", where=v.program.where)
+                    failed = True
+                    continue
+                if value is False:
+                    failed = True
+                    yield self._result(bound, Status.FAIL, self._message(v, activation, budget, deadline),
+                                       where=v.program.where)
+            for key, program in policy.audit_annotations:
+                try:
+                    value = program.evaluate(activation, budget=budget, deadline=deadline)
+                    log.debug("%s %s audit annotation %s=%r", policy.kind, policy.name, key, value)
+                except EvalError as e:
+                    yield self._result(bound, Status.ERROR, f"auditAnnotations {key!r}: {e}", where=program.where)
+                    failed = True
+            if not failed:
+                yield self._result(bound, Status.PASS, "")
+
+    def _message(self, v: Any, activation: Activation, budget: Budget, deadline: float | None) -> str:
+        if v.message_program is not None:
+            try:
+                text = v.message_program.evaluate(activation, budget=budget, deadline=deadline)
+                if isinstance(text, str) and text.strip():
+                    return " ".join(text.split("\n")).strip()
+            except EvalError as e:
+                log.debug("messageExpression %s failed: %s", v.message_program.where, e)
+        if v.message:
+            return str(v.message)
+        return f"failed expression: {_one_line(v.program.source)}"
+
+    def _mutate_one(self, bound: _Bound, shared: _Request, obj: Object) -> tuple[Object, list[RuleResult]]:
+        params_list = self._params(bound, shared)
+        if isinstance(params_list, RuleResult):
+            return obj, [params_list]
+        results: list[RuleResult] = []
+        for params in params_list:
+            deadline = shared.ctx.deadline
+            budget = Budget(PER_POLICY_BUDGET)
+            holds = self._conditions_hold(bound, shared.activation(params, obj), budget, deadline)
+            if holds is False:
+                continue
+            if isinstance(holds, RuleResult):
+                results.append(holds)
+                continue
+            current = obj
+            try:
+                for m in bound.policy.mutations:
+                    activation = shared.activation(params, current)
+                    value = m.program.evaluate(activation, budget=budget, deadline=deadline)
+                    current = (apply_configuration(current, value) if m.patch_type == "ApplyConfiguration"
+                               else json_patch(current, value))
+            except (EvalError, MutationError) as e:
+                results.append(self._result(bound, Status.ERROR, f"mutation failed: {e}"))
+                continue
+            obj = current
+            results.append(self._result(bound, Status.PASS, ""))
+        return obj, results
+
+    def _result(self, bound: _Bound, status: Status, message: str, *, where: str = "") -> RuleResult:
+        policy = bound.policy
+        if status == Status.ERROR and policy.failure_policy == FailurePolicy.IGNORE:
+            log.debug("%s %s: %s (failurePolicy Ignore)", policy.kind, policy.name, message)
+        return RuleResult(policy=policy.name, rule=bound.rule, status=status, message=message, action=bound.action,
+                          failure_policy=policy.failure_policy)
+
+
+def _shared(request: Request, ctx: Context) -> _Request:
+    namespace_object: Object | None = None
+    if request.namespace:
+        try:
+            namespace_object = ctx.state.get("Namespace", request.namespace) if ctx.state.available else None
+        except StateUnavailable:
+            namespace_object = None
+    return _Request(request, ctx, namespace_object)
+
+
+def _with_object(request: Request, obj: Object) -> Request:
+    import dataclasses
+
+    return request if request.object is obj else dataclasses.replace(request, object=obj)
+
+
+def _one_line(source: str) -> str:
+    return " ".join(source.split())
+
+
+def _kind_of(resource: str) -> str:
+    """A Target's kind for a resource name: `*`, or the resource's singular (webhook registration turns it back
+    into the same plural: admission.review.plural)."""
+    name = resource.partition("/")[0]
+    if name == "*":
+        return "*"
+    if name.endswith("ies"):
+        return name[:-3] + "y"
+    if name.endswith(("sses", "xes", "ches", "shes")):
+        return name[:-2]
+    return name[:-1] if name.endswith("s") else name
+
+
+def _subresource_of(resource: str) -> str:
+    return resource.partition("/")[2]
+
+
+def _operations(ops: tuple[str, ...]) -> tuple[str, ...]:
+    return ("CREATE", "UPDATE", "DELETE", "CONNECT") if "*" in ops or not ops else ops
+

@@ -1,0 +1,294 @@
+"""Compiling and evaluating one CEL expression: the core every CEL kind is built on.
+
+The implementation is Google's cel-cpp through `cel-expr-python` (bench/cel_spike.py says why): expressions
+are parsed and type checked once, at load (`compile_expression`); a syntax or type error is a load error
+`file:line: expression: problem`. Per request, the variables are bound once (`bind` → Activation) and every
+expression of every policy reads that one binding (`Program.evaluate`): converting a Pod into CEL values costs
+about ten times one evaluation, so it must not be redone per expression.
+
+Values in and out are plain Python: dict, list, str, int, float, bool, None (and datetime/timedelta for
+timestamps and durations). Library values without a JSON form (a Kubernetes quantity, a URL, an IP) are
+protobuf messages of our own descriptor pool (admission.engines.cel.library); they come out as such.
+
+Libraries (`Library`): named groups of function declarations with their implementations, added to an
+environment by name. The Kubernetes libraries are in admission.engines.cel.library; other dialects (Kyverno's
+helpers) add their own Library objects and pass them to compile_expression.
+
+Limits: cel-cpp exposes no cost tracking through its Python API and cannot be interrupted, so the API server's
+cost limits are approximated (admission.engines.cel.cost): a static estimate per expression from the size of
+the bound input, checked before the expression runs, charged to a per-policy Budget; and the request deadline
+is checked before every expression. Exceeding either is an EvalError, a rule error that follows the policy's
+failurePolicy.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cel_expr_python import cel
+from cel_expr_python.ext import ext_bindings, ext_encoders, ext_math, ext_optional, ext_strings
+
+from admission.engines import PolicyError
+from admission.engines.cel.tokens import Definition
+
+# The variables a Kubernetes admission expression may read (ValidatingAdmissionPolicy, MutatingAdmissionPolicy,
+# matchConditions). `variables` holds the policy's own variables by name; `authorizer` answers RBAC checks.
+KUBERNETES_VARIABLES = ("object", "oldObject", "request", "params", "namespaceObject", "variables", "authorizer")
+
+
+class LoadError(PolicyError):
+    """An expression that does not compile: `file:line: expression: problem`."""
+
+    def __init__(self, where: str, expression: str, problem: str) -> None:
+        super().__init__(where, f"{_shorten(expression)}: {problem}")
+        self.expression = expression
+        self.problem = problem
+
+
+class EvalError(Exception):
+    """An expression that failed at run time (no such key, overflow, a limit exceeded, ...): a rule error."""
+
+
+@dataclass(frozen=True)
+class Overload:
+    """One overload of a CEL function: `function` (a global name such as `quantity` or `format.named`, or a
+    method name when `member`), a unique `id`, the cel_expr_python Types of its result and parameters (the
+    receiver first for a method), and its implementation on the arguments' values (plain Python values, or
+    messages of admission.engines.cel.messages). An implementation that raises makes an evaluation error."""
+
+    function: str
+    id: str
+    result: Any
+    params: tuple[Any, ...]
+    member: bool
+    impl: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Library:
+    """A named group of CEL function overloads, added to an environment by name."""
+
+    name: str
+    overloads: tuple[Overload, ...]
+
+
+# The standard extensions cel-go's Kubernetes environment enables: strings (split, join, lowerAscii, replace,
+# substring, trim, indexOf, format, ...), optional types (`?.`, `?[`, optional.of, orValue, hasValue), math,
+# cel.bind, base64.
+_STANDARD_EXTENSIONS: tuple[Callable[[], Any], ...] = (
+    ext_strings.ExtStrings,
+    ext_optional.ExtOptional,
+    ext_math.ExtMath,
+    ext_bindings.ExtBindings,
+    ext_encoders.ExtEncoders,
+)
+
+_envs: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
+_envs_lock = threading.Lock()
+
+
+def _environment(variables: tuple[str, ...], libraries: Sequence[Library]) -> Any:
+    from admission.engines.cel.messages import descriptor_pool
+
+    key = (variables, tuple(lib.name for lib in libraries))
+    with _envs_lock:
+        env = _envs.get(key)
+        if env is None:
+            extension, decls, impls = _functions([o for lib in libraries for o in lib.overloads])
+            env = cel.NewEnv(descriptor_pool(), variables={v: cel.Type.DYN for v in variables},
+                             extensions=[*(make() for make in _STANDARD_EXTENSIONS), extension], functions=decls,
+                             function_impls=impls)
+            _envs[key] = env
+        return env
+
+
+def _functions(overloads: Sequence[Overload]) -> tuple[Any, list[Any], dict[str, Callable[..., Any]]]:
+    """The overloads as cel-cpp takes them: an extension (declarations with their implementations), plus
+    declarations and implementations given apart for the functions that need a dispatcher.
+
+    cel-cpp's runtime tells overloads apart by the kinds of their arguments only (every message type is one
+    kind), so overloads that the checker separates by message type (Quantity's and Semver's `isGreaterThan`)
+    share one runtime implementation: the first of them gets a dispatcher that picks by the arguments' types,
+    and the others are declared without one."""
+    by_function: dict[str, list[Overload]] = {}
+    for o in overloads:
+        by_function.setdefault(o.function, []).append(o)
+    plain: list[Any] = []
+    dispatched: list[Any] = []
+    impls: dict[str, Callable[..., Any]] = {}
+    for name, group in by_function.items():
+        by_runtime: dict[tuple[bool, tuple[str, ...]], list[Overload]] = {}
+        for o in group:
+            by_runtime.setdefault((o.member, tuple(_runtime_kind(p) for p in o.params)), []).append(o)
+        if all(len(g) == 1 for g in by_runtime.values()):
+            plain.append(cel.FunctionDecl(name, [cel.Overload(o.id, o.result, list(o.params), is_member=o.member,
+                                                              impl=o.impl) for o in group]))
+            continue
+        dispatched.append(cel.FunctionDecl(name, [cel.Overload(o.id, o.result, list(o.params), is_member=o.member)
+                                                  for o in group]))
+        for g in by_runtime.values():
+            impls[g[0].id] = g[0].impl if len(g) == 1 else _dispatcher(g)
+    return cel.CelExtension("admission", plain), dispatched, impls
+
+
+def _runtime_kind(t: Any) -> str:
+    if t.is_message():
+        return "message"
+    name = str(t.name())
+    return name.split("(", 1)[0]
+
+
+def _dispatcher(group: Sequence[Overload]) -> Callable[..., Any]:
+    choices = [(tuple(str(p.name()) if p.is_message() else "" for p in o.params), o.impl) for o in group]
+
+    def dispatch(*args: Any) -> Any:
+        for names, impl in choices:
+            if all(not n or getattr(getattr(a, "DESCRIPTOR", None), "full_name", None) == n
+                   for n, a in zip(names, args, strict=False)):
+                return impl(*args)
+        raise TypeError("no matching overload")
+
+    return dispatch
+
+
+def default_libraries() -> tuple[Library, ...]:
+    """The Kubernetes CEL libraries (quantity, url, ip/cidr, semver, format, lists, regex, jsonpatch, ...)."""
+    from admission.engines.cel.library import KUBERNETES_LIBRARIES
+
+    return KUBERNETES_LIBRARIES
+
+
+@dataclass(frozen=True)
+class Activation:
+    """The variables of one evaluation, bound once (converted into CEL values) and shared by every expression."""
+
+    values: Mapping[str, Any]
+    bound: Any = field(repr=False, compare=False)
+    # the size of the bound input (admission.engines.cel.cost): about how many values it holds
+    size: int = 0
+    # the longest list or map in it, found when an expression nesting comprehensions first asks
+    _widest: list[int] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def widest(self) -> int:
+        if not self._widest:
+            from admission.engines.cel.cost import widest
+
+            self._widest.append(widest(self.values))
+        return self._widest[0]
+
+
+def bind(values: Mapping[str, Any]) -> Activation:
+    """Bind plain Python values (JSON-like) to variable names, once per request."""
+    from admission.engines.cel.cost import input_size
+
+    env = _environment(KUBERNETES_VARIABLES, ())
+    return Activation(values=dict(values), bound=env.Activation(dict(values)), size=input_size(values))
+
+
+@dataclass(frozen=True)
+class Program:
+    """One compiled expression: where it was written, its source, and how costly it can be per input size."""
+
+    source: str
+    where: str
+    compiled: Any = field(repr=False, compare=False)
+    # the static cost shape: how many nested comprehensions, and how many function calls (admission.engines.cel.cost)
+    cost_degree: int = 0
+    cost_terms: int = 1
+
+    def evaluate(self, activation: Activation, *, deadline: float | None = None,
+                 budget: Budget | None = None) -> Any:
+        """The value of the expression for the bound variables, as plain Python. Raises EvalError when evaluation
+        fails, the estimated cost exceeds the per-expression limit or the budget, or the deadline (time.monotonic())
+        has passed."""
+        from admission.engines.cel.cost import PER_EXPRESSION_LIMIT, estimate
+
+        if deadline is not None and time.monotonic() > deadline:
+            raise EvalError("deadline exceeded")
+        cost = estimate(self, activation)
+        if cost > PER_EXPRESSION_LIMIT:
+            raise EvalError(f"operation cancelled: actual cost limit exceeded (estimated cost {cost} for an input of "
+                            f"size {activation.size}, per-expression limit {PER_EXPRESSION_LIMIT})")
+        if budget is not None:
+            budget.charge(cost)
+        try:
+            value = self.compiled.eval(activation.bound)
+        except RuntimeError as e:  # evaluation errors the runtime raises rather than returns
+            raise EvalError(_problem(str(e))) from None
+        if value.type() == cel.Type.ERROR:
+            raise EvalError(_problem(str(value.value())))
+        return value.plain_value()
+
+
+@dataclass
+class Budget:
+    """A per-policy cost budget (the API server's runtime budget for one policy evaluation): each expression
+    evaluated charges its estimated cost; exceeding the total is an EvalError."""
+
+    limit: int
+    spent: int = 0
+
+    def charge(self, cost: int) -> None:
+        self.spent += cost
+        if self.spent > self.limit:
+            raise EvalError(f"validation failed due to running out of cost budget, no further validation rules will "
+                            f"be run (estimated cost {self.spent}, per-policy budget {self.limit})")
+
+
+def compile_expression(source: str, *, where: str, variables: Iterable[str] = KUBERNETES_VARIABLES,
+                       libraries: Sequence[Library] | None = None, definitions: Sequence[Definition] = (),
+                       object_types: Collection[str] = ()) -> Program:
+    """Parse and type check an expression once. `where` (file:line) is named by errors; `variables` are the
+    names the expression may read (each of any type); `libraries` default to the Kubernetes CEL libraries.
+
+    `definitions` are the policy's variables, read as `variables.<name>` (each compiled on its own first, so
+    that its errors name its own place); `object_types` are the root type names of typed object literals
+    (`Object`, `JSONPatch`: MutatingAdmissionPolicy), read as maps (admission.engines.cel.tokens).
+    Raises LoadError on a syntax or type error, an unknown variable or function, or an empty expression."""
+    from admission.engines.cel.cost import static_shape
+    from admission.engines.cel.tokens import TokenError, inline_variables, object_literals
+
+    if not isinstance(source, str) or not source.strip():
+        raise LoadError(where, str(source), "an expression is required")
+    libs = default_libraries() if libraries is None else tuple(libraries)
+    names = set(variables)
+    env = _environment(tuple(sorted(names)), libs)
+    try:
+        text = object_literals(source, object_types)
+        composed = object_literals(inline_variables(source, definitions), object_types) if definitions else text
+    except TokenError as e:
+        raise LoadError(where, source, str(e)) from None
+    try:
+        compiled = env.compile(text)
+        if composed != text:
+            compiled = env.compile(composed)
+    except RuntimeError as e:
+        raise LoadError(where, source, _problem(str(e))) from None
+    degree, terms = static_shape(composed)
+    return Program(source=source, where=where, compiled=compiled, cost_degree=degree, cost_terms=terms)
+
+
+def _problem(message: str) -> str:
+    """cel-cpp's status text without its status-code wrapper: `INVALID_ARGUMENT: ERROR: <input>:1:3: ...`."""
+    text = message.strip()
+    for prefix in ("INVALID_ARGUMENT: ", "UNKNOWN: ", "NOT_FOUND: ", "OUT_OF_RANGE: ", "UNIMPLEMENTED: ",
+                   "FAILED_PRECONDITION: ", "INTERNAL: "):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+            break
+    if text.endswith("]") and " [" in text:
+        text = text[: text.rindex(" [")]
+    text = text.replace("ERROR: <input>:", "")
+    if text.startswith("Key not found in map : "):  # cel-go's wording, which messages and tests quote
+        text = "no such key: " + text[len("Key not found in map : "):].strip('"')
+    return " ".join(line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("|"))
+
+
+def _shorten(expression: str, limit: int = 120) -> str:
+    one = " ".join(expression.split())
+    return one if len(one) <= limit else one[: limit - 3] + "..."

@@ -1,0 +1,302 @@
+"""The compiled Rego path against regopy and against the same checks written as YAML policies.
+
+    python bench/rego_compiled_bench.py [--pods 2000]
+
+Side by side in one run, over the same generated Pods (most compliant; some from other registries, some
+without limits, some without the required label):
+
+1. lint-like evaluation of every Pod with the Gatekeeper library's k8sallowedrepos, k8scontainerlimits and
+   k8srequiredlabels (templates from the library, constraints after its samples, matching every Pod):
+   - compiled: the templates compiled once (`compiler.compile_modules`), one `violation` query per
+     constraint on the plain input `{review, parameters}`;
+   - regopy: today's engine path (`RegoEvaluator.validate`: match, one input conversion, one query);
+   - YAML: the same three checks as Kyverno ClusterPolicies (`KyvernoEvaluator.validate`);
+   - and each path with one trivial policy, subtracted as the fixed cost of a request.
+   Target (issue 9): compiled at most 2x YAML; per evaluation at most OPA's ~137 µs.
+2. 1, 3 and 20 constraints on the compiled path (target: 20 cost at most 2x 3).
+
+Also checks that the compiled and regopy paths find the same number of violations.
+Times are wall-clock, the best of three passes (regopy: one), on a shared machine: compare within one run only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import yaml  # noqa: E402
+
+from admission.engines import Context  # noqa: E402
+from admission.engines.rego import RegoEvaluator  # noqa: E402
+from admission.engines.rego.compiler import compile_modules  # noqa: E402
+from admission.engines.rego.parser import parse_module  # noqa: E402
+from admission.engines.yaml.evaluator import KyvernoEvaluator  # noqa: E402
+from admission.manifests import Document  # noqa: E402
+from admission.review import Request  # noqa: E402
+
+LIBRARY = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "gatekeeper-library" / "library" / "general"
+TEMPLATES = {"allowedrepos": "K8sAllowedRepos", "containerlimits": "K8sContainerLimits", "requiredlabels": "K8sRequiredLabels"}
+TARGET = "admission.k8s.gatekeeper.sh"
+
+
+def pod(i: int) -> dict[str, Any]:
+    image = f"registry.example.com/team/app{i}:1.{i % 13}"
+    if i % 5 == 0:
+        image = f"docker.io/library/nginx:1.{i % 25}"
+    container: dict[str, Any] = {
+        "name": "app",
+        "image": image,
+        "ports": [{"containerPort": 8080}],
+        "env": [{"name": f"VAR_{k}", "value": f"value-{k}"} for k in range(4)],
+        "resources": {"limits": {"cpu": "100m", "memory": "256Mi"}, "requests": {"cpu": "50m", "memory": "128Mi"}},
+    }
+    if i % 7 == 0:
+        del container["resources"]["limits"]
+    containers = [container]
+    if i % 3 == 0:
+        containers.append({"name": "proxy", "image": "registry.example.com/platform/proxy:2.4.1",
+                           "resources": {"limits": {"cpu": "50m", "memory": "64Mi"}}})
+    labels = {"app": f"app{i}", "owner": "alice.agilebank.demo"}
+    if i % 11 == 0:
+        del labels["owner"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"app{i}", "namespace": ("shop", "search", "identity")[i % 3], "labels": labels},
+        "spec": {"containers": containers, "restartPolicy": "Always", "serviceAccountName": "default"},
+    }
+
+
+def _template(folder: str) -> dict[str, Any]:
+    return yaml.safe_load((LIBRARY / folder / "template.yaml").read_text())
+
+
+def _rego_of(template: dict[str, Any]) -> list[str]:
+    for target in template["spec"]["targets"]:
+        if target.get("target") == TARGET:
+            if target.get("rego"):
+                return [target["rego"], *(target.get("libs") or [])]
+            for code in target.get("code") or []:
+                if code.get("engine") == "Rego":
+                    return [code["source"]["rego"], *(code["source"].get("libs") or [])]
+    raise SystemExit(f"no Rego in template {template['metadata']['name']}")
+
+
+def constraints(n: int) -> list[dict[str, Any]]:
+    """n constraints over the three templates (parameters after the library's samples), all matching Pods."""
+    out = []
+    folders = list(TEMPLATES)
+    for i in range(n):
+        folder = folders[i % 3]
+        if folder == "allowedrepos":
+            params: dict[str, Any] = {"repos": ["registry.example.com/", f"registry{i}.example.com/"]}
+        elif folder == "containerlimits":
+            params = {"cpu": "200m", "memory": "1Gi"}
+        else:
+            params = {"labels": [{"key": "owner", "allowedRegex": "^[a-zA-Z]+.agilebank.demo$"}]}
+        out.append({
+            "apiVersion": "constraints.gatekeeper.sh/v1beta1",
+            "kind": TEMPLATES[folder],
+            "metadata": {"name": f"{folder}-{i}"},
+            "spec": {"match": {"kinds": [{"apiGroups": [""], "kinds": ["Pod"]}]}, "parameters": params},
+        })
+    return out
+
+
+YAML_POLICIES = """
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: allowed-repos}
+spec:
+  validationFailureAction: Enforce
+  rules:
+  - name: repos
+    match: {any: [{resources: {kinds: [Pod]}}]}
+    validate:
+      message: "images must come from registry.example.com/"
+      pattern:
+        spec:
+          containers:
+          - image: "registry.example.com/*"
+---
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: container-limits}
+spec:
+  validationFailureAction: Enforce
+  rules:
+  - name: limits
+    match: {any: [{resources: {kinds: [Pod]}}]}
+    validate:
+      message: "containers must set cpu and memory limits"
+      pattern:
+        spec:
+          containers:
+          - resources:
+              limits:
+                cpu: "?*"
+                memory: "?*"
+---
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: required-labels}
+spec:
+  validationFailureAction: Enforce
+  rules:
+  - name: owner
+    match: {any: [{resources: {kinds: [Pod]}}]}
+    validate:
+      message: "the owner label is required"
+      pattern:
+        metadata:
+          labels:
+            owner: "?*"
+"""
+
+YAML_TRIVIAL = """
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: trivial}
+spec:
+  validationFailureAction: Enforce
+  rules:
+  - name: never
+    match: {any: [{resources: {kinds: [Pod]}}]}
+    validate:
+      message: "never"
+      pattern:
+        kind: "Pod"
+"""
+
+TRIVIAL_TEMPLATE = {
+    "apiVersion": "templates.gatekeeper.sh/v1",
+    "kind": "ConstraintTemplate",
+    "metadata": {"name": "benchtrivial"},
+    "spec": {
+        "crd": {"spec": {"names": {"kind": "BenchTrivial"}}},
+        "targets": [{"target": TARGET, "rego": 'package benchtrivial\n\nviolation[{"msg": "never"}] {\n  input.review.object.kind == input.parameters.kind\n}\n'}],
+    },
+}
+TRIVIAL_CONSTRAINT = {
+    "apiVersion": "constraints.gatekeeper.sh/v1beta1",
+    "kind": "BenchTrivial",
+    "metadata": {"name": "trivial"},
+    "spec": {"match": {"kinds": [{"apiGroups": [""], "kinds": ["Pod"]}]}, "parameters": {"kind": "Nothing"}},
+}
+
+
+def _docs(objs: list[dict[str, Any]]) -> list[Document]:
+    return [Document(o, "bench", 1, i) for i, o in enumerate(objs)]
+
+
+def review_of(request: Request) -> dict[str, Any]:
+    """input.review as the Gatekeeper path builds it."""
+    return {
+        "kind": {"group": request.kind.group, "version": request.kind.version, "kind": request.kind.kind},
+        "object": request.object,
+        "oldObject": request.old_object,
+        "name": request.name,
+        "namespace": request.namespace,
+        "operation": request.operation,
+        "userInfo": request.user_info,
+    }
+
+
+class CompiledSet:
+    """The compiled path as the engine would run it: per request one review, one query per constraint."""
+
+    def __init__(self, templates: list[dict[str, Any]], cons: list[dict[str, Any]]) -> None:
+        by_kind = {}
+        for t in templates:
+            kind = t["spec"]["crd"]["spec"]["names"]["kind"]
+            modules = [parse_module(src, file=t["metadata"]["name"]) for src in _rego_of(t)]
+            pkg = ".".join(str(s.value) for s in modules[0].package.path.path)  # type: ignore[union-attr]
+            compiled = compile_modules(modules)
+            by_kind[kind] = (compiled, compiled.document(f"data.{pkg}.violation"))
+        self.constraints = [(by_kind[c["kind"]], c["spec"].get("parameters") or {}) for c in cons]
+
+    def validate(self, request: Request) -> int:
+        review = review_of(request)
+        found = 0
+        for (compiled, doc), params in self.constraints:
+            ctx = compiled.context({"review": review, "parameters": params}, {})
+            found += len(doc(ctx))
+        return found
+
+
+def timed(fn: Any, requests: list[Request], rounds: int = 3) -> tuple[float, int]:
+    """The best of `rounds` passes over the requests (the machine is shared), and the violations found."""
+    for r in requests[:50]:
+        fn(r)
+    best = float("inf")
+    found = 0
+    for _ in range(rounds):
+        start = time.perf_counter()
+        found = 0
+        for r in requests:
+            found += fn(r)
+        best = min(best, time.perf_counter() - start)
+    return best, found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pods", type=int, default=2000)
+    args = parser.parse_args()
+    if not LIBRARY.is_dir():
+        raise SystemExit(f"the Gatekeeper library is not beside the repository ({LIBRARY})")
+    requests = [Request.for_object(pod(i)) for i in range(args.pods)]
+    templates = [_template(f) for f in TEMPLATES]
+    three = constraints(3)
+    ctx = Context()
+
+    compiled = CompiledSet(templates, three)
+    compiled_trivial = CompiledSet([TRIVIAL_TEMPLATE], [TRIVIAL_CONSTRAINT])
+    rego = RegoEvaluator.from_sources(_docs([*templates, *three]), [])
+    rego_trivial = RegoEvaluator.from_sources(_docs([TRIVIAL_TEMPLATE, TRIVIAL_CONSTRAINT]), [])
+    kyverno = KyvernoEvaluator.from_documents(_docs(list(yaml.safe_load_all(YAML_POLICIES))))
+    kyverno_trivial = KyvernoEvaluator.from_documents(_docs(list(yaml.safe_load_all(YAML_TRIVIAL))))
+
+    def fails(results: list[Any]) -> int:
+        return sum(1 for r in results if str(getattr(r, "status", "")).lower().endswith("fail"))
+
+    rows = {
+        "compiled": timed(compiled.validate, requests),
+        "compiled, trivial": timed(compiled_trivial.validate, requests),
+        "regopy": timed(lambda r: fails(rego.validate(r, ctx)), requests, 1),
+        "regopy, trivial": timed(lambda r: fails(rego_trivial.validate(r, ctx)), requests),
+        "YAML": timed(lambda r: fails(kyverno.validate(r, ctx)), requests),
+        "YAML, trivial": timed(lambda r: fails(kyverno_trivial.validate(r, ctx)), requests),
+    }
+    n = len(requests)
+    print(f"{n} Pods, k8sallowedrepos + k8scontainerlimits + k8srequiredlabels (3 constraints)")
+    for name, (secs, found) in rows.items():
+        print(f"  {name:<18} {secs:7.3f} s  {secs / n * 1e6:8.1f} µs/Pod  {found} violations")
+    net = {k: rows[k][0] - rows[k + ', trivial'][0] for k in ("compiled", "regopy", "YAML")}
+    print(f"  net of the trivial policy: compiled {net['compiled']:.3f} s, regopy {net['regopy']:.3f} s, YAML {net['YAML']:.3f} s")
+    print(f"  compiled / YAML: {rows['compiled'][0] / rows['YAML'][0]:.2f}x gross, {net['compiled'] / max(net['YAML'], 1e-9):.2f}x net (target ≤ 2)")
+    print(f"  regopy / YAML:   {rows['regopy'][0] / rows['YAML'][0]:.2f}x gross, {net['regopy'] / max(net['YAML'], 1e-9):.2f}x net")
+    print(f"  compiled per evaluation (3 constraints): {rows['compiled'][0] / n * 1e6:.1f} µs (target ≤ 137 µs, OPA's)")
+    if rows["compiled"][1] != rows["regopy"][1]:
+        print(f"  WARNING: compiled found {rows['compiled'][1]} violations, regopy {rows['regopy'][1]}")
+
+    print("compiled path, constraints per Pod")
+    base = None
+    for count in (1, 3, 20):
+        cs = CompiledSet(templates, constraints(count))
+        secs, _ = timed(cs.validate, requests)
+        per = secs / n * 1e6
+        base = base if base is not None else per
+        print(f"  {count:>2} constraint(s): {per:8.1f} µs/Pod")
+        if count == 3:
+            three_us = per
+    print(f"  20 / 3: {per / three_us:.2f}x (target ≤ 2)   20 / 1: {per / base:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,294 @@
+"""ValidatingAdmissionPolicy and MutatingAdmissionPolicy through the one Engine pipeline."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from admission.engine import Phase
+from admission.engines import Context, PolicyError
+from admission.policyset import load
+from admission.results import Action, FailurePolicy, Status
+from admission.review import Request
+from admission.state import ClusterState
+from tests.conftest import pod
+
+VAP = """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: limits
+spec:
+  failurePolicy: {failure}
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [""]
+      apiVersions: ["v1"]
+      operations: ["CREATE", "UPDATE"]
+      resources: ["pods"]
+  variables:
+  - name: containers
+    expression: object.spec.containers
+  validations:
+  - expression: variables.containers.all(c, has(c.resources) && has(c.resources.limits))
+    messageExpression: "'containers without limits: ' + variables.containers.filter(c, !has(c.resources)).map(c, c.name).join(', ')"
+  - expression: "!object.metadata.name.startsWith('bad')"
+    message: no bad names
+"""
+
+BINDING = """\
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: limits-binding
+spec:
+  policyName: limits
+  validationActions: [{actions}]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "policy.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def limited(name: str = "web") -> dict:
+    p = pod(name)
+    p["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "1"}}
+    return p
+
+
+def results(engine, obj, state=None, **kw):  # type: ignore[no-untyped-def]
+    ctx = Context(state=state or ClusterState())
+    return engine.review(Request.for_object(obj, **kw), ctx, Phase.ALL).results
+
+
+def test_validations_pass_fail_with_message_expression(tmp_path: Path) -> None:
+    engine = load([write(tmp_path, VAP.format(failure="Fail") + BINDING.format(actions="Deny"))])
+    assert [(r.status, r.rule) for r in results(engine, limited())] == [(Status.PASS, "limits-binding")]
+    failed = results(engine, pod("bad-web"))
+    assert [(r.status, r.message) for r in failed] == [
+        (Status.FAIL, "containers without limits: app"), (Status.FAIL, "no bad names")]
+    decision = engine.review(Request.for_object(pod()), Context(), Phase.ALL).decision
+    assert not decision.allowed and "[limits/limits-binding] containers without limits: app" in decision.message
+
+
+def test_warn_and_audit_actions_do_not_deny(tmp_path: Path) -> None:
+    warn = load([write(tmp_path, VAP.format(failure="Fail") + BINDING.format(actions="Warn"))])
+    outcome = warn.review(Request.for_object(pod()), Context(), Phase.ALL)
+    assert outcome.decision.allowed and outcome.decision.warnings
+    assert {r.action for r in outcome.results} == {Action.WARN}
+    audit = load([write(tmp_path, VAP.format(failure="Fail") + BINDING.format(actions="Audit"), "a.yaml")])
+    outcome = audit.review(Request.for_object(pod()), Context(), Phase.ALL)
+    assert outcome.decision.allowed and not outcome.decision.warnings
+
+
+def test_a_policy_without_binding_applies_offline_and_does_nothing_in_serve(tmp_path: Path) -> None:
+    path = write(tmp_path, VAP.format(failure="Fail"))
+    offline = load([path], offline=True)
+    assert {r.status for r in results(offline, pod())} == {Status.FAIL}
+    serve = load([path])
+    assert results(serve, pod()) == []
+    assert serve.policies()[0].targets == ()
+    assert offline.policies()[0].targets[0].kind == "pod"
+
+
+def test_other_kinds_and_operations_are_not_matched(tmp_path: Path) -> None:
+    engine = load([write(tmp_path, VAP.format(failure="Fail"))], offline=True)
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bad", "namespace": "default"}}
+    assert results(engine, cm) == []
+    assert results(engine, pod("bad"), operation="DELETE") == []
+
+
+def test_an_evaluation_error_follows_the_failure_policy(tmp_path: Path) -> None:
+    text = VAP.format(failure="{failure}").replace("!object.metadata.name.startsWith('bad')",
+                                                   "object.metadata.annotations['x'] == 'y'")
+    strict = load([write(tmp_path, text.format(failure="Fail"))], offline=True)
+    [error] = [r for r in results(strict, limited()) if r.status == Status.ERROR]
+    assert "no such key: annotations" in error.message and error.failure_policy == FailurePolicy.FAIL
+    assert not strict.review(Request.for_object(limited()), Context(), Phase.ALL).decision.allowed
+    lenient = load([write(tmp_path, text.format(failure="Ignore"), "b.yaml")], offline=True)
+    assert lenient.review(Request.for_object(limited()), Context(), Phase.ALL).decision.allowed
+
+
+def test_match_conditions_skip_and_params_come_from_state(tmp_path: Path) -> None:
+    text = """\
+    apiVersion: admissionregistration.k8s.io/v1
+    kind: ValidatingAdmissionPolicy
+    metadata: {name: replicas}
+    spec:
+      paramKind: {apiVersion: v1, kind: ConfigMap}
+      matchConstraints:
+        resourceRules:
+        - {apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}
+      matchConditions:
+      - name: not-system
+        expression: "!object.metadata.name.startsWith('system-')"
+      validations:
+      - expression: object.spec.replicas <= int(params.data.max)
+    ---
+    apiVersion: admissionregistration.k8s.io/v1
+    kind: ValidatingAdmissionPolicyBinding
+    metadata: {name: replicas-binding}
+    spec:
+      policyName: replicas
+      validationActions: [Deny]
+      paramRef: {name: limits}
+    """
+    engine = load([write(tmp_path, text)])
+
+    def deployment(name: str, replicas: int) -> dict:
+        return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "team"},
+                "spec": {"replicas": replicas}}
+
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "limits", "namespace": "team"},
+          "data": {"max": "3"}}
+    state = ClusterState([cm])
+    assert [r.status for r in results(engine, deployment("web", 5), state)] == [Status.FAIL]
+    assert [r.status for r in results(engine, deployment("web", 2), state)] == [Status.PASS]
+    assert results(engine, deployment("system-web", 5), state) == []
+    [missing] = results(engine, deployment("web", 2), ClusterState())
+    assert missing.status == Status.FAIL and "no params found" in missing.message
+
+
+def test_load_errors_name_file_line_and_expression(tmp_path: Path) -> None:
+    broken = VAP.format(failure="Fail").replace("!object.metadata.name.startsWith('bad')", "object.metadata.name +")
+    path = write(tmp_path, broken)
+    with pytest.raises(PolicyError, match=rf"^{path}:19: object\.metadata\.name \+: .*Syntax error"):
+        load([path])
+    typo = VAP.format(failure="Fail").replace("messageExpression", "messageExpresion")
+    with pytest.raises(PolicyError, match=rf"^{write(tmp_path, typo, 't.yaml')}:18: spec\.validations\[0\]"
+                                          r"\.messageExpresion: unknown field; did you mean 'messageExpression'\?"):
+        load([tmp_path / "t.yaml"])
+    orphan = BINDING.format(actions="Deny")
+    with pytest.raises(PolicyError, match="not among the loaded policies"):
+        load([write(tmp_path, orphan, "o.yaml")])
+
+
+MAP = """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicy
+metadata: {name: defaults}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}
+  mutations:
+  - patchType: ApplyConfiguration
+    applyConfiguration:
+      expression: >
+        Object{metadata: Object.metadata{labels: {"team": "a"}},
+               spec: Object.spec{containers: [Object.spec.containers{name: "app", imagePullPolicy: "Always"}]}}
+  - patchType: JSONPatch
+    jsonPatch:
+      expression: >
+        [JSONPatch{op: "add", path: "/metadata/annotations", value: {}},
+         JSONPatch{op: "add", path: "/metadata/annotations/" + jsonpatch.escapeKey("example.com/owner"), value: "x"}]
+"""
+
+
+def test_mutations_merge_by_list_keys_and_come_out_as_one_patch(tmp_path: Path) -> None:
+    engine = load([write(tmp_path, MAP)], offline=True)
+    obj = pod()
+    obj["spec"]["containers"].append({"name": "sidecar", "image": "s"})
+    outcome = engine.mutate(Request.for_object(obj), Context())
+    assert outcome.mutated["metadata"]["labels"] == {"app": "web", "team": "a"}
+    assert outcome.mutated["spec"]["containers"] == [
+        {"name": "app", "image": "registry.example.com/app:1.0", "imagePullPolicy": "Always"},
+        {"name": "sidecar", "image": "s"}]
+    assert outcome.mutated["metadata"]["annotations"] == {"example.com/owner": "x"}
+    paths = {op["path"] for op in outcome.patch}
+    assert "/metadata/annotations" in paths and "/spec/containers/0/imagePullPolicy" in paths
+    assert [r.status for r in outcome.mutate_results] == [Status.PASS]
+
+
+def test_a_failing_mutation_leaves_the_object_and_follows_the_failure_policy(tmp_path: Path) -> None:
+    bad = MAP.replace('path: "/metadata/annotations", value: {}', 'path: "/nope/x", value: {}')
+    engine = load([write(tmp_path, bad)], offline=True)
+    outcome = engine.mutate(Request.for_object(pod()), Context())
+    assert outcome.mutated == pod()
+    [result] = outcome.mutate_results
+    assert result.status == Status.ERROR and "mutation failed" in result.message
+
+
+def test_serve_watches_the_param_kinds_of_the_policies(tmp_path: Path) -> None:
+    from admission.watch import admission_policy_param_kinds
+
+    write(tmp_path, """\
+    apiVersion: admissionregistration.k8s.io/v1
+    kind: ValidatingAdmissionPolicy
+    metadata: {name: a}
+    spec:
+      paramKind: {apiVersion: example.com/v1, kind: Limits}
+    ---
+    apiVersion: admissionregistration.k8s.io/v1
+    kind: MutatingAdmissionPolicy
+    metadata: {name: b}
+    spec:
+      paramKind: {apiVersion: v1, kind: ConfigMap}
+    """)
+    assert admission_policy_param_kinds([str(tmp_path)]) == [("example.com", "v1", "Limits"), ("", "v1", "ConfigMap")]
+
+
+def test_lint_reports_a_failing_validation_at_the_pods_line(tmp_path: Path) -> None:
+    import io
+
+    from admission import lint
+
+    policy = write(tmp_path, VAP.format(failure="Fail"))
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n"
+                        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n"
+                        "  - {name: app, image: nginx}\n")
+    out = io.StringIO()
+    code = lint.run([str(manifest)], [str(policy)], "text", out)
+    assert code == 1
+    assert f"{manifest}:5" in out.getvalue() and "containers without limits: app" in out.getvalue()
+
+
+def test_webhook_rules_include_the_kinds_cel_policies_match(tmp_path: Path) -> None:
+    from admission.webhooks import derived
+
+    engine = load([write(tmp_path, VAP.format(failure="Fail") + BINDING.format(actions="Deny") + "---\n" + MAP)])
+    rules = derived([p for p in engine.policies() if p.dialect == "cel"])
+    assert rules["validate"] == [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                                  "resources": ["pods"], "scope": "*"}]
+    assert rules["mutate"] == []  # the MutatingAdmissionPolicy has no binding: in serve it does nothing
+
+
+def test_served_through_validate_and_mutate(tmp_path: Path) -> None:
+    import asyncio
+    import base64
+    import json
+
+    import httpx
+
+    from admission.server import Settings, create_app
+    from tests.conftest import admission_review
+
+    bound_map = MAP + """\
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicyBinding
+metadata: {name: defaults}
+spec: {policyName: defaults}
+"""
+    write(tmp_path, VAP.format(failure="Fail") + BINDING.format(actions="Deny"), "vap.yaml")
+    write(tmp_path, bound_map, "map.yaml")
+    app = create_app(Settings(), engine=load([tmp_path]), state=ClusterState())  # as serve loads it
+
+    async def scenario() -> tuple[dict, dict]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+            validate = (await c.post("/validate", json=admission_review(pod()))).json()["response"]
+            mutate = (await c.post("/mutate", json=admission_review(pod()))).json()["response"]
+            return validate, mutate
+
+    validate, mutate = asyncio.run(scenario())
+    assert validate["allowed"] is False
+    assert validate["status"]["message"] == "[limits/limits-binding] containers without limits: app"
+    patch = json.loads(base64.b64decode(mutate["patch"]))
+    assert {"op": "add", "path": "/metadata/labels/team", "value": "a"} in patch

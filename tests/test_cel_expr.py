@@ -1,0 +1,121 @@
+"""The CEL core: compile once with file:line errors, bind once per request, evaluate to plain values."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from admission.engines import PolicyError
+from admission.engines.cel import (
+    Budget,
+    EvalError,
+    LoadError,
+    bind,
+    compile_expression,
+    kubernetes_activation,
+)
+from admission.engines.cel.cost import PER_EXPRESSION_LIMIT, input_size, static_shape, widest
+from admission.review import Request
+from tests.conftest import pod
+
+
+def run(source: str, **values: object) -> object:
+    return compile_expression(source, where="p.yaml:1").evaluate(bind(values))
+
+
+def test_a_syntax_error_is_a_load_error_naming_file_line_and_expression() -> None:
+    with pytest.raises(LoadError, match=r"^policy.yaml:7: object\.spec \+: 1:14: Syntax error") as info:
+        compile_expression("object.spec +", where="policy.yaml:7")
+    assert isinstance(info.value, PolicyError)
+    assert info.value.expression == "object.spec +"
+
+
+def test_an_undeclared_variable_or_a_type_error_is_a_load_error() -> None:
+    with pytest.raises(LoadError, match="undeclared reference to 'obj.spec'"):
+        compile_expression("obj.spec", where="p.yaml:1")
+    with pytest.raises(LoadError, match="no matching overload for '_\\+_'"):
+        compile_expression("'a' + 1", where="p.yaml:1")
+    with pytest.raises(LoadError, match="an expression is required"):
+        compile_expression("  ", where="p.yaml:1")
+
+
+def test_declared_variables_can_be_narrowed() -> None:
+    with pytest.raises(LoadError, match="undeclared reference to 'params.x'"):
+        compile_expression("params.x", where="p.yaml:1", variables=("object",))
+
+
+def test_values_in_and_out_are_plain_python() -> None:
+    obj = pod()
+    assert run("object.metadata.labels", object=obj) == {"app": "web"}
+    assert run("object.spec.containers.map(c, c.name)", object=obj) == ["app"]
+    assert run("object.spec.containers.all(c, has(c.resources))", object=obj) is False
+    assert run("size(object.spec.containers) + 1", object=obj) == 2
+    assert run("oldObject == null", oldObject=None) is True
+
+
+def test_optional_types_and_string_extensions() -> None:
+    obj = pod()
+    assert run("object.?metadata.?annotations.orValue({})", object=obj) == {}
+    assert run("object.metadata.?labels[?'app'].hasValue()", object=obj) is True
+    assert run("'a,b'.split(',').join('-')", object=obj) == "a-b"
+    assert run("'%s:%d'.format(['x', 3])") == "x:3"
+    assert run("'ABC'.lowerAscii().replace('b', 'x')") == "axc"
+
+
+def test_heterogeneous_numeric_equality_as_cel_go() -> None:
+    assert run("dyn(1) == 1.0") is True
+    assert run("dyn(1u) == 1") is True
+    assert run("[1, 'a'] == [1, 'a'] && {'a': [1]} == {'a': [1]}") is True
+
+
+def test_runtime_failures_are_eval_errors_worded_as_cel_go() -> None:
+    with pytest.raises(EvalError, match="no such key: missing"):
+        run("object.missing", object={})
+    with pytest.raises(EvalError, match="overflow"):
+        run("9223372036854775807 + 1")
+    with pytest.raises(EvalError, match="divide by zero"):
+        run("1 / 0")
+
+
+def test_one_binding_serves_every_expression() -> None:
+    activation = kubernetes_activation(Request.for_object(pod(), user_info={"username": "alice"}))
+    names = compile_expression("object.metadata.name", where="p.yaml:1")
+    user = compile_expression("request.userInfo.username + '/' + request.operation", where="p.yaml:2")
+    assert names.evaluate(activation) == "web"
+    assert user.evaluate(activation) == "alice/CREATE"
+    assert compile_expression("oldObject == null && params == null", where="p:3").evaluate(activation) is True
+    assert "object" not in activation.values["request"]
+
+
+def test_a_passed_deadline_is_an_eval_error() -> None:
+    program = compile_expression("true", where="p.yaml:1")
+    with pytest.raises(EvalError, match="deadline exceeded"):
+        program.evaluate(bind({}), deadline=time.monotonic() - 1)
+
+
+def test_cost_shape_counts_nested_comprehensions_outside_strings() -> None:
+    assert static_shape("object.a.all(x, x.b.exists(y, y > 1))") == (2, 3)
+    assert static_shape("'x.all(y, true)' == object.a") == (0, 1)
+    assert static_shape("object.a.map(x, x).sum()") == (1, 3)
+
+
+def test_a_quadratic_expression_over_a_long_list_is_refused_a_linear_one_is_not() -> None:
+    items = list(range(2000))
+    activation = bind({"object": {"items": items}})
+    linear = compile_expression("object.items.all(x, x >= 0)", where="p.yaml:1")
+    assert linear.evaluate(activation) is True
+    quadratic = compile_expression("object.items.all(x, object.items.exists(y, y == x))", where="p.yaml:2")
+    assert widest(activation.values) == 2000 and input_size(activation.values) >= 2000
+    with pytest.raises(EvalError, match=f"per-expression limit {PER_EXPRESSION_LIMIT}"):
+        quadratic.evaluate(activation)
+
+
+def test_the_per_policy_budget_is_charged_across_expressions() -> None:
+    activation = bind({"object": {"items": list(range(1000))}})
+    program = compile_expression("object.items.all(x, x >= 0)", where="p.yaml:1")
+    budget = Budget(limit=5000)
+    program.evaluate(activation, budget=budget)
+    program.evaluate(activation, budget=budget)
+    with pytest.raises(EvalError, match="cost budget"):
+        program.evaluate(activation, budget=budget)
