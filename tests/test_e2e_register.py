@@ -6,8 +6,9 @@ Set ADMISSION_E2E_KUBECONFIG to the kubeconfig of a disposable API server (../sh
 on loopback); without it these tests skip. The server under test runs on this machine, on a loopback port,
 and the API server reaches it through `clientConfig.url`. Every webhook configuration here is scoped to
 namespaces carrying a label of this test run, so nothing else on that API server is affected; everything
-created is deleted again (namespaces are kept: a bare API server without controllers cannot finish
-deleting them, so the test namespaces have fixed names and are reused).
+created is deleted again. The namespace has a name of this run too (two checkouts may run these tests
+against the same API server at once); it is deleted at the end, and stays Terminating on a bare API server
+without a controller-manager.
 """
 
 from __future__ import annotations
@@ -102,13 +103,22 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.fixture(scope="module")
+def module_namespace() -> Iterator[str]:
+    """The namespace of this module's run, deleted at the end."""
+    name = f"admission-e2e-register-{uuid.uuid4().hex[:8]}"
+    ensure_namespace(name, "")
+    yield name
+    core().delete_namespace(name)
+
+
 @pytest.fixture
-def namespace(run_id: str) -> Iterator[str]:
-    """A namespace the run's webhooks select (its label names this run), with a NetworkPolicy for every Pod
-    (require-network-policy is then met) ; emptied again afterwards."""
+def namespace(run_id: str, module_namespace: str) -> Iterator[str]:
+    """A namespace the test's webhooks select (its label names the test), with a NetworkPolicy for every Pod
+    (require-network-policy is then met); emptied again afterwards."""
     from kubernetes import client
 
-    name = "admission-e2e-register"
+    name = module_namespace
     ensure_namespace(name, run_id)
     net = client.NetworkingV1Api(api())
     policy = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "all"},
