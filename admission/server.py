@@ -329,8 +329,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     """The app. With `engine`, that policy set is used as is (no files, no reload)."""
     settings = settings or Settings()
     policies = Policies(policy_paths(settings.policies), engine=engine, allow_empty=settings.allow_empty)
-    if settings.register:
-        policies.on_load.append(registrar(settings))
+    registration = registrar(settings) if settings.register else None
+    if registration is not None:
+        policies.on_load.append(registration)
     webhook = Webhook(settings, policies, state or unavailable("cluster state not initialised"))
 
     @contextlib.asynccontextmanager
@@ -355,6 +356,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         reloadable = tls.current()
         if reloadable is not None:
             tasks.append(asyncio.create_task(reloadable.watch(stop)))
+        if registration is not None and settings.ca_bundle:
+            tasks.append(asyncio.create_task(_follow_ca_bundle(Path(settings.ca_bundle), policies, registration, stop)))
         try:
             yield
         finally:
@@ -386,6 +389,34 @@ def registrar(settings: Settings) -> Callable[[list[Any]], object]:
                        else "", service=parse_service(settings.register_service) if settings.register_service else None,
                        namespace_labels=tuple(parse_label(t) for t in settings.register_namespace_labels))
     return Registrar(reg, settings.kubeconfig or None, settings.context or None, ca_file=settings.ca_bundle)
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int]:
+    try:
+        st = path.stat()  # follows a Secret volume's symlinks to the current file
+    except OSError:
+        return (0, 0, 0)
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+async def _follow_ca_bundle(path: Path, policies: Policies, register: Callable[[list[Any]], object],
+                            stop: asyncio.Event, every: float = 1.0) -> None:
+    """serve --register: when the CA bundle file changes (a renewed Secret, `admission certs rotate --ca`),
+    register again with the current policy set, so caBundle follows the CA without waiting for a policy
+    reload. The registrar reads the file itself and applies only what changed."""
+    stamp = _file_stamp(path)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+        current = _file_stamp(path)
+        if stop.is_set() or current == stamp or policies.engine is None:
+            continue
+        stamp = current
+        log.info("CA bundle changed: registering the webhooks again", extra={"fields": {"ca_bundle": str(path)}})
+        try:
+            await asyncio.to_thread(register, policies.engine.policies())
+        except Exception:  # the registrar logs its own failures; this must never stop the server
+            log.exception("re-registering after a CA bundle change failed")
 
 
 async def _flush_metrics(stop: asyncio.Event, every: float = 1.0) -> None:

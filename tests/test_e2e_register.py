@@ -277,6 +277,35 @@ def test_serve_register_follows_a_policy_reload_and_delete_removes_it(home: Path
     assert configuration("validating", name) is None and configuration("mutating", name) is None
 
 
+def test_serve_register_follows_a_new_ca_bundle_without_a_policy_reload(home: Path, run_id: str) -> None:
+    """A CA renewed behind the server's back (a Secret updated by another tool; here the files rotated with no
+    cluster access) reaches caBundle from serve --register itself, with the policies unchanged."""
+    import base64
+
+    from admission import certs
+
+    name = f"admission-e2e-ca-{run_id}"
+    port = free_port()
+    try:
+        with serve(home, "--kubeconfig", KUBECONFIG, "--register", "--register-url", f"https://127.0.0.1:{port}",
+                   "--webhook-name", name, "--namespace-label", f"{LABEL}={run_id}", "--log-level", "warning",
+                   port=port):
+            def ca_bundle() -> bytes:
+                found = configuration("validating", name) or {}
+                hooks = found.get("webhooks") or []
+                return base64.b64decode(hooks[0]["clientConfig"]["caBundle"]) if hooks else b""
+
+            before = (home / "certs" / "ca.pem").read_bytes()
+            assert wait_for(lambda: ca_bundle() == before)
+            certs.rotate(home / "certs", ca=True)  # no before_serving hook: nothing told the cluster
+            after = (home / "certs" / "ca.pem").read_bytes()
+            assert after != before
+            assert wait_for(lambda: ca_bundle() == after, timeout=30), "caBundle did not follow the new CA"
+    finally:
+        CliRunner().invoke(main, ["register", "--kubeconfig", KUBECONFIG, "--delete", "--name", name])
+    assert configuration("validating", name) is None
+
+
 def test_the_api_server_accepts_the_built_in_and_gatekeeper_registrations(tmp_path: Path, home: Path) -> None:
     """Server-side dry-run applies: the API server validates every field (names, rules, CEL) and stores nothing."""
     from admission.engines import PolicyInfo, Skips, Target
