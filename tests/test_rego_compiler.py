@@ -158,3 +158,52 @@ def test_fastpath_declines_a_value_it_cannot_hold() -> None:
     assert not isinstance(template, Unsupported)
     with pytest.raises(Declined):
         template.violations({"k": [1, 2]}, {})
+
+
+CONCURRENT = """package c
+import rego.v1
+
+names contains n if { some c in input.cs; n := c.name }
+by_name[n] := c.image if { some c in input.cs; n := c.name }
+first := n if { n := input.cs[0].name }
+shout(s) := u if { u := upper(s) }
+shouted := [shout(n) | some n in names]
+count_of := count({n | some n in names})
+"""
+
+
+def test_concurrent_evaluations_keep_their_own_values() -> None:
+    """One compiled set evaluated from several threads at once (the server's thread pool): every rule kind
+    that collects values (complete, function, partial set and object, comprehensions) gives each
+    evaluation its own result. Values collected in a list shared by the compiled rule were taken by other
+    evaluations (a violation could vanish: an allow by mistake)."""
+    import sys
+    import threading
+
+    compiled = compile_modules([parse_module(CONCURRENT)])
+    queries = ["data.c.names", "data.c.by_name", "data.c.first", "data.c.shouted", "data.c.count_of"]
+
+    def answers(i: int) -> list[Any]:
+        given = {"cs": [{"name": f"t{i}-{j}", "image": f"img{i}"} for j in range(3)]}
+        return [to_json(compiled.query(q, given)) for q in queries]
+
+    expected = {i: answers(i) for i in range(4)}
+    wrong: list[tuple[int, list[Any]]] = []
+
+    def work(i: int) -> None:
+        for _ in range(300):
+            got = answers(i)
+            if got != expected[i]:
+                wrong.append((i, got))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert wrong == []

@@ -776,7 +776,9 @@ class Compiler:
     def _complete(self, r: ast.Rule) -> Callable[[Ctx], Any]:
         value_t = r.head.value
         scope = self._body_scope(r.body, [value_t] if value_t is not None else [], _declared(r.body))
-        box: list[Any] = []
+        # the values found go to a list in the evaluation's own frame (never in a list shared by the compiled
+        # rule: concurrent evaluations would take each other's values)
+        bslot = scope.layout.new()
         if value_t is None:
             const: Any = True
             is_const = True
@@ -787,7 +789,7 @@ class Compiler:
         if is_const:
 
             def final(ctx: Ctx, f: Frame) -> bool:
-                box.append(const)
+                f[bslot].append(const)
                 return True
 
             run = self.body(r.body, scope, final)
@@ -797,7 +799,7 @@ class Compiler:
             def final(ctx: Ctx, f: Frame) -> bool:
                 v = holder[0](ctx, f)
                 if v is not UNDEFINED:
-                    box.append(v)
+                    f[bslot].append(v)
                 return False
 
             def after(scope: Scope) -> list[Callable[[Run], Run]]:
@@ -809,13 +811,10 @@ class Compiler:
         nslots = scope.layout.n
 
         def evaluate(ctx: Ctx) -> Any:
-            f = [None] * nslots
-            start = len(box)
-            try:
-                run(ctx, f)
-                found = box[start:]
-            finally:
-                del box[start:]
+            f: Frame = [None] * nslots
+            found: list[Any] = []
+            f[bslot] = found
+            run(ctx, f)
             if not found:
                 return UNDEFINED
             v = found[0]
@@ -832,14 +831,14 @@ class Compiler:
         extra = [key_t] + ([value_t] if value_t is not None else [])
         scope = self._body_scope(r.body, extra, _declared(r.body))
         holder: list[Any] = []
-        accs: list[Any] = []
+        aslot = scope.layout.new()  # the set or object being built, in the evaluation's own frame
 
         if value_t is None:
 
             def final(ctx: Ctx, f: Frame) -> bool:
                 k = holder[0](ctx, f)
                 if k is not UNDEFINED:
-                    accs[-1].add(k)
+                    f[aslot].add(k)
                 return False
 
             def after(scope: Scope) -> list[Callable[[Run], Run]]:
@@ -856,7 +855,7 @@ class Compiler:
                 v = holder[1](ctx, f)
                 if v is UNDEFINED:
                     return False
-                acc = accs[-1]
+                acc = f[aslot]
                 k = check_key(k)
                 old = acc.get(k, _UNSET)
                 if old is not _UNSET and not equal(old, v):
@@ -874,11 +873,9 @@ class Compiler:
         nslots = scope.layout.n
 
         def evaluate(ctx: Ctx, acc: Any) -> None:
-            accs.append(acc)
-            try:
-                run(ctx, [None] * nslots)
-            finally:
-                accs.pop()
+            f: Frame = [None] * nslots
+            f[aslot] = acc
+            run(ctx, f)
 
         return evaluate
 
@@ -1019,7 +1016,7 @@ class Compiler:
                     scope.bind(p.name)
             else:
                 patterns.append((i, p))
-        box: list[Any] = []
+        bslot = scope.layout.new()  # the values found, in the evaluation's own frame (see _complete)
         holder: list[Ev] = []
 
         first_only = value_t is None or _is_constant(value_t)  # one value: the first solution decides
@@ -1027,7 +1024,7 @@ class Compiler:
         def final(ctx: Ctx, f: Frame) -> bool:
             v = holder[0](ctx, f) if holder else True
             if v is not UNDEFINED:
-                box.append(v)
+                f[bslot].append(v)
                 return first_only
             return False
 
@@ -1055,15 +1052,12 @@ class Compiler:
         run = body_run
 
         def evaluate(ctx: Ctx, args: list[Any]) -> Any:
-            f = [None] * nslots
+            f: Frame = [None] * nslots
             for i, s in arg_slots:
                 f[s] = args[i]
-            start = len(box)
-            try:
-                run(ctx, f)
-                found = box[start:]
-            finally:
-                del box[start:]
+            found: list[Any] = []
+            f[bslot] = found
+            run(ctx, f)
             if not found:
                 return UNDEFINED
             v = found[0]
@@ -2081,14 +2075,14 @@ class Compiler:
         child = Scope(scope.layout, scope, self._locals(names) - (outer - shadow), declared | shadow)
         child.assigned = _assigned(t.body)
         holder: list[Ev] = []
-        accs: list[Any] = []
+        aslot = child.layout.new()  # the collection being built, in the frame of the evaluation (see compr)
 
         if isinstance(t, ast.ArrayCompr):
 
             def final(ctx: Ctx, f: Frame) -> bool:
                 v = holder[0](ctx, f)
                 if v is not UNDEFINED:
-                    accs[-1].append(v)
+                    f[aslot].append(v)
                 return False
 
         elif isinstance(t, ast.SetCompr):
@@ -2096,7 +2090,7 @@ class Compiler:
             def final(ctx: Ctx, f: Frame) -> bool:
                 v = holder[0](ctx, f)
                 if v is not UNDEFINED:
-                    accs[-1].add(v)
+                    f[aslot].add(v)
                 return False
 
         else:
@@ -2106,7 +2100,7 @@ class Compiler:
                 v = holder[1](ctx, f)
                 if k is UNDEFINED or v is UNDEFINED:
                     return False
-                acc = accs[-1]
+                acc = f[aslot]
                 k = check_key(k)
                 if k in acc and not equal(acc[k], v):
                     raise EvalError("eval_conflict_error", "object keys must be unique")
@@ -2124,12 +2118,14 @@ class Compiler:
         make: Callable[[], Any] = list if isinstance(t, ast.ArrayCompr) else Set if isinstance(t, ast.SetCompr) else dict
 
         def compr(ctx: Ctx, f: Frame) -> Any:
+            # the frame is this evaluation's own: concurrent evaluations never share a collection
             acc = make()
-            accs.append(acc)
+            outer = f[aslot]
+            f[aslot] = acc
             try:
                 run(ctx, f)
             finally:
-                accs.pop()
+                f[aslot] = outer
             return acc
 
         return compr
