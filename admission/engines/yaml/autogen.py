@@ -68,7 +68,6 @@ def kind_name(selector: str) -> str:
 
 
 def _is_version(s: str) -> bool:
-    import re
 
     return re.fullmatch(r"v\d+((alpha|beta)\d+)?|\*", s) is not None
 
@@ -275,30 +274,21 @@ def _cel_for(value: Any, template: str) -> Any:
     return value
 
 
-# `object.spec...`, `oldObject.metadata...` where `object`/`oldObject` is the variable itself (not a field
-# `x.object`, nor part of a longer name); `metadata.namespace` stays the workload's own.
-_CEL_ROOT = re.compile(r"(?<![\w.])(object|oldObject)(\s*\.\s*)(spec|metadata)\b(?!\s*\.\s*namespace\b)")
-_CEL_STRING = re.compile(r"""(?s)[rR]?('''.*?'''|\"\"\".*?\"\"\"|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*")""")
-_TEMPLATE_PATHS = {
-    "template": {"spec": "spec.template.spec", "metadata": "spec.template.metadata"},
-    "jobTemplate": {"spec": "spec.jobTemplate.spec.template.spec", "metadata": "spec.jobTemplate.spec.template.metadata"},
-}
-
-
 def cel_for_template(expression: str, template: str) -> str:
-    """A CEL expression written for a Pod, reading the pod of a workload's template instead
-    (template: "template" for spec.template, "jobTemplate" for a CronJob's spec.jobTemplate.spec.template):
-    `object.spec` becomes `object.spec.template.spec`, `object.metadata` (but not `object.metadata.namespace`)
-    `object.spec.template.metadata`, and the same for `oldObject`. String literals are left alone."""
-    paths = _TEMPLATE_PATHS[template]
-    out: list[str] = []
-    last = 0
-    for m in _CEL_STRING.finditer(expression):
-        out.append(_CEL_ROOT.sub(lambda r: f"{r.group(1)}.{paths[r.group(3)]}", expression[last:m.start()]))
-        out.append(m.group(0))
-        last = m.end()
-    out.append(_CEL_ROOT.sub(lambda r: f"{r.group(1)}.{paths[r.group(3)]}", expression[last:]))
-    return "".join(out)
+    """A CEL expression written for a Pod, reading the pod of a workload's template instead (template:
+    "template" for spec.template, "jobTemplate" for a CronJob's spec.jobTemplate.spec.template): parsed,
+    rewritten by the pass admission.engines.cel.syntax.passes.pod_template_paths (`object.spec` ->
+    `object.spec.template.spec`, `object.metadata` but not `object.metadata.namespace` ->
+    `object.spec.template.metadata`, the same for `oldObject`) and printed. An expression that does not parse
+    is left as written: the rule it came from reports the error when it is compiled."""
+    from admission.engines.cel.syntax import CelSyntaxError, parse, passes, print_expr
+
+    try:
+        tree = parse(expression)
+    except CelSyntaxError:
+        return expression
+    rewritten = passes.pod_template_paths(tree, template)
+    return expression if rewritten is tree else print_expr(rewritten)
 
 
 def _rewrite(rule: dict[str, Any], which: str) -> dict[str, Any]:
