@@ -107,7 +107,9 @@ _envs: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
 _envs_lock = threading.Lock()
 
 
-def _environment(variables: tuple[str, ...], libraries: Sequence[Library]) -> Any:
+def environment(variables: tuple[str, ...], libraries: Sequence[Library]) -> Any:
+    """cel-cpp's environment (shared, built once) with these variables (of any type), the standard extensions
+    and the libraries: what compiles printed sources."""
     from admission.engines.cel.messages import descriptor_pool
 
     key = (variables, tuple(lib.name for lib in libraries))
@@ -202,7 +204,7 @@ def bind(values: Mapping[str, Any]) -> Activation:
     """Bind plain Python values (JSON-like) to variable names, once per request."""
     from admission.engines.cel.cost import input_size
 
-    env = _environment(KUBERNETES_VARIABLES, ())
+    env = environment(KUBERNETES_VARIABLES, ())
     return Activation(values=dict(values), bound=env.Activation(dict(values)), size=input_size(values))
 
 
@@ -289,7 +291,7 @@ def compile_expression(source: str, *, where: str, variables: Iterable[str] = KU
     if tree is None:
         tree = parse_expression(source, where=where)
     libs = default_libraries() if libraries is None else tuple(libraries)
-    env = _environment(tuple(sorted(set(variables))), libs)
+    env = environment(tuple(sorted(set(variables))), libs)
     alone = passes.object_literals(tree, object_types)
     compiled = _compile(env, alone, source, where, positions=True)
     composed = alone

@@ -133,8 +133,8 @@ class _Printer:
         inner = e.operand
         if isinstance(inner, a.Unary) and inner.op == e.op:
             self.expr(inner)  # `!!x`, `--x`
-        elif e.op == "-" and isinstance(inner, a.Literal) and inner.kind in (a.INT, a.DOUBLE) and not _negative(inner):
-            self.sub(inner, True)  # `-(1)`: `-1` is a literal of its own
+        elif e.op == "-" and _starts_with_number(inner):
+            self.sub(inner, True)  # `-(1)`, `-(1.f)`: `-1` is a literal of its own
         else:
             self.operand(inner)
 
@@ -143,6 +143,19 @@ class _Printer:
             if i:
                 self.w(", ")
             self.expr(x)
+
+
+def _starts_with_number(e: a.Expr) -> bool:
+    """Whether e prints starting with a number that is not negative (so that a `-` before it would be read as
+    the number's sign)."""
+    while True:
+        if isinstance(e, (a.Select, a.Index)):
+            e = e.operand
+        elif isinstance(e, a.Call) and e.target is not None:
+            e = e.target
+        else:
+            break
+    return isinstance(e, a.Literal) and e.kind in (a.INT, a.DOUBLE) and not _negative(e)
 
 
 def _negative(lit: a.Literal) -> bool:
