@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
+from typing import Any, TypeVar
 
 from admission.engines.cel.syntax import ast as a
 
@@ -40,6 +41,7 @@ _ONE_VAR = frozenset({"map", "filter", "sortBy"})
 _ONE_OR_TWO = frozenset({"all", "exists", "exists_one", "existsOne"})
 _TWO_VARS = frozenset({"transformList", "transformMap", "transformMapEntry"})
 
+T = TypeVar("T", a.Element, a.Entry, a.FieldInit)
 Rewrite = Callable[[a.Expr, frozenset[str]], "a.Expr | None"]
 
 
@@ -96,13 +98,23 @@ def rewrite(e: a.Expr, fn: Rewrite, bound: frozenset[str] = frozenset()) -> a.Ex
             return e
         return replace(e, cond=cond, then=then, otherwise=otherwise)
     if isinstance(e, a.ListLit):
-        return replace(e, elements=tuple(replace(el, value=rewrite(el.value, fn, bound)) for el in e.elements))
+        elements = tuple(_same(el, value=rewrite(el.value, fn, bound)) for el in e.elements)
+        return e if all(x is y for x, y in zip(elements, e.elements, strict=True)) else replace(e, elements=elements)
     if isinstance(e, a.MapLit):
-        return replace(e, entries=tuple(replace(en, key=rewrite(en.key, fn, bound), value=rewrite(en.value, fn, bound))
-                                        for en in e.entries))
+        entries = tuple(_same(en, key=rewrite(en.key, fn, bound), value=rewrite(en.value, fn, bound))
+                        for en in e.entries)
+        return e if all(x is y for x, y in zip(entries, e.entries, strict=True)) else replace(e, entries=entries)
     if isinstance(e, a.Struct):
-        return replace(e, fields=tuple(replace(f, value=rewrite(f.value, fn, bound)) for f in e.fields))
+        fields = tuple(_same(f, value=rewrite(f.value, fn, bound)) for f in e.fields)
+        return e if all(x is y for x, y in zip(fields, e.fields, strict=True)) else replace(e, fields=fields)
     raise TypeError(f"not a CEL node: {e!r}")  # pragma: no cover
+
+
+def _same(item: T, **parts: Any) -> T:
+    """item with the given parts, or item itself where every part is the one it has."""
+    if all(getattr(item, k) is v for k, v in parts.items()):
+        return item
+    return replace(item, **parts)
 
 
 def _free(e: a.Expr, name: str, bound: frozenset[str]) -> bool:
