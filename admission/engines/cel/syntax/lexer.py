@@ -8,7 +8,7 @@ token keeps its offset in the expression.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 IDENT, ESC_IDENT, INT, UINT, DOUBLE, STRING, BYTES, EOF = (
     "IDENT", "ESC_IDENT", "INT", "UINT", "DOUBLE", "STRING", "BYTES", "EOF")
@@ -18,12 +18,14 @@ KEYWORDS = frozenset({"true", "false", "null", "in"})
 RESERVED = KEYWORDS | frozenset({"as", "break", "const", "continue", "else", "for", "function", "if", "import",
                                  "let", "loop", "package", "namespace", "return", "var", "void", "while"})
 
-# One alternative per token class; longest forms first where one is a prefix of another (a double before an
-# int, `==` before `=`). Strings before identifiers: `b"..."` and `r"..."` start with a letter.
+# One alternative per token class, the most frequent first; longest forms first where one is a prefix of another
+# (a double before an int, `==` before `=`). An identifier is not the prefix of a string (`b"..."`, `r'...'`,
+# `br"..."`); `.` is punctuation unless a double starts with it (`.5`), `/` unless a comment does.
 _SCAN = re.compile(
     r"""
     (?P<ws>[\t\n\f\r ]+)
-  | (?P<comment>//[^\n]*)
+  | (?P<ident>(?![bB]?[rR]?['"]|[bB]['"])[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<punct>==|!=|<=|>=|&&|\|\||[-+*%<>!?:,()\[\]{}]|\.(?![0-9])|/(?!/))
   | (?P<string>[bB]?(?:
         [rR](?:\"\"\"(?s:.*?)\"\"\"|'''(?s:.*?)'''|"[^"\n\r]*"|'[^'\n\r]*')
       | \"\"\"(?s:(?:\\.|[^\\])*?)\"\"\"
@@ -34,9 +36,8 @@ _SCAN = re.compile(
   | (?P<double>[0-9]+\.[0-9]+(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+|\.[0-9]+(?:[eE][+-]?[0-9]+)?)
   | (?P<uint>(?:0x[0-9a-fA-F]+|[0-9]+)[uU])
   | (?P<int>0x[0-9a-fA-F]+|[0-9]+)
-  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<comment>//[^\n]*)
   | (?P<esc_ident>`[A-Za-z0-9_.\- /]+`)
-  | (?P<punct>==|!=|<=|>=|&&|\|\||[-+*/%<>!?:.,()\[\]{}])
     """,
     re.VERBOSE,
 )
@@ -52,8 +53,7 @@ class CelSyntaxError(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
     kind: str  # one of the kinds above, or the text of a punctuation mark or keyword (true, false, null, in)
     text: str  # as written
     pos: int  # offset in the expression
