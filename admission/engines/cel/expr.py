@@ -218,8 +218,6 @@ class Program:
     # the static cost shape: how many nested comprehensions, and how many function calls (admission.engines.cel.cost)
     cost_degree: int = 0
     cost_terms: int = 1
-    # the tree compiled (after the passes), without the policy's variables inlined
-    tree: Expr | None = field(default=None, repr=False, compare=False)
 
     def evaluate(self, activation: Activation, *, deadline: float | None = None,
                  budget: Budget | None = None) -> Any:
@@ -307,7 +305,7 @@ def compile_expression(source: str, *, where: str, variables: Iterable[str] = KU
             composed = passes.object_literals(inlined, object_types)
             compiled = _compile(env, composed, source, where, positions=False)
     degree, terms = static_shape(composed)
-    return Program(source=source, where=where, compiled=compiled, cost_degree=degree, cost_terms=terms, tree=alone)
+    return Program(source=source, where=where, compiled=compiled, cost_degree=degree, cost_terms=terms)
 
 
 def _compile(env: Any, tree: Expr, source: str, where: str, *, positions: bool) -> Any:
@@ -341,7 +339,7 @@ def _offset(text: str, line: int, col: int) -> int:
 def _problem(message: str) -> str:
     """cel-cpp's status text without its status-code wrapper: `INVALID_ARGUMENT: ERROR: <input>:1:3: ...`."""
     text = message.strip()
-    for prefix in ("INVALID_ARGUMENT: ", "UNKNOWN: ", "NOT_FOUND: ", "OUT_OF_RANGE: ", "UNIMPLEMENTED: ",
+    for prefix in ("INVALID_ARGUMENT: ", "UNKNOWN: ", "NOT_FOUND: ", "OUT_OF_RANGE: ", "UNIMPLEMENTED: ", "CANCELLED: ",
                    "FAILED_PRECONDITION: ", "INTERNAL: "):
         if text.startswith(prefix):
             text = text[len(prefix):]

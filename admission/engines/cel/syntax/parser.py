@@ -40,14 +40,19 @@ from admission.engines.cel.syntax.lexer import (
     tokenize,
 )
 
-MAX_DEPTH = 120  # nesting of parentheses, calls and literals (cel-go refuses deeper expressions too)
+MAX_DEPTH = 100  # nested expressions (in parentheses, arguments, literals); cel-spec asks for 32 at least
 T = TypeVar("T")
 _INT_MIN, _INT_MAX, _UINT_MAX = -(2 ** 63), 2 ** 63 - 1, 2 ** 64 - 1
 
 
 def parse(source: str) -> a.Expr:
     """The AST of one CEL expression. Raises CelSyntaxError (with the offset of the problem)."""
-    return _Parser(source).parse()
+    parser = _Parser(source)
+    try:
+        return parser.parse()
+    except RecursionError:  # MAX_DEPTH keeps well below Python's limit; this is the backstop
+        raise CelSyntaxError(parser.toks[min(parser.i, len(parser.toks) - 1)].pos,
+                             "Syntax error: expression nested too deeply") from None
 
 
 class _Parser:
@@ -176,9 +181,7 @@ class _Parser:
         if k == "." and self.toks[self.i].kind == IDENT:
             return self.name(self.take(), True, t.pos)
         if k == "(":
-            self.depth += 1
             e = self.expr()
-            self.depth -= 1
             self.expect(")")
             return e
         if k == "[":
@@ -221,7 +224,6 @@ class _Parser:
         """Comma-separated items (a trailing comma allowed) after an opening bracket, through `close`."""
         out: list[T] = []
         toks = self.toks
-        self.depth += 1
         while toks[self.i].kind != close:
             out.append(item())
             if toks[self.i].kind == ",":
@@ -229,7 +231,6 @@ class _Parser:
             elif toks[self.i].kind != close:
                 raise self.error(toks[self.i], f"expected ',' or '{close}', found")
         self.i += 1
-        self.depth -= 1
         return out
 
     def optional(self) -> bool:
