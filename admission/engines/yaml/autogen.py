@@ -154,13 +154,13 @@ def generate(policy: Policy) -> tuple[list[Rule], set[str]]:
         if workload:
             spec = _rewrite(base, "controllers")
             out.append(Rule(spec["name"], spec, rule.action, rule.failure_policy,
-                            rule.skip_background_requests, base_name=rule.name))
+                            rule.skip_background_requests, base_name=rule.name, template="template"))
         if CRONJOB in controllers:
             cron = _for_cronjob(base, rule.name)
             if cron is not None:
                 spec = _rewrite(cron, "cronjob")
                 out.append(Rule(spec["name"], spec, rule.action, rule.failure_policy,
-                                rule.skip_background_requests, base_name=rule.name))
+                                rule.skip_background_requests, base_name=rule.name, template="jobTemplate"))
     return out, controllers if out else set()
 
 
@@ -264,42 +264,10 @@ def _generate(name: str, rule: dict[str, Any], key: str, kinds: list[str], repla
     return None
 
 
-def _cel_for(value: Any, template: str) -> Any:
-    """Every `expression`/`messageExpression` under value rewritten by cel_for_template."""
-    if isinstance(value, list):
-        return [_cel_for(v, template) for v in value]
-    if isinstance(value, dict):
-        return {k: cel_for_template(v, template) if k in ("expression", "messageExpression") and isinstance(v, str)
-                else _cel_for(v, template) for k, v in value.items()}
-    return value
-
-
-def cel_for_template(expression: str, template: str) -> str:
-    """A CEL expression written for a Pod, reading the pod of a workload's template instead (template:
-    "template" for spec.template, "jobTemplate" for a CronJob's spec.jobTemplate.spec.template): parsed,
-    rewritten by the pass admission.engines.cel.syntax.passes.pod_template_paths (`object.spec` ->
-    `object.spec.template.spec`, `object.metadata` but not `object.metadata.namespace` ->
-    `object.spec.template.metadata`, the same for `oldObject`) and printed. An expression that does not parse
-    is left as written: the rule it came from reports the error when it is compiled."""
-    from admission.engines.cel.syntax import CelSyntaxError, parse, passes, print_expr
-
-    try:
-        tree = parse(expression)
-    except CelSyntaxError:
-        return expression
-    rewritten = passes.pod_template_paths(tree, template)
-    return expression if rewritten is tree else print_expr(rewritten)
-
-
 def _rewrite(rule: dict[str, Any], which: str) -> dict[str, Any]:
-    """Kyverno rewrites variable references by plain text replacement over the serialized rule; CEL
-    expressions (validate.cel, celPreconditions) are rewritten to read the template's pod."""
-    template = "template" if which == "controllers" else "jobTemplate"
-    validate = rule.get("validate")
-    if isinstance(validate, dict) and validate.get("cel") is not None:
-        rule = {**rule, "validate": {**validate, "cel": _cel_for(validate["cel"], template)}}
-    if rule.get("celPreconditions"):
-        rule = {**rule, "celPreconditions": _cel_for(rule["celPreconditions"], template)}
+    """Kyverno rewrites variable references by plain text replacement over the serialized rule. CEL
+    expressions (validate.cel, celPreconditions) are left as written: the generated Rule's `template` makes
+    their trees read the template's pod when they are compiled (admission.engines.yaml.cel.compile_rule)."""
     text = json.dumps(rule)
     for old, new in _REWRITES[which]:
         text = text.replace(old, new)
