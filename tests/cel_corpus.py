@@ -39,8 +39,8 @@ def _walk(value: Any, where: str) -> Iterator[Source]:
 
 
 def _is_cel_document(doc: Any) -> bool:
-    """Documents whose `expression` fields are CEL: not Kyverno ClusterPolicy rules other than `validate.cel` and
-    `celPreconditions` (their `expression` is never a field of those), nor test fixtures' resources."""
+    """A Kubernetes-style document (it has a kind): in these suites, the only ones whose `expression` fields
+    hold anything, and then CEL."""
     return isinstance(doc, dict) and isinstance(doc.get("kind"), str)
 
 

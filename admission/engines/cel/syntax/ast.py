@@ -181,7 +181,7 @@ def precedence(e: Expr) -> int:
 
 def children(e: Expr) -> tuple[Expr, ...]:
     """The direct sub-expressions of a node, in source order."""
-    if isinstance(e, (Select,)):
+    if isinstance(e, Select):
         return (e.operand,)
     if isinstance(e, Index):
         return (e.operand, e.index)
@@ -200,17 +200,6 @@ def children(e: Expr) -> tuple[Expr, ...]:
     if isinstance(e, Struct):
         return tuple(f.value for f in e.fields)
     return ()
-
-
-def walk(e: Expr) -> list[Expr]:
-    """Every node of the tree, parents before children (an explicit stack: trees may be deep)."""
-    out: list[Expr] = []
-    stack = [e]
-    while stack:
-        node = stack.pop()
-        out.append(node)
-        stack.extend(reversed(children(node)))
-    return out
 
 
 def line_col(source: str, offset: int) -> tuple[int, int]:
