@@ -16,6 +16,7 @@ from admission.engines.cel import (
     kubernetes_activation,
 )
 from admission.engines.cel.cost import PER_EXPRESSION_LIMIT, input_size, static_shape, widest
+from admission.engines.cel.syntax import parse
 from admission.review import Request
 from tests.conftest import pod
 
@@ -95,9 +96,9 @@ def test_a_passed_deadline_is_an_eval_error() -> None:
 
 
 def test_cost_shape_counts_nested_comprehensions_outside_strings() -> None:
-    assert static_shape("object.a.all(x, x.b.exists(y, y > 1))") == (2, 3)
-    assert static_shape("'x.all(y, true)' == object.a") == (0, 1)
-    assert static_shape("object.a.map(x, x).sum()") == (1, 3)
+    assert static_shape(parse("object.a.all(x, x.b.exists(y, y > 1))")) == (2, 3)
+    assert static_shape(parse("'x.all(y, true)' == object.a")) == (0, 1)
+    assert static_shape(parse("object.a.map(x, x).sum()")) == (1, 3)
 
 
 def test_a_quadratic_expression_over_a_long_list_is_refused_a_linear_one_is_not() -> None:

@@ -11,8 +11,6 @@ import yaml
 
 from admission.engine import Engine
 from admission.engines import Context, PolicyError
-from admission.engines.cel.celgo_compat import presence_chains, typed_literals_as_dyn
-from admission.engines.yaml.autogen import cel_for_template
 from admission.policyset import load
 from admission.results import Status
 from admission.review import Request
@@ -92,6 +90,18 @@ def test_cluster_policy_cel_rule_passes_fails_and_names_autogen_rules(tmp_path: 
     assert cron_ok.status == Status.PASS
 
 
+def test_a_generated_rule_reads_the_template_s_pod_and_quotes_the_expression_as_written(tmp_path: Path) -> None:
+    policy = yaml.safe_load(yaml.safe_dump(CLUSTER_POLICY))
+    text = "object.spec.containers.all(c, !c.?securityContext.?privileged.orValue(false))"
+    policy["spec"]["rules"][0]["validate"]["cel"] = {"expressions": [{"expression": text}]}
+    engine = load([write(tmp_path / "p.yaml", policy)])
+    [dep] = results(engine, deployment("d", privileged=True))
+    assert (dep.rule, dep.status) == ("autogen-privileged", Status.FAIL)
+    assert dep.message.endswith(f"failed expression: {text}")
+    [cron] = results(engine, cronjob("c", privileged=False))
+    assert (cron.rule, cron.status) == ("autogen-cronjob-privileged", Status.PASS)
+
+
 def test_cel_preconditions_skip_the_rule(tmp_path: Path) -> None:
     engine = load([write(tmp_path / "p.yaml", CLUSTER_POLICY)])
     [skipped] = results(engine, pod(namespace="kube-system", privileged=True))
@@ -114,14 +124,6 @@ def test_cel_unknown_field_says_did_you_mean(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as err:
         load([write(tmp_path / "p.yaml", bad)])
     assert "did you mean 'expressions'?" in err.value.message
-
-
-def test_cel_for_template_rewrites_the_pod_paths_only() -> None:
-    text = "object.spec.x == 'object.spec' && object.metadata.name != oldObject.metadata.namespace && y.object.spec"
-    assert cel_for_template(text, "template") == (
-        "object.spec.template.spec.x == 'object.spec' && object.spec.template.metadata.name != "
-        "oldObject.metadata.namespace && y.object.spec")
-    assert cel_for_template("has(object.spec.a)", "jobTemplate") == "has(object.spec.jobTemplate.spec.template.spec.a)"
 
 
 # -- ValidatingPolicy ---------------------------------------------------------------------------------
@@ -294,17 +296,6 @@ def test_namespace_selector_without_cluster_state_is_an_error_not_a_silent_skip(
 # -- where cel-go and cel-cpp differ ------------------------------------------------------------------
 
 
-def test_presence_chains_test_each_step_of_a_path() -> None:
-    assert presence_chains("has(a.b.c) && has(x.y) && 'has(a.b.c)'") == (
-        "(has(a.b) && has(a.b.c)) && has(x.y) && 'has(a.b.c)'")
-
-
-def test_typed_literals_become_dyn() -> None:
-    assert typed_literals_as_dyn("c ? JSONPatch{op: 'add'} : null", ("JSONPatch",)) == (
-        "c ? dyn(JSONPatch{op: 'add'}) : null")
-    assert typed_literals_as_dyn("Object{a: Object.a{b: {}}}", ("Object",)) == "dyn(Object{a: Object.a{b: {}}})"
-
-
 def test_runner_compares_each_mutating_policy_s_own_result(tmp_path: Path) -> None:
     second = {**MUTATING_POLICY, "metadata": {"name": "team"}, "spec": {
         **MUTATING_POLICY["spec"], "mutations": [{"patchType": "ApplyConfiguration", "applyConfiguration": {
@@ -332,10 +323,11 @@ def test_runner_compares_each_mutating_policy_s_own_result(tmp_path: Path) -> No
 
 
 def test_or_value_on_a_value_that_is_not_optional_gives_the_value(tmp_path: Path) -> None:
-    from admission.engines.cel.celgo_compat import lenient_or_value
     from admission.engines.cel.kyverno_eval import Scope, compile_expression
+    from admission.engines.cel.syntax import parse, passes
 
-    assert lenient_or_value("a.?b.orValue(1) + optional.of(2).orValue(3)") == "a.?b.orValue(1) + optional.of(2).orValue(3)"
+    tree = parse("a.?b.orValue(1) + optional.of(2).orValue(3)")
+    assert passes.lenient_or_value(tree) is tree
     scope = Scope({"spec": {"add": ["NET_BIND_SERVICE"], "opt": None}}, None, {})
     for text, value in [("object.spec.add.orValue([])", ["NET_BIND_SERVICE"]),
                         ("object.spec.?missing.orValue([1])", [1]),

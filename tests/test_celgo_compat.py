@@ -1,5 +1,6 @@
-"""The cel-go readings kept where cel-cpp differs (admission.engines.cel.celgo_compat), checked against what
-cel-go computes, written here in Python, on generated inputs."""
+"""The cel-go readings kept where cel-cpp differs (the passes presence_chains and lenient_or_value of
+admission.engines.cel.syntax.passes), checked against what cel-go computes, written here in Python, on
+generated inputs."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from admission.engines.cel.expr import (
     KUBERNETES_VARIABLES,
     Activation,
     Budget,
+    Definition,
     EvalError,
     Library,
     LoadError,
@@ -16,7 +17,6 @@ from admission.engines.cel.expr import (
     compile_expression,
 )
 from admission.engines.cel.kubernetes import kubernetes_activation, kubernetes_values
-from admission.engines.cel.tokens import Definition
 
 __all__ = [
     "KUBERNETES_VARIABLES",

@@ -7,7 +7,8 @@ exposes no such tracking and cannot be interrupted, so we bound the cost before 
     estimate = terms × N × L^(degree - 1)    (terms when degree is 0)
 
 - degree: the deepest nesting of comprehensions (all, exists, exists_one, map, filter, and the list functions
-  that walk a list: sum, min, max, indexOf, lastIndexOf, isSorted, join) in the expression's source;
+  that walk a list: sum, min, max, indexOf, lastIndexOf, isSorted, join) in the expression's tree (after the
+  policy's variables are inlined);
 - terms: the number of such comprehensions and calls plus one;
 - N: the number of values in the bound input (every scalar, list and map of object, oldObject, params, ...),
   counted from its JSON text (separators and brackets: a comma inside a string counts too, so N errs high);
@@ -27,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from admission.engines.cel.syntax.ast import Call, Expr, children
+
 if TYPE_CHECKING:
     from admission.engines.cel.expr import Activation, Program
 
@@ -37,59 +40,24 @@ _WALKERS = ("all", "exists", "exists_one", "map", "filter", "sum", "min", "max",
             "isSorted", "join")
 
 
-def static_shape(source: str) -> tuple[int, int]:
-    """(degree, terms) of an expression's source, ignoring string literals."""
-    depth_stack: list[bool] = []  # one entry per open parenthesis: is it a walker's call?
-    degree = 0
+def static_shape(tree: Expr) -> tuple[int, int]:
+    """(degree, terms) of an expression's tree: how deeply walker calls (`x.all(...)`, `x.sum()`, ...) nest in
+    one another's arguments, and how many there are plus one. A call on a walker's result (`x.map(f).all(p)`)
+    follows it rather than nesting in it."""
     terms = 1
-    i = 0
-    n = len(source)
-    while i < n:
-        ch = source[i]
-        if ch in "'\"":
-            i = _skip_string(source, i)
-            continue
-        if ch == "(":
-            name = _name_before(source, i)
-            walker = name in _WALKERS and _is_member_call(source, i - len(name))
-            if walker:
-                terms += 1
-            depth_stack.append(walker)
-            degree = max(degree, sum(depth_stack))
-        elif ch == ")" and depth_stack:
-            depth_stack.pop()
-        i += 1
+    degree = 0
+    stack: list[tuple[Expr, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Call) and node.target is not None and node.function in _WALKERS:
+            terms += 1
+            stack.append((node.target, depth))
+            depth += 1
+            degree = max(degree, depth)
+            stack.extend((arg, depth) for arg in node.args)
+        else:
+            stack.extend((child, depth) for child in children(node))
     return degree, terms
-
-
-def _skip_string(source: str, i: int) -> int:
-    quote = source[i]
-    if source.startswith(quote * 3, i):
-        end = source.find(quote * 3, i + 3)
-        return len(source) if end < 0 else end + 3
-    j = i + 1
-    while j < len(source):
-        if source[j] == "\\":
-            j += 2
-            continue
-        if source[j] == quote:
-            return j + 1
-        j += 1
-    return j
-
-
-def _name_before(source: str, i: int) -> str:
-    j = i
-    while j > 0 and (source[j - 1].isalnum() or source[j - 1] == "_"):
-        j -= 1
-    return source[j:i]
-
-
-def _is_member_call(source: str, start: int) -> bool:
-    j = start - 1
-    while j >= 0 and source[j].isspace():
-        j -= 1
-    return j >= 0 and source[j] == "."
 
 
 def input_size(values: Mapping[str, Any]) -> int:

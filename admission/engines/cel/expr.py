@@ -33,7 +33,9 @@ from cel_expr_python import cel
 from cel_expr_python.ext import ext_bindings, ext_encoders, ext_math, ext_optional, ext_strings
 
 from admission.engines import PolicyError
-from admission.engines.cel.tokens import Definition
+from admission.engines.cel import syntax
+from admission.engines.cel.syntax import passes
+from admission.engines.cel.syntax.ast import Expr
 
 # The variables a Kubernetes admission expression may read (ValidatingAdmissionPolicy, MutatingAdmissionPolicy,
 # matchConditions). `variables` holds the policy's own variables by name; `authorizer` answers RBAC checks.
@@ -47,6 +49,20 @@ class LoadError(PolicyError):
         super().__init__(where, f"{_shorten(expression)}: {problem}")
         self.expression = expression
         self.problem = problem
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A named expression other expressions read as `variables.<name>` (a policy's `variables`): its source as
+    written, where it is (file:line), and its tree when a caller has parsed (and rewritten) it already."""
+
+    name: str
+    source: str
+    where: str
+    tree: Expr | None = field(default=None, compare=False, repr=False)
+
+    def parsed(self) -> Expr:
+        return self.tree if self.tree is not None else parse_expression(self.source, where=self.where)
 
 
 class EvalError(Exception):
@@ -91,7 +107,9 @@ _envs: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
 _envs_lock = threading.Lock()
 
 
-def _environment(variables: tuple[str, ...], libraries: Sequence[Library]) -> Any:
+def environment(variables: tuple[str, ...], libraries: Sequence[Library]) -> Any:
+    """cel-cpp's environment (shared, built once) with these variables (of any type), the standard extensions
+    and the libraries: what compiles printed sources."""
     from admission.engines.cel.messages import descriptor_pool
 
     key = (variables, tuple(lib.name for lib in libraries))
@@ -186,7 +204,7 @@ def bind(values: Mapping[str, Any]) -> Activation:
     """Bind plain Python values (JSON-like) to variable names, once per request."""
     from admission.engines.cel.cost import input_size
 
-    env = _environment(KUBERNETES_VARIABLES, ())
+    env = environment(KUBERNETES_VARIABLES, ())
     return Activation(values=dict(values), bound=env.Activation(dict(values)), size=input_size(values))
 
 
@@ -240,43 +258,88 @@ class Budget:
                             f"be run (estimated cost {self.spent}, per-policy budget {self.limit})")
 
 
+def parse_expression(source: str, *, where: str) -> Expr:
+    """The tree of an expression as written. Raises LoadError `where: expression: line:col: Syntax error: ...`
+    (the line and column inside the expression) for one that is not CEL."""
+    if not isinstance(source, str) or not source.strip():
+        raise LoadError(where, str(source), "an expression is required")
+    try:
+        return syntax.parse(source)
+    except syntax.CelSyntaxError as e:
+        raise LoadError(where, source, syntax.syntax_problem(source, e)) from None
+
+
 def compile_expression(source: str, *, where: str, variables: Iterable[str] = KUBERNETES_VARIABLES,
-                       libraries: Sequence[Library] | None = None, definitions: Sequence[Definition] = (),
-                       object_types: Collection[str] = ()) -> Program:
+                       libraries: Sequence[Library] | None = None, definitions: Sequence[Definition] | None = None,
+                       object_types: Collection[str] = (), tree: Expr | None = None) -> Program:
     """Parse and type check an expression once. `where` (file:line) is named by errors; `variables` are the
     names the expression may read (each of any type); `libraries` default to the Kubernetes CEL libraries.
 
     `definitions` are the policy's variables, read as `variables.<name>` (each compiled on its own first, so
-    that its errors name its own place); `object_types` are the root type names of typed object literals
-    (`Object`, `JSONPatch`: MutatingAdmissionPolicy), read as maps (admission.engines.cel.tokens).
-    Raises LoadError on a syntax or type error, an unknown variable or function, or an empty expression."""
-    from admission.engines.cel.cost import static_shape
-    from admission.engines.cel.tokens import TokenError, inline_variables, object_literals
+    that its errors name its own place); when given, reading a name they do not define is an error.
+    `object_types` are the root type names of typed object literals (`Object`, `JSONPatch`:
+    MutatingAdmissionPolicy), read as maps. `tree` is the expression's tree when the caller has parsed and
+    rewritten it already (the Kyverno kinds' passes); errors quote `source`, what the author wrote.
 
-    if not isinstance(source, str) or not source.strip():
-        raise LoadError(where, str(source), "an expression is required")
+    The tree goes through the passes (admission.engines.cel.syntax.passes: inline_variables, object_literals),
+    is printed, and cel-cpp compiles the printed source. Raises LoadError on a syntax or type error, an
+    unknown variable or function, or an empty expression."""
+    from admission.engines.cel.cost import static_shape
+
+    if tree is None:
+        tree = parse_expression(source, where=where)
     libs = default_libraries() if libraries is None else tuple(libraries)
-    names = set(variables)
-    env = _environment(tuple(sorted(names)), libs)
-    try:
-        text = object_literals(source, object_types)
-        composed = object_literals(inline_variables(source, definitions), object_types) if definitions else text
-    except TokenError as e:
-        raise LoadError(where, source, str(e)) from None
-    try:
-        compiled = env.compile(text)
-        if composed != text:
-            compiled = env.compile(composed)
-    except RuntimeError as e:
-        raise LoadError(where, source, _problem(str(e))) from None
+    env = environment(tuple(sorted(set(variables))), libs)
+    alone = passes.object_literals(tree, object_types)
+    compiled = _compile(env, alone, source, where, positions=True)
+    composed = alone
+    if definitions is not None:
+        defined = {d.name for d in definitions}
+        unknown = [n for n in passes.variable_references(tree) if n not in defined]
+        if unknown:
+            known = ", ".join(sorted(defined)) or "none"
+            raise LoadError(where, source, f"undeclared reference to 'variables.{unknown[0]}' (the variables defined "
+                                           f"before it: {known})")
+        inlined = passes.inline_variables(tree, [(d.name, d.parsed()) for d in definitions])
+        if inlined is not tree:
+            composed = passes.object_literals(inlined, object_types)
+            compiled = _compile(env, composed, source, where, positions=False)
     degree, terms = static_shape(composed)
     return Program(source=source, where=where, compiled=compiled, cost_degree=degree, cost_terms=terms)
+
+
+def _compile(env: Any, tree: Expr, source: str, where: str, *, positions: bool) -> Any:
+    """cel-cpp's program for the printed tree. A problem it reports at a line and column of the printed source
+    is reported at the line and column of the node the author wrote there (positions), or without one (where
+    the tree holds code from elsewhere: inlined variables)."""
+    printed = syntax.print_with_spans(tree)
+    try:
+        return env.compile(printed.text)
+    except RuntimeError as e:
+        problem = _problem(str(e))
+        head, sep, rest = problem.partition(": ")
+        line, colon, col = head.partition(":")
+        if sep and colon and line.isdigit() and col.isdigit():
+            problem = rest
+            if positions:
+                offset = _offset(printed.text, int(line), int(col))
+                origin = printed.origin(offset)
+                if origin >= 0:
+                    problem = "{}:{}: {}".format(*syntax.line_col(source, origin), rest)
+        raise LoadError(where, source, problem) from None
+
+
+def _offset(text: str, line: int, col: int) -> int:
+    start = 0
+    for _ in range(line - 1):
+        start = text.find("\n", start) + 1
+    return start + col - 1
 
 
 def _problem(message: str) -> str:
     """cel-cpp's status text without its status-code wrapper: `INVALID_ARGUMENT: ERROR: <input>:1:3: ...`."""
     text = message.strip()
-    for prefix in ("INVALID_ARGUMENT: ", "UNKNOWN: ", "NOT_FOUND: ", "OUT_OF_RANGE: ", "UNIMPLEMENTED: ",
+    for prefix in ("INVALID_ARGUMENT: ", "UNKNOWN: ", "NOT_FOUND: ", "OUT_OF_RANGE: ", "UNIMPLEMENTED: ", "CANCELLED: ",
                    "FAILED_PRECONDITION: ", "INTERNAL: "):
         if text.startswith(prefix):
             text = text[len(prefix):]

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from dataclasses import field as dc_field
 from typing import Any
 
 from admission.engines import Context, PolicyError
 from admission.engines.cel import expr as core
 from admission.engines.cel.cost import PER_POLICY_BUDGET
+from admission.engines.cel.syntax import passes
+from admission.engines.cel.syntax.ast import Expr
 from admission.review import Request
 from admission.types import Object
 
@@ -31,8 +34,8 @@ class Expression:
     field: str  # where in the document, e.g. spec.validations[0].expression
     program: core.Program
     reads: tuple[str, ...] = ()
-    # the source as compiled, after the cel-go compatibility passes (what a reader inlines)
-    source: str = ""
+    # the tree as compiled, after the cel-go compatibility passes (what an expression reading it inlines)
+    tree: Expr | None = dc_field(default=None, repr=False, compare=False)
     # the variables it reads are compiled into it (cel.bind), so it needs only the request's binding
     inlined: bool = False
 
@@ -44,52 +47,53 @@ Definitions = tuple[tuple[str, Expression], ...]
 
 
 def compile_expression(text: str, where: str, field: str, names: tuple[str, ...] = (),
-                       object_types: tuple[str, ...] = (), definitions: Definitions = ()) -> Expression:
+                       object_types: tuple[str, ...] = (), definitions: Definitions = (),
+                       template: str = "") -> Expression:
     """Compile once; a syntax or type error is a PolicyError at `where` naming the field and expression.
     names: variables beyond the Kubernetes ones the expression may read (e.g. `generator`); object_types:
     the typed object literals it may build (`Object{...}`, `JSONPatch{...}`: mutations); definitions: the
-    policy's variables declared before it (read as `variables.<name>`)."""
+    policy's variables declared before it (read as `variables.<name>`); template: read a workload's pod
+    template rather than a Pod (passes.pod_template_paths: the bodies generated for pod controllers).
+
+    The passes, in order: pod_template_paths, typed_literals_as_dyn and declared_variables_present (what the
+    expression needs to compile as cel-go compiles it), then presence_chains and lenient_or_value (to
+    evaluate as cel-go does; dropped where the checker refuses the result), then the variables it reads
+    inlined (dropped where that is too deep for cel-cpp's parser: Scope computes them first)."""
     if not isinstance(text, str) or not text.strip():
         raise PolicyError(where, f"{field}: an expression is required")
-    from admission.engines.cel.celgo_compat import (
-        declared_variables_present,
-        lenient_or_value,
-        presence_chains,
-        typed_literals_as_dyn,
-    )
-    from admission.engines.cel.tokens import Definition, TokenError, variable_references
-
     declared = tuple(name for name, _ in definitions)
-    # what must be rewritten for the expression to compile as cel-go compiles it
-    source = declared_variables_present(typed_literals_as_dyn(text, object_types), declared)
     variables = (*core.KUBERNETES_VARIABLES, *names)
     try:
-        program = core.compile_expression(source, where=where, variables=variables, libraries=libraries(),
-                                          object_types=object_types)
-        reads = tuple(n for n in variable_references(source) if n in declared)
-    except (core.LoadError, TokenError) as exc:
-        problem = exc.problem if isinstance(exc, core.LoadError) else str(exc)
+        tree = core.parse_expression(text, where=where)
+        if template:
+            tree = passes.pod_template_paths(tree, template)
+        tree = passes.declared_variables_present(passes.typed_literals_as_dyn(tree, object_types), declared)
+        program = core.compile_expression(text, where=where, variables=variables, libraries=libraries(),
+                                          object_types=object_types, tree=tree)
+    except core.LoadError as exc:
+        problem = exc.problem
         raise PolicyError(where, f"{field}: {' '.join(text.split())}: {problem}{_unsupported(problem)}") from None
-    compatible = lenient_or_value(presence_chains(source))  # as cel-go evaluates these (celgo_compat)
-    if compatible != source:
+    reads = tuple(n for n in passes.variable_references(tree) if n in declared)
+    compatible = passes.lenient_or_value(passes.presence_chains(tree))
+    if compatible is not tree:
         try:
-            program = core.compile_expression(compatible, where=where, variables=variables, libraries=libraries(),
-                                              object_types=object_types)
-            source = compatible
+            program = core.compile_expression(text, where=where, variables=variables, libraries=libraries(),
+                                              object_types=object_types, tree=compatible)
+            tree = compatible
         except core.LoadError:
             pass  # a rewrite the checker refuses (typed operands): the expression as written
     inlined = False
     if reads:
         # the variables it reads compiled into it, so that it needs no binding of their values; where that
         # is too deep for the parser (dozens of chained variables), they are computed first (Scope)
-        defs = [Definition(name, d.source or d.text, d.where) for name, d in definitions]
+        defs = [core.Definition(name, d.text, d.where, d.tree) for name, d in definitions]
         try:
-            program = core.compile_expression(source, where=where, variables=variables, libraries=libraries(),
-                                              object_types=object_types, definitions=defs)
+            program = core.compile_expression(text, where=where, variables=variables, libraries=libraries(),
+                                              object_types=object_types, definitions=defs, tree=tree)
             inlined = True
         except core.LoadError:
             pass
-    return Expression(text, where, field, program, reads, source, inlined)
+    return Expression(text, where, field, program, reads, tree, inlined)
 
 
 # Kyverno's CEL libraries this engine does not implement (they read the cluster, the network or registries

@@ -4,7 +4,7 @@ matching: resource rules, exclusions, namespace and object selectors, matchPolic
 
 Auto-generation (Kyverno's, for ValidatingPolicy): a policy whose resource rules select only Pods also
 applies to the pod controllers, with every expression reading the pod from the template
-(admission.engines.yaml.autogen.cel_for_template): `spec.template` for Deployments, DaemonSets,
+(admission.engines.cel.syntax.passes.pod_template_paths): `spec.template` for Deployments, DaemonSets,
 StatefulSets, ReplicaSets, ReplicationControllers and Jobs, `spec.jobTemplate.spec.template` for CronJobs.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 from admission.engines.cel.matching import MatchResources, ResourceRule
 from admission.review import Request
 
-# controller kind -> (group, resource, which template: see cel_for_template)
+# controller kind -> (group, resource, which template: see passes.pod_template_paths)
 CONTROLLERS: dict[str, tuple[str, str, str]] = {
     "Deployment": ("apps", "deployments", "template"),
     "DaemonSet": ("apps", "daemonsets", "template"),

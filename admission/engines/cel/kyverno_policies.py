@@ -152,18 +152,16 @@ def parse_failure(spec: dict[str, Any]) -> FailurePolicy:
 def _compile(doc: Document, text: Any, path: tuple[str | int, ...], template: str,
              names: tuple[str, ...] = (), object_types: tuple[str, ...] = (),
              definitions: tuple[tuple[str, Expression], ...] = ()) -> Expression:
-    """An expression of the document at path, compiled (rewritten to read a template's pod first, for the
-    bodies generated for pod controllers)."""
+    """An expression of the document at path, compiled (its tree rewritten to read a template's pod, for the
+    bodies generated for pod controllers: passes.pod_template_paths)."""
     from admission.engines.cel.kyverno_eval import compile_expression
-    from admission.engines.yaml.autogen import cel_for_template
 
     field = schema.format_path(path)
     where = f"{doc.file}:{doc.line}"
     if not isinstance(text, str) or not text.strip():
         raise PolicyError(f"{doc.file}:{schema.line_of(doc, path)}", f"{field}: an expression is required")
-    source = cel_for_template(text, template) if template else text
     try:
-        return compile_expression(source, where, field, names, object_types, definitions)
+        return compile_expression(text, where, field, names, object_types, definitions, template)
     except PolicyError as exc:
         raise PolicyError(f"{doc.file}:{schema.line_of(doc, path)}", exc.message) from None
 

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from admission.engines import PolicyError
-from admission.engines.cel.expr import KUBERNETES_VARIABLES, Program, compile_expression
+from admission.engines.cel.expr import KUBERNETES_VARIABLES, Definition, Program, compile_expression
 from admission.engines.cel.matching import OPERATIONS, SCOPES, MatchResources, ResourceRule
-from admission.engines.cel.tokens import Definition
 from admission.manifests import Document, Locator
 from admission.results import FailurePolicy
 

@@ -68,7 +68,6 @@ def kind_name(selector: str) -> str:
 
 
 def _is_version(s: str) -> bool:
-    import re
 
     return re.fullmatch(r"v\d+((alpha|beta)\d+)?|\*", s) is not None
 
@@ -155,13 +154,13 @@ def generate(policy: Policy) -> tuple[list[Rule], set[str]]:
         if workload:
             spec = _rewrite(base, "controllers")
             out.append(Rule(spec["name"], spec, rule.action, rule.failure_policy,
-                            rule.skip_background_requests, base_name=rule.name))
+                            rule.skip_background_requests, base_name=rule.name, template="template"))
         if CRONJOB in controllers:
             cron = _for_cronjob(base, rule.name)
             if cron is not None:
                 spec = _rewrite(cron, "cronjob")
                 out.append(Rule(spec["name"], spec, rule.action, rule.failure_policy,
-                                rule.skip_background_requests, base_name=rule.name))
+                                rule.skip_background_requests, base_name=rule.name, template="jobTemplate"))
     return out, controllers if out else set()
 
 
@@ -265,51 +264,10 @@ def _generate(name: str, rule: dict[str, Any], key: str, kinds: list[str], repla
     return None
 
 
-def _cel_for(value: Any, template: str) -> Any:
-    """Every `expression`/`messageExpression` under value rewritten by cel_for_template."""
-    if isinstance(value, list):
-        return [_cel_for(v, template) for v in value]
-    if isinstance(value, dict):
-        return {k: cel_for_template(v, template) if k in ("expression", "messageExpression") and isinstance(v, str)
-                else _cel_for(v, template) for k, v in value.items()}
-    return value
-
-
-# `object.spec...`, `oldObject.metadata...` where `object`/`oldObject` is the variable itself (not a field
-# `x.object`, nor part of a longer name); `metadata.namespace` stays the workload's own.
-_CEL_ROOT = re.compile(r"(?<![\w.])(object|oldObject)(\s*\.\s*)(spec|metadata)\b(?!\s*\.\s*namespace\b)")
-_CEL_STRING = re.compile(r"""(?s)[rR]?('''.*?'''|\"\"\".*?\"\"\"|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*")""")
-_TEMPLATE_PATHS = {
-    "template": {"spec": "spec.template.spec", "metadata": "spec.template.metadata"},
-    "jobTemplate": {"spec": "spec.jobTemplate.spec.template.spec", "metadata": "spec.jobTemplate.spec.template.metadata"},
-}
-
-
-def cel_for_template(expression: str, template: str) -> str:
-    """A CEL expression written for a Pod, reading the pod of a workload's template instead
-    (template: "template" for spec.template, "jobTemplate" for a CronJob's spec.jobTemplate.spec.template):
-    `object.spec` becomes `object.spec.template.spec`, `object.metadata` (but not `object.metadata.namespace`)
-    `object.spec.template.metadata`, and the same for `oldObject`. String literals are left alone."""
-    paths = _TEMPLATE_PATHS[template]
-    out: list[str] = []
-    last = 0
-    for m in _CEL_STRING.finditer(expression):
-        out.append(_CEL_ROOT.sub(lambda r: f"{r.group(1)}.{paths[r.group(3)]}", expression[last:m.start()]))
-        out.append(m.group(0))
-        last = m.end()
-    out.append(_CEL_ROOT.sub(lambda r: f"{r.group(1)}.{paths[r.group(3)]}", expression[last:]))
-    return "".join(out)
-
-
 def _rewrite(rule: dict[str, Any], which: str) -> dict[str, Any]:
-    """Kyverno rewrites variable references by plain text replacement over the serialized rule; CEL
-    expressions (validate.cel, celPreconditions) are rewritten to read the template's pod."""
-    template = "template" if which == "controllers" else "jobTemplate"
-    validate = rule.get("validate")
-    if isinstance(validate, dict) and validate.get("cel") is not None:
-        rule = {**rule, "validate": {**validate, "cel": _cel_for(validate["cel"], template)}}
-    if rule.get("celPreconditions"):
-        rule = {**rule, "celPreconditions": _cel_for(rule["celPreconditions"], template)}
+    """Kyverno rewrites variable references by plain text replacement over the serialized rule. CEL
+    expressions (validate.cel, celPreconditions) are left as written: the generated Rule's `template` makes
+    their trees read the template's pod when they are compiled (admission.engines.yaml.cel.compile_rule)."""
     text = json.dumps(rule)
     for old, new in _REWRITES[which]:
         text = text.replace(old, new)

@@ -5,7 +5,8 @@
 make the rule apply only where all hold. Expressions see `object`, `oldObject`, `request`,
 `namespaceObject` and `variables`, as in a ValidatingAdmissionPolicy; they are compiled once, when the
 policy loads (admission.engines.cel.kyverno_eval), and a rule generated for pod controllers gets its own
-compiled copy of the rewritten expressions (admission.engines.yaml.autogen).
+compiled copy, its trees rewritten to read the template's pod (Rule.template; the pass
+admission.engines.cel.syntax.passes.pod_template_paths).
 """
 
 from __future__ import annotations
@@ -33,11 +34,14 @@ class CelRule:
     validates: bool = False
 
 
-def compile_rule(spec: dict[str, Any], where: str, path: str) -> CelRule | None:
-    """The CEL of a rule (None when it has none). Raises PolicyError for an expression that does not compile."""
+def compile_rule(spec: dict[str, Any], where: str, path: str, template: str = "") -> CelRule | None:
+    """The CEL of a rule (None when it has none). Raises PolicyError for an expression that does not compile.
+    template: for a rule generated for pod controllers, the pod template its expressions read ("template",
+    "jobTemplate": admission.engines.cel.syntax.passes.pod_template_paths)."""
     preconditions = tuple(
         (str(p.get("name") or ""), compile_expression(str(p.get("expression") or ""), where,
-                                                      f"{path}.celPreconditions[{i}].expression"))
+                                                      f"{path}.celPreconditions[{i}].expression",
+                                                      template=template))
         for i, p in enumerate(spec.get("celPreconditions") or []) if isinstance(p, dict))
     cel = (spec.get("validate") or {}).get("cel") if isinstance(spec.get("validate"), dict) else None
     if cel is None and not preconditions:
@@ -50,17 +54,17 @@ def compile_rule(spec: dict[str, Any], where: str, path: str) -> CelRule | None:
             if isinstance(v, dict):
                 variables.append((str(v.get("name") or ""), compile_expression(
                     str(v.get("expression") or ""), where, f"{base}.variables[{i}].expression",
-                    definitions=tuple(variables))))
+                    definitions=tuple(variables), template=template)))
         for i, e in enumerate(cel.get("expressions") or []):
             if not isinstance(e, dict):
                 continue
             expr = compile_expression(str(e.get("expression") or ""), where, f"{base}.expressions[{i}].expression",
-                                      definitions=tuple(variables))
+                                      definitions=tuple(variables), template=template)
             message_expr = None
             if e.get("messageExpression"):
                 message_expr = compile_expression(str(e["messageExpression"]), where,
                                                   f"{base}.expressions[{i}].messageExpression",
-                                                  definitions=tuple(variables))
+                                                  definitions=tuple(variables), template=template)
             expressions.append((expr, str(e.get("message") or ""), message_expr))
     return CelRule(preconditions, tuple(variables), tuple(expressions), validates=cel is not None)
 

@@ -45,6 +45,7 @@ class Rule:
     failure_policy: FailurePolicy
     skip_background_requests: bool = True
     base_name: str = ""  # the rule it was generated from ("" for a rule as written)
+    template: str = ""  # generated for pod controllers: the pod template its CEL reads ("template", "jobTemplate")
     cel: Any = None  # the compiled validate.cel and celPreconditions (admission.engines.yaml.cel.CelRule)
 
     @property
@@ -199,7 +200,7 @@ def _with_cel(rule: Rule, source: str, where: str) -> Rule:
         return rule
     from admission.engines.yaml.cel import compile_rule
 
-    return replace(rule, cel=compile_rule(rule.spec, source, where))
+    return replace(rule, cel=compile_rule(rule.spec, source, where, rule.template))
 
 
 def _rule_lines(doc: Document) -> list[int]:
