@@ -7,8 +7,9 @@ without limits, some without the required label):
 
 1. lint-like evaluation of every Pod with the Gatekeeper library's k8sallowedrepos, k8scontainerlimits and
    k8srequiredlabels (templates from the library, constraints after its samples, matching every Pod):
-   - compiled: the templates compiled once (`compiler.compile_modules`), one `violation` query per
-     constraint on the plain input `{review, parameters}`;
+   - compiled: the templates compiled once (`compiler.compile_modules`, `varying=("parameters",)`), one
+     `violation` query per constraint on the plain input `{review, parameters}`, the constraints of a
+     template sharing per review what does not read `input.parameters` (as the engine does);
    - regopy: today's engine path (`RegoEvaluator.validate`: match, one input conversion, one query);
    - YAML: the same three checks as Kyverno ClusterPolicies (`KyvernoEvaluator.validate`);
    - and each path with one trivial policy, subtracted as the fixed cost of a request.
@@ -216,15 +217,19 @@ class CompiledSet:
             kind = t["spec"]["crd"]["spec"]["names"]["kind"]
             modules = [parse_module(src, file=t["metadata"]["name"]) for src in _rego_of(t)]
             pkg = ".".join(str(s.value) for s in modules[0].package.path.path)  # type: ignore[union-attr]
-            compiled = compile_modules(modules)
+            compiled = compile_modules(modules, varying=("parameters",))
             by_kind[kind] = (compiled, compiled.document(f"data.{pkg}.violation"))
         self.constraints = [(by_kind[c["kind"]], c["spec"].get("parameters") or {}) for c in cons]
 
     def validate(self, request: Request) -> int:
         review = review_of(request)
         found = 0
+        shared: dict[int, Any] = {}  # per template: what does not read input.parameters, once per review
         for (compiled, doc), params in self.constraints:
-            ctx = compiled.context({"review": review, "parameters": params}, {})
+            sh = shared.get(id(compiled))
+            if sh is None:
+                sh = shared[id(compiled)] = compiled.shared()
+            ctx = compiled.context({"review": review, "parameters": params}, {}, shared=sh)
             found += len(doc(ctx))
         return found
 

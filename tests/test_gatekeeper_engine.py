@@ -238,6 +238,10 @@ def test_libs_and_parameters_per_constraint() -> None:
 
 
 def test_one_query_per_request_for_many_constraints(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the regopy path batches every matched constraint into one query (the compiled path makes none)
+    from admission.engines.rego import gatekeeper
+
+    monkeypatch.setattr(gatekeeper, "USE_COMPILED", False)
     docs = [template()] + [constraint(f"c{i}", parameters={"labels": [f"l{i}"]}) for i in range(20)]
     ev = RegoEvaluator.from_sources(docs, [])
     calls: list[str] = []

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from admission.engines.rego import ast
+from admission.engines.rego import passes as ps
 from admission.engines.rego.builtins import BUILTINS, RELATIONS, BuiltinError
 from admission.engines.rego.values import UNDEFINED, EvalError, Set, check_key, equal, key, to_json
 
@@ -63,9 +64,9 @@ _UNSET: Any = object()
 class Ctx:
     """One evaluation: input, base data, memoised rule values, the pinned clock; `with` makes a child."""
 
-    __slots__ = ("input", "data", "memo", "strict", "overrides", "parent", "_now", "fmemo")
+    __slots__ = ("input", "data", "memo", "strict", "overrides", "parent", "_now", "fmemo", "smemo", "sfmemo")
 
-    def __init__(self, input: Any, data: Any, nmemo: int, strict: bool = False) -> None:
+    def __init__(self, input: Any, data: Any, nmemo: int, strict: bool = False, shared: Shared | None = None) -> None:
         self.input = input
         self.data = data
         self.memo: list[Any] = [_UNSET] * nmemo
@@ -74,6 +75,14 @@ class Ctx:
         self.parent: Ctx | None = None
         self._now = 0
         self.fmemo: dict[Any, Any] = {}
+        # the values of what does not read the varying part of the input (see `Shared`): this evaluation's own
+        # memo unless evaluations share them
+        if shared is None:
+            self.smemo = self.memo
+            self.sfmemo = self.fmemo
+        else:
+            self.smemo = shared.memo
+            self.sfmemo = shared.fmemo
 
     def now_ns(self) -> int:
         root = self
@@ -84,10 +93,23 @@ class Ctx:
         return root._now
 
     def child(self) -> Ctx:
-        c = Ctx(self.input, self.data, len(self.memo), self.strict)
+        c = Ctx(self.input, self.data, len(self.memo), self.strict)  # nothing shared under `with`
         c.overrides = dict(self.overrides)
         c.parent = self
         return c
+
+
+class Shared:
+    """What evaluations of one compiled set share when they differ only in the varying part of the input
+    (`compile_modules(..., varying=("parameters",))`: Gatekeeper's constraints of one template on one review):
+    the values of the rules and functions that do not read it, and the solutions of a partial rule body's
+    leading expressions that do not. The caller promises equal data and input elsewhere."""
+
+    __slots__ = ("memo", "fmemo")
+
+    def __init__(self, nmemo: int) -> None:
+        self.memo: list[Any] = [_UNSET] * nmemo
+        self.fmemo: dict[Any, Any] = {}
 
 
 # ------------------------------------------------------------------------------------ value access
@@ -456,6 +478,7 @@ class Group:
         self.arity = -1
         self.overridable = False
         self.pure = False  # a function reading neither input nor data: its calls are memoised across evaluations
+        self.varies = True  # reads the varying part of the input (directly or through other rules): not shared
 
 
 def _not_compiled(ctx: Ctx) -> Any:
@@ -470,12 +493,14 @@ def _not_compiled_call(ctx: Ctx, args: list[Any]) -> Any:
 
 
 class Compiler:
-    def __init__(self, modules: list[ast.Module]) -> None:
+    def __init__(self, modules: list[ast.Module], varying: tuple[str, ...] | None = None) -> None:
         self.modules = modules
         self.root = rule_tree(modules)
         self.groups: list[Group] = []
         self.with_data_paths: set[tuple[str, ...]] = set()
         self._index(self.root)
+        self.nmemo = len(self.groups)  # memo slots: one per group, then those `new_slot` hands out
+        self.varying = varying  # the input path whose value differs between evaluations sharing a `Shared`
         self.module: ast.Module | None = None
         self.pkg: tuple[str, ...] = ()
         self.aliases: dict[str, ast.Ref] = {}
@@ -528,8 +553,13 @@ class Compiler:
             node = nxt
         return node
 
+    def new_slot(self) -> int:
+        self.nmemo += 1
+        return self.nmemo - 1
+
     def compile(self) -> Compiled:
         self._purity()
+        self._sharing()
         for g in self.groups:
             self.compile_group(g)
         return Compiled(self)
@@ -615,6 +645,139 @@ class Compiler:
         calls.add(group.index)
         return True
 
+    # -- sharing: what does not read the varying part of the input
+
+    def _sharing(self) -> None:
+        """Mark each group that reads `input.<varying>` (directly, through the whole input or a computed key,
+        under `with`, or through another group that does): the others are evaluated once per `Shared`. An
+        over-approximation: anything unclear counts as varying."""
+        if self.varying is None:
+            return
+        deps: dict[int, set[int]] = {}
+        direct: dict[int, bool] = {}
+        for g in self.groups:
+            calls: set[int] = set()
+            d = False
+            for info in g.node.rules:
+                self.enter(info.module)
+                d = self._vary_walk(info.rule, calls) or d
+            deps[g.index] = calls
+            direct[g.index] = d
+        varies = {i for i, d in direct.items() if d}
+        changed = True
+        while changed:
+            changed = False
+            for i, calls in deps.items():
+                if i not in varies and calls & varies:
+                    varies.add(i)
+                    changed = True
+        for g in self.groups:
+            g.varies = g.index in varies
+
+    def varies(self, t: Any) -> bool:
+        """Whether t (an expression, rule or term of the current module) reads the varying part of the input."""
+        if self.varying is None:
+            return True
+        calls: set[int] = set()
+        if self._vary_walk(t, calls):
+            return True
+        return any(self.groups[i].varies for i in calls)
+
+    def _vary_walk(self, t: Any, groups: set[int]) -> bool:
+        """True when t reads the varying input directly; the groups it reads are added to `groups`."""
+        if isinstance(t, ast.Var):
+            return self._vary_ref(ast.Ref(t, (), t.pos), groups)
+        if isinstance(t, ast.Ref):
+            found = False
+            for x in t.path:
+                found = self._vary_walk(x, groups) or found
+            if isinstance(t.head, ast.Var):
+                return self._vary_ref(t, groups) or found
+            return self._vary_walk(t.head, groups) or found
+        if isinstance(t, ast.Call):
+            found = False
+            group = self._function(t.op)
+            if group is not None:
+                groups.add(group.index)
+            elif _call_name(t).startswith("data.") or _call_name(t).split(".")[0] in self.aliases:
+                found = self._vary_ref(t.op, groups)
+            for a in t.args:
+                found = self._vary_walk(a, groups) or found
+            return found
+        if isinstance(t, ast.Expr):
+            if t.with_:
+                return True
+            return self._vary_walk(t.terms, groups)
+        parts: list[Any]
+        if isinstance(t, ast.Rule):
+            h = t.head
+            parts = [*(h.args or ()), h.key, h.value, *h.ref.path, *t.body, t.else_]
+        elif isinstance(t, ast.Array | ast.Set):
+            parts = list(t.items)
+        elif isinstance(t, ast.Object):
+            parts = [x for kv in t.items for x in kv]
+        elif isinstance(t, ast.ArrayCompr | ast.SetCompr):
+            parts = [t.term, *t.body]
+        elif isinstance(t, ast.ObjectCompr):
+            parts = [t.key, t.value, *t.body]
+        elif isinstance(t, ast.SomeDecl):
+            parts = list(t.symbols)
+        elif isinstance(t, ast.Every):
+            parts = [t.key, t.value, t.domain, *t.body]
+        else:
+            return False
+        found = False
+        for x in parts:
+            if x is not None:
+                found = self._vary_walk(x, groups) or found
+        return found
+
+    def _vary_ref(self, ref: ast.Ref, groups: set[int]) -> bool:
+        """A reference with a name at its head: into the input (varying when it may reach the varying path),
+        into data (the groups it may read), or a local variable."""
+        assert isinstance(ref.head, ast.Var) and self.varying is not None
+        name = ref.head.name
+        if name not in ("input", "data") and name not in self.aliases and name not in self.rule_names:
+            return False  # a local variable
+        ref = self._resolve(ref)
+        if not isinstance(ref.head, ast.Var):
+            return True
+        path = ref.path
+        if ref.head.name == "input":
+            for i, want in enumerate(self.varying):
+                if i >= len(path):
+                    return True  # the input or a part of it holding the varying path
+                key_s = _scalar_str(path[i])
+                if key_s is None:
+                    return not isinstance(path[i], ast.Scalar)  # a computed key may be the varying one
+                if key_s != want:
+                    return False
+            return True
+        if ref.head.name != "data":
+            return True
+        node = self.root
+        for step in path:
+            if node.group is not None:
+                break
+            s = _scalar_str(step)
+            if s is None:
+                if isinstance(step, ast.Scalar):
+                    return False
+                self._all_groups(node, groups)  # a computed key into a package: any rule below
+                return False
+            nxt = node.children.get(s)
+            if nxt is None:
+                return False  # base data, the same for every evaluation sharing
+            node = nxt
+        self._all_groups(node, groups)
+        return False
+
+    def _all_groups(self, node: Node, groups: set[int]) -> None:
+        if node.group is not None:
+            groups.add(node.group.index)
+        for c in node.children.values():
+            self._all_groups(c, groups)
+
     # -- rules
 
     def compile_group(self, g: Group) -> None:
@@ -624,6 +787,7 @@ class Compiler:
             self._compile_function(g)
             return
         bodies: list[Callable[..., Any]] = []
+        fixed: list[Callable[..., Any]] = []  # a varying partial rule's bodies that do not vary: shared
         default: Callable[[Ctx], Any] | None = None
         has_default = False
         for info in infos:
@@ -636,15 +800,21 @@ class Compiler:
                 has_default = True
                 default = self._default(r.head.value)
                 continue
-            bodies.append(self._compile_rule(g, info))
+            body = self._compile_rule(g, info)
+            if g.varies and g.kind != COMPLETE and self.varying is not None and not self.varies(r):
+                fixed.append(body)
+            else:
+                bodies.append(body)
         index = g.index
         kind = g.kind
         path = g.path
+        shared = not g.varies  # the value lives in the shared memo
+        fixed_slot = self.new_slot() if fixed else -1
 
         if kind == COMPLETE:
 
             def value(ctx: Ctx) -> Any:
-                memo = ctx.memo
+                memo = ctx.smemo if shared else ctx.memo
                 v = memo[index]
                 if v is not _UNSET:
                     return v
@@ -670,7 +840,7 @@ class Compiler:
         elif kind == SET:
 
             def value(ctx: Ctx) -> Any:
-                memo = ctx.memo
+                memo = ctx.smemo if shared else ctx.memo
                 v = memo[index]
                 if v is not _UNSET:
                     return v
@@ -679,7 +849,16 @@ class Compiler:
                     if ov is not _UNSET:
                         memo[index] = ov
                         return ov
-                acc = Set()
+                if fixed:
+                    part = ctx.smemo[fixed_slot]
+                    if part is _UNSET:
+                        part = Set()
+                        for b in fixed:
+                            b(ctx, part)
+                        ctx.smemo[fixed_slot] = part
+                    acc = Set.of_keys(dict(part.m)) if bodies else part
+                else:
+                    acc = Set()
                 for b in bodies:
                     b(ctx, acc)
                 memo[index] = acc
@@ -688,7 +867,7 @@ class Compiler:
         else:
 
             def value(ctx: Ctx) -> Any:
-                memo = ctx.memo
+                memo = ctx.smemo if shared else ctx.memo
                 v = memo[index]
                 if v is not _UNSET:
                     return v
@@ -697,7 +876,17 @@ class Compiler:
                     if ov is not _UNSET:
                         memo[index] = ov
                         return ov
-                acc: dict[Any, Any] = {}
+                acc: dict[Any, Any]
+                if fixed:
+                    part = ctx.smemo[fixed_slot]
+                    if part is _UNSET:
+                        part = {}
+                        for b in fixed:
+                            b(ctx, part)
+                        ctx.smemo[fixed_slot] = part
+                    acc = dict(part) if bodies else part
+                else:
+                    acc = {}
                 for b in bodies:
                     b(ctx, acc)
                 memo[index] = acc
@@ -870,7 +1059,7 @@ class Compiler:
                 holder.append(self.term(value_t, scope))
                 return pre
 
-        run = self.body(r.body, scope, final, after)
+        run = self.body(r.body, scope, final, after, share=True)
         nslots = scope.layout.n
 
         def evaluate(ctx: Ctx, acc: Any) -> None:
@@ -922,6 +1111,7 @@ class Compiler:
             return default if out is UNDEFINED else out
 
         pure = g.pure
+        varies = g.varies  # else its calls are memoised in the shared memo (`Shared`)
         shared: dict[Any, Any] = {}  # a pure function's values, for the compiled set's life
 
         def call(ctx: Ctx, args: list[Any]) -> Any:
@@ -932,7 +1122,7 @@ class Compiler:
                 t0 = type(a0)
                 if t0 is dict or t0 is list:  # a part of the input, by identity within this evaluation
                     k1 = (gi, id(a0))
-                    fmemo = ctx.fmemo
+                    fmemo = ctx.fmemo if varies else ctx.sfmemo
                     hit1 = fmemo.get(k1, _UNSET)
                     if hit1 is not _UNSET and hit1[0] is a0:
                         return hit1[1]
@@ -948,14 +1138,14 @@ class Compiler:
                     break
             if scalar:
                 memo_key = (gi, *args)
-                hit = (shared if pure and not ctx.strict else ctx.fmemo).get(memo_key, _UNSET)
+                hit = (shared if pure and not ctx.strict else ctx.fmemo if varies else ctx.sfmemo).get(memo_key, _UNSET)
                 if hit is not _UNSET:
                     return hit
             else:
                 # composite arguments (a container of the input) by identity, within this evaluation; the
                 # entry keeps the arguments alive so that no identity is reused while it stands
                 id_key = (gi, *[a if type(a) in (str, int, float) else id(a) for a in args])
-                hit = ctx.fmemo.get(id_key, _UNSET)
+                hit = (ctx.fmemo if varies else ctx.sfmemo).get(id_key, _UNSET)
                 if hit is not _UNSET and all(x is y for x, y in zip(hit[0], args, strict=True)):
                     return hit[1]
             if index and args:
@@ -969,14 +1159,14 @@ class Compiler:
             else:
                 v = run_bodies(ctx, args, bodies)
             if not scalar:
-                ctx.fmemo[id_key] = (args, v)
+                (ctx.fmemo if varies else ctx.sfmemo)[id_key] = (args, v)
             elif memo_key is not None:
                 if pure and not ctx.strict:
                     if len(shared) >= 4096:  # bounded: values from requests are unbounded
                         shared.clear()
                     shared[memo_key] = v
                 else:
-                    ctx.fmemo[memo_key] = v
+                    (ctx.fmemo if varies else ctx.sfmemo)[memo_key] = v
             return v
 
         g.call = call
@@ -1076,11 +1266,17 @@ class Compiler:
 
     # -- bodies
 
-    def body(self, exprs: ast.Body, scope: Scope, final: Run, after: Callable[[Scope], Any] | None = None) -> Run:
+    def body(
+        self, exprs: ast.Body, scope: Scope, final: Run, after: Callable[[Scope], Any] | None = None, share: bool = False
+    ) -> Run:
         """A body as one run function ending in `final`, expressions ordered so each runs once its inputs
-        are bound. `after(scope)` is called with all the body's bindings in place (to compile the head)."""
+        are bound. `after(scope)` is called with all the body's bindings in place (to compile the head).
+
+        `share` (a partial rule's body, all of whose solutions are wanted): see `_split`."""
         pending = list(exprs)
         compiled: list[Callable[[Run], Run]] = []
+        order: list[ast.Expr] = []
+        binds: list[set[str]] = []  # the names each expression binds
         while pending:
             waiting: _NotReady | None = None
             for i, e in enumerate(pending):
@@ -1092,6 +1288,8 @@ class Compiler:
                     waiting = waiting or exc
                     continue
                 compiled.append(build)
+                order.append(e)
+                binds.append(_bound_names(scope) - {n for _s, bound, _r in snap for n in bound})
                 del pending[i]
                 waiting = None
                 break
@@ -1103,9 +1301,39 @@ class Compiler:
                 run = _chain(after(scope) or [], final)
             except _NotReady as exc:
                 raise self.unsupported(f"var {exc.var.lstrip('$')} is unsafe (in the rule head)", ast.NOPOS) from None
-        for build in reversed(compiled):
-            run = build(run)
-        return run
+        if share and self.varying is not None:
+            shared = self._split(order, binds)
+            if shared:
+                rest = [b for i, b in enumerate(compiled) if i not in shared]
+                first = [b for i, b in enumerate(compiled) if i in shared]
+                reordered = any(i not in shared for i in range(max(shared)))
+                return _shared_solutions(first, _chain(rest, run), _chain(compiled, run) if reordered else None, self.new_slot())
+        return _chain(compiled, run)
+
+    def _split(self, order: list[ast.Expr], binds: list[set[str]]) -> set[int]:
+        """The expressions of a partial rule's body (in evaluation order) whose solutions can be computed once
+        per `Shared`: those that read neither the varying input nor a name bound by an expression that does.
+        Moving one before a varying expression changes nothing but which error comes first, and
+        `_shared_solutions` then evaluates the body in its own order. An assignment of a call's value (a
+        message, say) whose name no shared expression reads stays where it is: it filters nothing, and
+        computing it ahead would do it for solutions that the varying expressions drop."""
+        tainted: set[str] = set()
+        shared: list[int] = []
+        reads: dict[int, set[str]] = {}
+        for i, e in enumerate(order):
+            names = {t.name for t in ps.walk_terms(e) if isinstance(t, ast.Var)}
+            reads[i] = names
+            if self.varies(e) or names & tainted:
+                tainted |= binds[i]
+            else:
+                shared.append(i)
+        keep = set(shared)
+        for i in reversed(shared):
+            t = order[i].terms
+            if isinstance(t, ast.Call) and _call_name(t) == "assign" and isinstance(t.args[1], ast.Call) and not order[i].negated:
+                if not any(binds[i] & reads[j] for j in keep if j > i):
+                    keep.discard(i)
+        return keep
 
     def expr(self, e: ast.Expr, scope: Scope) -> Callable[[Run], Run]:
         """Compile one expression; returns a builder taking the continuation."""
@@ -2135,6 +2363,15 @@ class Compiler:
         return compr
 
 
+def _bound_names(scope: Scope) -> set[str]:
+    out: set[str] = set()
+    s: Scope | None = scope
+    while s is not None:
+        out |= s.bound
+        s = s.parent
+    return out
+
+
 def _has_comprehension(t: Any) -> bool:
     if isinstance(t, ast.ArrayCompr | ast.SetCompr | ast.ObjectCompr):
         return True
@@ -2329,6 +2566,51 @@ def _enum_match(coll: Ev, match: Callable[[Ctx, Frame, Any], bool]) -> Callable[
     return build
 
 
+_FAILED: Any = object()
+
+
+def _shared_solutions(first: list[Callable[[Run], Run]], rest: Run, whole: Run | None, slot: int) -> Run:
+    """A body split by `Compiler._split`: the solutions of the `first` expressions (the frame as they leave
+    it) are kept in the shared memo at `slot`, and `rest` (the others, in their order) runs from each of them.
+    When `first` holds expressions moved ahead of others (`whole` is the body in its own order) and computing
+    them raises, the body runs in its own order instead, so that only the error the body's own order meets
+    is raised."""
+    collect: list[list[Frame]] = []
+
+    def keep(ctx: Ctx, f: Frame) -> bool:
+        collect[-1].append(f[:])
+        return False
+
+    solve = _chain(first, keep)
+
+    def run(ctx: Ctx, f: Frame) -> bool:
+        smemo = ctx.smemo
+        sols = smemo[slot]
+        if sols is _UNSET:
+            sols = []
+            collect.append(sols)
+            try:
+                solve(ctx, f)
+            except Exception:
+                if whole is None:
+                    raise
+                sols = _FAILED
+            finally:
+                collect.pop()
+            smemo[slot] = sols
+        if sols is _FAILED:
+            assert whole is not None
+            f[:] = [None] * len(f)
+            return whole(ctx, f)
+        for sol in sols:
+            f[:] = sol
+            if rest(ctx, f):
+                return True
+        return False
+
+    return run
+
+
 def _chain(pre: list[Callable[[Run], Run]], run: Run) -> Run:
     for build in reversed(pre):
         run = build(run)
@@ -2354,7 +2636,7 @@ class Compiled:
 
     def __init__(self, compiler: Compiler) -> None:
         self._compiler = compiler
-        self._nmemo = len(compiler.groups)
+        self._nmemo = compiler.nmemo
         self._queries: dict[str, Ev] = {}
 
     def document(self, ref: str) -> Callable[[Ctx], Any]:
@@ -2372,8 +2654,13 @@ class Compiled:
         evf = ev
         return lambda ctx: evf(ctx, [])
 
-    def context(self, input: Any, data: Any = None, *, strict: bool = False) -> Ctx:
-        return Ctx(input, data if data is not None else {}, self._nmemo, strict)
+    def context(self, input: Any, data: Any = None, *, strict: bool = False, shared: Shared | None = None) -> Ctx:
+        """An evaluation's context; evaluations given the same `shared` (from `shared()`) must differ only in
+        the input's varying path (`compile_modules(..., varying=...)`)."""
+        return Ctx(input, data if data is not None else {}, self._nmemo, strict, shared)
+
+    def shared(self) -> Shared:
+        return Shared(self._nmemo)
 
     def query(self, ref: str, input: Any = UNDEFINED, data: Any = None, *, strict: bool = False) -> Any:
         """The value of `data.<path>` (a Rego value; `values.to_json` for JSON), or UNDEFINED."""
@@ -2411,15 +2698,17 @@ class Compiled:
         return out
 
 
-def compile_modules(modules: list[ast.Module]) -> Compiled:
-    """Compile a module set; raises Unsupported for what the compiler does not cover."""
-    return Compiler(modules).compile()
+def compile_modules(modules: list[ast.Module], varying: tuple[str, ...] | None = None) -> Compiled:
+    """Compile a module set; raises Unsupported for what the compiler does not cover. `varying` names the
+    input path in which evaluations sharing a `Shared` differ (Gatekeeper: `("parameters",)`); what does
+    not read it is evaluated once per `Shared`."""
+    return Compiler(modules, varying).compile()
 
 
-def try_compile(modules: list[ast.Module]) -> Compiled | Unsupported:
+def try_compile(modules: list[ast.Module], varying: tuple[str, ...] | None = None) -> Compiled | Unsupported:
     """The compiled module set, or the reason it runs on regopy instead."""
     try:
-        return compile_modules(modules)
+        return compile_modules(modules, varying)
     except Unsupported as exc:
         return exc
     except RecursionError:
