@@ -220,6 +220,7 @@ class CompiledSet:
             compiled = compile_modules(modules, varying=("parameters",))
             by_kind[kind] = (compiled, compiled.document(f"data.{pkg}.violation"))
         self.constraints = [(by_kind[c["kind"]], c["spec"].get("parameters") or {}) for c in cons]
+        self.many = {id(c) for c, _ in by_kind.values() if sum(1 for (x, _d), _p in self.constraints if x is c) > 1}
 
     def validate(self, request: Request) -> int:
         review = review_of(request)
@@ -227,7 +228,7 @@ class CompiledSet:
         shared: dict[int, Any] = {}  # per template: what does not read input.parameters, once per review
         for (compiled, doc), params in self.constraints:
             sh = shared.get(id(compiled))
-            if sh is None:
+            if sh is None and id(compiled) in self.many:  # a template's only constraint shares nothing
                 sh = shared[id(compiled)] = compiled.shared()
             ctx = compiled.context({"review": review, "parameters": params}, {}, shared=sh)
             found += len(doc(ctx))

@@ -24,17 +24,19 @@ Semantics follow OPA: undefined is failure, a builtin's error makes its expressi
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from admission.engines.rego import ast
+from admission.engines.rego import ast, codegen
 from admission.engines.rego import passes as ps
 from admission.engines.rego.builtins import BUILTINS, RELATIONS, BuiltinError
 from admission.engines.rego.values import UNDEFINED, EvalError, Set, check_key, equal, key, to_json
 
 Frame = list[Any]
+CODEGEN = os.environ.get("ADMISSION_REGO_CODEGEN", "1") != "0"  # bodies as generated Python (else closures)
 Ev = Callable[["Ctx", Frame], Any]  # a ground term's value (or UNDEFINED)
 Run = Callable[["Ctx", Frame], bool]  # a body step: True means stop (enough solutions)
 
@@ -506,6 +508,9 @@ class Compiler:
         self.aliases: dict[str, ast.Ref] = {}
         self.rule_names: set[str] = set()
         self._in_with = False  # compiling an expression under `with`: no enumerated values reused
+        self.codegen = CODEGEN
+        # the enumerations `prepare` sets up, in order: (scope, prefix ref or None, its closure, slot, vslot)
+        self._enum_log: list[tuple[Scope, ast.Ref | None, Ev, int, int]] = []
 
     def _index(self, node: Node) -> None:
         if node.rules:
@@ -1275,21 +1280,28 @@ class Compiler:
         `share` (a partial rule's body, all of whose solutions are wanted): see `_split`."""
         pending = list(exprs)
         compiled: list[Callable[[Run], Run]] = []
+        emitted: list[list[codegen.Op] | None] = []  # each expression written out as code, or None
         order: list[ast.Expr] = []
         binds: list[set[str]] = []  # the names each expression binds
         while pending:
             waiting: _NotReady | None = None
             for i, e in enumerate(pending):
                 snap = scope.snapshot()
+                before = {n for _s, bound, _r in snap for n in bound}
+                mark = len(self._enum_log)
                 try:
                     build = self.expr(e, scope)
                 except _NotReady as exc:
                     Scope.restore(snap)
+                    del self._enum_log[mark:]
                     waiting = waiting or exc
                     continue
+                enums = [x for x in self._enum_log[mark:] if x[0] is scope]
+                del self._enum_log[mark:]
                 compiled.append(build)
+                emitted.append(self._emit(e, scope, before, enums, build) if self.codegen else None)
                 order.append(e)
-                binds.append(_bound_names(scope) - {n for _s, bound, _r in snap for n in bound})
+                binds.append(_bound_names(scope) - before)
                 del pending[i]
                 waiting = None
                 break
@@ -1301,14 +1313,344 @@ class Compiler:
                 run = _chain(after(scope) or [], final)
             except _NotReady as exc:
                 raise self.unsupported(f"var {exc.var.lstrip('$')} is unsafe (in the rule head)", ast.NOPOS) from None
+
+        where = f"{self.module.file if self.module else 'query'}:{exprs[0].pos.line if exprs else 0}"
+
+        def assemble(indices: list[int], k: Run) -> Run:
+            """The expressions at `indices` (in that order), then k: runs of written-out expressions as one
+            generated function each, the others as their closures."""
+            segment: list[codegen.Op] = []
+            for i in reversed(indices):
+                ops = emitted[i]
+                if ops is None:
+                    if segment:
+                        k = codegen.function(segment, k, _ENV, where)
+                        segment = []
+                    k = compiled[i](k)
+                else:
+                    segment = ops + segment
+            if segment:
+                k = codegen.function(segment, k, _ENV, where)
+            return k
+
+        everything = list(range(len(compiled)))
         if share and self.varying is not None:
             shared = self._split(order, binds)
             if shared:
-                rest = [b for i, b in enumerate(compiled) if i not in shared]
-                first = [b for i, b in enumerate(compiled) if i in shared]
+                first = [i for i in everything if i in shared]
+                rest = [i for i in everything if i not in shared]
                 reordered = any(i not in shared for i in range(max(shared)))
-                return _shared_solutions(first, _chain(rest, run), _chain(compiled, run) if reordered else None, self.new_slot())
-        return _chain(compiled, run)
+                return _shared_solutions(
+                    lambda k: assemble(first, k), assemble(rest, run), assemble(everything, run), reordered, self.new_slot()
+                )
+        return assemble(everything, run)
+
+    # -- bodies written out as Python (codegen.py)
+
+    def _emit(self, e: ast.Expr, scope: Scope, before: set[str], enums: list[Any], build: Callable[[Run], Run]) -> list[codegen.Op] | None:
+        """Ops writing out expression e, just compiled to `build` (the scope holds its bindings now; `before`
+        the names bound before it, `enums` the enumerations its references set up), or None to keep the
+        closure. Each op does what the closure does, in the same order: the enumerations, then the test,
+        binding or iteration."""
+        if e.with_:
+            return None
+        t = e.terms
+        if e.negated and not enums:
+            op = self._emit_not(e, scope)
+            if op is not None:
+                return [op]
+        if e.negated or isinstance(t, ast.Every):
+            if enums:
+                return None
+            # binds nothing outside and continues at most once: the closure as one test
+            holds = build(_true)
+            return [lambda gen: gen.line(f"if not {gen.const(holds, 'n')}(ctx, f): {gen.fail()}")]
+        ops: list[codegen.Op] = []
+        for _scope, prefix, coll, slot, vslot in enums:
+            if prefix is None:
+                return None
+            ops.append(self._emit_enum(prefix, coll, slot, vslot, scope))
+        if isinstance(t, ast.SomeDecl):
+            op = self._emit_some(t, scope, before)
+            if op is None or enums:
+                return None
+            return [op] if op is not _NOOP else []
+        if isinstance(t, ast.Call):
+            name = _call_name(t)
+            if name in ("assign", "eq") and len(t.args) == 2:
+                op = self._emit_unify(t.args[0], t.args[1], scope, before)
+                if op is None:
+                    return None
+                return ops + [op]
+            if name and len(t.args) >= 1 and self._has_output(t, name):
+                return None
+        value = self._emit_term(t, scope)
+
+        def truth(gen: codegen.Gen) -> None:
+            v = value(gen)
+            gen.line(f"if {v} is False: {gen.fail()}")
+
+        return ops + [truth]
+
+    def _emit_not(self, e: ast.Expr, scope: Scope) -> codegen.Op | None:
+        """`not <test>` whose test binds and enumerates nothing (`_not` with `_plain_term`): the guards, then
+        the test in a one-pass loop that its failures leave."""
+        inner_e = replace(e, negated=False)
+        t = inner_e.terms
+        if isinstance(t, ast.SomeDecl | ast.Every) or not self._ground(t, scope) or _has_comprehension(t):
+            return None
+        if isinstance(t, ast.Call) and (_call_name(t) in ("assign", "eq") or self._has_output(t, _call_name(t))):
+            return None
+        guards = []
+        if isinstance(t, ast.Call) and _call_name(t) not in _OPERATORS:
+            for a in t.args:
+                if isinstance(a, ast.Ref) and a.path and self._ground(a, scope):
+                    guards.append(self._emit_term(a, scope))
+        value = self._emit_term(t, scope)
+
+        def op(gen: codegen.Gen) -> None:
+            for g in guards:
+                g(gen)
+            held = gen.name("held")
+            gen.line(f"{held} = False")
+            state = gen.block()
+            gen.open_loop("for _ in _ONCE:")
+            v = value(gen)
+            gen.line(f"{held} = {v} is not False")
+            gen.end(state)
+            gen.line(f"if {held}: {gen.fail()}")
+
+        return op
+
+    def _emit_enum(self, prefix: ast.Ref, coll: Ev, slot: int, vslot: int, scope: Scope) -> codegen.Op:
+        value = self._emit_ref_simple(prefix, scope)
+        if value is None:
+            value = _emit_closure(coll)
+
+        def op(gen: codegen.Gen) -> None:
+            c = value(gen)
+            it, k, x = gen.name("it"), gen.name("k"), gen.name("x")
+            gen.line(f"if type({c}) is list: {it} = enumerate({c})")
+            gen.line(f"elif type({c}) is dict: {it} = list({c}.items())")
+            gen.line(f"elif type({c}) is _Set: {it} = [({x}, {x}) for {x} in list({c})]")
+            gen.line(f"else: {gen.fail()}")
+            gen.open_loop(f"for {k}, {x} in {it}:")
+            gen.line(f"f[{slot}] = {k}; f[{vslot}] = {x}")
+            gen.forget(f"f[{slot}]")
+            gen.forget(f"f[{vslot}]")
+
+        return op
+
+    def _emit_some(self, t: ast.SomeDecl, scope: Scope, before: set[str]) -> codegen.Op | None:
+        calls = [s for s in t.symbols if not isinstance(s, ast.Var)]
+        if not calls:
+            return _NOOP  # `some x`: a declaration
+        if len(calls) != 1 or not isinstance(calls[0], ast.Call):
+            return None
+        c = calls[0]
+        name = _call_name(c)
+        if name == ast.MEMBER_2:
+            k, v, dom = None, c.args[0], c.args[1]
+        elif name == ast.MEMBER_3:
+            k, v, dom = c.args[0], c.args[1], c.args[2]
+        else:
+            return None
+        names = [x for x in (k, v) if x is not None]
+        if not all(isinstance(x, ast.Var) and self._is_local(x.name, scope) and x.name not in before for x in names):
+            return None
+        if len({x.name for x in names}) != len(names):  # type: ignore[union-attr]
+            return None
+        if term_vars(dom, set()) - before & {n for n in term_vars(dom, set()) if self._is_local(n, scope)}:
+            return None  # the domain enumerates: keep the closure
+        coll = self._emit_term(dom, scope)
+        kslot = scope.slot(k.name) if isinstance(k, ast.Var) else -1
+        vslot = scope.slot(v.name)  # type: ignore[union-attr]
+
+        def op(gen: codegen.Gen) -> None:
+            col = coll(gen, check=False)
+            kk, vv = gen.name("k"), gen.name("x")
+            gen.open_loop(f"for {kk}, {vv} in _items({col}):")
+            if kslot >= 0:
+                gen.line(f"f[{kslot}] = {kk}")
+                gen.forget(f"f[{kslot}]")
+            gen.line(f"f[{vslot}] = {vv}")
+            gen.forget(f"f[{vslot}]")
+
+        return op
+
+    def _emit_unify(self, a: ast.Term, b: ast.Term, scope: Scope, before: set[str]) -> codegen.Op | None:
+        for rel in (a, b):
+            if isinstance(rel, ast.Call) and _call_name(rel) in RELATIONS:
+                return None
+
+        def unbound_var(x: ast.Term) -> bool:
+            return isinstance(x, ast.Var) and self._is_local(x.name, scope) and x.name not in before
+
+        if unbound_var(a) and not unbound_var(b):
+            var, val_t = a, b
+        elif unbound_var(b) and not unbound_var(a):
+            var, val_t = b, a
+        elif self._before_ground(a, scope, before) and self._before_ground(b, scope, before):
+            first, second = self._emit_term(b, scope), self._emit_term(a, scope)
+
+            def same(gen: codegen.Gen) -> None:
+                x = first(gen)
+                y = second(gen)
+                gen.line(f"if not _equal({x}, {y}): {gen.fail()}")
+
+            return same
+        else:
+            return None
+        assert isinstance(var, ast.Var)
+        if var.name in term_vars(val_t, set()) or not self._ground(val_t, scope):
+            return None
+        value = self._emit_term(val_t, scope)
+        slot = scope.slot(var.name)
+
+        def bind(gen: codegen.Gen) -> None:
+            v = value(gen)
+            gen.line(f"f[{slot}] = {v}")
+            gen.forget(f"f[{slot}]")
+
+        return bind
+
+    def _before_ground(self, t: ast.Term, scope: Scope, before: set[str]) -> bool:
+        """t's variables were all bound before the expression (no enumeration, no binding)."""
+        if _has_comprehension(t):
+            return False
+        return all(n in before or not self._is_local(n, scope) for n in term_vars(t, set()))
+
+    def _emit_term(self, t: Any, scope: Scope) -> Callable[..., str]:
+        """A writer of t's value: `w(gen)` writes the lines computing it (failing the solution when it is
+        undefined, unless check=False) and returns a Python expression for it."""
+        if isinstance(t, ast.Scalar):
+            v = t.value
+            return lambda gen, check=True: gen.const(v)
+        if isinstance(t, ast.Var) and self._is_local(t.name, scope):
+            slot = scope.slot(t.name)
+            return lambda gen, check=True: f"f[{slot}]"
+        if isinstance(t, ast.Ref):
+            w = self._emit_ref_simple(t, scope)
+            if w is not None:
+                return w
+        if isinstance(t, ast.Call):
+            w = self._emit_call(t, scope)
+            if w is not None:
+                return w
+        if isinstance(t, ast.Array) and not _is_constant(t):
+            elems = [self._emit_term(x, scope) for x in t.items]
+            return lambda gen, check=True: "[" + "".join(f"{el(gen)}, " for el in elems) + "]"
+        return _emit_closure(self.term(t, scope))
+
+    def _emit_ref_simple(self, ref: ast.Ref, scope: Scope) -> Callable[..., str] | None:
+        """A reference from a local variable, an enumerated element or the input, through constant string
+        steps or bound variables, read step by step; None for anything else."""
+        path = list(ref.path)
+        base: str | None = None
+        if not self._in_with:
+            for n in range(len(path), 0, -1):
+                slot = scope.cached(ast.Ref(ref.head, tuple(path[:n])))
+                if slot is not None:
+                    base, path = f"f[{slot}]", path[n:]
+                    break
+        if base is None:
+            head = ref.head
+            if not isinstance(head, ast.Var):
+                return None
+            if self._is_local(head.name, scope):
+                if not scope.is_bound(head.name):
+                    return None
+                base = f"f[{scope.slot(head.name)}]"
+            else:
+                resolved = self._resolve(ref)
+                if not isinstance(resolved.head, ast.Var) or resolved.head.name != "input":
+                    return None
+                base, path = "ctx.input", list(resolved.path)
+        keys: list[tuple[str, Any]] = []  # ("s", string) or ("v", slot) or ("c", scalar)
+        for step in path:
+            st = _scalar_str(step)
+            if st is not None:
+                keys.append(("s", st))
+            elif isinstance(step, ast.Var) and self._is_local(step.name, scope) and scope.is_bound(step.name):
+                keys.append(("v", scope.slot(step.name)))
+            elif isinstance(step, ast.Scalar):
+                keys.append(("c", step.value))
+            else:
+                return None
+        start = base
+
+        skeys = tuple(keys)
+
+        def read(gen: codegen.Gen, check: bool = True) -> str:
+            if start != "ctx.input" and not keys:
+                return start  # a bound variable: never undefined
+            # the longest prefix read before on this path
+            n = len(skeys)
+            while n > 0 and (start, skeys[:n]) not in gen.reads:
+                n -= 1
+            if n:
+                cur, known = gen.reads[(start, skeys[:n])]
+            else:
+                cur, known = start, start != "ctx.input"
+            for i in range(n, len(skeys)):
+                kind, k = skeys[i]
+                v = gen.name()
+                if kind == "s":
+                    gen.line(f"{v} = {cur}.get({k!r}, U) if type({cur}) is dict else _lookup({cur}, {k!r})")
+                else:
+                    key = f"f[{k}]" if kind == "v" else gen.const(k)
+                    gen.line(f"{v} = _lookup({cur}, {key})")
+                cur, known = v, False
+                gen.reads[(start, skeys[: i + 1])] = (cur, False)
+            if check and not known:
+                if cur == "ctx.input":
+                    v = gen.name()
+                    gen.line(f"{v} = ctx.input")
+                    cur = v
+                gen.line(f"if {cur} is U: {gen.fail()}")
+                gen.reads[(start, skeys)] = (cur, True)
+            return cur
+
+        return read
+
+    def _emit_call(self, t: ast.Call, scope: Scope) -> Callable[..., str] | None:
+        name = _call_name(t)
+        group = self._function(t.op)
+        args = [self._emit_term(a, scope) for a in t.args]
+        if group is not None:
+            g = group
+
+            def user(gen: codegen.Gen, check: bool = True) -> str:
+                vals = [a(gen) for a in args]
+                v = gen.name()
+                gen.line(f"{v} = {gen.const(g, 'g')}.call(ctx, [{', '.join(vals)}])")
+                if check:
+                    gen.line(f"if {v} is U: {gen.fail()}")
+                return v
+
+            return user
+        if name in ("assign", "eq", "print") or name.startswith("data.") or not name:
+            return None
+        if isinstance(t.op.head, ast.Var) and t.op.head.name in self.aliases:
+            return None
+        bi = BUILTINS.get(name)
+        if bi is None or bi.ctx or len(args) != bi.arity:
+            return None
+        fn = bi.fn
+
+        def builtin(gen: codegen.Gen, check: bool = True) -> str:
+            vals = [a(gen) for a in args]
+            v = gen.name()
+            gen.line("try:")
+            gen.line(f"    {v} = {gen.const(fn, 'b')}({', '.join(vals)})")
+            gen.line("except _BuiltinError:")
+            gen.line("    if ctx.strict: raise")
+            gen.line(f"    {gen.fail()}")
+            if check:
+                gen.line(f"if {v} is U: {gen.fail()}")
+            return v
+
+        return builtin
 
     def _split(self, order: list[ast.Expr], binds: list[set[str]]) -> set[int]:
         """The expressions of a partial rule's body (in evaluation order) whose solutions can be computed once
@@ -1483,12 +1825,14 @@ class Compiler:
                     if not self._in_with:
                         scope.refs[ast.Ref(t.head, t.path[: i + 1])] = vslot
                     steps.append(_enum_keys(coll, slot, vslot))
+                    self._enum_log.append((scope, prefix, coll, slot, vslot))
                 elif isinstance(step, ast.Array | ast.Object) and not self._ground(step, scope):
                     # a composite key pattern (`s[[x, y]]`): enumerate the keys and match them
                     prefix = ast.Ref(t.head, t.path[:i], t.pos)
                     self._prepare_path(prefix, scope, steps)
                     coll = self.term(prefix, scope)
                     steps.append(_enum_match(coll, self.pattern(step, scope)))
+                    self._enum_log.append((scope, None, coll, -1, -1))  # not written out
                 elif not isinstance(step, ast.Scalar):
                     self._prepare(step, scope, steps)
         elif isinstance(t, ast.Array | ast.Set):
@@ -2363,6 +2707,30 @@ class Compiler:
         return compr
 
 
+def _true(ctx: Ctx, f: Frame) -> bool:
+    return True
+
+
+def _noop(gen: codegen.Gen) -> None:
+    pass
+
+
+_NOOP: codegen.Op = _noop
+
+
+def _emit_closure(ev: Ev) -> Callable[..., str]:
+    """A writer calling a compiled term's closure (what is not written out: comprehensions, data, ...)."""
+
+    def call(gen: codegen.Gen, check: bool = True) -> str:
+        v = gen.name()
+        gen.line(f"{v} = {gen.const(ev, 'e')}(ctx, f)")
+        if check:
+            gen.line(f"if {v} is U: {gen.fail()}")
+        return v
+
+    return call
+
+
 def _bound_names(scope: Scope) -> set[str]:
     out: set[str] = set()
     s: Scope | None = scope
@@ -2569,22 +2937,27 @@ def _enum_match(coll: Ev, match: Callable[[Ctx, Frame, Any], bool]) -> Callable[
 _FAILED: Any = object()
 
 
-def _shared_solutions(first: list[Callable[[Run], Run]], rest: Run, whole: Run | None, slot: int) -> Run:
+_ENV: dict[str, Any] = {}  # the generated functions' globals (filled in below, once the helpers exist)
+
+
+def _shared_solutions(first: Callable[[Run], Run], rest: Run, whole: Run, reordered: bool, slot: int) -> Run:
     """A body split by `Compiler._split`: the solutions of the `first` expressions (the frame as they leave
     it) are kept in the shared memo at `slot`, and `rest` (the others, in their order) runs from each of them.
-    When `first` holds expressions moved ahead of others (`whole` is the body in its own order) and computing
-    them raises, the body runs in its own order instead, so that only the error the body's own order meets
-    is raised."""
+    An evaluation that shares nothing runs `whole`, the body in its own order. When `first` holds expressions
+    moved ahead of others (`reordered`) and computing them raises, the body runs in its own order too, so
+    that only the error the body's own order meets is raised."""
     collect: list[list[Frame]] = []
 
     def keep(ctx: Ctx, f: Frame) -> bool:
         collect[-1].append(f[:])
         return False
 
-    solve = _chain(first, keep)
+    solve = first(keep)
 
     def run(ctx: Ctx, f: Frame) -> bool:
         smemo = ctx.smemo
+        if smemo is ctx.memo:
+            return whole(ctx, f)
         sols = smemo[slot]
         if sols is _UNSET:
             sols = []
@@ -2592,14 +2965,13 @@ def _shared_solutions(first: list[Callable[[Run], Run]], rest: Run, whole: Run |
             try:
                 solve(ctx, f)
             except Exception:
-                if whole is None:
+                if not reordered:
                     raise
                 sols = _FAILED
             finally:
                 collect.pop()
             smemo[slot] = sols
         if sols is _FAILED:
-            assert whole is not None
             f[:] = [None] * len(f)
             return whole(ctx, f)
         for sol in sols:
@@ -2718,3 +3090,6 @@ def try_compile(modules: list[ast.Module], varying: tuple[str, ...] | None = Non
 def result_json(v: Any) -> Any:
     """A query's value as JSON (sets as sorted arrays), None for undefined."""
     return None if v is UNDEFINED else to_json(v)
+
+
+_ENV.update({"_ONCE": (None,), "U": UNDEFINED, "_lookup": lookup, "_items": items, "_Set": Set, "_equal": equal, "_BuiltinError": BuiltinError})

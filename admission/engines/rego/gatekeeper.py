@@ -575,6 +575,9 @@ class ConstraintSet:
         review: dict[str, Any] | None = None
         inventory: dict[str, Any] | None = None
         shared: dict[tuple[str, bool], Shared] = {}  # per template (and inventory or not) on this review
+        count: dict[str, int] = {}
+        for c in matched:
+            count[c.template.name] = count.get(c.template.name, 0) + 1
         for c in matched:
             ct = self.fast.get(c.template.name)
             if ct is None:
@@ -589,10 +592,12 @@ class ConstraintSet:
                     errors.append(_error(c, "cluster state is not available for data.inventory"))
                     continue
                 inventory = self._inventory(state_objects)
-            sk = (c.template.name, c.uses_inventory)
-            sh = shared.get(sk)
-            if sh is None:
-                sh = shared[sk] = ct.shared()
+            sh: Shared | None = None  # a template's only constraint on this review shares nothing
+            if count[c.template.name] > 1:
+                sk = (c.template.name, c.uses_inventory)
+                sh = shared.get(sk)
+                if sh is None:
+                    sh = shared[sk] = ct.shared()
             try:
                 found = ct.violations(review, c.parameters, inventory if c.uses_inventory else None, sh)
             except Declined:
