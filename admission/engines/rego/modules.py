@@ -229,7 +229,7 @@ class ModuleSet:
 
     @property
     def engine(self) -> str:
-        return self.program.engine if self.program is not None else REGOPY
+        return f"{REGOPY} (plain Rego modules are not compiled)"
 
     def policies(self) -> list[PolicyInfo]:
         return [
