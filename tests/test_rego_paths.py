@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+
 from admission.engines import Context
 from admission.engines.rego import RegoEvaluator
 from admission.engines.rego.parser import parse_module
@@ -95,6 +97,14 @@ violation[{"msg": msg}] {
 """
 
 
+@pytest.fixture
+def regopy_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The input regopy receives is what these tests inspect: templates on the regopy path."""
+    from admission.engines.rego import gatekeeper
+
+    monkeypatch.setattr(gatekeeper, "USE_COMPILED", False)
+
+
 def _input_of(ev: RegoEvaluator, obj: dict[str, Any]) -> dict[str, Any]:
     """The input a request's query receives (what the engine converts)."""
     seen: list[Any] = []
@@ -114,7 +124,7 @@ def _input_of(ev: RegoEvaluator, obj: dict[str, Any]) -> dict[str, Any]:
     return dict(seen[0])
 
 
-def test_gatekeeper_input_holds_only_what_templates_read() -> None:
+def test_gatekeeper_input_holds_only_what_templates_read(regopy_path: None) -> None:
     ev = RegoEvaluator.from_sources(
         [template("K8sAnnotation", ANNOTATION_TEMPLATE), constraint("owner", "K8sAnnotation")], [], isolate=False
     )
@@ -129,7 +139,7 @@ def test_gatekeeper_input_holds_only_what_templates_read() -> None:
     assert got == ["Pod web has no owner annotation"]
 
 
-def test_a_template_reading_the_object_whole_gets_all_of_it() -> None:
+def test_a_template_reading_the_object_whole_gets_all_of_it(regopy_path: None) -> None:
     ev = RegoEvaluator.from_sources(
         [
             template("K8sAnnotation", ANNOTATION_TEMPLATE),
@@ -157,7 +167,7 @@ def test_a_lib_reading_the_whole_input_keeps_everything() -> None:
     assert [r.message for r in ev.validate(Request.for_object(obj), Context())] == ["m"]
 
 
-def test_managed_fields_still_left_out_when_metadata_is_read_whole() -> None:
+def test_managed_fields_still_left_out_when_metadata_is_read_whole(regopy_path: None) -> None:
     rego = 'package k8smeta\n\nviolation[{"msg": "m"}] {\n  count(input.review.object.metadata) > 100\n}\n'
     ev = RegoEvaluator.from_sources([template("K8sMeta", rego), constraint("meta", "K8sMeta")], [], isolate=False)
     obj = pod()

@@ -120,19 +120,30 @@ def test_admission_test_without_verbose_prints_no_routes(tmp_path: Path) -> None
     assert "engine " not in out.getvalue()
 
 
-def test_plain_rego_module_route_is_printed(tmp_path: Path) -> None:
-    (tmp_path / "policy.rego").write_text("""package admission.nolatest
+PLAIN = """package admission.nolatest
 import rego.v1
 deny contains msg if {
   some c in input.request.object.spec.containers
   endswith(c.image, ":latest")
   msg := "latest"
 }
-""")
+"""
+PLAIN_REMOTE = """package admission.remote
+import rego.v1
+deny contains "remote says no" if {
+  input.request.kind.kind == "Secret"
+  http.send({"method": "get", "url": "https://example.invalid/"}).status_code == 403
+}
+"""
+
+
+def _module_routes(tmp_path: Path, files: dict[str, str]) -> list[str]:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
     (tmp_path / "pod.yaml").write_text(POD)
-    (tmp_path / "t.test.yaml").write_text("""apiVersion: admission.dev/v1
+    (tmp_path / "t.test.yaml").write_text(f"""apiVersion: admission.dev/v1
 kind: PolicyTest
-policies: [policy.rego]
+policies: {sorted(files)}
 resources: [pod.yaml]
 results:
   - policy: admission.nolatest
@@ -143,8 +154,20 @@ results:
 """)
     out = io.StringIO()
     run([str(tmp_path)], out, verbose=True)
-    text = out.getvalue()
-    assert any(line.startswith("engine ") and "admission.nolatest" in line and ": regopy (" in line for line in text.splitlines()), text
+    return [line for line in out.getvalue().splitlines() if line.startswith("engine ")]
+
+
+def test_plain_rego_module_route_is_printed(tmp_path: Path) -> None:
+    [line] = _module_routes(tmp_path, {"policy.rego": PLAIN})
+    assert "Rego module admission.nolatest" in line and line.endswith(": compiled")
+
+
+def test_plain_rego_modules_the_compiler_declines_say_why(tmp_path: Path) -> None:
+    # the modules of a set are compiled together (they may import each other): one outside the subset
+    # keeps the set on regopy, and the reason names it
+    lines = _module_routes(tmp_path, {"policy.rego": PLAIN, "remote.rego": PLAIN_REMOTE})
+    assert len(lines) == 2
+    assert all(": regopy (" in line and "http.send" in line and "remote.rego" in line for line in lines)
 
 
 def _gauge(policy: str, dialect: str, engine: str) -> float | None:

@@ -80,16 +80,17 @@ Op = Callable[[Gen], None]
 _count = itertools.count(1)
 
 
-def function(ops: list[Op], k: Callable[..., bool], env: dict[str, Any], where: str = "") -> Callable[..., bool]:
-    """The ops, then `k(ctx, f)`, as one compiled function `run(ctx, f) -> bool` (True: stop). `where`
-    names it (a rule and its position) for profiles and tracebacks."""
+def function(ops: list[Op], k: Callable[..., bool] | None, env: dict[str, Any], where: str = "") -> Callable[..., bool]:
+    """The ops, then `k(ctx, f)` (None: nothing), as one compiled function `run(ctx, f) -> bool` (True:
+    stop). `where` names it (a rule and its position) for profiles and tracebacks."""
     name = f"body_{next(_count)}"
     gen = Gen(env)
-    gen.env["_k"] = k
     for op in ops:
         op(gen)
-    gen.line("if _k(ctx, f):")
-    gen.line("    return True")
+    if k is not None:
+        gen.env["_k"] = k
+        gen.line("if _k(ctx, f):")
+        gen.line("    return True")
     source = f"def {name}(ctx, f):\n" + "\n".join(gen.lines) + "\n    return False\n"
     code = compile(source, f"<rego {where or 'body'}>", "exec")
     namespace: dict[str, Any] = gen.env

@@ -1064,8 +1064,46 @@ class Compiler:
                 holder.append(self.term(value_t, scope))
                 return pre
 
-        run = self.body(r.body, scope, final, after, share=True)
+        acc_slot = scope.layout.new()  # the accumulator, for a head written out as code
+        enumerates: list[bool] = []
+
+        def counted(scope: Scope) -> list[Callable[[Run], Run]]:
+            pre = after(scope)
+            enumerates.append(bool(pre))
+            return pre
+
+        def head_ops(scope: Scope) -> list[codegen.Op] | None:
+            if enumerates and enumerates[0]:
+                return None  # the head enumerates: keep the closure
+            key_w = self._emit_term(key_t, scope)
+            if value_t is None:
+
+                def add(gen: codegen.Gen) -> None:
+                    k = key_w(gen)
+                    gen.line(f"f[{acc_slot}].add({k})")
+
+                return [add]
+            value_w = self._emit_term(value_t, scope)
+
+            def put(gen: codegen.Gen) -> None:
+                k = key_w(gen)
+                v = value_w(gen)
+                gen.line(f"_put(f[{acc_slot}], {k}, {v})")
+
+            return [put]
+
+        written: list[bool] = []
+        run = self.body(r.body, scope, final, counted, share=True, head=head_ops, head_written=written, acc_slot=acc_slot)
         nslots = scope.layout.n
+
+        if written and written[0]:
+
+            def evaluate_written(ctx: Ctx, acc: Any) -> None:
+                f = [None] * nslots
+                f[acc_slot] = acc
+                run(ctx, f)
+
+            return evaluate_written
 
         def evaluate(ctx: Ctx, acc: Any) -> None:
             accs.append(acc)
@@ -1272,12 +1310,22 @@ class Compiler:
     # -- bodies
 
     def body(
-        self, exprs: ast.Body, scope: Scope, final: Run, after: Callable[[Scope], Any] | None = None, share: bool = False
+        self,
+        exprs: ast.Body,
+        scope: Scope,
+        final: Run,
+        after: Callable[[Scope], Any] | None = None,
+        share: bool = False,
+        head: Callable[[Scope], list[codegen.Op] | None] | None = None,
+        head_written: list[bool] | None = None,
+        acc_slot: int = -1,
     ) -> Run:
         """A body as one run function ending in `final`, expressions ordered so each runs once its inputs
         are bound. `after(scope)` is called with all the body's bindings in place (to compile the head).
 
-        `share` (a partial rule's body, all of whose solutions are wanted): see `_split`."""
+        `share` (a partial rule's body, all of whose solutions are wanted): see `_split`. `head(scope)` gives
+        ops writing out the head (into the accumulator at frame slot `acc_slot`) instead of `final`; whether
+        they were used is appended to `head_written`."""
         pending = list(exprs)
         compiled: list[Callable[[Run], Run]] = []
         emitted: list[list[codegen.Op] | None] = []  # each expression written out as code, or None
@@ -1315,22 +1363,29 @@ class Compiler:
                 raise self.unsupported(f"var {exc.var.lstrip('$')} is unsafe (in the rule head)", ast.NOPOS) from None
 
         where = f"{self.module.file if self.module else 'query'}:{exprs[0].pos.line if exprs else 0}"
+        tail: list[codegen.Op] = []
+        if head is not None and self.codegen:
+            hops = head(scope)
+            if hops is not None:
+                tail, run = hops, _false
+        if head_written is not None:
+            head_written.append(bool(tail))
 
-        def assemble(indices: list[int], k: Run) -> Run:
-            """The expressions at `indices` (in that order), then k: runs of written-out expressions as one
-            generated function each, the others as their closures."""
-            segment: list[codegen.Op] = []
+        def assemble(indices: list[int], k: Run, end: list[codegen.Op] | None = None) -> Run:
+            """The expressions at `indices` (in that order), then the ops `end`, then k: runs of written-out
+            expressions as one generated function each, the others as their closures."""
+            segment: list[codegen.Op] = list(end or [])
             for i in reversed(indices):
                 ops = emitted[i]
                 if ops is None:
                     if segment:
-                        k = codegen.function(segment, k, _ENV, where)
+                        k = codegen.function(segment, None if k is _false else k, _ENV, where)
                         segment = []
                     k = compiled[i](k)
                 else:
                     segment = ops + segment
             if segment:
-                k = codegen.function(segment, k, _ENV, where)
+                k = codegen.function(segment, None if k is _false else k, _ENV, where)
             return k
 
         everything = list(range(len(compiled)))
@@ -1341,9 +1396,10 @@ class Compiler:
                 rest = [i for i in everything if i not in shared]
                 reordered = any(i not in shared for i in range(max(shared)))
                 return _shared_solutions(
-                    lambda k: assemble(first, k), assemble(rest, run), assemble(everything, run), reordered, self.new_slot()
+                    lambda k: assemble(first, k), assemble(rest, run, tail), assemble(everything, run, tail), reordered,
+                    self.new_slot(), acc_slot,
                 )
-        return assemble(everything, run)
+        return assemble(everything, run, tail)
 
     # -- bodies written out as Python (codegen.py)
 
@@ -1537,6 +1593,12 @@ class Compiler:
             w = self._emit_call(t, scope)
             if w is not None:
                 return w
+        if isinstance(t, ast.Object) and not _is_constant(t):
+            keys = [_scalar_str(k) for k, _v in t.items]
+            if all(k is not None for k in keys) and len(set(keys)) == len(keys):
+                # constant string keys, each once: no key to check, no conflict possible
+                vals = [self._emit_term(v, scope) for _k, v in t.items]
+                return lambda gen, check=True: "{" + "".join(f"{k!r}: {w(gen)}, " for k, w in zip(keys, vals, strict=True)) + "}"
         if isinstance(t, ast.Array) and not _is_constant(t):
             elems = [self._emit_term(x, scope) for x in t.items]
             return lambda gen, check=True: "[" + "".join(f"{el(gen)}, " for el in elems) + "]"
@@ -2711,6 +2773,19 @@ def _true(ctx: Ctx, f: Frame) -> bool:
     return True
 
 
+def _false(ctx: Ctx, f: Frame) -> bool:
+    return False
+
+
+def _put(acc: dict[Any, Any], k: Any, v: Any) -> None:
+    """A partial object rule's key and value added to its accumulator (written-out heads)."""
+    k = check_key(k)
+    old = acc.get(k, _UNSET)
+    if old is not _UNSET and not equal(old, v):
+        raise EvalError("eval_conflict_error", "object keys must be unique")
+    acc[k] = v
+
+
 def _noop(gen: codegen.Gen) -> None:
     pass
 
@@ -2940,12 +3015,13 @@ _FAILED: Any = object()
 _ENV: dict[str, Any] = {}  # the generated functions' globals (filled in below, once the helpers exist)
 
 
-def _shared_solutions(first: Callable[[Run], Run], rest: Run, whole: Run, reordered: bool, slot: int) -> Run:
+def _shared_solutions(first: Callable[[Run], Run], rest: Run, whole: Run, reordered: bool, slot: int, acc_slot: int = -1) -> Run:
     """A body split by `Compiler._split`: the solutions of the `first` expressions (the frame as they leave
     it) are kept in the shared memo at `slot`, and `rest` (the others, in their order) runs from each of them.
     An evaluation that shares nothing runs `whole`, the body in its own order. When `first` holds expressions
     moved ahead of others (`reordered`) and computing them raises, the body runs in its own order too, so
-    that only the error the body's own order meets is raised."""
+    that only the error the body's own order meets is raised. The accumulator at `acc_slot` (if any) is the
+    evaluation's own."""
     collect: list[list[Frame]] = []
 
     def keep(ctx: Ctx, f: Frame) -> bool:
@@ -2972,8 +3048,19 @@ def _shared_solutions(first: Callable[[Run], Run], rest: Run, whole: Run, reorde
                 collect.pop()
             smemo[slot] = sols
         if sols is _FAILED:
+            acc = f[acc_slot] if acc_slot >= 0 else None
             f[:] = [None] * len(f)
+            if acc_slot >= 0:
+                f[acc_slot] = acc
             return whole(ctx, f)
+        if acc_slot >= 0:
+            acc = f[acc_slot]
+            for sol in sols:
+                f[:] = sol
+                f[acc_slot] = acc
+                if rest(ctx, f):
+                    return True
+            return False
         for sol in sols:
             f[:] = sol
             if rest(ctx, f):
@@ -3092,4 +3179,4 @@ def result_json(v: Any) -> Any:
     return None if v is UNDEFINED else to_json(v)
 
 
-_ENV.update({"_ONCE": (None,), "U": UNDEFINED, "_lookup": lookup, "_items": items, "_Set": Set, "_equal": equal, "_BuiltinError": BuiltinError})
+_ENV.update({"_put": _put, "_ONCE": (None,), "U": UNDEFINED, "_lookup": lookup, "_items": items, "_Set": Set, "_equal": equal, "_BuiltinError": BuiltinError})
