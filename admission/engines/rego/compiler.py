@@ -1271,7 +1271,29 @@ class Compiler:
             holder.append(self.term(value_t, scope))
             return pre
 
-        body_run = self.body(r.body, scope, final, after) if not patterns else None
+        box_slot = scope.layout.new()  # the values found, for a head written out as code
+        enumerates: list[bool] = []
+
+        def counted(scope: Scope) -> list[Callable[[Run], Run]]:
+            pre = after(scope)
+            enumerates.append(bool(pre))
+            return pre
+
+        def head_ops(scope: Scope) -> list[codegen.Op] | None:
+            if enumerates and enumerates[0]:
+                return None
+            value_w = self._emit_term(value_t, scope) if value_t is not None else None
+
+            def found(gen: codegen.Gen) -> None:
+                v = value_w(gen) if value_w is not None else "True"
+                gen.line(f"f[{box_slot}].append({v})")
+                if first_only:
+                    gen.line("return True")
+
+            return [found]
+
+        written: list[bool] = []
+        body_run = self.body(r.body, scope, final, counted, head=head_ops, head_written=written) if not patterns else None
         if patterns:
             # unify the pattern parameters first, then the body
             steps: list[ast.Expr] = []
@@ -1280,12 +1302,31 @@ class Compiler:
                 scope.slots[f"$arg{i}"] = scope.layout.new()
                 scope.bound.add(f"$arg{i}")
                 scope.body_vars.add(f"$arg{i}")
-            body_run = self.body(tuple(steps) + tuple(r.body), scope, final, after)
+            body_run = self.body(tuple(steps) + tuple(r.body), scope, final, counted, head=head_ops, head_written=written)
             for i, _p in patterns:
                 arg_slots.append((i, scope.slots[f"$arg{i}"]))
         nslots = scope.layout.n
         assert body_run is not None
         run = body_run
+
+        if written and written[0]:
+
+            def evaluate_written(ctx: Ctx, args: list[Any]) -> Any:
+                f: Frame = [None] * nslots
+                for i, s in arg_slots:
+                    f[s] = args[i]
+                found: list[Any] = []
+                f[box_slot] = found
+                run(ctx, f)
+                if not found:
+                    return UNDEFINED
+                v = found[0]
+                for x in found[1:]:
+                    if not equal(v, x):
+                        raise EvalError("eval_conflict_error", "functions must not produce multiple outputs for same inputs")
+                return v
+
+            return evaluate_written
 
         def evaluate(ctx: Ctx, args: list[Any]) -> Any:
             f = [None] * nslots
