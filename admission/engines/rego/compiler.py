@@ -17,6 +17,11 @@ The stages, each a function over the whole module set, as in OPA's compiler:
    OPA reorders), references with unbound keys enumerate, `=` unifies against patterns.
 3. References into `data` are resolved at compile time against the rule tree: a rule's value, a package
    (materialised as an object when indexed by a computed key), or the base data given at evaluation.
+4. Each body's expressions, once compiled and ordered, are also written out as straight-line Python where
+   they can be (`_emit`, codegen.py): the closures stay for the rest, and a body is a chain of generated
+   functions and closures over the same frame (`ADMISSION_REGO_CODEGEN=0`: closures only).
+5. With `varying` (Gatekeeper: `input.parameters`), `_sharing` marks what reads the varying input; what does
+   not is evaluated once per `Shared` by the evaluations that pass the same one (`_split` for rule bodies).
 
 Semantics follow OPA: undefined is failure, a builtin's error makes its expression undefined (unless
 `strict`), conflicts are errors (`EvalError`).
@@ -3146,6 +3151,9 @@ class Compiled:
             if parts[0] != "data":
                 raise Unsupported(f"query {ref!r} is not a reference into data")
             comp = self._compiler
+            node = comp._node(tuple(parts[1:]))
+            if node is not None and node.group is not None and node.group.kind != FUNCTION:
+                return node.group.value  # a rule's value: no closure in between
             comp.module = None
             comp.aliases = {}
             comp.rule_names = set()
