@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -40,7 +41,8 @@ def main() -> None:
               help="Where generated certificates live; a relative folder is under $ADMISSION_HOME (default: "
                    "~/.local/share/admission). Default: certs.")
 @click.option("--service", default="admission", show_default=True, help="Service name for the certificate's DNS names.")
-@click.option("--namespace", default="admission", show_default=True, help="Namespace of the Service.")
+@click.option("--namespace", default="admission", show_default=True,
+              help="The server's namespace: its Service's (certificate names) and the break-glass ConfigMap's.")
 @click.option("--max-body-bytes", default=3 * 1024 * 1024, show_default=True, type=int)
 @click.option("--timeout", "timeout_seconds", default=8.0, show_default=True, type=float,
               help="Per-request evaluation deadline in seconds; keep it below the webhook's timeoutSeconds.")
@@ -86,30 +88,77 @@ def serve(**options: object) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "junit"]), default="text", show_default=True)
 @click.option("--allow-empty", is_flag=True,
               help="Run with an empty policy set (otherwise a --policies path without policies is an error).")
-def lint(paths: tuple[str, ...], policies: tuple[str, ...], fmt: str, allow_empty: bool) -> None:
+@click.option("--allow-no-resources", is_flag=True,
+              help="Input without any Kubernetes resource is not an error (for hooks handed every changed YAML file).")
+def lint(paths: tuple[str, ...], policies: tuple[str, ...], fmt: str, allow_empty: bool,
+         allow_no_resources: bool) -> None:
     """Check manifests against the policies; exit 1 when an enforced rule fails."""
     from admission.lint import run
 
-    sys.exit(run(list(paths), list(policies), fmt, sys.stdout, allow_empty=allow_empty))
+    sys.exit(run(list(paths), list(policies), fmt, sys.stdout, allow_empty=allow_empty,
+                 allow_no_resources=allow_no_resources))
 
 
 @main.command()
 @click.option("--policies", "policies", multiple=True, help="Policy file or folder (repeatable). Default: built-in library.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "junit"]), default="text", show_default=True)
+@click.option("-o", "--format", "fmt", type=click.Choice(["text", "json", "sarif", "junit", "policyreport"]),
+              default="text", show_default=True,
+              help="What to print; policyreport prints the reports (YAML) that --write-reports would write.")
 @click.option("--kind", "kinds", multiple=True,
               help="apiVersion/Kind to list (repeatable), e.g. apps/v1/Deployment. Default: workloads and common kinds.")
 @click.option("-n", "--namespace", default="", help="Only this namespace. Default: all.")
 @click.option("--include-owned", is_flag=True, help="Also report objects a controller owns (ReplicaSets, Pods, Jobs).")
 @click.option("--allow-empty", is_flag=True,
               help="Run with an empty policy set (otherwise a --policies path without policies is an error).")
+@click.option("--write-reports", is_flag=True,
+              help="Also write the results to the cluster as policy reports, one per namespace (server-side apply).")
+@click.option("--report-format", type=click.Choice(["wgpolicyk8s", "openreports"]), default="wgpolicyk8s",
+              show_default=True, help="wgpolicyk8s.io/v1alpha2 PolicyReport or openreports.io/v1alpha1 Report.")
+@click.option("--max-results", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Results kept per report (fail first, then error, warn, pass); the summary counts all.")
 @cluster_options
 def audit(policies: tuple[str, ...], fmt: str, kinds: tuple[str, ...], namespace: str, include_owned: bool,
-          allow_empty: bool, kubeconfig: str | None, context: str | None) -> None:
+          allow_empty: bool, write_reports: bool, report_format: str, max_results: int, kubeconfig: str | None,
+          context: str | None) -> None:
     """Check what already runs in the cluster (current kubeconfig context) against the policies."""
     from admission.audit import run
 
-    sys.exit(run(list(policies), fmt, sys.stdout, kinds=list(kinds), namespace=namespace, include_owned=include_owned,
-                 allow_empty=allow_empty, kubeconfig=kubeconfig, context=context))
+    with _progress_bar("auditing") as progress:
+        sys.exit(run(list(policies), fmt, sys.stdout, kinds=list(kinds), namespace=namespace,
+                     include_owned=include_owned, allow_empty=allow_empty, write=write_reports,
+                     report_format=report_format, max_results=max_results, progress=progress,
+                     kubeconfig=kubeconfig, context=context))
+
+
+# A progress bar appears only on a terminal, and only once an audit has this many resources to evaluate.
+PROGRESS_MIN = 200
+
+
+@contextlib.contextmanager
+def _progress_bar(what: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A `progress(done, total)` callback drawing a bar on stderr when it is a terminal, else None."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=Console(stderr=True), transient=True)
+    task: list[Any] = []
+
+    def update(done: int, total: int) -> None:
+        if total < PROGRESS_MIN:
+            return
+        if not task:
+            bar.start()
+            task.append(bar.add_task(what, total=total))
+        bar.update(task[0], completed=done)
+
+    try:
+        yield update
+    finally:
+        bar.stop()
 
 
 @main.command()

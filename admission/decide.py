@@ -49,3 +49,13 @@ def decide(results: list[RuleResult]) -> Decision:
             warnings.append(line(r) + " (ignored: failurePolicy Ignore)")
     message = "\n".join(line(r) for r in denied)
     return Decision(allowed=not denied, message=message, warnings=warnings, results=list(results))
+
+
+def break_glass(decision: Decision, note: str) -> Decision:
+    """The break-glass override (admission.breakglass): a denied decision allowed, each denial it had returned
+    as a warning that says so, ahead of the warnings it already had."""
+    if decision.allowed:
+        return decision
+    denials = decision.message.splitlines() or ["[admission] denied"]
+    warnings = [f"[break-glass] would deny: {d} ({note})" for d in denials]
+    return Decision(True, "", [*warnings, *decision.warnings], decision.results)

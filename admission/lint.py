@@ -148,20 +148,26 @@ def skipped(docs: Iterable[Document]) -> list[str]:
 
 def evaluate(
     engine: Engine, resources: list[Resource], *, mutate: bool = True, workers: int | None = None,
-    state_objects: Iterable[Object] | None = None,
+    state_objects: Iterable[Object] | None = None, progress: Callable[[int], None] | None = None,
 ) -> list[Evaluation]:
     """Evaluate each resource as a CREATE; the resources together (or `state_objects`) are the cluster state.
 
     Large inputs are split over worker processes forked after the policies and state are built (so
-    nothing is loaded twice); `workers` overrides how many (1: in this process)."""
+    nothing is loaded twice); `workers` overrides how many (1: in this process). `progress(n)` is told
+    each time n more resources are done."""
     state = ClusterState(state_objects if state_objects is not None else (r.obj for r in resources))
     job = _Job(engine, resources, Context(state=state), Phase.ALL if mutate else Phase.VALIDATE)
     n = default_workers(len(resources)) if workers is None else max(1, workers)
     if n > 1:
-        results = _parallel(job, n)
+        results = _parallel(job, n, progress)
         if results is not None:
             return [Evaluation(res, rs) for res, rs in zip(resources, results, strict=True)]
-    return [Evaluation(res, job.results_for(res)) for res in resources]
+    evaluations = []
+    for res in resources:
+        evaluations.append(Evaluation(res, job.results_for(res)))
+        if progress is not None:
+            progress(1)
+    return evaluations
 
 
 # Below this many resources, forking workers costs more than it saves.
@@ -202,7 +208,8 @@ def _chunk(bounds: tuple[int, int]) -> list[list[RuleResult]]:
     return [job.results_for(res) for res in job.resources[bounds[0]:bounds[1]]]
 
 
-def _parallel(job: _Job, workers: int) -> list[list[RuleResult]] | None:
+def _parallel(job: _Job, workers: int, progress: Callable[[int], None] | None = None
+              ) -> list[list[RuleResult]] | None:
     """Results in order, computed by forked workers; None when processes cannot be used here."""
     global _FORKED_JOB
     count = len(job.resources)
@@ -210,15 +217,17 @@ def _parallel(job: _Job, workers: int) -> list[list[RuleResult]] | None:
     chunks = [(i, min(count, i + size)) for i in range(0, count, size)]
     _FORKED_JOB = job
     try:
-        parts = _fork_map(_chunk, chunks, workers)
+        parts = _fork_map(_chunk, chunks, workers, (lambda part: progress(len(part))) if progress else None)
     finally:
         _FORKED_JOB = None
     return None if parts is None else [rs for part in parts for rs in part]
 
 
-def _fork_map(fn: Callable[[_T], _R], items: list[_T], workers: int) -> list[_R] | None:
+def _fork_map(fn: Callable[[_T], _R], items: list[_T], workers: int,
+              done: Callable[[_R], None] | None = None) -> list[_R] | None:
     """fn over items in forked worker processes, in order; None when processes cannot be used here or
-    a worker died (a pool that lost a worker reports it instead of waiting for ever)."""
+    a worker died (a pool that lost a worker reports it instead of waiting for ever). `done` is called
+    with each result as it arrives."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -227,7 +236,12 @@ def _fork_map(fn: Callable[[_T], _R], items: list[_T], workers: int) -> list[_R]
         return None
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            return list(pool.map(fn, items))
+            results = []
+            for result in pool.map(fn, items):
+                results.append(result)
+                if done is not None:
+                    done(result)
+            return results
     except (OSError, BrokenProcessPool):
         return None
 
@@ -325,8 +339,10 @@ def run(
     mutate: bool = True,
     workers: int | None = None,
     allow_empty: bool = False,
+    allow_no_resources: bool = False,
 ) -> int:
-    """Lint manifests under paths (files, folders, `-` for stdin) and write a report in fmt to out."""
+    """Lint manifests under paths (files, folders, `-` for stdin) and write a report in fmt to out. Input
+    without any Kubernetes resource is a usage error, unless `allow_no_resources` (then an empty report)."""
     from admission import report
 
     err = err or sys.stderr
@@ -345,7 +361,7 @@ def run(
         return EXIT_USAGE
     resources = collect(docs, default_namespace)
     notes = skipped(docs)
-    if not resources:
+    if not resources and not allow_no_resources:
         for note in notes:
             err.write(f"note: {note}\n")
         err.write(f"error: no Kubernetes resources found in {', '.join(paths)}"

@@ -80,7 +80,8 @@ def bounded(value: Any, limit: int = MAX_FIELD_CHARS) -> str:
 
 def decision_fields(endpoint: str, request: Request, decision: Decision, duration_ms: float,
                     patch_ops: int | None = None) -> dict[str, Any]:
-    """What the decision line says: who asked what about which object, the outcome and why."""
+    """What the decision line says: who asked what about which object (and whether only as a dry run: then
+    nothing is persisted, whatever the decision), the outcome and why."""
     meta = request.resource_object.get("metadata")
     failing = [bounded(r.source) for r in decision.denials]
     if len(failing) > MAX_FAILING:
@@ -93,6 +94,7 @@ def decision_fields(endpoint: str, request: Request, decision: Decision, duratio
         "namespace": bounded(request.namespace),
         "name": bounded(request.name or ((meta.get("generateName") if isinstance(meta, dict) else "") or "")),
         "operation": request.operation,
+        "dryRun": request.dry_run,
         "user": bounded(request.user_info.get("username") or ""),
         "decision": "allowed" if decision.allowed else "denied",
         "failing": failing,

@@ -8,7 +8,9 @@ imported, which `admission.server.run` takes care of.
 Rule results are many per request (one per rule that applies), and each increment of a counter costs about
 2 µs in multiprocess mode (a lock and a write to the worker's file), so they are tallied in memory and added
 to `admission_rule_results_total` by `flush()`: the server calls it every second, before rendering /metrics
-and at shutdown. Requests, decisions and latency are counted at once.
+and at shutdown. Requests, decisions and latency are counted at once. Decisions on dry-run requests
+(`kubectl apply --dry-run=server`) go to `admission_dry_run_reviews_total`, not `admission_reviews_total`, so
+that a denial alert counts only requests that would have changed the cluster; their rule results count as any.
 """
 
 from __future__ import annotations
@@ -43,7 +45,13 @@ REQUESTS = Counter(
     ["endpoint", "code"],
 )
 REVIEWS = Counter(
-    "admission_reviews", "Admission decisions answered, by endpoint and decision (allowed or denied)",
+    "admission_reviews", "Admission decisions answered, by endpoint and decision (allowed or denied); "
+    "dry-run requests are counted apart, in admission_dry_run_reviews",
+    ["endpoint", "decision"],
+)
+DRY_RUN_REVIEWS = Counter(
+    "admission_dry_run_reviews", "Admission decisions answered for dry-run requests (nothing is persisted), by "
+    "endpoint and decision",
     ["endpoint", "decision"],
 )
 RULES = Counter(
@@ -61,6 +69,14 @@ RELOADS = Counter("admission_policy_reloads", "Policy reloads, by result (ok or 
 POLICY_ENGINE = Gauge(
     "admission_policy_engine", "Policies in use, by policy, dialect and the evaluator that runs it",
     ["policy", "dialect", "engine"], multiprocess_mode="livemax",
+)
+BREAK_GLASS_ACTIVE = Gauge(
+    "admission_break_glass_active", "1 while the break-glass switch is on (denials answered as warnings)",
+    multiprocess_mode="livemax",
+)
+BREAK_GLASS_OVERRIDES = Counter(
+    "admission_break_glass_overrides", "Requests the policies denied and the break-glass switch allowed, by endpoint",
+    ["endpoint"],
 )
 
 
@@ -102,12 +118,20 @@ def record_policies(policies: Iterable[PolicyInfo]) -> None:
     _engines = now
 
 
+def record_break_glass(endpoint: str) -> None:
+    _child(BREAK_GLASS_OVERRIDES, endpoint).inc()
+
+
+def set_break_glass(active: bool) -> None:
+    BREAK_GLASS_ACTIVE.set(1 if active else 0)
+
+
 _pending: dict[tuple[str, str, str], int] = {}  # rule results not yet added to RULES
 _pending_lock = threading.Lock()
 
 
-def record_decision(endpoint: str, allowed: bool, results: Iterable[RuleResult]) -> None:
-    _child(REVIEWS, endpoint, "allowed" if allowed else "denied").inc()
+def record_decision(endpoint: str, allowed: bool, results: Iterable[RuleResult], dry_run: bool = False) -> None:
+    _child(DRY_RUN_REVIEWS if dry_run else REVIEWS, endpoint, "allowed" if allowed else "denied").inc()
     with _pending_lock:
         pending = _pending
         for r in results:

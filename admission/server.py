@@ -35,7 +35,9 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from admission import logs, metrics
-from admission.decide import Decision
+from admission.breakglass import NAME as BREAK_GLASS_NAME
+from admission.breakglass import Switch
+from admission.decide import Decision, break_glass
 from admission.engine import Engine
 from admission.engines import Context
 from admission.offload import Offload
@@ -61,6 +63,7 @@ class Settings:
     watch_policies: bool = True
     log_level: str = "info"
     allow_empty: bool = False  # an empty policy set is an error unless asked for (--allow-empty)
+    namespace: str = "admission"  # the server's own: where the break-glass ConfigMap lives
     kubeconfig: str = ""  # --kubeconfig / --context (admission.cluster chooses when both are empty)
     context: str = ""
     # serve --register: keep the webhook configurations in step with each loaded policy set
@@ -163,6 +166,28 @@ class Webhook:
         self.policies = policies
         self.state = state
         self.offload = Offload()
+        # the break-glass ConfigMap is read from here (None: from `state`, e.g. --state manifests)
+        self.glass_state: ClusterState | None = None
+        self.break_glass = Switch(self._read_break_glass, on_change=metrics.set_break_glass)
+
+    def _read_break_glass(self) -> Any:
+        return (self.glass_state or self.state).get("ConfigMap", BREAK_GLASS_NAME, namespace=self.settings.namespace)
+
+    def override(self, endpoint: str, req: Request, decision: Decision) -> Decision:
+        """A denial answered as warnings while the break-glass switch is on; logged loudly and counted."""
+        if decision.allowed:
+            return decision
+        glass = self.break_glass.current()
+        if glass is None:
+            return decision
+        metrics.record_break_glass(endpoint)
+        log.warning("BREAK-GLASS: allowed a request the policies deny", extra={"fields": {
+            "endpoint": endpoint, "uid": logs.bounded(req.uid), "kind": logs.bounded(req.kind.kind),
+            "namespace": logs.bounded(req.namespace), "name": logs.bounded(req.name),
+            "operation": req.operation, "user": logs.bounded(req.user_info.get("username") or ""),
+            "dryRun": req.dry_run, "denied": [logs.bounded(r.source) for r in decision.denials][:logs.MAX_FAILING],
+            **glass.fields()}})
+        return break_glass(decision, glass.describe())
 
     async def serve(self, endpoint: str, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI handler of POST /validate and /mutate: always a JSON answer, a 500 without details on a bug."""
@@ -192,10 +217,11 @@ class Webhook:
             metrics.record_request(endpoint, 503, time.perf_counter() - start)
             return 503, _error_body("policies are not loaded yet", 503)
         decision, patch = await self.evaluate(endpoint, engine, req, len(body))
+        decision = self.override(endpoint, req, decision)
         wire = encode(req, allowed=decision.allowed, message=decision.message, warnings=decision.warnings, patch=patch)
         payload = dumps(wire)
         elapsed = time.perf_counter() - start
-        metrics.record_decision(endpoint, decision.allowed, decision.results)
+        metrics.record_decision(endpoint, decision.allowed, decision.results, req.dry_run)
         metrics.record_request(endpoint, 200, elapsed)
         logs.log_decision(endpoint, req, decision, elapsed * 1000, len(patch) if endpoint == "mutate" else None)
         return 200, payload
@@ -207,10 +233,10 @@ class Webhook:
         if endpoint == "mutate":
             decision = Decision(True, warnings=[f"[admission] not mutated: {exc.message}"])
         else:
-            decision = Decision(False, f"[admission] {exc.message}; denied (fail closed)")
+            decision = self.override(endpoint, req, Decision(False, f"[admission] {exc.message}; denied (fail closed)"))
         wire = encode(req, allowed=decision.allowed, message=decision.message, warnings=decision.warnings)
         elapsed = time.perf_counter() - start
-        metrics.record_decision(endpoint, decision.allowed, decision.results)
+        metrics.record_decision(endpoint, decision.allowed, decision.results, req.dry_run)
         metrics.record_request(endpoint, 200, elapsed)
         logs.log_decision(endpoint, req, decision, elapsed * 1000, 0 if endpoint == "mutate" else None)
         return 200, dumps(wire)
@@ -254,9 +280,12 @@ class Webhook:
         }
         if self.policies.error:
             body["lastReloadError"] = self.policies.error
+        glass = self.break_glass.current()
+        body["breakGlass"] = glass.describe() if glass is not None else "off"
         return JSONResponse(body, status_code=200 if engine is not None else 503)
 
     async def metrics(self, _request: HttpRequest) -> Response:
+        self.break_glass.current()  # admission_break_glass_active follows the switch even with no denials
         data, content_type = await asyncio.to_thread(metrics.render)
         return Response(data, headers={"Content-Type": content_type})
 
@@ -300,8 +329,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     """The app. With `engine`, that policy set is used as is (no files, no reload)."""
     settings = settings or Settings()
     policies = Policies(policy_paths(settings.policies), engine=engine, allow_empty=settings.allow_empty)
-    if settings.register:
-        policies.on_load.append(registrar(settings))
+    registration = registrar(settings) if settings.register else None
+    if registration is not None:
+        policies.on_load.append(registration)
     webhook = Webhook(settings, policies, state or unavailable("cluster state not initialised"))
 
     @contextlib.asynccontextmanager
@@ -311,6 +341,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         closers: list[Callable[[], None]] = []
         if state is None:
             webhook.state = await asyncio.to_thread(_cluster_state, settings, closers)
+            webhook.glass_state = await asyncio.to_thread(_break_glass_state, settings, closers)
         if engine is None:
             # Load before serving: a worker that cannot load its policies fails to start, so uvicorn's rolling
             # restart on SIGHUP (several workers) keeps the old workers and their last good set.
@@ -325,6 +356,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         reloadable = tls.current()
         if reloadable is not None:
             tasks.append(asyncio.create_task(reloadable.watch(stop)))
+        if registration is not None and settings.ca_bundle:
+            tasks.append(asyncio.create_task(_follow_ca_bundle(Path(settings.ca_bundle), policies, registration, stop)))
         try:
             yield
         finally:
@@ -358,6 +391,34 @@ def registrar(settings: Settings) -> Callable[[list[Any]], object]:
     return Registrar(reg, settings.kubeconfig or None, settings.context or None, ca_file=settings.ca_bundle)
 
 
+def _file_stamp(path: Path) -> tuple[int, int, int]:
+    try:
+        st = path.stat()  # follows a Secret volume's symlinks to the current file
+    except OSError:
+        return (0, 0, 0)
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+async def _follow_ca_bundle(path: Path, policies: Policies, register: Callable[[list[Any]], object],
+                            stop: asyncio.Event, every: float = 1.0) -> None:
+    """serve --register: when the CA bundle file changes (a renewed Secret, `admission certs rotate --ca`),
+    register again with the current policy set, so caBundle follows the CA without waiting for a policy
+    reload. The registrar reads the file itself and applies only what changed."""
+    stamp = _file_stamp(path)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+        current = _file_stamp(path)
+        if stop.is_set() or current == stamp or policies.engine is None:
+            continue
+        stamp = current
+        log.info("CA bundle changed: registering the webhooks again", extra={"fields": {"ca_bundle": str(path)}})
+        try:
+            await asyncio.to_thread(register, policies.engine.policies())
+        except Exception:  # the registrar logs its own failures; this must never stop the server
+            log.exception("re-registering after a CA bundle change failed")
+
+
 async def _flush_metrics(stop: asyncio.Event, every: float = 1.0) -> None:
     """Rule results are tallied in memory (admission.metrics); add them to the counters every second."""
     while not stop.is_set():
@@ -384,6 +445,7 @@ def _cluster_state(settings: Settings, closers: list[Callable[[], None]]) -> Clu
         admission_policy_param_kinds,
         gatekeeper_sync_kinds,
         kube_resources,
+        namespace_fetcher,
         synced_resources,
     )
 
@@ -397,6 +459,26 @@ def _cluster_state(settings: Settings, closers: list[Callable[[], None]]) -> Clu
     resources += synced_resources(admission_policy_param_kinds(settings.policies), skip=[r.kind for r in resources],
                                   api_client=cluster.api)
     watch = ClusterWatch(resources)
+    # a namespace the watch has not seen yet is read from the API server, never taken as unlabelled
+    watch.state.fetch_namespace = namespace_fetcher(cluster.api)
+    watch.start()
+    closers.append(watch.close)
+    return watch.state
+
+
+def _break_glass_state(settings: Settings, closers: list[Callable[[], None]]) -> ClusterState | None:
+    """A watch of the break-glass ConfigMap in the server's namespace; None to read it from the cluster state
+    (--state manifests, or no cluster at all)."""
+    if settings.state_paths or not settings.cluster:
+        return None
+    from admission.cluster import ClusterError, connect
+    from admission.watch import ClusterWatch, configmap_resource
+
+    try:
+        cluster = connect(settings.kubeconfig or None, settings.context or None)
+    except ClusterError:
+        return None
+    watch = ClusterWatch([configmap_resource(cluster.api, settings.namespace, BREAK_GLASS_NAME)])
     watch.start()
     closers.append(watch.close)
     return watch.state
@@ -435,7 +517,7 @@ def run(*, host: str = "0.0.0.0", port: int = 8443, workers: int = 1, policies: 
     settings = Settings(policies=policy_paths(policies), max_body_bytes=max_body_bytes,
                         timeout_seconds=timeout_seconds, cluster=cluster, state_paths=list(state_paths),
                         watch_policies=watch_policies, log_level=log_level, allow_empty=allow_empty,
-                        kubeconfig=kubeconfig or "", context=context or "")
+                        kubeconfig=kubeconfig or "", context=context or "", namespace=namespace)
     if register:
         from admission.webhooks import RegistrationError, check_url, parse_label
 

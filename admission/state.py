@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from admission.types import Object
@@ -35,11 +35,15 @@ class ClusterState:
     Objects are bucketed by kind, so a lookup costs the size of one kind's bucket, not of the whole
     state (`lint` puts every linted manifest here and looks up Namespaces for each of them)."""
 
-    def __init__(self, objects: Iterable[Object] = (), *, available: bool = True, reason: str = "") -> None:
+    def __init__(self, objects: Iterable[Object] = (), *, available: bool = True, reason: str = "",
+                 fetch_namespace: Callable[[str], Object | None] | None = None) -> None:
         self._lock = threading.Lock()
         self._kinds: dict[str, dict[tuple[str, str, str, str], Object]] = {}
         self.available = available
         self.reason = reason
+        # Reads a Namespace the state does not hold (yet) from the cluster: None when it does not exist,
+        # StateUnavailable when it cannot be read. Set by the server, whose watch may lag a new namespace.
+        self.fetch_namespace = fetch_namespace
         for obj in objects:
             self.put(obj)
 
@@ -90,10 +94,16 @@ class ClusterState:
             return [o for bucket in self._kinds.values() for o in bucket.values()]
 
     def namespace_labels(self, namespace: str) -> dict[str, Any] | None:
-        """Labels of a Namespace object, or None when it is not known."""
-        if not namespace or not self.available:
+        """Labels of a Namespace object, or None when it is not known. A namespace the state does not hold
+        (a watch not synced yet, or lagging behind a namespace just created) is fetched when the state can
+        (`fetch_namespace`), and kept; a failure to fetch it raises StateUnavailable."""
+        if not namespace:
             return None
-        ns = self.get("Namespace", namespace)
+        ns = self.get("Namespace", namespace) if self.available else None
+        if ns is None and self.fetch_namespace is not None:
+            ns = self.fetch_namespace(namespace)
+            if ns is not None:
+                self.put({**ns, "apiVersion": ns.get("apiVersion") or "v1", "kind": "Namespace"})
         if ns is None:
             return None
         return dict((ns.get("metadata") or {}).get("labels") or {})

@@ -218,6 +218,43 @@ def kube_resources(api_client: Any = None) -> list[Resource]:
     ]
 
 
+def namespace_fetcher(api_client: Any = None, timeout: float = 2.0) -> Callable[[str], Object | None]:
+    """Reads one Namespace from the API server (for ClusterState.fetch_namespace): None when it does not
+    exist, StateUnavailable when it cannot be read within `timeout` seconds."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    from admission.cluster import one_line
+    from admission.state import StateUnavailable
+
+    core = client.CoreV1Api(api_client)
+
+    def fetch(name: str) -> Object | None:
+        try:
+            resp: Any = core.read_namespace(name, _preload_content=False, _request_timeout=timeout)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise StateUnavailable(f"cannot read namespace {name}: {exc.status} {exc.reason}") from None
+        except Exception as exc:  # unreachable, timed out
+            raise StateUnavailable(f"cannot read namespace {name}: {one_line(exc, 200)}") from None
+        obj: Object = json.loads(resp.data)
+        return obj
+
+    return fetch
+
+
+def configmap_resource(api_client: Any, namespace: str, name: str) -> Resource:
+    """One ConfigMap, listed and watched by name (a field selector; RBAC may grant just that name)."""
+    import functools
+
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client)
+    fn = functools.partial(core.list_namespaced_config_map, namespace, field_selector=f"metadata.name={name}")
+    return _resource("v1", "ConfigMap", fn)
+
+
 # --- kinds a Gatekeeper sync Config names ------------------------------------------------------------------
 
 

@@ -22,10 +22,28 @@ def objects() -> list[dict[str, Any]]:
     return out
 
 
-def one(kind: str) -> dict[str, Any]:
-    found = [o for o in objects() if o["kind"] == kind]
-    assert len(found) == 1, kind
+def one(kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [o for o in objects() if o["kind"] == kind and name in (None, o["metadata"]["name"])]
+    assert len(found) == 1, (kind, name)
     return found[0]
+
+
+def granted(service_account: str) -> dict[tuple[str, str, str], set[str]]:
+    """(apiGroup, resource, namespace or "" for cluster-wide) -> verbs the (Cluster)Roles bound to a
+    ServiceAccount grant; a rule limited to resourceNames is keyed with "resource/name"."""
+    out: dict[tuple[str, str, str], set[str]] = {}
+    for binding in (o for o in objects() if o["kind"] in ("ClusterRoleBinding", "RoleBinding")):
+        if not any(s["kind"] == "ServiceAccount" and s["name"] == service_account for s in binding["subjects"]):
+            continue
+        role = one(binding["roleRef"]["kind"], binding["roleRef"]["name"])
+        namespace = binding["metadata"].get("namespace", "")
+        for rule in role["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    for name in rule.get("resourceNames") or [""]:
+                        key = (group, f"{resource}/{name}" if name else resource, namespace)
+                        out.setdefault(key, set()).update(rule["verbs"])
+    return out
 
 
 def server_args() -> dict[str, list[str]]:
@@ -95,16 +113,43 @@ def test_webhooks_are_safe(kind: str) -> None:
         assert svc["path"] == ("/validate" if kind.startswith("Validating") else "/mutate")
 
 
-def test_rbac_reads_the_watched_kinds() -> None:
-    role = one("ClusterRole")
-    granted = {(g, r): set(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
-    for key in (("networking.k8s.io", "networkpolicies"), ("", "namespaces")):
-        assert {"list", "watch"} <= granted[key]
-    assert not any(v & {"create", "update", "patch", "delete"} for v in granted.values())
-    binding = one("ClusterRoleBinding")
-    sa = one("ServiceAccount")
-    assert binding["subjects"][0]["name"] == sa["metadata"]["name"]
-    assert one("Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
+def test_rbac_grants_what_the_server_and_the_audit_do_and_no_more() -> None:
+    """The server: watches of NetworkPolicies and Namespaces, the break-glass ConfigMap by name, its own two
+    webhook configurations by name (serve --register); nothing else. The audit: lists, and its reports by
+    name. tests/test_e2e_rbac.py checks the same grants against a real API server."""
+    server = one("Deployment")["spec"]["template"]["spec"]["serviceAccountName"]
+    assert one("ServiceAccount", server)
+    rules = granted(server)
+    assert {"list", "watch"} <= rules["networking.k8s.io", "networkpolicies", ""]
+    assert {"get", "list", "watch"} <= rules["", "namespaces", ""]
+    assert rules["", "configmaps/admission-break-glass", "admission"] == {"get", "list", "watch"}
+    for kind in ("validatingwebhookconfigurations", "mutatingwebhookconfigurations"):
+        assert rules["admissionregistration.k8s.io", f"{kind}/admission", ""] == {"get", "create", "patch"}
+    writes = {"create", "update", "patch", "delete", "deletecollection", "*"}
+    assert {key for key, verbs in rules.items() if verbs & writes} == {
+        ("admissionregistration.k8s.io", f"{kind}/admission", "")
+        for kind in ("validatingwebhookconfigurations", "mutatingwebhookconfigurations")}
+    assert "--register" in server_args()  # so the server uses what it is granted
+
+    cron = one("CronJob", "admission-audit")
+    auditor = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["serviceAccountName"]
+    assert auditor != server and one("ServiceAccount", auditor)
+    rules = granted(auditor)
+    from admission.audit import DEFAULT_KINDS
+    from admission.policyreport import FORMATS
+
+    plural = {"NetworkPolicy": "networkpolicies", "Ingress": "ingresses"}
+    for api_version, kind in DEFAULT_KINDS:
+        group = api_version.rpartition("/")[0]
+        assert "list" in rules[group, plural.get(kind, kind.lower() + "s"), ""], kind
+    for form in FORMATS.values():
+        group = form.api_version.split("/")[0]
+        for kind in (form.kind, form.cluster_kind):
+            assert "list" in rules[group, kind.lower() + "s", ""]
+            assert {"create", "patch", "delete"} <= rules[group, f"{kind.lower()}s/admission-audit", ""]
+    assert {key for key, verbs in rules.items() if verbs & writes} == {
+        (form.api_version.split("/")[0], f"{kind.lower()}s/admission-audit", "")
+        for form in FORMATS.values() for kind in (form.kind, form.cluster_kind)}
 
 
 def test_configmap_policies_load(tmp_path: Path) -> None:
@@ -201,15 +246,17 @@ def test_deploy_manifests_pass_the_builtin_policies() -> None:
     assert code == 0, report["findings"]
     assert report["summary"]["resources"] >= 10
     assert report["findings"] == []
-    [skipped] = report["skipped"]  # kustomization.yaml configures kustomize: not an object of the cluster
-    assert "kustomization.yaml" in skipped and "Kustomization" in skipped
+    # kustomization.yaml configures kustomize, the Grafana dashboard is not a Kubernetes object
+    kustomization, dashboard = sorted(report["skipped"], key=lambda note: "grafana" in note)
+    assert "kustomization.yaml" in kustomization and "Kustomization" in kustomization
+    assert "grafana-dashboard.json" in dashboard and "not a Kubernetes object" in dashboard
 
 
 def test_the_server_pods_have_a_network_policy() -> None:
     from admission.selectors import selector_matches
 
     labels = one("Deployment")["spec"]["template"]["metadata"]["labels"]
-    policy = one("NetworkPolicy")
+    policy = one("NetworkPolicy", "admission")
     assert selector_matches(policy["spec"]["podSelector"], labels)
     ports = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
     container = one("Deployment")["spec"]["template"]["spec"]["containers"][0]

@@ -6,8 +6,9 @@ Set ADMISSION_E2E_KUBECONFIG to the kubeconfig of a disposable API server (../sh
 on loopback); without it these tests skip. The server under test runs on this machine, on a loopback port,
 and the API server reaches it through `clientConfig.url`. Every webhook configuration here is scoped to
 namespaces carrying a label of this test run, so nothing else on that API server is affected; everything
-created is deleted again (namespaces are kept: a bare API server without controllers cannot finish
-deleting them, so the test namespaces have fixed names and are reused).
+created is deleted again. The namespace has a name of this run too (two checkouts may run these tests
+against the same API server at once); it is deleted at the end, and stays Terminating on a bare API server
+without a controller-manager.
 """
 
 from __future__ import annotations
@@ -102,13 +103,22 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.fixture(scope="module")
+def module_namespace() -> Iterator[str]:
+    """The namespace of this module's run, deleted at the end."""
+    name = f"admission-e2e-register-{uuid.uuid4().hex[:8]}"
+    ensure_namespace(name, "")
+    yield name
+    core().delete_namespace(name)
+
+
 @pytest.fixture
-def namespace(run_id: str) -> Iterator[str]:
-    """A namespace the run's webhooks select (its label names this run), with a NetworkPolicy for every Pod
-    (require-network-policy is then met) ; emptied again afterwards."""
+def namespace(run_id: str, module_namespace: str) -> Iterator[str]:
+    """A namespace the test's webhooks select (its label names the test), with a NetworkPolicy for every Pod
+    (require-network-policy is then met); emptied again afterwards."""
     from kubernetes import client
 
-    name = "admission-e2e-register"
+    name = module_namespace
     ensure_namespace(name, run_id)
     net = client.NetworkingV1Api(api())
     policy = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "all"},
@@ -267,6 +277,35 @@ def test_serve_register_follows_a_policy_reload_and_delete_removes_it(home: Path
     assert configuration("validating", name) is None and configuration("mutating", name) is None
 
 
+def test_serve_register_follows_a_new_ca_bundle_without_a_policy_reload(home: Path, run_id: str) -> None:
+    """A CA renewed behind the server's back (a Secret updated by another tool; here the files rotated with no
+    cluster access) reaches caBundle from serve --register itself, with the policies unchanged."""
+    import base64
+
+    from admission import certs
+
+    name = f"admission-e2e-ca-{run_id}"
+    port = free_port()
+    try:
+        with serve(home, "--kubeconfig", KUBECONFIG, "--register", "--register-url", f"https://127.0.0.1:{port}",
+                   "--webhook-name", name, "--namespace-label", f"{LABEL}={run_id}", "--log-level", "warning",
+                   port=port):
+            def ca_bundle() -> bytes:
+                found = configuration("validating", name) or {}
+                hooks = found.get("webhooks") or []
+                return base64.b64decode(hooks[0]["clientConfig"]["caBundle"]) if hooks else b""
+
+            before = (home / "certs" / "ca.pem").read_bytes()
+            assert wait_for(lambda: ca_bundle() == before)
+            certs.rotate(home / "certs", ca=True)  # no before_serving hook: nothing told the cluster
+            after = (home / "certs" / "ca.pem").read_bytes()
+            assert after != before
+            assert wait_for(lambda: ca_bundle() == after, timeout=30), "caBundle did not follow the new CA"
+    finally:
+        CliRunner().invoke(main, ["register", "--kubeconfig", KUBECONFIG, "--delete", "--name", name])
+    assert configuration("validating", name) is None
+
+
 def test_the_api_server_accepts_the_built_in_and_gatekeeper_registrations(tmp_path: Path, home: Path) -> None:
     """Server-side dry-run applies: the API server validates every field (names, rules, CEL) and stores nothing."""
     from admission.engines import PolicyInfo, Skips, Target
@@ -290,8 +329,9 @@ def test_the_api_server_accepts_the_built_in_and_gatekeeper_registrations(tmp_pa
     assert configuration("validating", reg.name) is None  # dry run: nothing stored
 
 
-def validate_calls(port: int, home: Path) -> float:
-    """How many reviews the server has answered on /validate (its /metrics)."""
+def validate_calls(port: int, home: Path, counter: str = "^admission_(?:dry_run_)?reviews_total") -> float:
+    """How many reviews the server has answered on /validate (its /metrics): dry-run decisions are counted in
+    admission_dry_run_reviews_total, the others in admission_reviews_total; both by default."""
     import http.client
     import re
 
@@ -301,7 +341,7 @@ def validate_calls(port: int, home: Path) -> float:
     conn.request("GET", "/metrics")
     text = conn.getresponse().read().decode()
     conn.close()
-    return sum(float(m.group(1)) for m in re.finditer(r'^admission_reviews_total\{[^}]*endpoint="validate"[^}]*\} (\S+)',
+    return sum(float(m.group(1)) for m in re.finditer(counter + r'\{[^}]*endpoint="validate"[^}]*\} (\S+)',
                                                       text, re.M))
 
 
@@ -363,6 +403,8 @@ def test_match_conditions_spare_the_server_the_excluded_users(home: Path, run_id
             assert "an owner label" in configmap("alice")
             assert wait_for(lambda: validate_calls(port, home) == before + 1, timeout=5)
             before += 1
+            # these were all dry-run requests: none of them counts as a decision that changed the cluster
+            assert validate_calls(port, home, "^admission_reviews_total") == 0
             assert configmap("ci-bot") == "" and configmap("bob", "ops:oncall") == ""
             time.sleep(1.5)  # the server flushes its counters every second
             assert validate_calls(port, home) == before  # neither reached the server

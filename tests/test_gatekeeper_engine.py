@@ -11,7 +11,7 @@ import pytest
 
 from admission.engine import Engine
 from admission.engines import Context, PolicyError
-from admission.engines.rego import RegoEvaluator
+from admission.engines.rego import RegoEvaluator, gatekeeper
 from admission.engines.rego.backend import Program
 from admission.engines.rego.match import constraint_matches, glob_match
 from admission.manifests import Document
@@ -58,8 +58,13 @@ def constraint(name: str, kind: str = "K8sRequiredLabels", match: dict[str, Any]
 
 
 def results(ev: RegoEvaluator, obj: dict[str, Any], ctx: Context | None = None, **kw: Any) -> list[tuple[str, Status, Action, str]]:
+    """The results that are not passes (passes: passed())."""
     out = ev.validate(Request.for_object(obj, **kw), ctx or Context())
-    return sorted((r.policy, r.status, r.action, r.message) for r in out)
+    return sorted((r.policy, r.status, r.action, r.message) for r in out if r.status != Status.PASS)
+
+
+def passed(ev: RegoEvaluator, obj: dict[str, Any], **kw: Any) -> list[str]:
+    return sorted(r.policy for r in ev.validate(Request.for_object(obj, **kw), Context()) if r.status == Status.PASS)
 
 
 def test_parameters_actions_and_messages() -> None:
@@ -238,12 +243,11 @@ def test_libs_and_parameters_per_constraint() -> None:
 
 
 def test_one_query_per_request_for_many_constraints(monkeypatch: pytest.MonkeyPatch) -> None:
-    # the regopy path batches every matched constraint into one query (the compiled path makes none)
-    from admission.engines.rego import gatekeeper
-
+    """On the regopy path, twenty constraints of one template are one regopy query per request."""
     monkeypatch.setattr(gatekeeper, "USE_COMPILED", False)
     docs = [template()] + [constraint(f"c{i}", parameters={"labels": [f"l{i}"]}) for i in range(20)]
     ev = RegoEvaluator.from_sources(docs, [])
+    assert {p.engine for p in ev.policies()} == {"regopy (the compiled evaluator is switched off)"}
     calls: list[str] = []
     original = Program.evaluate
 
@@ -394,3 +398,19 @@ def test_constraints_are_matched_through_a_per_kind_index() -> None:
     obj = pod()
     obj["metadata"]["labels"] = {"app": "web"}
     assert [r[0] for r in results(ev, obj)] == ["everything", "pods"]
+
+
+def test_a_matched_constraint_without_violations_passes() -> None:
+    """Reports and tests need the passes: a constraint that matched and found nothing is a pass, one that did
+    not match gives no result, one with a violation only its failure."""
+    ing = {"kinds": [{"apiGroups": ["networking.k8s.io"], "kinds": ["Ingress"]}]}
+    ev = RegoEvaluator.from_sources(
+        [template(), constraint("team", parameters={"labels": ["team"]}),
+         constraint("app", parameters={"labels": ["app"]}),
+         constraint("ingress", match=ing, parameters={"labels": ["team"]})],
+        [],
+    )
+    obj = pod()
+    obj["metadata"]["labels"] = {"app": "web"}
+    assert passed(ev, obj) == ["app"]
+    assert [r[0] for r in results(ev, obj)] == ["team"]

@@ -104,3 +104,12 @@ def test_a_generate_name_that_is_not_text_is_logged_as_text(captured: io.StringI
     obj["metadata"] = {"generateName": ["web-"] * 1000}
     logs.log_decision("validate", Request.for_object(obj), decide([]), 1.0)
     assert json.loads(captured.getvalue())["name"].endswith(logs.TRUNCATED)
+
+
+def test_decision_line_says_whether_the_request_was_a_dry_run(captured: io.StringIO) -> None:
+    denied = decide([RuleResult("no-latest", "check", Status.FAIL, "bad tag")])
+    logs.log_decision("validate", Request.for_object(pod(), dry_run=True), denied, 1.0)
+    logs.log_decision("validate", Request.for_object(pod()), denied, 1.0)
+    first, second = (json.loads(line) for line in captured.getvalue().splitlines())
+    assert first["dryRun"] is True and first["decision"] == "denied"
+    assert second["dryRun"] is False

@@ -90,3 +90,14 @@ def test_multiprocess_mode_adds_up_every_worker(tmp_path: Path) -> None:
     assert 'admission_requests_total{code="200",endpoint="validate"} 2.0' in out
     assert 'admission_rule_results_total{policy="p",result="pass",rule="r"} 2.0' in out
     assert 'admission_request_duration_seconds_count{endpoint="validate"} 2.0' in out
+
+
+def test_dry_run_decisions_are_counted_apart() -> None:
+    before_real = sample("admission_reviews_total", endpoint="validate", decision="denied")
+    before_dry = sample("admission_dry_run_reviews_total", endpoint="validate", decision="denied")
+    failing = [RuleResult("dry-pol", "r", Status.FAIL, "no", Action.ENFORCE)]
+    metrics.record_decision("validate", False, failing, dry_run=True)
+    metrics.record_decision("validate", False, failing, dry_run=True)
+    metrics.record_decision("validate", False, failing)
+    assert sample("admission_dry_run_reviews_total", endpoint="validate", decision="denied") == before_dry + 2
+    assert sample("admission_reviews_total", endpoint="validate", decision="denied") == before_real + 1

@@ -228,7 +228,7 @@ def test_patched_resource_is_compared(scripted, tmp_path):
     ("results", "message"),
     [
         ("[]", "`results` must be a non-empty list"),
-        ("[{policy: p, kind: Pod, resources: [a], result: pass}]", "results[0].rule is required"),
+        ("[{policy: p, rule: 3, kind: Pod, resources: [a], result: pass}]", "results[0].rule: must be a string"),
         ("[{policy: p, rule: r, kind: Pod, result: pass}]", "results[0].resources must list resource names"),
         ("[{policy: p, rule: r, kind: Pod, resources: [a], result: maybe}]", "results[0].result must be one of"),
     ],

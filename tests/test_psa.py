@@ -147,3 +147,51 @@ def test_invalid_namespace_label_is_reported_and_enforce_fails_closed():
     d = decide(results(PodSecurityAdmission(), host_pod(), ns))
     assert not d.allowed and "restricted" in d.message
     assert any("invalid value 'strict'" in w for w in d.warnings)
+
+
+# --- a namespace the cache does not hold (yet) ---------------------------------------------------------------
+
+
+class Fetcher:
+    def __init__(self, *namespaces: dict, error: str = "") -> None:
+        self.namespaces = {n["metadata"]["name"]: n for n in namespaces}
+        self.error = error
+        self.calls: list[str] = []
+
+    def __call__(self, name: str) -> dict | None:
+        from admission.state import StateUnavailable
+
+        self.calls.append(name)
+        if self.error:
+            raise StateUnavailable(self.error)
+        return self.namespaces.get(name)
+
+
+def test_a_namespace_missing_from_the_cache_is_fetched_not_skipped():
+    fetch = Fetcher(ENFORCE)
+    state = ClusterState([namespace("other")], fetch_namespace=fetch)  # the watch has not seen `team` yet
+    psa = PodSecurityAdmission()
+    first = decide(psa.validate(Request.for_object(host_pod()), Context(state=state)))
+    assert not first.allowed and "host namespaces" in first.message
+    assert decide(psa.validate(Request.for_object(host_pod()), Context(state=state))).allowed is False
+    assert fetch.calls == ["team"]  # fetched once, then held
+
+
+def test_a_cache_not_synced_yet_fetches_too():
+    fetch = Fetcher(ENFORCE)
+    state = ClusterState(available=False, reason="not synced yet", fetch_namespace=fetch)
+    assert not decide(PodSecurityAdmission().validate(Request.for_object(host_pod()), Context(state=state))).allowed
+
+
+def test_a_namespace_that_does_not_exist_has_no_labels():
+    state = ClusterState(fetch_namespace=Fetcher())
+    assert PodSecurityAdmission().validate(Request.for_object(host_pod()), Context(state=state)) == []
+
+
+def test_a_namespace_that_cannot_be_read_fails_closed():
+    state = ClusterState(fetch_namespace=Fetcher(error="cannot read namespace team: 503 Service Unavailable"))
+    rs = PodSecurityAdmission().validate(Request.for_object(host_pod()), Context(state=state))
+    assert [(r.rule, r.status) for r in rs] == [("labels", Status.ERROR)]
+    d = decide(rs)
+    assert not d.allowed
+    assert "cannot read the Pod Security labels of namespace team" in d.message and "503" in d.message

@@ -49,6 +49,10 @@ def _canon(v: Any) -> str:
     return json.dumps(norm(v), sort_keys=True)
 
 
+class RegopyError(RuntimeError):
+    """regopy failed to evaluate a valid module (its defect)."""
+
+
 def regopy_query(sources: list[str], query: str, input: Any, data: dict[str, Any]) -> Any:
     """The query's value by regopy (JSON), None when undefined; raises on an error."""
     it = regopy.Interpreter()
@@ -63,6 +67,8 @@ def regopy_query(sources: list[str], query: str, input: Any, data: dict[str, Any
     text = str(out)
     if text == "undefined":
         return None
+    if text == "<error>":  # regopy logs the reason and answers no JSON
+        raise RegopyError(f"regopy answers <error> for {query}")
     parsed = json.loads(text)
     if "bindings" not in parsed:
         raise RuntimeError(f"regopy: {text[:300]}")
@@ -243,7 +249,12 @@ def test_generated_modules_compiled_equal_regopy(source: str, input: dict[str, A
             ours = f"error: {exc.code}"
         if ours is UNDEFINED:
             ours = None
-        theirs = regopy_query([source], query, input, {})
+        try:
+            theirs = regopy_query([source], query, input, {})
+        except RegopyError:
+            # an object comprehension that yields one key twice (with the same value): a regopy defect (test below)
+            assume("|" not in source or isinstance(ours, str))  # that case is left out; any other is a failure
+            raise
         if isinstance(theirs, list) and isinstance(ours, list):
             assert sorted(map(_canon, ours)) == sorted(map(_canon, theirs)), (source, input, rule)
         else:
@@ -282,11 +293,35 @@ def test_strategy_modules_compiled_equal_regopy(data: Any) -> None:
             ours = f"error: {exc.code}"
         if ours is UNDEFINED:
             ours = None
-        theirs = regopy_query([source], query, input, {})
+        try:
+            theirs = regopy_query([source], query, input, {})
+        except RegopyError:
+            # an object comprehension that yields one key twice (with the same value): a regopy defect (test below)
+            assume("|" not in source or isinstance(ours, str))  # that case is left out; any other is a failure
+            raise
         if isinstance(theirs, list) and isinstance(ours, list):
             assert sorted(map(_canon, ours)) == sorted(map(_canon, theirs)), (source, input, rule)
         else:
             assert _canon(ours) == _canon(theirs), (source, input, rule)
+
+
+def test_regopy_defect_an_object_comprehension_yielding_a_key_twice() -> None:
+    """`{k: v1 | some k, _ in input.labels; some _ in input.names}`, v1 bound outside the comprehension, yields
+    ("a", "a") twice when names has two elements: in OPA the same key with the same value is one entry;
+    regopy holds the first value as an error term ("Not a term"), finds it unequal to the second and fails the
+    whole query ("key already exists but values do not match"). With the value bound inside the comprehension
+    it answers right. On the regopy path that is a rule error (it follows the failure policy, never an allow).
+    If regopy is fixed, this test says so."""
+    src = ("package d\nimport rego.v1\nr := o if {\n  some v1, _ in input.labels\n"
+           "  o := {k: v1 | some k, _ in input.labels; some _ in input.names}\n}\n")
+    given = {"names": ["a", "a"], "labels": {"a": "a"}}
+    from admission.engines.rego.parser import parse_module
+
+    assert compile_modules([parse_module(src)]).query("data.d.r", given) == {"a": "a"}
+    with pytest.raises(RegopyError):
+        regopy_query([src], "data.d.r", given, {})
+    inner = src.replace("  some v1, _ in input.labels\n", "").replace("k: v1 |", "k: v |").replace("some k, _", "some k, v")
+    assert regopy_query([inner], "data.d.r", given, {}) == {"a": "a"}
 
 
 def test_regopy_defect_max_of_the_empty_array_in_a_body() -> None:

@@ -112,3 +112,49 @@ def test_the_webhooks_command_prints_the_derived_rules(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {name: b}\nspec: {rules: []}\n")
     assert CliRunner().invoke(main, ["webhooks", "--policies", str(broken)]).exit_code == 2
+
+
+CEL_POLICIES = """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: deployments}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}
+  validations:
+  - expression: object.spec.replicas <= 5
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: deployments}
+spec: {policyName: deployments, validationActions: [Deny]}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicy
+metadata: {name: label-configmaps}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [configmaps]}
+  reinvocationPolicy: Never
+  mutations:
+  - patchType: ApplyConfiguration
+    applyConfiguration:
+      expression: 'Object{metadata: Object.metadata{labels: {"seen": "yes"}}}'
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicyBinding
+metadata: {name: label-configmaps}
+spec: {policyName: label-configmaps}
+"""
+
+
+def test_cel_admission_policies_register_the_resources_they_match(tmp_path: Path) -> None:
+    (tmp_path / "cel.yaml").write_text(CEL_POLICIES)
+    infos = load([tmp_path / "cel.yaml"]).policies()
+    validate = {(r["apiGroups"][0], res, tuple(r["operations"])) for r in rules(infos, "validate") for res in r["resources"]}
+    mutate = {(r["apiGroups"][0], res, tuple(r["operations"])) for r in rules(infos, "mutate") for res in r["resources"]}
+    assert ("apps", "deployments", ("CREATE",)) in validate
+    assert ("", "configmaps", ("CREATE", "UPDATE")) in mutate
+    assert not any(res == "configmaps" for _, res, _ in validate)

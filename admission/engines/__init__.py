@@ -85,6 +85,9 @@ class PolicyInfo:
     # (rule name as its results carry it, what the rule checks): one entry per rule reports can name
     rule_docs: tuple[tuple[str, str], ...] = ()
     targets: tuple[Target, ...] = ()
+    # how policy reports classify its results (Kyverno's policies.kyverno.io/category and /severity); "" unknown
+    category: str = ""
+    severity: str = ""
     # how the webhook that sends this policy its requests is registered (admission.webhooks)
     failure_policy: str = "Fail"  # when the server cannot answer: Fail (deny) or Ignore (admit)
     timeout_seconds: int | None = None  # the API server's wait for an answer (None: the registration's default)

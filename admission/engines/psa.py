@@ -158,8 +158,11 @@ class PodSecurityAdmission:
             return []
         try:
             labels = ctx.state.namespace_labels(request.namespace)
-        except StateUnavailable:
-            labels = None
+        except StateUnavailable as exc:
+            # The namespace's labels exist but cannot be read: fail closed, as the built-in admission does.
+            return [RuleResult(POLICY, "labels", Status.ERROR,
+                               f"cannot read the Pod Security labels of namespace {request.namespace}: {exc}",
+                               failure_policy=FailurePolicy.FAIL)]
         if not labels:
             return []
         ns_policy = policy_from_labels(labels)

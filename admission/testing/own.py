@@ -91,9 +91,12 @@ def parse_expectations(doc: dict[str, Any]) -> list[Expectation]:
         where = f"results[{i}]"
         if not isinstance(entry, dict):
             raise TestFormatError(f"{where} must be a mapping")
-        for key in ("policy", "rule", "kind"):
+        for key in ("policy", "kind"):
             if not isinstance(entry.get(key), str) or not entry[key]:
                 raise TestFormatError(f"{where}.{key} is required")
+        # no rule: the policy as a whole (Gatekeeper constraints and admission policies name no rules)
+        if not isinstance(entry.get("rule", ""), str):
+            raise TestFormatError(f"{where}.rule must be a string")
         resources = entry.get("resources")
         if isinstance(resources, str):
             resources = [resources]
@@ -104,7 +107,7 @@ def parse_expectations(doc: dict[str, Any]) -> list[Expectation]:
         if result not in RESULTS:
             raise TestFormatError(f"{where}.result must be one of {', '.join(RESULTS)}, got {entry.get('result')!r}")
         out.append(Expectation(
-            entry["policy"], entry["rule"], entry["kind"], tuple(str(r) for r in resources), result, str(patched),
+            entry["policy"], entry.get("rule", ""), entry["kind"], tuple(str(r) for r in resources), result, str(patched),
         ))
     return out
 
@@ -117,7 +120,15 @@ def rule_names(rule: str) -> list[str]:
 
 
 def observed(results: list[RuleResult], policy: str, rule: str) -> RuleResult | None:
-    """The result for policy/rule: the first that applied among its names, else a skip, else None."""
+    """The result for policy/rule: the first that applied among its names, else a skip, else None. Without a
+    rule, the policy's own: its worst result that applied (error, fail, warn, pass), else a skip, else None."""
+    if not rule:
+        mine = [r for r in results if r.policy == policy]
+        for status in (Status.ERROR, Status.FAIL, Status.WARN, Status.PASS):
+            for r in mine:
+                if r.status == status:
+                    return r
+        return mine[0] if mine else None
     names = rule_names(rule)
     candidates = [r for n in names for r in results if r.policy == policy and r.rule == n]
     for r in candidates:
@@ -188,12 +199,12 @@ def run_policy_test(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
     out: list[CaseResult] = []
     for exp in expectations:
         for ref in exp.resources:
-            name = f"{exp.policy}/{exp.rule} {exp.kind}/{ref}"
+            name = f"{exp.policy}{'/' + exp.rule if exp.rule else ''} {exp.kind}/{ref}"
             info = infos.get(exp.policy)
             if info is None:
                 out.append(CaseResult(file, name, False, f"policy {exp.policy!r} is not among the policies loaded"))
                 continue
-            if info.rules and not known_rule(info.rules, exp.rule):
+            if exp.rule and info.rules and not known_rule(info.rules, exp.rule):
                 out.append(CaseResult(file, name, False, f"policy {exp.policy!r} has no rule {exp.rule!r}"))
                 continue
             found = [s for s in subjects if s.kind == exp.kind and s.named(ref)]

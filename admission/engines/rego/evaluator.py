@@ -46,9 +46,7 @@ class RegoEvaluator:
                 except StateUnavailable:
                     return None
 
-            violations, errors = self.constraints.evaluate(request, objects, namespace_labels)
-            results.extend(results_for(violations))
-            results.extend(errors)
+            results.extend(results_for(*self.constraints.evaluate(request, objects, namespace_labels)))
         results.extend(self.modules.validate(request))
         return results
 

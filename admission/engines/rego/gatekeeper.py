@@ -523,8 +523,8 @@ class ConstraintSet:
         request: Request,
         state_objects: list[Object] | Callable[[], list[Object] | None] | None,
         namespace_labels: Callable[[str], dict[str, Any] | None],
-    ) -> tuple[list[Violation], list[RuleResult]]:
-        """Violations of the constraints matching the request, and error results for those that failed.
+    ) -> tuple[list[Constraint], list[Violation], list[RuleResult]]:
+        """The constraints matching the request, their violations, and error results for those that failed.
 
         state_objects (or a function giving them, called only when a matched template reads
         `data.inventory`) is the cluster state; None when there is none."""
@@ -533,26 +533,27 @@ class ConstraintSet:
             c for c in self.candidates(kind.group, kind.kind) if constraint_matches(c.match, request, namespace_labels)[0]
         ]
         if not matched or self.program is None:
-            return [], []
+            return matched, [], []
+        everyone = matched
         errors: list[RuleResult] = []
         violations: list[Violation] = []
         if self.fast:
             matched, violations, errors = self._evaluate_compiled(request, matched, state_objects)
             if not matched:
-                return violations, errors
+                return everyone, violations, errors
         review = prune(trim_review(_review(request), self.reads_managed_fields), self.review_paths)
         doc: dict[str, Any] = {"review": review, "matched__": _keys(matched)}
         if any(c.uses_inventory for c in matched):
             if callable(state_objects):
                 state_objects = state_objects()
             if state_objects is None:
-                return violations, errors + [
+                return everyone, violations, errors + [
                     _error(c, "cluster state is not available for data.inventory") for c in matched if c.uses_inventory
                 ]
             doc["inventory__"] = self._inventory(state_objects)
         try:
             out = self.program.evaluate(doc)  # the input, built once for all matched constraints
-            return violations + self._violations(matched, out), errors
+            return everyone, violations + self._violations(matched, out), errors
         except BackendError:
             pass
         for c in matched:  # attribute the failure: one query per constraint
@@ -561,7 +562,7 @@ class ConstraintSet:
                 violations.extend(self._violations([c], self.program.evaluate(doc)))
             except BackendError as exc:
                 errors.append(_error(c, str(exc)))
-        return violations, errors
+        return everyone, violations, errors
 
     def _evaluate_compiled(
         self, request: Request, matched: list[Constraint],
@@ -690,5 +691,10 @@ def _review(request: Request) -> dict[str, Any]:
     return review
 
 
-def results_for(violations: list[Violation]) -> list[RuleResult]:
-    return [RuleResult(v.constraint.name, "", Status.FAIL, v.message, v.constraint.action) for v in violations]
+def results_for(matched: list[Constraint], violations: list[Violation], errors: list[RuleResult]) -> list[RuleResult]:
+    """A failure per violation, the errors, and a pass for each matched constraint with neither."""
+    out = [RuleResult(v.constraint.name, "", Status.FAIL, v.message, v.constraint.action) for v in violations]
+    out.extend(errors)
+    answered = {v.constraint.name for v in violations} | {e.policy for e in errors}
+    out.extend(RuleResult(c.name, "", Status.PASS, "", c.action) for c in matched if c.name not in answered)
+    return out

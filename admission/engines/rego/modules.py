@@ -333,6 +333,9 @@ class ModuleSet:
                 results.append(RuleResult(m.name, "", Status.FAIL, msg, Action.ENFORCE, m.failure_policy))
             for msg in _messages(out.get("warn", {}).get(m.key)):
                 results.append(RuleResult(m.name, "", Status.WARN, msg, Action.WARN, m.failure_policy))
+        answered = {r.policy for r in results}
+        results.extend(RuleResult(m.name, "", Status.PASS, "", Action.ENFORCE, m.failure_policy)
+                       for m in mods if m.name not in answered)
         return results
 
     def mutate(self, request: Request, obj: Object) -> tuple[Object, list[RuleResult]]:

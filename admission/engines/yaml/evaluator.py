@@ -186,6 +186,8 @@ class KyvernoEvaluator:
                 or p.annotations.get("policies.kyverno.io/title") or "",
                 rule_docs=tuple((r.name, _rule_doc(p, r)) for r in p.all_rules),
                 targets=tuple(t for r in p.all_rules for t in rule_targets(r)),
+                category=str(p.annotations.get("policies.kyverno.io/category") or ""),
+                severity=str(p.annotations.get("policies.kyverno.io/severity") or ""),
                 failure_policy=p.failure_policy.value,
                 timeout_seconds=_timeout(p),
                 skips=policy_skips(p),
