@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -31,6 +31,9 @@ from prometheus_client import (
 )
 
 from admission.results import RuleResult
+
+if TYPE_CHECKING:
+    from admission.engines import PolicyInfo
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -61,6 +64,12 @@ LATENCY = Histogram(
 )
 DEADLINES = Counter("admission_deadline_exceeded", "Requests whose evaluation passed the deadline", ["endpoint"])
 RELOADS = Counter("admission_policy_reloads", "Policy reloads, by result (ok or error)", ["result"])
+# 1 for each policy of the set in use; the engine label says which evaluator runs it: for Rego "compiled" or
+# "regopy" (`admission test -v` prints why a policy is not compiled), else its dialect
+POLICY_ENGINE = Gauge(
+    "admission_policy_engine", "Policies in use, by policy, dialect and the evaluator that runs it",
+    ["policy", "dialect", "engine"], multiprocess_mode="livemax",
+)
 BREAK_GLASS_ACTIVE = Gauge(
     "admission_break_glass_active", "1 while the break-glass switch is on (denials answered as warnings)",
     multiprocess_mode="livemax",
@@ -87,6 +96,26 @@ def _child(metric: Counter | Histogram, *labels: str) -> Any:
 def record_request(endpoint: str, code: int, seconds: float) -> None:
     _child(REQUESTS, endpoint, str(code)).inc()
     _child(LATENCY, endpoint).observe(seconds)
+
+
+_engines: set[tuple[str, str, str]] = set()  # the label sets POLICY_ENGINE holds at 1
+
+
+def engine_label(policy: PolicyInfo) -> str:
+    """The evaluator a policy runs on, as a label value: "compiled" or "regopy" for Rego (the reason a
+    template is not compiled stays out of the label), else the dialect."""
+    return policy.engine.split(" ", 1)[0] if policy.engine else policy.dialect
+
+
+def record_policies(policies: Iterable[PolicyInfo]) -> None:
+    """The policy set in use (after each load): its policies at 1, those no longer loaded at 0."""
+    global _engines
+    now = {(p.name, p.dialect, engine_label(p)) for p in policies}
+    for gone in _engines - now:
+        POLICY_ENGINE.labels(*gone).set(0)
+    for labels in now:
+        POLICY_ENGINE.labels(*labels).set(1)
+    _engines = now
 
 
 def record_break_glass(endpoint: str) -> None:

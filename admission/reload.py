@@ -36,6 +36,8 @@ class Policies:
         self.error: str = ""
         self.loaded_at: float = time.time() if engine is not None else 0.0
         self.generation = 1 if engine is not None else 0
+        if engine is not None:
+            metrics.record_policies(engine.policies())
         # called with each newly loaded set's PolicyInfo (serve --register: admission.register.Registrar)
         self.on_load: list[Callable[[list[PolicyInfo]], object]] = []
 
@@ -57,6 +59,7 @@ class Policies:
         self.loaded_at = time.time()
         self.generation += 1
         metrics.RELOADS.labels("ok").inc()
+        metrics.record_policies(engine.policies())
         log.info("policies loaded", extra={"fields": {
             "policies": len(engine.policies()), "generation": self.generation,
             "paths": [str(p) for p in self.paths],

@@ -303,10 +303,17 @@ def test_evaluation_errors_print_nothing_on_standard_output(capfd: pytest.Captur
     assert capfd.readouterr().out == ""
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "regopy"])
 @pytest.mark.parametrize("name", ['a"b', '"', 'C:\\dir "x"', "line\nnext", "café"])
-def test_quote_from_the_input_in_a_sprintf_message_comes_back(tmp_path: Path, name: str) -> None:
+def test_quote_from_the_input_in_a_sprintf_message_comes_back(
+    tmp_path: Path, name: str, compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A `"` (or backslash, newline) from the input that reaches a message through sprintf, `%v` and `%q`:
-    the denial comes back with the message, not as an unreadable engine output."""
+    the denial comes back with the message, not as an unreadable engine output. The compiled path quotes as
+    OPA (Go's %q); on regopy, whose sprintf prints `%q` literally, the `quote_verbs` pass writes `"%v"`."""
+    from admission.engines.rego import modules
+
+    monkeypatch.setattr(modules, "USE_COMPILED", compiled)
     src = (
         "package q\n\ndeny[msg] {\n  c := input.request.object.spec.containers[_]\n"
         '  msg := sprintf("image %v of %q is not allowed", [c.image, c.name])\n}\n'
@@ -316,7 +323,8 @@ def test_quote_from_the_input_in_a_sprintf_message_comes_back(tmp_path: Path, na
     obj["spec"]["containers"][0].update(name=name, image=f'img"{name}')
     [r] = ev.validate(Request.for_object(obj), Context())
     assert r.status == Status.FAIL
-    assert r.message == f'image img"{name} of "{name}" is not allowed'
+    quoted = json.dumps(name, ensure_ascii=False) if compiled else f'"{name}"'
+    assert r.message == f'image img"{name} of {quoted} is not allowed'
 
 
 def test_lint_json_report_stays_parseable_when_rego_fails(tmp_path: Path) -> None:

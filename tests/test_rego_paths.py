@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from admission.engines import Context
-from admission.engines.rego import RegoEvaluator, gatekeeper
+from admission.engines.rego import RegoEvaluator, gatekeeper, modules
 from admission.engines.rego.parser import parse_module
 from admission.engines.rego.paths import Paths, prune
 from admission.engines.rego.paths import input_paths as ast_input_paths
@@ -29,6 +29,7 @@ def input_paths(sources: list[str], root: tuple[str, ...]) -> Paths | None:
 def on_regopy(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pruning shapes the input converted for regopy; the compiled path reads the review as it is."""
     monkeypatch.setattr(gatekeeper, "USE_COMPILED", False)
+    monkeypatch.setattr(modules, "USE_COMPILED", False)
 
 
 def test_a_path_read_whole_ends_where_the_reference_does() -> None:

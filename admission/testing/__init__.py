@@ -7,11 +7,12 @@ finds files, dispatches, and reports. It closes with exactly `N passed, N failed
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from admission.engines import PolicyInfo
 from admission.manifests import ManifestError, find_files, load_file
 
 
@@ -21,9 +22,16 @@ class CaseResult:
     name: str  # what was checked, e.g. "policy/rule Pod/ns/name"
     passed: bool
     detail: str = ""  # why it failed (expected vs got)
+    engines: tuple[str, ...] = ()  # which evaluator ran the policies, where a dialect has several (`engine_notes`)
 
 
 Runner = Callable[[Path, dict[str, Any]], list[CaseResult]]
+
+
+def engine_notes(policies: Iterable[PolicyInfo]) -> tuple[str, ...]:
+    """For `admission test -v`: each policy whose dialect has several evaluators (Rego: compiled or regopy,
+    with the reason the compiler declined), as "<policy>: <evaluator>"."""
+    return tuple(sorted({f"{p.rule_docs[0][1] if p.rule_docs else p.name}: {p.engine}" for p in policies if p.engine}))
 
 
 def runner_for(doc: Any) -> Runner | None:
@@ -94,7 +102,13 @@ def run(paths: list[str], out: TextIO, *, verbose: bool = False) -> int:
     if not results:  # nothing was tested: never report that as a success
         out.write(f"error: no policy tests (PolicyTest, kyverno-test.yaml, Gatekeeper Suite) in: {', '.join(paths)}\n")
         return 2
+    noted: set[tuple[str, str]] = set()
     for r in results:
+        if verbose:
+            for note in r.engines:
+                if (r.file, note) not in noted:
+                    noted.add((r.file, note))
+                    out.write(f"engine {r.file}: {note}\n")
         if not r.passed:
             out.write(f"FAIL {r.file}: {r.name}: {r.detail}\n")
         elif verbose:
@@ -105,4 +119,4 @@ def run(paths: list[str], out: TextIO, *, verbose: bool = False) -> int:
     return 1 if failed else 0
 
 
-__all__ = ["CaseResult", "find_files", "find_tests", "run", "run_paths", "runner_for"]
+__all__ = ["CaseResult", "engine_notes", "find_files", "find_tests", "run", "run_paths", "runner_for"]

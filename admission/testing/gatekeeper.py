@@ -8,6 +8,7 @@ count (YAML 1.1 reads yes/no as booleans), with an optional `message` regex a vi
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from admission.manifests import Document, ManifestError, load_file
 from admission.results import RuleResult, Status
 from admission.review import Kind, Request
 from admission.state import ClusterState
-from admission.testing import CaseResult
+from admission.testing import CaseResult, engine_notes
 from admission.types import Object
 
 
@@ -36,8 +37,9 @@ def run_suite(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
             for case in cases:
                 results.append(CaseResult(str(path), f"{tname}/{case.get('name')}", False, f"cannot load: {exc}"))
             continue
+        notes = engine_notes(engine.policies())  # compiled or regopy, per template (admission test -v)
         for case in cases:
-            results.append(_run_case(path, base, tname, case, engine))
+            results.append(replace(_run_case(path, base, tname, case, engine), engines=notes))
     return results
 
 

@@ -19,7 +19,7 @@ apply counts as `skip`; `warn` means a warning status or a failure that only war
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from admission.patch import diff
 from admission.results import Action, RuleResult, Status
 from admission.review import Request
 from admission.state import ClusterState
-from admission.testing import CaseResult
+from admission.testing import CaseResult, engine_notes
 from admission.types import Object
 
 RESULTS = ("pass", "fail", "skip", "warn", "error")
@@ -195,6 +195,7 @@ def run_policy_test(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
     except (PolicyError, ManifestError) as exc:
         return [CaseResult(file, "load", False, str(exc))]
     infos = {p.name: p for p in engine.policies()}
+    notes = engine_notes(infos.values())  # which evaluator runs each Rego policy (admission test -v)
     out: list[CaseResult] = []
     for exp in expectations:
         for ref in exp.resources:
@@ -213,7 +214,7 @@ def run_policy_test(path: Path, doc: dict[str, Any]) -> list[CaseResult]:
             for subject in found:
                 evaluate(engine, subject, ctx)
                 out.append(check(file, name, exp, subject, base))
-    return out
+    return [replace(r, engines=notes) for r in out]
 
 
 def check(file: str, name: str, exp: Expectation, subject: Subject, base: Path) -> CaseResult:

@@ -17,6 +17,11 @@ The stages, each a function over the whole module set, as in OPA's compiler:
    OPA reorders), references with unbound keys enumerate, `=` unifies against patterns.
 3. References into `data` are resolved at compile time against the rule tree: a rule's value, a package
    (materialised as an object when indexed by a computed key), or the base data given at evaluation.
+4. Each body's expressions, once compiled and ordered, are also written out as straight-line Python where
+   they can be (`_emit`, codegen.py): the closures stay for the rest, and a body is a chain of generated
+   functions and closures over the same frame (`ADMISSION_REGO_CODEGEN=0`: closures only).
+5. With `varying` (Gatekeeper: `input.parameters`), `_sharing` marks what reads the varying input; what does
+   not is evaluated once per `Shared` by the evaluations that pass the same one (`_split` for rule bodies).
 
 Semantics follow OPA: undefined is failure, a builtin's error makes its expression undefined (unless
 `strict`), conflicts are errors (`EvalError`).
@@ -24,16 +29,19 @@ Semantics follow OPA: undefined is failure, a builtin's error makes its expressi
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from admission.engines.rego import ast
+from admission.engines.rego import ast, codegen
+from admission.engines.rego import passes as ps
 from admission.engines.rego.builtins import BUILTINS, RELATIONS, BuiltinError
 from admission.engines.rego.values import UNDEFINED, EvalError, Set, check_key, equal, key, to_json
 
 Frame = list[Any]
+CODEGEN = os.environ.get("ADMISSION_REGO_CODEGEN", "1") != "0"  # bodies as generated Python (else closures)
 Ev = Callable[["Ctx", Frame], Any]  # a ground term's value (or UNDEFINED)
 Run = Callable[["Ctx", Frame], bool]  # a body step: True means stop (enough solutions)
 
@@ -63,9 +71,9 @@ _UNSET: Any = object()
 class Ctx:
     """One evaluation: input, base data, memoised rule values, the pinned clock; `with` makes a child."""
 
-    __slots__ = ("input", "data", "memo", "strict", "overrides", "parent", "_now", "fmemo")
+    __slots__ = ("input", "data", "memo", "strict", "overrides", "parent", "_now", "fmemo", "smemo", "sfmemo")
 
-    def __init__(self, input: Any, data: Any, nmemo: int, strict: bool = False) -> None:
+    def __init__(self, input: Any, data: Any, nmemo: int, strict: bool = False, shared: Shared | None = None) -> None:
         self.input = input
         self.data = data
         self.memo: list[Any] = [_UNSET] * nmemo
@@ -74,6 +82,14 @@ class Ctx:
         self.parent: Ctx | None = None
         self._now = 0
         self.fmemo: dict[Any, Any] = {}
+        # the values of what does not read the varying part of the input (see `Shared`): this evaluation's own
+        # memo unless evaluations share them
+        if shared is None:
+            self.smemo = self.memo
+            self.sfmemo = self.fmemo
+        else:
+            self.smemo = shared.memo
+            self.sfmemo = shared.fmemo
 
     def now_ns(self) -> int:
         root = self
@@ -84,10 +100,23 @@ class Ctx:
         return root._now
 
     def child(self) -> Ctx:
-        c = Ctx(self.input, self.data, len(self.memo), self.strict)
+        c = Ctx(self.input, self.data, len(self.memo), self.strict)  # nothing shared under `with`
         c.overrides = dict(self.overrides)
         c.parent = self
         return c
+
+
+class Shared:
+    """What evaluations of one compiled set share when they differ only in the varying part of the input
+    (`compile_modules(..., varying=("parameters",))`: Gatekeeper's constraints of one template on one review):
+    the values of the rules and functions that do not read it, and the solutions of a partial rule body's
+    leading expressions that do not. The caller promises equal data and input elsewhere."""
+
+    __slots__ = ("memo", "fmemo")
+
+    def __init__(self, nmemo: int) -> None:
+        self.memo: list[Any] = [_UNSET] * nmemo
+        self.fmemo: dict[Any, Any] = {}
 
 
 # ------------------------------------------------------------------------------------ value access
@@ -456,6 +485,7 @@ class Group:
         self.arity = -1
         self.overridable = False
         self.pure = False  # a function reading neither input nor data: its calls are memoised across evaluations
+        self.varies = True  # reads the varying part of the input (directly or through other rules): not shared
 
 
 def _not_compiled(ctx: Ctx) -> Any:
@@ -470,17 +500,22 @@ def _not_compiled_call(ctx: Ctx, args: list[Any]) -> Any:
 
 
 class Compiler:
-    def __init__(self, modules: list[ast.Module]) -> None:
+    def __init__(self, modules: list[ast.Module], varying: tuple[str, ...] | None = None) -> None:
         self.modules = modules
         self.root = rule_tree(modules)
         self.groups: list[Group] = []
         self.with_data_paths: set[tuple[str, ...]] = set()
         self._index(self.root)
+        self.nmemo = len(self.groups)  # memo slots: one per group, then those `new_slot` hands out
+        self.varying = varying  # the input path whose value differs between evaluations sharing a `Shared`
         self.module: ast.Module | None = None
         self.pkg: tuple[str, ...] = ()
         self.aliases: dict[str, ast.Ref] = {}
         self.rule_names: set[str] = set()
         self._in_with = False  # compiling an expression under `with`: no enumerated values reused
+        self.codegen = CODEGEN
+        # the enumerations `prepare` sets up, in order: (scope, prefix ref or None, its closure, slot, vslot)
+        self._enum_log: list[tuple[Scope, ast.Ref | None, Ev, int, int]] = []
 
     def _index(self, node: Node) -> None:
         if node.rules:
@@ -528,8 +563,13 @@ class Compiler:
             node = nxt
         return node
 
+    def new_slot(self) -> int:
+        self.nmemo += 1
+        return self.nmemo - 1
+
     def compile(self) -> Compiled:
         self._purity()
+        self._sharing()
         for g in self.groups:
             self.compile_group(g)
         return Compiled(self)
@@ -615,6 +655,139 @@ class Compiler:
         calls.add(group.index)
         return True
 
+    # -- sharing: what does not read the varying part of the input
+
+    def _sharing(self) -> None:
+        """Mark each group that reads `input.<varying>` (directly, through the whole input or a computed key,
+        under `with`, or through another group that does): the others are evaluated once per `Shared`. An
+        over-approximation: anything unclear counts as varying."""
+        if self.varying is None:
+            return
+        deps: dict[int, set[int]] = {}
+        direct: dict[int, bool] = {}
+        for g in self.groups:
+            calls: set[int] = set()
+            d = False
+            for info in g.node.rules:
+                self.enter(info.module)
+                d = self._vary_walk(info.rule, calls) or d
+            deps[g.index] = calls
+            direct[g.index] = d
+        varies = {i for i, d in direct.items() if d}
+        changed = True
+        while changed:
+            changed = False
+            for i, calls in deps.items():
+                if i not in varies and calls & varies:
+                    varies.add(i)
+                    changed = True
+        for g in self.groups:
+            g.varies = g.index in varies
+
+    def varies(self, t: Any) -> bool:
+        """Whether t (an expression, rule or term of the current module) reads the varying part of the input."""
+        if self.varying is None:
+            return True
+        calls: set[int] = set()
+        if self._vary_walk(t, calls):
+            return True
+        return any(self.groups[i].varies for i in calls)
+
+    def _vary_walk(self, t: Any, groups: set[int]) -> bool:
+        """True when t reads the varying input directly; the groups it reads are added to `groups`."""
+        if isinstance(t, ast.Var):
+            return self._vary_ref(ast.Ref(t, (), t.pos), groups)
+        if isinstance(t, ast.Ref):
+            found = False
+            for x in t.path:
+                found = self._vary_walk(x, groups) or found
+            if isinstance(t.head, ast.Var):
+                return self._vary_ref(t, groups) or found
+            return self._vary_walk(t.head, groups) or found
+        if isinstance(t, ast.Call):
+            found = False
+            group = self._function(t.op)
+            if group is not None:
+                groups.add(group.index)
+            elif _call_name(t).startswith("data.") or _call_name(t).split(".")[0] in self.aliases:
+                found = self._vary_ref(t.op, groups)
+            for a in t.args:
+                found = self._vary_walk(a, groups) or found
+            return found
+        if isinstance(t, ast.Expr):
+            if t.with_:
+                return True
+            return self._vary_walk(t.terms, groups)
+        parts: list[Any]
+        if isinstance(t, ast.Rule):
+            h = t.head
+            parts = [*(h.args or ()), h.key, h.value, *h.ref.path, *t.body, t.else_]
+        elif isinstance(t, ast.Array | ast.Set):
+            parts = list(t.items)
+        elif isinstance(t, ast.Object):
+            parts = [x for kv in t.items for x in kv]
+        elif isinstance(t, ast.ArrayCompr | ast.SetCompr):
+            parts = [t.term, *t.body]
+        elif isinstance(t, ast.ObjectCompr):
+            parts = [t.key, t.value, *t.body]
+        elif isinstance(t, ast.SomeDecl):
+            parts = list(t.symbols)
+        elif isinstance(t, ast.Every):
+            parts = [t.key, t.value, t.domain, *t.body]
+        else:
+            return False
+        found = False
+        for x in parts:
+            if x is not None:
+                found = self._vary_walk(x, groups) or found
+        return found
+
+    def _vary_ref(self, ref: ast.Ref, groups: set[int]) -> bool:
+        """A reference with a name at its head: into the input (varying when it may reach the varying path),
+        into data (the groups it may read), or a local variable."""
+        assert isinstance(ref.head, ast.Var) and self.varying is not None
+        name = ref.head.name
+        if name not in ("input", "data") and name not in self.aliases and name not in self.rule_names:
+            return False  # a local variable
+        ref = self._resolve(ref)
+        if not isinstance(ref.head, ast.Var):
+            return True
+        path = ref.path
+        if ref.head.name == "input":
+            for i, want in enumerate(self.varying):
+                if i >= len(path):
+                    return True  # the input or a part of it holding the varying path
+                key_s = _scalar_str(path[i])
+                if key_s is None:
+                    return not isinstance(path[i], ast.Scalar)  # a computed key may be the varying one
+                if key_s != want:
+                    return False
+            return True
+        if ref.head.name != "data":
+            return True
+        node = self.root
+        for step in path:
+            if node.group is not None:
+                break
+            s = _scalar_str(step)
+            if s is None:
+                if isinstance(step, ast.Scalar):
+                    return False
+                self._all_groups(node, groups)  # a computed key into a package: any rule below
+                return False
+            nxt = node.children.get(s)
+            if nxt is None:
+                return False  # base data, the same for every evaluation sharing
+            node = nxt
+        self._all_groups(node, groups)
+        return False
+
+    def _all_groups(self, node: Node, groups: set[int]) -> None:
+        if node.group is not None:
+            groups.add(node.group.index)
+        for c in node.children.values():
+            self._all_groups(c, groups)
+
     # -- rules
 
     def compile_group(self, g: Group) -> None:
@@ -624,6 +797,7 @@ class Compiler:
             self._compile_function(g)
             return
         bodies: list[Callable[..., Any]] = []
+        fixed: list[Callable[..., Any]] = []  # a varying partial rule's bodies that do not vary: shared
         default: Callable[[Ctx], Any] | None = None
         has_default = False
         for info in infos:
@@ -636,15 +810,21 @@ class Compiler:
                 has_default = True
                 default = self._default(r.head.value)
                 continue
-            bodies.append(self._compile_rule(g, info))
+            body = self._compile_rule(g, info)
+            if g.varies and g.kind != COMPLETE and self.varying is not None and not self.varies(r):
+                fixed.append(body)
+            else:
+                bodies.append(body)
         index = g.index
         kind = g.kind
         path = g.path
+        shared = not g.varies  # the value lives in the shared memo
+        fixed_slot = self.new_slot() if fixed else -1
 
         if kind == COMPLETE:
 
             def value(ctx: Ctx) -> Any:
-                memo = ctx.memo
+                memo = ctx.smemo if shared else ctx.memo
                 v = memo[index]
                 if v is not _UNSET:
                     return v
@@ -670,7 +850,7 @@ class Compiler:
         elif kind == SET:
 
             def value(ctx: Ctx) -> Any:
-                memo = ctx.memo
+                memo = ctx.smemo if shared else ctx.memo
                 v = memo[index]
                 if v is not _UNSET:
                     return v
@@ -679,7 +859,16 @@ class Compiler:
                     if ov is not _UNSET:
                         memo[index] = ov
                         return ov
-                acc = Set()
+                if fixed:
+                    part = ctx.smemo[fixed_slot]
+                    if part is _UNSET:
+                        part = Set()
+                        for b in fixed:
+                            b(ctx, part)
+                        ctx.smemo[fixed_slot] = part
+                    acc = Set.of_keys(dict(part.m)) if bodies else part
+                else:
+                    acc = Set()
                 for b in bodies:
                     b(ctx, acc)
                 memo[index] = acc
@@ -688,7 +877,7 @@ class Compiler:
         else:
 
             def value(ctx: Ctx) -> Any:
-                memo = ctx.memo
+                memo = ctx.smemo if shared else ctx.memo
                 v = memo[index]
                 if v is not _UNSET:
                     return v
@@ -697,7 +886,17 @@ class Compiler:
                     if ov is not _UNSET:
                         memo[index] = ov
                         return ov
-                acc: dict[Any, Any] = {}
+                acc: dict[Any, Any]
+                if fixed:
+                    part = ctx.smemo[fixed_slot]
+                    if part is _UNSET:
+                        part = {}
+                        for b in fixed:
+                            b(ctx, part)
+                        ctx.smemo[fixed_slot] = part
+                    acc = dict(part) if bodies else part
+                else:
+                    acc = {}
                 for b in bodies:
                     b(ctx, acc)
                 memo[index] = acc
@@ -869,8 +1068,46 @@ class Compiler:
                 holder.append(self.term(value_t, scope))
                 return pre
 
-        run = self.body(r.body, scope, final, after)
+        acc_slot = scope.layout.new()  # the accumulator, for a head written out as code
+        enumerates: list[bool] = []
+
+        def counted(scope: Scope) -> list[Callable[[Run], Run]]:
+            pre = after(scope)
+            enumerates.append(bool(pre))
+            return pre
+
+        def head_ops(scope: Scope) -> list[codegen.Op] | None:
+            if enumerates and enumerates[0]:
+                return None  # the head enumerates: keep the closure
+            key_w = self._emit_term(key_t, scope)
+            if value_t is None:
+
+                def add(gen: codegen.Gen) -> None:
+                    k = key_w(gen)
+                    gen.line(f"f[{acc_slot}].add({k})")
+
+                return [add]
+            value_w = self._emit_term(value_t, scope)
+
+            def put(gen: codegen.Gen) -> None:
+                k = key_w(gen)
+                v = value_w(gen)
+                gen.line(f"_put(f[{acc_slot}], {k}, {v})")
+
+            return [put]
+
+        written: list[bool] = []
+        run = self.body(r.body, scope, final, counted, share=True, head=head_ops, head_written=written, acc_slot=acc_slot)
         nslots = scope.layout.n
+
+        if written and written[0]:
+
+            def evaluate_written(ctx: Ctx, acc: Any) -> None:
+                f = [None] * nslots
+                f[acc_slot] = acc
+                run(ctx, f)
+
+            return evaluate_written
 
         def evaluate(ctx: Ctx, acc: Any) -> None:
             f: Frame = [None] * nslots
@@ -919,6 +1156,7 @@ class Compiler:
             return default if out is UNDEFINED else out
 
         pure = g.pure
+        varies = g.varies  # else its calls are memoised in the shared memo (`Shared`)
         shared: dict[Any, Any] = {}  # a pure function's values, for the compiled set's life
 
         def call(ctx: Ctx, args: list[Any]) -> Any:
@@ -929,7 +1167,7 @@ class Compiler:
                 t0 = type(a0)
                 if t0 is dict or t0 is list:  # a part of the input, by identity within this evaluation
                     k1 = (gi, id(a0))
-                    fmemo = ctx.fmemo
+                    fmemo = ctx.fmemo if varies else ctx.sfmemo
                     hit1 = fmemo.get(k1, _UNSET)
                     if hit1 is not _UNSET and hit1[0] is a0:
                         return hit1[1]
@@ -945,14 +1183,14 @@ class Compiler:
                     break
             if scalar:
                 memo_key = (gi, *args)
-                hit = (shared if pure and not ctx.strict else ctx.fmemo).get(memo_key, _UNSET)
+                hit = (shared if pure and not ctx.strict else ctx.fmemo if varies else ctx.sfmemo).get(memo_key, _UNSET)
                 if hit is not _UNSET:
                     return hit
             else:
                 # composite arguments (a container of the input) by identity, within this evaluation; the
                 # entry keeps the arguments alive so that no identity is reused while it stands
                 id_key = (gi, *[a if type(a) in (str, int, float) else id(a) for a in args])
-                hit = ctx.fmemo.get(id_key, _UNSET)
+                hit = (ctx.fmemo if varies else ctx.sfmemo).get(id_key, _UNSET)
                 if hit is not _UNSET and all(x is y for x, y in zip(hit[0], args, strict=True)):
                     return hit[1]
             if index and args:
@@ -966,14 +1204,14 @@ class Compiler:
             else:
                 v = run_bodies(ctx, args, bodies)
             if not scalar:
-                ctx.fmemo[id_key] = (args, v)
+                (ctx.fmemo if varies else ctx.sfmemo)[id_key] = (args, v)
             elif memo_key is not None:
                 if pure and not ctx.strict:
                     if len(shared) >= 4096:  # bounded: values from requests are unbounded
                         shared.clear()
                     shared[memo_key] = v
                 else:
-                    ctx.fmemo[memo_key] = v
+                    (ctx.fmemo if varies else ctx.sfmemo)[memo_key] = v
             return v
 
         g.call = call
@@ -1035,7 +1273,29 @@ class Compiler:
             holder.append(self.term(value_t, scope))
             return pre
 
-        body_run = self.body(r.body, scope, final, after) if not patterns else None
+        box_slot = scope.layout.new()  # the values found, for a head written out as code
+        enumerates: list[bool] = []
+
+        def counted(scope: Scope) -> list[Callable[[Run], Run]]:
+            pre = after(scope)
+            enumerates.append(bool(pre))
+            return pre
+
+        def head_ops(scope: Scope) -> list[codegen.Op] | None:
+            if enumerates and enumerates[0]:
+                return None
+            value_w = self._emit_term(value_t, scope) if value_t is not None else None
+
+            def found(gen: codegen.Gen) -> None:
+                v = value_w(gen) if value_w is not None else "True"
+                gen.line(f"f[{box_slot}].append({v})")
+                if first_only:
+                    gen.line("return True")
+
+            return [found]
+
+        written: list[bool] = []
+        body_run = self.body(r.body, scope, final, counted, head=head_ops, head_written=written) if not patterns else None
         if patterns:
             # unify the pattern parameters first, then the body
             steps: list[ast.Expr] = []
@@ -1044,12 +1304,31 @@ class Compiler:
                 scope.slots[f"$arg{i}"] = scope.layout.new()
                 scope.bound.add(f"$arg{i}")
                 scope.body_vars.add(f"$arg{i}")
-            body_run = self.body(tuple(steps) + tuple(r.body), scope, final, after)
+            body_run = self.body(tuple(steps) + tuple(r.body), scope, final, counted, head=head_ops, head_written=written)
             for i, _p in patterns:
                 arg_slots.append((i, scope.slots[f"$arg{i}"]))
         nslots = scope.layout.n
         assert body_run is not None
         run = body_run
+
+        if written and written[0]:
+
+            def evaluate_written(ctx: Ctx, args: list[Any]) -> Any:
+                f: Frame = [None] * nslots
+                for i, s in arg_slots:
+                    f[s] = args[i]
+                found: list[Any] = []
+                f[box_slot] = found
+                run(ctx, f)
+                if not found:
+                    return UNDEFINED
+                v = found[0]
+                for x in found[1:]:
+                    if not equal(v, x):
+                        raise EvalError("eval_conflict_error", "functions must not produce multiple outputs for same inputs")
+                return v
+
+            return evaluate_written
 
         def evaluate(ctx: Ctx, args: list[Any]) -> Any:
             f: Frame = [None] * nslots
@@ -1070,22 +1349,47 @@ class Compiler:
 
     # -- bodies
 
-    def body(self, exprs: ast.Body, scope: Scope, final: Run, after: Callable[[Scope], Any] | None = None) -> Run:
+    def body(
+        self,
+        exprs: ast.Body,
+        scope: Scope,
+        final: Run,
+        after: Callable[[Scope], Any] | None = None,
+        share: bool = False,
+        head: Callable[[Scope], list[codegen.Op] | None] | None = None,
+        head_written: list[bool] | None = None,
+        acc_slot: int = -1,
+    ) -> Run:
         """A body as one run function ending in `final`, expressions ordered so each runs once its inputs
-        are bound. `after(scope)` is called with all the body's bindings in place (to compile the head)."""
+        are bound. `after(scope)` is called with all the body's bindings in place (to compile the head).
+
+        `share` (a partial rule's body, all of whose solutions are wanted): see `_split`. `head(scope)` gives
+        ops writing out the head (into the accumulator at frame slot `acc_slot`) instead of `final`; whether
+        they were used is appended to `head_written`."""
         pending = list(exprs)
         compiled: list[Callable[[Run], Run]] = []
+        emitted: list[list[codegen.Op] | None] = []  # each expression written out as code, or None
+        order: list[ast.Expr] = []
+        binds: list[set[str]] = []  # the names each expression binds
         while pending:
             waiting: _NotReady | None = None
             for i, e in enumerate(pending):
                 snap = scope.snapshot()
+                before = {n for _s, bound, _r in snap for n in bound}
+                mark = len(self._enum_log)
                 try:
                     build = self.expr(e, scope)
                 except _NotReady as exc:
                     Scope.restore(snap)
+                    del self._enum_log[mark:]
                     waiting = waiting or exc
                     continue
+                enums = [x for x in self._enum_log[mark:] if x[0] is scope]
+                del self._enum_log[mark:]
                 compiled.append(build)
+                emitted.append(self._emit(e, scope, before, enums, build) if self.codegen else None)
+                order.append(e)
+                binds.append(_bound_names(scope) - before)
                 del pending[i]
                 waiting = None
                 break
@@ -1097,9 +1401,383 @@ class Compiler:
                 run = _chain(after(scope) or [], final)
             except _NotReady as exc:
                 raise self.unsupported(f"var {exc.var.lstrip('$')} is unsafe (in the rule head)", ast.NOPOS) from None
-        for build in reversed(compiled):
-            run = build(run)
-        return run
+
+        where = f"{self.module.file if self.module else 'query'}:{exprs[0].pos.line if exprs else 0}"
+        tail: list[codegen.Op] = []
+        if head is not None and self.codegen:
+            hops = head(scope)
+            if hops is not None:
+                tail, run = hops, _false
+        if head_written is not None:
+            head_written.append(bool(tail))
+
+        def assemble(indices: list[int], k: Run, end: list[codegen.Op] | None = None) -> Run:
+            """The expressions at `indices` (in that order), then the ops `end`, then k: runs of written-out
+            expressions as one generated function each, the others as their closures."""
+            segment: list[codegen.Op] = list(end or [])
+            for i in reversed(indices):
+                ops = emitted[i]
+                if ops is None:
+                    if segment:
+                        k = codegen.function(segment, None if k is _false else k, _ENV, where)
+                        segment = []
+                    k = compiled[i](k)
+                else:
+                    segment = ops + segment
+            if segment:
+                k = codegen.function(segment, None if k is _false else k, _ENV, where)
+            return k
+
+        everything = list(range(len(compiled)))
+        if share and self.varying is not None:
+            shared = self._split(order, binds)
+            if shared:
+                first = [i for i in everything if i in shared]
+                rest = [i for i in everything if i not in shared]
+                reordered = any(i not in shared for i in range(max(shared)))
+                return _shared_solutions(
+                    lambda k: assemble(first, k), assemble(rest, run, tail), assemble(everything, run, tail), reordered,
+                    self.new_slot(), acc_slot,
+                )
+        return assemble(everything, run, tail)
+
+    # -- bodies written out as Python (codegen.py)
+
+    def _emit(self, e: ast.Expr, scope: Scope, before: set[str], enums: list[Any], build: Callable[[Run], Run]) -> list[codegen.Op] | None:
+        """Ops writing out expression e, just compiled to `build` (the scope holds its bindings now; `before`
+        the names bound before it, `enums` the enumerations its references set up), or None to keep the
+        closure. Each op does what the closure does, in the same order: the enumerations, then the test,
+        binding or iteration."""
+        if e.with_:
+            return None
+        t = e.terms
+        if e.negated and not enums:
+            op = self._emit_not(e, scope)
+            if op is not None:
+                return [op]
+        if e.negated or isinstance(t, ast.Every):
+            if enums:
+                return None
+            # binds nothing outside and continues at most once: the closure as one test
+            holds = build(_true)
+            return [lambda gen: gen.line(f"if not {gen.const(holds, 'n')}(ctx, f): {gen.fail()}")]
+        ops: list[codegen.Op] = []
+        for _scope, prefix, coll, slot, vslot in enums:
+            if prefix is None:
+                return None
+            ops.append(self._emit_enum(prefix, coll, slot, vslot, scope))
+        if isinstance(t, ast.SomeDecl):
+            op = self._emit_some(t, scope, before)
+            if op is None or enums:
+                return None
+            return [op] if op is not _NOOP else []
+        if isinstance(t, ast.Call):
+            name = _call_name(t)
+            if name in ("assign", "eq") and len(t.args) == 2:
+                op = self._emit_unify(t.args[0], t.args[1], scope, before)
+                if op is None:
+                    return None
+                return ops + [op]
+            if name and len(t.args) >= 1 and self._has_output(t, name):
+                return None
+        value = self._emit_term(t, scope)
+
+        def truth(gen: codegen.Gen) -> None:
+            v = value(gen)
+            gen.line(f"if {v} is False: {gen.fail()}")
+
+        return ops + [truth]
+
+    def _emit_not(self, e: ast.Expr, scope: Scope) -> codegen.Op | None:
+        """`not <test>` whose test binds and enumerates nothing (`_not` with `_plain_term`): the guards, then
+        the test in a one-pass loop that its failures leave."""
+        inner_e = replace(e, negated=False)
+        t = inner_e.terms
+        if isinstance(t, ast.SomeDecl | ast.Every) or not self._ground(t, scope) or _has_comprehension(t):
+            return None
+        if isinstance(t, ast.Call) and (_call_name(t) in ("assign", "eq") or self._has_output(t, _call_name(t))):
+            return None
+        guards = []
+        if isinstance(t, ast.Call) and _call_name(t) not in _OPERATORS:
+            for a in t.args:
+                if isinstance(a, ast.Ref) and a.path and self._ground(a, scope):
+                    guards.append(self._emit_term(a, scope))
+        value = self._emit_term(t, scope)
+
+        def op(gen: codegen.Gen) -> None:
+            for g in guards:
+                g(gen)
+            held = gen.name("held")
+            gen.line(f"{held} = False")
+            state = gen.block()
+            gen.open_loop("for _ in _ONCE:")
+            v = value(gen)
+            gen.line(f"{held} = {v} is not False")
+            gen.end(state)
+            gen.line(f"if {held}: {gen.fail()}")
+
+        return op
+
+    def _emit_enum(self, prefix: ast.Ref, coll: Ev, slot: int, vslot: int, scope: Scope) -> codegen.Op:
+        value = self._emit_ref_simple(prefix, scope)
+        if value is None:
+            value = _emit_closure(coll)
+
+        def op(gen: codegen.Gen) -> None:
+            c = value(gen)
+            it, k, x = gen.name("it"), gen.name("k"), gen.name("x")
+            gen.line(f"if type({c}) is list: {it} = enumerate({c})")
+            gen.line(f"elif type({c}) is dict: {it} = list({c}.items())")
+            gen.line(f"elif type({c}) is _Set: {it} = [({x}, {x}) for {x} in list({c})]")
+            gen.line(f"else: {gen.fail()}")
+            gen.open_loop(f"for {k}, {x} in {it}:")
+            gen.line(f"f[{slot}] = {k}; f[{vslot}] = {x}")
+            gen.forget(f"f[{slot}]")
+            gen.forget(f"f[{vslot}]")
+
+        return op
+
+    def _emit_some(self, t: ast.SomeDecl, scope: Scope, before: set[str]) -> codegen.Op | None:
+        calls = [s for s in t.symbols if not isinstance(s, ast.Var)]
+        if not calls:
+            return _NOOP  # `some x`: a declaration
+        if len(calls) != 1 or not isinstance(calls[0], ast.Call):
+            return None
+        c = calls[0]
+        name = _call_name(c)
+        if name == ast.MEMBER_2:
+            k, v, dom = None, c.args[0], c.args[1]
+        elif name == ast.MEMBER_3:
+            k, v, dom = c.args[0], c.args[1], c.args[2]
+        else:
+            return None
+        names = [x for x in (k, v) if x is not None]
+        if not all(isinstance(x, ast.Var) and self._is_local(x.name, scope) and x.name not in before for x in names):
+            return None
+        if len({x.name for x in names}) != len(names):  # type: ignore[union-attr]
+            return None
+        if term_vars(dom, set()) - before & {n for n in term_vars(dom, set()) if self._is_local(n, scope)}:
+            return None  # the domain enumerates: keep the closure
+        coll = self._emit_term(dom, scope)
+        kslot = scope.slot(k.name) if isinstance(k, ast.Var) else -1
+        vslot = scope.slot(v.name)  # type: ignore[union-attr]
+
+        def op(gen: codegen.Gen) -> None:
+            col = coll(gen, check=False)
+            kk, vv = gen.name("k"), gen.name("x")
+            gen.open_loop(f"for {kk}, {vv} in _items({col}):")
+            if kslot >= 0:
+                gen.line(f"f[{kslot}] = {kk}")
+                gen.forget(f"f[{kslot}]")
+            gen.line(f"f[{vslot}] = {vv}")
+            gen.forget(f"f[{vslot}]")
+
+        return op
+
+    def _emit_unify(self, a: ast.Term, b: ast.Term, scope: Scope, before: set[str]) -> codegen.Op | None:
+        for rel in (a, b):
+            if isinstance(rel, ast.Call) and _call_name(rel) in RELATIONS:
+                return None
+
+        def unbound_var(x: ast.Term) -> bool:
+            return isinstance(x, ast.Var) and self._is_local(x.name, scope) and x.name not in before
+
+        if unbound_var(a) and not unbound_var(b):
+            var, val_t = a, b
+        elif unbound_var(b) and not unbound_var(a):
+            var, val_t = b, a
+        elif self._before_ground(a, scope, before) and self._before_ground(b, scope, before):
+            first, second = self._emit_term(b, scope), self._emit_term(a, scope)
+
+            def same(gen: codegen.Gen) -> None:
+                x = first(gen)
+                y = second(gen)
+                gen.line(f"if not _equal({x}, {y}): {gen.fail()}")
+
+            return same
+        else:
+            return None
+        assert isinstance(var, ast.Var)
+        if var.name in term_vars(val_t, set()) or not self._ground(val_t, scope):
+            return None
+        value = self._emit_term(val_t, scope)
+        slot = scope.slot(var.name)
+
+        def bind(gen: codegen.Gen) -> None:
+            v = value(gen)
+            gen.line(f"f[{slot}] = {v}")
+            gen.forget(f"f[{slot}]")
+
+        return bind
+
+    def _before_ground(self, t: ast.Term, scope: Scope, before: set[str]) -> bool:
+        """t's variables were all bound before the expression (no enumeration, no binding)."""
+        if _has_comprehension(t):
+            return False
+        return all(n in before or not self._is_local(n, scope) for n in term_vars(t, set()))
+
+    def _emit_term(self, t: Any, scope: Scope) -> Callable[..., str]:
+        """A writer of t's value: `w(gen)` writes the lines computing it (failing the solution when it is
+        undefined, unless check=False) and returns a Python expression for it."""
+        if isinstance(t, ast.Scalar):
+            v = t.value
+            return lambda gen, check=True: gen.const(v)
+        if isinstance(t, ast.Var) and self._is_local(t.name, scope):
+            slot = scope.slot(t.name)
+            return lambda gen, check=True: f"f[{slot}]"
+        if isinstance(t, ast.Ref):
+            w = self._emit_ref_simple(t, scope)
+            if w is not None:
+                return w
+        if isinstance(t, ast.Call):
+            w = self._emit_call(t, scope)
+            if w is not None:
+                return w
+        if isinstance(t, ast.Object) and not _is_constant(t):
+            keys = [_scalar_str(k) for k, _v in t.items]
+            if all(k is not None for k in keys) and len(set(keys)) == len(keys):
+                # constant string keys, each once: no key to check, no conflict possible
+                vals = [self._emit_term(v, scope) for _k, v in t.items]
+                return lambda gen, check=True: "{" + "".join(f"{k!r}: {w(gen)}, " for k, w in zip(keys, vals, strict=True)) + "}"
+        if isinstance(t, ast.Array) and not _is_constant(t):
+            elems = [self._emit_term(x, scope) for x in t.items]
+            return lambda gen, check=True: "[" + "".join(f"{el(gen)}, " for el in elems) + "]"
+        return _emit_closure(self.term(t, scope))
+
+    def _emit_ref_simple(self, ref: ast.Ref, scope: Scope) -> Callable[..., str] | None:
+        """A reference from a local variable, an enumerated element or the input, through constant string
+        steps or bound variables, read step by step; None for anything else."""
+        path = list(ref.path)
+        base: str | None = None
+        if not self._in_with:
+            for n in range(len(path), 0, -1):
+                slot = scope.cached(ast.Ref(ref.head, tuple(path[:n])))
+                if slot is not None:
+                    base, path = f"f[{slot}]", path[n:]
+                    break
+        if base is None:
+            head = ref.head
+            if not isinstance(head, ast.Var):
+                return None
+            if self._is_local(head.name, scope):
+                if not scope.is_bound(head.name):
+                    return None
+                base = f"f[{scope.slot(head.name)}]"
+            else:
+                resolved = self._resolve(ref)
+                if not isinstance(resolved.head, ast.Var) or resolved.head.name != "input":
+                    return None
+                base, path = "ctx.input", list(resolved.path)
+        keys: list[tuple[str, Any]] = []  # ("s", string) or ("v", slot) or ("c", scalar)
+        for step in path:
+            st = _scalar_str(step)
+            if st is not None:
+                keys.append(("s", st))
+            elif isinstance(step, ast.Var) and self._is_local(step.name, scope) and scope.is_bound(step.name):
+                keys.append(("v", scope.slot(step.name)))
+            elif isinstance(step, ast.Scalar):
+                keys.append(("c", step.value))
+            else:
+                return None
+        start = base
+
+        skeys = tuple(keys)
+
+        def read(gen: codegen.Gen, check: bool = True) -> str:
+            if start != "ctx.input" and not keys:
+                return start  # a bound variable: never undefined
+            # the longest prefix read before on this path
+            n = len(skeys)
+            while n > 0 and (start, skeys[:n]) not in gen.reads:
+                n -= 1
+            if n:
+                cur, known = gen.reads[(start, skeys[:n])]
+            else:
+                cur, known = start, start != "ctx.input"
+            for i in range(n, len(skeys)):
+                kind, k = skeys[i]
+                v = gen.name()
+                if kind == "s":
+                    gen.line(f"{v} = {cur}.get({k!r}, U) if type({cur}) is dict else _lookup({cur}, {k!r})")
+                else:
+                    key = f"f[{k}]" if kind == "v" else gen.const(k)
+                    gen.line(f"{v} = _lookup({cur}, {key})")
+                cur, known = v, False
+                gen.reads[(start, skeys[: i + 1])] = (cur, False)
+            if check and not known:
+                if cur == "ctx.input":
+                    v = gen.name()
+                    gen.line(f"{v} = ctx.input")
+                    cur = v
+                gen.line(f"if {cur} is U: {gen.fail()}")
+                gen.reads[(start, skeys)] = (cur, True)
+            return cur
+
+        return read
+
+    def _emit_call(self, t: ast.Call, scope: Scope) -> Callable[..., str] | None:
+        name = _call_name(t)
+        group = self._function(t.op)
+        args = [self._emit_term(a, scope) for a in t.args]
+        if group is not None:
+            g = group
+
+            def user(gen: codegen.Gen, check: bool = True) -> str:
+                vals = [a(gen) for a in args]
+                v = gen.name()
+                gen.line(f"{v} = {gen.const(g, 'g')}.call(ctx, [{', '.join(vals)}])")
+                if check:
+                    gen.line(f"if {v} is U: {gen.fail()}")
+                return v
+
+            return user
+        if name in ("assign", "eq", "print") or name.startswith("data.") or not name:
+            return None
+        if isinstance(t.op.head, ast.Var) and t.op.head.name in self.aliases:
+            return None
+        bi = BUILTINS.get(name)
+        if bi is None or bi.ctx or len(args) != bi.arity:
+            return None
+        fn = bi.fn
+
+        def builtin(gen: codegen.Gen, check: bool = True) -> str:
+            vals = [a(gen) for a in args]
+            v = gen.name()
+            gen.line("try:")
+            gen.line(f"    {v} = {gen.const(fn, 'b')}({', '.join(vals)})")
+            gen.line("except _BuiltinError:")
+            gen.line("    if ctx.strict: raise")
+            gen.line(f"    {gen.fail()}")
+            if check:
+                gen.line(f"if {v} is U: {gen.fail()}")
+            return v
+
+        return builtin
+
+    def _split(self, order: list[ast.Expr], binds: list[set[str]]) -> set[int]:
+        """The expressions of a partial rule's body (in evaluation order) whose solutions can be computed once
+        per `Shared`: those that read neither the varying input nor a name bound by an expression that does.
+        Moving one before a varying expression changes nothing but which error comes first, and
+        `_shared_solutions` then evaluates the body in its own order. An assignment of a call's value (a
+        message, say) whose name no shared expression reads stays where it is: it filters nothing, and
+        computing it ahead would do it for solutions that the varying expressions drop."""
+        tainted: set[str] = set()
+        shared: list[int] = []
+        reads: dict[int, set[str]] = {}
+        for i, e in enumerate(order):
+            names = {t.name for t in ps.walk_terms(e) if isinstance(t, ast.Var)}
+            reads[i] = names
+            if self.varies(e) or names & tainted:
+                tainted |= binds[i]
+            else:
+                shared.append(i)
+        keep = set(shared)
+        for i in reversed(shared):
+            t = order[i].terms
+            if isinstance(t, ast.Call) and _call_name(t) == "assign" and isinstance(t.args[1], ast.Call) and not order[i].negated:
+                if not any(binds[i] & reads[j] for j in keep if j > i):
+                    keep.discard(i)
+        return keep
 
     def expr(self, e: ast.Expr, scope: Scope) -> Callable[[Run], Run]:
         """Compile one expression; returns a builder taking the continuation."""
@@ -1249,12 +1927,14 @@ class Compiler:
                     if not self._in_with:
                         scope.refs[ast.Ref(t.head, t.path[: i + 1])] = vslot
                     steps.append(_enum_keys(coll, slot, vslot))
+                    self._enum_log.append((scope, prefix, coll, slot, vslot))
                 elif isinstance(step, ast.Array | ast.Object) and not self._ground(step, scope):
                     # a composite key pattern (`s[[x, y]]`): enumerate the keys and match them
                     prefix = ast.Ref(t.head, t.path[:i], t.pos)
                     self._prepare_path(prefix, scope, steps)
                     coll = self.term(prefix, scope)
                     steps.append(_enum_match(coll, self.pattern(step, scope)))
+                    self._enum_log.append((scope, None, coll, -1, -1))  # not written out
                 elif not isinstance(step, ast.Scalar):
                     self._prepare(step, scope, steps)
         elif isinstance(t, ast.Array | ast.Set):
@@ -2131,6 +2811,52 @@ class Compiler:
         return compr
 
 
+def _true(ctx: Ctx, f: Frame) -> bool:
+    return True
+
+
+def _false(ctx: Ctx, f: Frame) -> bool:
+    return False
+
+
+def _put(acc: dict[Any, Any], k: Any, v: Any) -> None:
+    """A partial object rule's key and value added to its accumulator (written-out heads)."""
+    k = check_key(k)
+    old = acc.get(k, _UNSET)
+    if old is not _UNSET and not equal(old, v):
+        raise EvalError("eval_conflict_error", "object keys must be unique")
+    acc[k] = v
+
+
+def _noop(gen: codegen.Gen) -> None:
+    pass
+
+
+_NOOP: codegen.Op = _noop
+
+
+def _emit_closure(ev: Ev) -> Callable[..., str]:
+    """A writer calling a compiled term's closure (what is not written out: comprehensions, data, ...)."""
+
+    def call(gen: codegen.Gen, check: bool = True) -> str:
+        v = gen.name()
+        gen.line(f"{v} = {gen.const(ev, 'e')}(ctx, f)")
+        if check:
+            gen.line(f"if {v} is U: {gen.fail()}")
+        return v
+
+    return call
+
+
+def _bound_names(scope: Scope) -> set[str]:
+    out: set[str] = set()
+    s: Scope | None = scope
+    while s is not None:
+        out |= s.bound
+        s = s.parent
+    return out
+
+
 def _has_comprehension(t: Any) -> bool:
     if isinstance(t, ast.ArrayCompr | ast.SetCompr | ast.ObjectCompr):
         return True
@@ -2325,6 +3051,67 @@ def _enum_match(coll: Ev, match: Callable[[Ctx, Frame, Any], bool]) -> Callable[
     return build
 
 
+_FAILED: Any = object()
+
+
+_ENV: dict[str, Any] = {}  # the generated functions' globals (filled in below, once the helpers exist)
+
+
+def _shared_solutions(first: Callable[[Run], Run], rest: Run, whole: Run, reordered: bool, slot: int, acc_slot: int = -1) -> Run:
+    """A body split by `Compiler._split`: the solutions of the `first` expressions (the frame as they leave
+    it) are kept in the shared memo at `slot`, and `rest` (the others, in their order) runs from each of them.
+    An evaluation that shares nothing runs `whole`, the body in its own order. When `first` holds expressions
+    moved ahead of others (`reordered`) and computing them raises, the body runs in its own order too, so
+    that only the error the body's own order meets is raised. The accumulator at `acc_slot` (if any) is the
+    evaluation's own."""
+    collect: list[list[Frame]] = []
+
+    def keep(ctx: Ctx, f: Frame) -> bool:
+        collect[-1].append(f[:])
+        return False
+
+    solve = first(keep)
+
+    def run(ctx: Ctx, f: Frame) -> bool:
+        smemo = ctx.smemo
+        if smemo is ctx.memo:
+            return whole(ctx, f)
+        sols = smemo[slot]
+        if sols is _UNSET:
+            sols = []
+            collect.append(sols)
+            try:
+                solve(ctx, f)
+            except Exception:
+                if not reordered:
+                    raise
+                sols = _FAILED
+            finally:
+                collect.pop()
+            smemo[slot] = sols
+        if sols is _FAILED:
+            acc = f[acc_slot] if acc_slot >= 0 else None
+            f[:] = [None] * len(f)
+            if acc_slot >= 0:
+                f[acc_slot] = acc
+            return whole(ctx, f)
+        if acc_slot >= 0:
+            acc = f[acc_slot]
+            for sol in sols:
+                f[:] = sol
+                f[acc_slot] = acc
+                if rest(ctx, f):
+                    return True
+            return False
+        for sol in sols:
+            f[:] = sol
+            if rest(ctx, f):
+                return True
+        return False
+
+    return run
+
+
 def _chain(pre: list[Callable[[Run], Run]], run: Run) -> Run:
     for build in reversed(pre):
         run = build(run)
@@ -2350,7 +3137,7 @@ class Compiled:
 
     def __init__(self, compiler: Compiler) -> None:
         self._compiler = compiler
-        self._nmemo = len(compiler.groups)
+        self._nmemo = compiler.nmemo
         self._queries: dict[str, Ev] = {}
 
     def document(self, ref: str) -> Callable[[Ctx], Any]:
@@ -2360,6 +3147,9 @@ class Compiled:
             if parts[0] != "data":
                 raise Unsupported(f"query {ref!r} is not a reference into data")
             comp = self._compiler
+            node = comp._node(tuple(parts[1:]))
+            if node is not None and node.group is not None and node.group.kind != FUNCTION:
+                return node.group.value  # a rule's value: no closure in between
             comp.module = None
             comp.aliases = {}
             comp.rule_names = set()
@@ -2368,8 +3158,13 @@ class Compiled:
         evf = ev
         return lambda ctx: evf(ctx, [])
 
-    def context(self, input: Any, data: Any = None, *, strict: bool = False) -> Ctx:
-        return Ctx(input, data if data is not None else {}, self._nmemo, strict)
+    def context(self, input: Any, data: Any = None, *, strict: bool = False, shared: Shared | None = None) -> Ctx:
+        """An evaluation's context; evaluations given the same `shared` (from `shared()`) must differ only in
+        the input's varying path (`compile_modules(..., varying=...)`)."""
+        return Ctx(input, data if data is not None else {}, self._nmemo, strict, shared)
+
+    def shared(self) -> Shared:
+        return Shared(self._nmemo)
 
     def query(self, ref: str, input: Any = UNDEFINED, data: Any = None, *, strict: bool = False) -> Any:
         """The value of `data.<path>` (a Rego value; `values.to_json` for JSON), or UNDEFINED."""
@@ -2407,15 +3202,17 @@ class Compiled:
         return out
 
 
-def compile_modules(modules: list[ast.Module]) -> Compiled:
-    """Compile a module set; raises Unsupported for what the compiler does not cover."""
-    return Compiler(modules).compile()
+def compile_modules(modules: list[ast.Module], varying: tuple[str, ...] | None = None) -> Compiled:
+    """Compile a module set; raises Unsupported for what the compiler does not cover. `varying` names the
+    input path in which evaluations sharing a `Shared` differ (Gatekeeper: `("parameters",)`); what does
+    not read it is evaluated once per `Shared`."""
+    return Compiler(modules, varying).compile()
 
 
-def try_compile(modules: list[ast.Module]) -> Compiled | Unsupported:
+def try_compile(modules: list[ast.Module], varying: tuple[str, ...] | None = None) -> Compiled | Unsupported:
     """The compiled module set, or the reason it runs on regopy instead."""
     try:
-        return compile_modules(modules)
+        return compile_modules(modules, varying)
     except Unsupported as exc:
         return exc
     except RecursionError:
@@ -2425,3 +3222,6 @@ def try_compile(modules: list[ast.Module]) -> Compiled | Unsupported:
 def result_json(v: Any) -> Any:
     """A query's value as JSON (sets as sorted arrays), None for undefined."""
     return None if v is UNDEFINED else to_json(v)
+
+
+_ENV.update({"_put": _put, "_ONCE": (None,), "U": UNDEFINED, "_lookup": lookup, "_items": items, "_Set": Set, "_equal": equal, "_BuiltinError": BuiltinError})

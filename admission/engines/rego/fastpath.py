@@ -1,8 +1,9 @@
 """The compiled path for Gatekeeper templates: what the engine plugs in where it would ask regopy.
 
 `compile_template(modules)` compiles a ConstraintTemplate's Rego (its module and libs, parsed) once; the
-result's `violations(review, parameters, inventory)` evaluates `violation` over the plain input, with no
-conversion of the request. A template the compiler does not cover comes back as `Unsupported` with the
+result's `violations(review, parameters, inventory, shared)` evaluates `violation` over the plain input, with no
+conversion of the request; the constraints of one template on one review pass the same `shared()`, so what
+does not read `input.parameters` is evaluated once for all of them. A template the compiler does not cover comes back as `Unsupported` with the
 reason, and runs on regopy; `Route` says which, for `admission test -v` and the metrics.
 
 An evaluation can still decline (`Declined`): a value the compiled evaluator cannot represent (an object
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from admission.engines.rego import ast
-from admission.engines.rego.compiler import Compiled, Unsupported, try_compile
+from admission.engines.rego.compiler import Compiled, Shared, Unsupported, try_compile
 from admission.engines.rego.values import UNDEFINED, UNSUPPORTED_VALUE, EvalError, Set, to_json
 
 COMPILED = "compiled"
@@ -54,11 +55,17 @@ class CompiledTemplate:
         self._violation = compiled.document(f"data.{package}.violation")
         self.package = package
 
-    def violations(self, review: Any, parameters: Any, inventory: Any = None) -> list[Violation]:
+    def shared(self) -> Shared:
+        """What the constraints of this template share on one review (with the same inventory): the rules
+        and rule-body prefixes that do not read `input.parameters`, evaluated once."""
+        return self._compiled.shared()
+
+    def violations(self, review: Any, parameters: Any, inventory: Any = None, shared: Shared | None = None) -> list[Violation]:
         """The violations for one request (`input.review`, `input.parameters`, `data.inventory`). Raises
-        EvalError (the rule's error) or Declined."""
+        EvalError (the rule's error) or Declined. Calls given the same `shared` must have the same review
+        and inventory."""
         data = {"inventory": inventory} if inventory is not None else {}
-        ctx = self._compiled.context({"review": review, "parameters": parameters}, data)
+        ctx = self._compiled.context({"review": review, "parameters": parameters}, data, shared=shared)
         try:
             out = self._violation(ctx)
         except EvalError as exc:
@@ -87,7 +94,7 @@ def compile_template(modules: list[ast.Module]) -> CompiledTemplate | Unsupporte
     """The template's modules (its Rego first, then its libs) compiled, or why they run on regopy."""
     if not modules:
         return Unsupported("no Rego")
-    result = try_compile(modules)
+    result = try_compile(modules, varying=("parameters",))
     if isinstance(result, Unsupported):
         return result
     return CompiledTemplate(result, package_of(modules[0]))

@@ -32,6 +32,7 @@ from admission.engines import PolicyError, PolicyInfo, Skips, Target
 from admission.engines.rego import ast
 from admission.engines.rego import passes as ps
 from admission.engines.rego.backend import BackendError
+from admission.engines.rego.compiler import Shared
 from admission.engines.rego.fastpath import CompiledTemplate, Declined, compile_template, route_of
 from admission.engines.rego.inventory import inventory_of, trim_review, without_managed_fields
 from admission.engines.rego.isolate import Unit, check
@@ -574,6 +575,10 @@ class ConstraintSet:
         errors: list[RuleResult] = []
         review: dict[str, Any] | None = None
         inventory: dict[str, Any] | None = None
+        shared: dict[tuple[str, bool], Shared] = {}  # per template (and inventory or not) on this review
+        count: dict[str, int] = {}
+        for c in matched:
+            count[c.template.name] = count.get(c.template.name, 0) + 1
         for c in matched:
             ct = self.fast.get(c.template.name)
             if ct is None:
@@ -588,8 +593,14 @@ class ConstraintSet:
                     errors.append(_error(c, "cluster state is not available for data.inventory"))
                     continue
                 inventory = self._inventory(state_objects)
+            sh: Shared | None = None  # a template's only constraint on this review shares nothing
+            if count[c.template.name] > 1:
+                sk = (c.template.name, c.uses_inventory)
+                sh = shared.get(sk)
+                if sh is None:
+                    sh = shared[sk] = ct.shared()
             try:
-                found = ct.violations(review, c.parameters, inventory if c.uses_inventory else None)
+                found = ct.violations(review, c.parameters, inventory if c.uses_inventory else None, sh)
             except Declined:
                 rest.append(c)
                 continue

@@ -20,7 +20,9 @@ Optional metadata, in a `# METADATA` block before `package` (its `custom:` mappi
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,10 +33,13 @@ from admission.engines import OPERATIONS, PolicyError, PolicyInfo, Target
 from admission.engines.rego import ast
 from admission.engines.rego import passes as ps
 from admission.engines.rego.backend import BackendError
+from admission.engines.rego.compiler import Compiled, Ctx, Unsupported, try_compile
+from admission.engines.rego.fastpath import COMPILED
 from admission.engines.rego.inventory import trim_review
 from admission.engines.rego.isolate import Unit, check
 from admission.engines.rego.paths import Paths, input_paths, prune
 from admission.engines.rego.pipeline import REGOPY, Evaluator, SourceMap, build, parse, regopy_sources
+from admission.engines.rego.values import UNDEFINED, UNSUPPORTED_VALUE, EvalError, to_json
 from admission.patch import apply
 from admission.results import Action, FailurePolicy, RuleResult, Status, parse_failure_policy
 from admission.review import Request
@@ -42,6 +47,8 @@ from admission.types import Object
 
 RULES = ("deny", "warn", "violation", "patch")
 WHOLE = "(the whole set)"
+# the modules run on the compiled evaluator when the compiler covers them all (else, or with 0, on regopy)
+USE_COMPILED = os.environ.get("ADMISSION_REGO_COMPILED", "1") != "0"
 
 
 @dataclass
@@ -158,6 +165,9 @@ class ModuleSet:
     libs: dict[str, str] = field(default_factory=dict)
     reads_managed_fields: bool = False  # else metadata.managedFields is left out of the input
     request_paths: Paths | None = None  # the parts of input.request the modules can read (None: all)
+    compiled: Compiled | None = None  # the modules compiled (None: they run on regopy, see `route`)
+    route: str = REGOPY  # "compiled", or "regopy (why)"
+    _documents: dict[tuple[str, str], Callable[[Ctx], Any]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_files(cls, files: list[Path], *, isolate: bool = True) -> ModuleSet:
@@ -225,11 +235,25 @@ class ModuleSet:
         paths = input_paths(parsed.values(), ("request",))
         # managedFields stay out of the input unless a module names them (the input's shape, not pruning)
         reads_managed = any("managedFields" in t for t in texts.values())
-        return cls(policies, program, libs, reads_managed_fields=reads_managed, request_paths=paths)
+        out = cls(policies, program, libs, reads_managed_fields=reads_managed, request_paths=paths)
+        if not USE_COMPILED:
+            out.route = f"{REGOPY} (the compiled evaluator is switched off)"
+            return out
+        # every file together, as written (the compiler reads imports, packages over several files and
+        # functions of the same name itself): compiled when it covers them all
+        result = try_compile(list(parsed.values()))
+        if isinstance(result, Unsupported):
+            out.route = f"{REGOPY} ({result})"
+            return out
+        out.compiled, out.route = result, COMPILED
+        for m in policies:
+            for r in m.rules:
+                out._documents[(m.package, r)] = result.document(f"data.{m.package}.{r}")
+        return out
 
     @property
     def engine(self) -> str:
-        return self.program.engine if self.program is not None else REGOPY
+        return self.route
 
     def policies(self) -> list[PolicyInfo]:
         return [
@@ -246,6 +270,10 @@ class ModuleSet:
         """The aggregated rule values for mods (one query; one per module when it fails), and errors."""
         if self.program is None or not mods:
             return {}, []
+        if self.compiled is not None:
+            found = self._query_compiled(request, mods)
+            if found is not None:
+                return found
         doc = review_input(request)
         doc["request"] = prune(trim_review(doc["request"], self.reads_managed_fields), self.request_paths)
         try:
@@ -264,6 +292,35 @@ class ModuleSet:
                     merged.setdefault(rule, {}).update(values)
             except BackendError as exc:
                 errors.append(RuleResult(m.name, "", Status.ERROR, str(exc), Action.ENFORCE, m.failure_policy))
+        return merged, errors
+
+    def _query_compiled(self, request: Request, mods: list[Module]) -> tuple[dict[str, Any], list[RuleResult]] | None:
+        """As `_query`, on the compiled modules over the plain review; None when an evaluation needs regopy (a
+        value the compiled evaluator cannot hold)."""
+        assert self.compiled is not None
+        doc = review_input(request)
+        doc["request"] = trim_review(doc["request"], self.reads_managed_fields)
+        ctx = self.compiled.context(doc)
+        merged: dict[str, Any] = {}
+        errors: list[RuleResult] = []
+        for m in mods:
+            values: dict[str, Any] = {}
+            try:
+                for r in m.rules:
+                    v = self._documents[(m.package, r)](ctx)
+                    if v is not UNDEFINED:
+                        values[r] = to_json(v)
+            except EvalError as exc:
+                if exc.code == UNSUPPORTED_VALUE:
+                    return None
+                errors.append(RuleResult(m.name, "", Status.ERROR, str(exc), Action.ENFORCE, m.failure_policy))
+                continue
+            except RecursionError:
+                errors.append(RuleResult(m.name, "", Status.ERROR, "the evaluation nests too deeply", Action.ENFORCE,
+                                         m.failure_policy))
+                continue
+            for r, v in values.items():
+                merged.setdefault(r, {})[m.key] = v
         return merged, errors
 
     def validate(self, request: Request) -> list[RuleResult]:
