@@ -194,7 +194,7 @@ def start_servers(tmp: Path, workers: int, policies: list[str], procs: list[subp
     }
     if empty:
         (tmp / "no-policies").mkdir()
-        commands["admission-empty"] = ours("admission-empty", [f"--policies={tmp / 'no-policies'}"])
+        commands["admission-empty"] = ours("admission-empty", [f"--policies={tmp / 'no-policies'}", "--allow-empty"])
     if rego:
         commands["admission-rego"] = ours("admission-rego", [f"--policies={REPO / 'policies' / 'gatekeeper'}"])
     if library:
