@@ -9,7 +9,6 @@ up.sh writes one); skipped otherwise.
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 import time
 import uuid
@@ -22,8 +21,8 @@ import pytest
 from admission.breakglass import NAME
 from admission.cluster import connect
 from tests.conftest import admission_review, pod
+from tests.e2e import e2e_kubeconfig
 
-E2E_ENV = "ADMISSION_E2E_KUBECONFIG"
 HARNESS = Path(__file__).resolve().parent / "fixtures" / "server" / "harness.py"
 
 
@@ -38,12 +37,7 @@ def _harness() -> Any:
 
 @pytest.fixture(scope="module")
 def kubeconfig() -> str:
-    path = os.environ.get(E2E_ENV, "")
-    if not path:
-        pytest.skip(f"{E2E_ENV} is not set: no API server to run end-to-end tests against "
-                    "(../shared/apiserver/up.sh starts one and prints its kubeconfig)")
-    if not Path(path).is_file():
-        pytest.skip(f"{E2E_ENV}={path} does not exist (is the API server up?)")
+    path = e2e_kubeconfig()
     return path
 
 

@@ -23,18 +23,12 @@ from admission.engines.psa import PodSecurityAdmission
 from admission.review import Request
 from admission.state import ClusterState
 from admission.watch import namespace_fetcher
-
-E2E_ENV = "ADMISSION_E2E_KUBECONFIG"
+from tests.e2e import E2E_ENV, e2e_kubeconfig
 
 
 @pytest.fixture(scope="module")
 def api_client() -> Any:
-    path = os.environ.get(E2E_ENV, "")
-    if not path:
-        pytest.skip(f"{E2E_ENV} is not set: no API server to run end-to-end tests against "
-                    "(../shared/apiserver/up.sh starts one and prints its kubeconfig)")
-    if not Path(path).is_file():
-        pytest.skip(f"{E2E_ENV}={path} does not exist (is the API server up?)")
+    path = e2e_kubeconfig()
     return connect(path).api
 
 

@@ -9,7 +9,6 @@ up.sh writes one); skipped otherwise. Objects live in a namespace of their own, 
 from __future__ import annotations
 
 import io
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,18 +20,13 @@ import yaml
 
 from admission import policyreport
 from admission.audit import kube_api, run
+from tests.e2e import e2e_kubeconfig
 
-E2E_ENV = "ADMISSION_E2E_KUBECONFIG"
 CRDS = Path(__file__).resolve().parent.parent / "deploy" / "crds"
 
 
 def _kubeconfig() -> str:
-    path = os.environ.get(E2E_ENV, "")
-    if not path:
-        pytest.skip(f"{E2E_ENV} is not set: no API server to run end-to-end tests against "
-                    "(../shared/apiserver/up.sh starts one and prints its kubeconfig)")
-    if not Path(path).is_file():
-        pytest.skip(f"{E2E_ENV}={path} does not exist (is the API server up?)")
+    path = e2e_kubeconfig()
     return path
 
 
