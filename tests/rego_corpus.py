@@ -3,6 +3,7 @@ code[].source.rego/libs), OPA's evaluation cases (modules, queries, input terms)
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,13 +45,15 @@ def template_sources(path: Path) -> Iterator[Source]:
                     yield Source(f"{where}.code[{c}].libs[{i}]", lib)
 
 
-def gatekeeper_modules() -> list[Source]:
+@functools.cache
+def gatekeeper_modules() -> tuple[Source, ...]:
+    """Every Rego module of the library's templates (read once: property tests draw from it per example)."""
     if not GATEKEEPER.is_dir():
-        return []
+        return ()
     out: list[Source] = []
     for path in sorted(GATEKEEPER.rglob("template.yaml")):
         out.extend(template_sources(path))
-    return out
+    return tuple(out)
 
 
 def policy_modules() -> list[Source]:

@@ -17,7 +17,7 @@ from tests.rego_corpus import gatekeeper_modules, opa_cases, policy_modules
 from tests.rego_strategies import INPUT, OP, C, E, R, S, V
 
 
-def _skip_if_absent(items: list) -> None:
+def _skip_if_absent(items: list | tuple) -> None:
     if not items:
         pytest.skip("external conformance suites not found at ../shared/conformance (not part of a fresh clone)")
 

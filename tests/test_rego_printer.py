@@ -27,7 +27,7 @@ from tests.rego_strategies import modules, modules_and_inputs
 REGOPY_BRACKET_DEFECT = "Invalid bracket argument"
 
 
-def _library() -> list[Source]:
+def _library() -> tuple[Source, ...]:
     sources = gatekeeper_modules()
     if not sources:
         pytest.skip("external conformance suites not found at ../shared/conformance (not part of a fresh clone)")
@@ -44,7 +44,7 @@ def _round_trip(text: str, name: str) -> ast.Module:
 
 
 def test_round_trip_on_the_gatekeeper_library_and_our_policies() -> None:
-    for s in _library() + policy_modules():
+    for s in [*_library(), *policy_modules()]:
         _round_trip(s.text, s.name)
 
 
@@ -114,7 +114,7 @@ def test_regopy_loads_the_printed_library() -> None:
     """Each template's printed Rego and libs compile on regopy, but for its bracket defect (which makes it
     report an error, or crash: each template runs in its own process)."""
     groups: dict[str, list[Source]] = defaultdict(list)
-    for s in _library() + policy_modules():
+    for s in [*_library(), *policy_modules()]:
         groups[s.name.split(".rego")[0].split(".libs")[0]].append(s)
     clean = 0
     for name, sources in groups.items():
