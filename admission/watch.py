@@ -258,13 +258,12 @@ def configmap_resource(api_client: Any, namespace: str, name: str) -> Resource:
 # --- kinds a Gatekeeper sync Config names ------------------------------------------------------------------
 
 
-def gatekeeper_sync_kinds(paths: Iterable[str]) -> list[tuple[str, str, str]]:
-    """(group, version, kind) listed under spec.sync.syncOnly of any `config.gatekeeper.sh` Config in paths."""
+def _policy_objects(paths: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """Every YAML object in the policy paths (broken files skipped: the policy loader reports them)."""
     from pathlib import Path
 
     from admission.manifests import ManifestError, find_files, load_file
 
-    kinds: list[tuple[str, str, str]] = []
     for p in paths:
         path = Path(p)
         if not path.exists():
@@ -273,48 +272,38 @@ def gatekeeper_sync_kinds(paths: Iterable[str]) -> list[tuple[str, str, str]]:
             try:
                 docs = load_file(f)
             except ManifestError:
-                continue  # the policy loader reports broken files
-            for doc in docs:
-                obj = doc.obj
-                if not (isinstance(obj, dict) and obj.get("kind") == "Config"
-                        and str(obj.get("apiVersion", "")).startswith("config.gatekeeper.sh/")):
-                    continue
-                for entry in ((obj.get("spec") or {}).get("sync") or {}).get("syncOnly") or []:
-                    if isinstance(entry, dict) and entry.get("kind") and entry.get("version"):
-                        key = (str(entry.get("group") or ""), str(entry["version"]), str(entry["kind"]))
-                        if key not in kinds:
-                            kinds.append(key)
+                continue
+            yield from (d.obj for d in docs if isinstance(d.obj, dict))
+
+
+def gatekeeper_sync_kinds(paths: Iterable[str]) -> list[tuple[str, str, str]]:
+    """(group, version, kind) listed under spec.sync.syncOnly of any `config.gatekeeper.sh` Config in paths."""
+    kinds: list[tuple[str, str, str]] = []
+    for obj in _policy_objects(paths):
+        if obj.get("kind") != "Config" or not str(obj.get("apiVersion", "")).startswith("config.gatekeeper.sh/"):
+            continue
+        for entry in ((obj.get("spec") or {}).get("sync") or {}).get("syncOnly") or []:
+            if isinstance(entry, dict) and entry.get("kind") and entry.get("version"):
+                key = (str(entry.get("group") or ""), str(entry["version"]), str(entry["kind"]))
+                if key not in kinds:
+                    kinds.append(key)
     return kinds
 
 
 def admission_policy_param_kinds(paths: Iterable[str]) -> list[tuple[str, str, str]]:
     """(group, version, kind) of every `paramKind` of the ValidatingAdmissionPolicies and MutatingAdmissionPolicies
     in paths: their bindings' paramRef reads params from cluster state, so serve watches those kinds."""
-    from pathlib import Path
-
-    from admission.manifests import ManifestError, find_files, load_file
-
     kinds: list[tuple[str, str, str]] = []
-    for p in paths:
-        path = Path(p)
-        if not path.exists():
+    for obj in _policy_objects(paths):
+        if (obj.get("kind") not in ("ValidatingAdmissionPolicy", "MutatingAdmissionPolicy")
+                or not str(obj.get("apiVersion", "")).startswith("admissionregistration.k8s.io/")):
             continue
-        for f in find_files(path):
-            try:
-                docs = load_file(f)
-            except ManifestError:
-                continue  # the policy loader reports broken files
-            for doc in docs:
-                obj = doc.obj
-                if not (isinstance(obj, dict) and obj.get("kind") in ("ValidatingAdmissionPolicy", "MutatingAdmissionPolicy")
-                        and str(obj.get("apiVersion", "")).startswith("admissionregistration.k8s.io/")):
-                    continue
-                param = (obj.get("spec") or {}).get("paramKind") or {}
-                if isinstance(param, dict) and param.get("kind"):
-                    group, _, version = str(param.get("apiVersion") or "v1").rpartition("/")
-                    key = (group, version, str(param["kind"]))
-                    if key not in kinds:
-                        kinds.append(key)
+        param = (obj.get("spec") or {}).get("paramKind") or {}
+        if isinstance(param, dict) and param.get("kind"):
+            group, _, version = str(param.get("apiVersion") or "v1").rpartition("/")
+            key = (group, version, str(param["kind"]))
+            if key not in kinds:
+                kinds.append(key)
     return kinds
 
 

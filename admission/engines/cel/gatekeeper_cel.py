@@ -31,7 +31,7 @@ from admission.engines.cel.kyverno_eval import (
 from admission.engines.yaml import schema
 from admission.engines.yaml.cel import message_of
 from admission.manifests import Document
-from admission.results import Action, FailurePolicy, RuleResult, Status, parse_action
+from admission.results import Action, FailurePolicy, RuleResult, Status
 from admission.review import Request
 from admission.state import StateUnavailable
 from admission.types import Object
@@ -204,20 +204,9 @@ def parse_template(doc: Document) -> CelTemplate:
     return CelTemplate(name, kind, where, tuple(variables), tuple(validations))
 
 
-def _action(spec: dict[str, Any]) -> Action:
-    value = spec.get("enforcementAction") or "deny"
-    if str(value).lower() == "scoped":
-        found = [parse_action(e.get("action"), Action.DRYRUN) for e in spec.get("scopedEnforcementActions") or []
-                 if any(str((p or {}).get("name", "")) in ("*", "validation.gatekeeper.sh")
-                        for p in e.get("enforcementPoints") or [])]
-        for a in (Action.ENFORCE, Action.WARN, Action.AUDIT):
-            if a in found:
-                return a
-        return Action.DRYRUN
-    return parse_action(value, Action.ENFORCE)
-
-
 def parse_constraint(doc: Document, templates: dict[str, CelTemplate]) -> CelConstraint:
+    from admission.engines.rego.gatekeeper import constraint_action  # one reading of Gatekeeper's actions
+
     obj = doc.obj
     where = f"{doc.file}:{doc.line}"
     kind = str(obj.get("kind") or "")
@@ -232,7 +221,7 @@ def parse_constraint(doc: Document, templates: dict[str, CelTemplate]) -> CelCon
     match = spec.get("match") or {}
     if not isinstance(match, dict):
         raise PolicyError(where, f"constraint {name}: spec.match must be a mapping")
-    return CelConstraint(kind, name, template, match, spec.get("parameters"), _action(spec), where)
+    return CelConstraint(kind, name, template, match, spec.get("parameters"), constraint_action(spec), where)
 
 
 class GatekeeperCelEvaluator:

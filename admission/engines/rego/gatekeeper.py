@@ -178,7 +178,8 @@ def parse_template(doc: Document) -> Template:
     raise PolicyError(where, f"ConstraintTemplate {name} has no Rego for target {TARGET} (CEL-only templates are not supported)")
 
 
-def _action(spec: dict[str, Any]) -> Action:
+def constraint_action(spec: dict[str, Any]) -> Action:
+    """A constraint's enforcementAction; `scoped`: the strongest action scoped to the validation webhook."""
     value = spec.get("enforcementAction") or "deny"
     if str(value).lower() == "scoped":
         best: Action | None = None
@@ -210,7 +211,7 @@ def parse_constraint(doc: Document, templates: dict[str, Template]) -> Constrain
     problem = _match_problem(match)
     if problem:
         raise PolicyError(where, f"constraint {name}: spec.match: {problem}")
-    return Constraint(kind, name, template, match, spec.get("parameters"), _action(spec), where)
+    return Constraint(kind, name, template, match, spec.get("parameters"), constraint_action(spec), where)
 
 
 def _match_problem(match: Any) -> str:
