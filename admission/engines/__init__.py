@@ -8,9 +8,11 @@ It never raises for a policy outcome: each rule evaluated yields a RuleResult, e
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+from admission.manifests import Document
 from admission.results import RuleResult
 from admission.review import Request
 from admission.state import ClusterState
@@ -116,3 +118,39 @@ class PolicyError(Exception):
         super().__init__(f"{source}: {message}")
         self.source = source
         self.message = message
+
+
+N = TypeVar("N", bound="Named")
+
+
+class Named(Protocol):
+    """What a dialect's parsed policy exposes for the set's uniqueness check."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+
+
+def parse_each(docs: Iterable[Document], parse: Callable[[Document], N]) -> list[N]:
+    """`parse` applied to each document of a dialect. A shape the dialect's checks did not foresee is still the
+    policy's fault, reported at its place; a (kind, namespace, name) defined twice is an error naming both."""
+    out: list[N] = []
+    seen: dict[tuple[str, str, str], str] = {}
+    for doc in docs:
+        try:
+            policy = parse(doc)
+        except PolicyError:
+            raise
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            raise PolicyError(f"{doc.file}:{doc.line}", f"malformed policy ({type(exc).__name__}: {exc})") from None
+        key = (policy.kind, policy.namespace, policy.name)
+        if key in seen:
+            raise PolicyError(policy.source, f"{policy.kind} {policy.name} is also defined at {seen[key]}")
+        seen[key] = policy.source
+        out.append(policy)
+    return out

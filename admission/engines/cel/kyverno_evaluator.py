@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from admission.engines import OPERATIONS, Context, PolicyError, PolicyInfo, Target
+from admission.engines import OPERATIONS, Context, PolicyInfo, Target, parse_each
 from admission.engines.cel.kyverno_eval import EvalError, Scope, namespace_object, request_wire
 from admission.engines.cel.kyverno_match import CLUSTER_SCOPED_RESOURCES, request_coordinates
 from admission.engines.cel.kyverno_policies import Body, CelPolicy, parse
@@ -45,21 +45,7 @@ class CelPolicyEvaluator:
 
     @classmethod
     def from_documents(cls, docs: list[Document]) -> CelPolicyEvaluator:
-        policies: list[CelPolicy] = []
-        seen: dict[tuple[str, str, str], str] = {}
-        for doc in docs:
-            try:
-                policy = parse(doc)
-            except PolicyError:
-                raise
-            except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
-                raise PolicyError(f"{doc.file}:{doc.line}", f"malformed policy ({type(exc).__name__}: {exc})") from None
-            key = (policy.kind, policy.namespace, policy.name)
-            if key in seen:
-                raise PolicyError(policy.source, f"{policy.kind} {policy.name} is also defined at {seen[key]}")
-            seen[key] = policy.source
-            policies.append(policy)
-        return cls(policies)
+        return cls(parse_each(docs, parse))
 
     def per_policy(self) -> list[CelPolicyEvaluator]:
         """One evaluator per mutating policy (with the exceptions), for Engine.steps: the kyverno CLI

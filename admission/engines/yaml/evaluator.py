@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from admission.engines import OPERATIONS, Context, PolicyError, PolicyInfo, Skips, Target
+from admission.engines import OPERATIONS, Context, PolicyInfo, Skips, Target, parse_each
 from admission.engines.yaml.conditions import evaluate_conditions
 from admission.engines.yaml.context import load_context
 from admission.engines.yaml.pattern import match_pattern
@@ -152,22 +152,7 @@ class KyvernoEvaluator:
 
     @classmethod
     def from_documents(cls, docs: list[Document]) -> KyvernoEvaluator:
-        policies: list[Policy] = []
-        names: dict[tuple[str, str, str], str] = {}
-        for doc in docs:
-            try:
-                policy = parse_policy(doc)
-            except PolicyError:
-                raise
-            except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
-                # A shape the checks above did not foresee: still the policy's fault, reported at its place.
-                raise PolicyError(f"{doc.file}:{doc.line}", f"malformed policy ({type(exc).__name__}: {exc})") from None
-            key = (policy.kind, policy.namespace, policy.name)
-            if key in names:
-                raise PolicyError(policy.source, f"{policy.kind} {policy.name} is also defined at {names[key]}")
-            names[key] = policy.source
-            policies.append(policy)
-        return cls(policies)
+        return cls(parse_each(docs, parse_policy))
 
     @property
     def compiled(self) -> list[Policy]:
