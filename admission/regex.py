@@ -111,3 +111,21 @@ def replace_all(pattern: str, text: str, replacement: Callable[[Match], str]) ->
         pos = pos + 1 if pos + 1 > stop else stop
     out.append(text[last_end:])
     return "".join(out)
+
+
+def find_all(regex: Regex, text: str, limit: int = -1) -> list[str]:
+    """Go's Regexp.FindAllString(text, limit): the leftmost non-overlapping matches, at most `limit` (all when
+    negative), an empty match right after a previous match skipped (`a*` on "baac" gives "", "aa", "")."""
+    out: list[str] = []
+    pos = 0
+    last_end = -1
+    while pos <= len(text) and (limit < 0 or len(out) < limit):
+        m = regex.search(text, pos)
+        if m is None:
+            break
+        start, stop = m.span()
+        if not (start == stop and start == last_end):
+            out.append(text[start:stop])
+            last_end = stop
+        pos = stop if stop > start else stop + 1
+    return out

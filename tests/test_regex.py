@@ -160,3 +160,15 @@ def test_a_run_time_pattern_re2_cannot_compile_is_a_rule_error(tmp_path: Path) -
     results = engine.results(pod(r"^(a)\1$"), None)
     assert [r.status for r in results] == [Status.ERROR]
     assert "error parsing regexp" in results[0].message
+
+
+def test_find_all_has_gos_semantics() -> None:
+    """Go's FindAllString: an empty match right after a match is skipped, the limit counts matches, and
+    positions are characters (non-ASCII text)."""
+    from admission.regex import compile_regex, find_all
+
+    assert find_all(compile_regex("a*"), "baac") == ["", "aa", ""]
+    assert find_all(compile_regex("a"), "aaa", 2) == ["a", "a"]
+    assert find_all(compile_regex("a"), "aaa", 0) == []
+    assert find_all(compile_regex("é+"), "xééyé") == ["éé", "é"]
+    assert find_all(compile_regex("x"), "") == []

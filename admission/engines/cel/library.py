@@ -42,7 +42,7 @@ from admission.engines.cel import quantity as q
 from admission.engines.cel.authz import AUTHZ
 from admission.engines.cel.expr import Library, Overload
 from admission.engines.cel.messages import message_class, type_name
-from admission.regex import RegexError, compile_regex
+from admission.regex import RegexError, compile_regex, find_all
 
 T = cel.Type
 QUANTITY = T(type_name("Quantity"))
@@ -156,22 +156,7 @@ def _find(text: str, pattern: str) -> str:
 
 
 def _find_all(text: str, pattern: str, limit: int = -1) -> list[str]:
-    if limit == 0:
-        return []
-    regex = _regex(pattern)
-    out: list[str] = []
-    pos = 0
-    last_end = -1
-    while pos <= len(text) and (limit < 0 or len(out) < limit):
-        m = regex.search(text, pos)
-        if m is None:
-            break
-        start, stop = m.span()
-        if not (start == stop and start == last_end):  # Go skips an empty match right after a match
-            out.append(str(m.group(0)))
-        last_end = stop
-        pos = stop if stop > start else stop + 1
-    return out
+    return find_all(_regex(pattern), text, limit)
 
 
 REGEX = _lib("kubernetes.regex", (

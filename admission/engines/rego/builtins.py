@@ -33,7 +33,7 @@ from admission.engines.rego.values import (
     to_json,
     type_name,
 )
-from admission.regex import RegexError, compile_regex
+from admission.regex import RegexError, compile_regex, find_all
 
 
 class BuiltinError(EvalError):
@@ -769,23 +769,7 @@ def regex_split(p: Any, s: Any) -> list[str]:
 @_builtin("regex.find_n", 3)
 def regex_find_n(p: Any, s: Any, n: Any) -> list[str]:
     rx = _regex("regex.find_n", _str("regex.find_n", 1, p))
-    text = _str("regex.find_n", 2, s)
-    limit = _int("regex.find_n", 3, n)
-    out: list[str] = []
-    pos = 0
-    prev_end = -1
-    while pos <= len(text) and (limit < 0 or len(out) < limit):
-        m = rx.search(text, pos)
-        if m is None:
-            break
-        a, b = m.span()
-        if a == b and a == prev_end:  # Go skips an empty match right after the previous match
-            pos = a + 1
-            continue
-        out.append(text[a:b])
-        prev_end = b
-        pos = b if b > a else b + 1
-    return out
+    return find_all(rx, _str("regex.find_n", 2, s), _int("regex.find_n", 3, n))
 
 
 @_builtin("regex.replace", 3)
