@@ -2,7 +2,9 @@
 read from the API server, so its Pod Security labels apply at once; a namespace that cannot be read fails closed.
 
 Runs when ADMISSION_E2E_KUBECONFIG names the kubeconfig of a disposable API server (../shared/apiserver's
-up.sh writes one); skipped otherwise.
+up.sh writes one); skipped otherwise. The interplay with the API server's own PodSecurity admission needs a
+second one with it on (up.sh with DISABLE_PLUGINS=ServiceAccount, other ports), named by
+ADMISSION_E2E_BUILTIN_PSA_KUBECONFIG.
 """
 
 from __future__ import annotations
@@ -151,3 +153,95 @@ def test_the_webhook_enforces_the_namespace_labels_through_the_api_server(api_cl
     finally:
         CliRunner().invoke(main, ["register", "--kubeconfig", kubeconfig, "--delete", "--name", name])
         core.delete_namespace(namespace)  # stays Terminating on an API server without a controller-manager
+
+
+BUILTIN_ENV = "ADMISSION_E2E_BUILTIN_PSA_KUBECONFIG"
+
+
+def test_with_the_built_in_admission_on_an_exception_cannot_relax_it(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's warning, shown on an API server whose own PodSecurity admission is on (../shared/apiserver's
+    up.sh with DISABLE_PLUGINS=ServiceAccount; its kubeconfig in ADMISSION_E2E_BUILTIN_PSA_KUBECONFIG): our
+    webhook is called and admits the host-network Pod its PodSecurityException covers, and the API server's
+    own admission still rejects it for the namespace's `enforce: baseline` label. A Pod that meets baseline
+    passes both, with our warnings for `warn: restricted`."""
+    kubeconfig = os.environ.get(BUILTIN_ENV, "")
+    if not kubeconfig or not Path(kubeconfig).is_file():
+        pytest.skip(f"{BUILTIN_ENV} does not name the kubeconfig of an API server with its built-in PodSecurity "
+                    "admission on (../shared/apiserver/up.sh with DISABLE_PLUGINS=ServiceAccount)")
+    import yaml
+    from click.testing import CliRunner
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    from admission.cli import main
+
+    from .serving import serve
+
+    run = uuid.uuid4().hex[:8]
+    namespace, name, scope = f"e2e-builtin-psa-{run}", f"admission-e2e-builtin-psa-{run}", f"admission.dev/e2e-psa={run}"
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "exception.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "admission.dev/v1", "kind": "PodSecurityException",
+        "metadata": {"name": "node-agent", "namespace": namespace},
+        "spec": {"match": {"kinds": ["Pod"], "names": ["node-agent*"]}, "controls": ["hostNamespaces"],
+                 "owner": "team-observability", "reason": "reads node metrics from the host",
+                 "expires": "2999-03-31"}}))
+    core = client.CoreV1Api(connect(kubeconfig).api)
+    core.create_namespace({"metadata": {"name": namespace, "labels": {
+        "pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/warn": "restricted",
+        "admission.dev/e2e-psa": run}}})
+    monkeypatch.setenv("ADMISSION_HOME", str(tmp_path))
+    assert CliRunner().invoke(main, ["certs", "init"]).exit_code == 0
+
+    def create(pod_name: str, host_network: bool) -> tuple[int, str]:
+        spec: dict[str, Any] = {"containers": [{"name": "c", "image": "example.com/agent:1"}]}
+        if host_network:
+            spec["hostNetwork"] = True
+        try:
+            _, status, headers = core.create_namespaced_pod_with_http_info(
+                namespace, {"metadata": {"name": pod_name}, "spec": spec}, dry_run="All")
+        except ApiException as exc:
+            return exc.status, str(exc.body)
+        return status, str(headers.get("Warning", ""))
+
+    ours = '[pod-security-admission/warn] violates PodSecurity \\"restricted:latest\\"'
+    try:
+        status, message = create("node-agent-1", host_network=True)
+        assert status == 403 and "violates PodSecurity" in message, "this test needs the built-in admission on"
+        with serve(tmp_path, "--kubeconfig", kubeconfig, "--policies", str(policies), "--no-watch-policies",
+                   "--log-level", "warning") as (port, _):
+            result = CliRunner().invoke(main, ["register", "--kubeconfig", kubeconfig, "--url",
+                                               f"https://127.0.0.1:{port}", "--name", name, "--namespace-label",
+                                               scope, "--policies", str(policies)])
+            assert result.exit_code == 0, result.output
+            deadline = time.monotonic() + 20
+            while ours not in (warnings := create("plain", host_network=False)[1]) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            status, warnings = create("plain", host_network=False)
+            assert status == 201 and ours in warnings, warnings  # our webhook is called
+            # our webhook, asked directly, admits the Pod its exception covers
+            import http.client
+            import json
+
+            from .serving import client_context
+
+            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "node-agent-1", "namespace": namespace},
+                   "spec": {"hostNetwork": True, "containers": [{"name": "c", "image": "example.com/agent:1"}]}}
+            review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+                "uid": "1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"}, "operation": "CREATE",
+                "namespace": namespace, "name": "node-agent-1", "userInfo": {"username": "alice"}, "object": pod}}
+            conn = http.client.HTTPSConnection("127.0.0.1", port, context=client_context(tmp_path / "certs" / "ca.pem"))
+            conn.request("POST", "/validate", body=json.dumps(review), headers={"Content-Type": "application/json"})
+            answer = json.loads(conn.getresponse().read())["response"]
+            conn.close()
+            assert answer["allowed"] is True, answer
+            status, message = create("node-agent-1", host_network=True)
+            assert status == 403, message  # ... and the API server's own admission rejects it all the same
+            assert "admission webhook" not in message, message
+            assert 'violates PodSecurity \\"baseline:latest\\"' in message and "host namespaces" in message
+    finally:
+        CliRunner().invoke(main, ["register", "--kubeconfig", kubeconfig, "--delete", "--name", name])
+        core.delete_namespace(namespace)
