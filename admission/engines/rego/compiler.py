@@ -3165,6 +3165,11 @@ class Compiled:
     def shared(self) -> Shared:
         return Shared(self._nmemo)
 
+    @property
+    def nmemo(self) -> int:
+        """The memo slots of an evaluation (`Ctx(input, data, nmemo, strict, shared)` is `context(...)`)."""
+        return self._nmemo
+
     def query(self, ref: str, input: Any = UNDEFINED, data: Any = None, *, strict: bool = False) -> Any:
         """The value of `data.<path>` (a Rego value; `values.to_json` for JSON), or UNDEFINED."""
         doc = self.document(ref)

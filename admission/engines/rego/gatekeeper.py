@@ -84,6 +84,7 @@ class Constraint:
     # with equal parameters (a parameters group) find the same violations: each is evaluated once per request
     match_group: int = -1
     params_group: int = -1
+    passed: RuleResult | None = None  # this constraint's pass (a frozen value, made once at load)
 
 
 def is_template(obj: Any) -> bool:
@@ -666,23 +667,24 @@ class ConstraintSet:
 
 def _group(constraints: list[Constraint]) -> None:
     """Number the match groups (equal spec.match) and, per template, the parameters groups (equal
-    parameters, compared by `_value_key`: same types, same order; a value it cannot key is its own group)."""
+    parameters, compared by `value_key`: same types, same order; a value it cannot key is its own group)."""
     matches: dict[Any, int] = {}
     params: dict[tuple[str, Any], int] = {}
     for n, c in enumerate(constraints):
         try:
-            mk: Any = _value_key(c.match)
+            mk: Any = value_key(c.match)
         except TypeError:
             mk = ("constraint", n)
         c.match_group = matches.setdefault(mk, len(matches))
         try:
-            pk: Any = _value_key(c.parameters)
+            pk: Any = value_key(c.parameters)
         except TypeError:
             pk = ("constraint", n)
         c.params_group = params.setdefault((c.template.name, pk), len(params))
+        c.passed = RuleResult(c.name, "", Status.PASS, "", c.action)
 
 
-def _value_key(v: Any) -> Any:
+def value_key(v: Any) -> Any:
     """A hashable key equal for two values exactly when they are the same JSON-like value, with the same types
     (1, 1.0 and True differ), the same key types and the same key order. TypeError for anything else."""
     t = type(v)
@@ -693,9 +695,9 @@ def _value_key(v: Any) -> Any:
     if v is None:
         return ("null",)
     if t is list:
-        return ("list", tuple(_value_key(x) for x in v))
+        return ("list", tuple(value_key(x) for x in v))
     if t is dict:
-        return ("dict", tuple((_value_key(k), _value_key(x)) for k, x in v.items()))
+        return ("dict", tuple((value_key(k), value_key(x)) for k, x in v.items()))
     raise TypeError(f"no key for {t.__name__}")
 
 
@@ -758,5 +760,5 @@ def results_for(matched: list[Constraint], violations: list[Violation], errors: 
     out = [RuleResult(v.constraint.name, "", Status.FAIL, v.message, v.constraint.action) for v in violations]
     out.extend(errors)
     answered = {v.constraint.name for v in violations} | {e.policy for e in errors}
-    out.extend(RuleResult(c.name, "", Status.PASS, "", c.action) for c in matched if c.name not in answered)
+    out.extend(c.passed or RuleResult(c.name, "", Status.PASS, "", c.action) for c in matched if c.name not in answered)
     return out
