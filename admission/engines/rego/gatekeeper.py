@@ -606,7 +606,7 @@ class ConstraintSet:
                     rest.append(c)
                 elif isinstance(outcome, str):
                     errors.append(_error(c, outcome))
-                else:
+                elif outcome:
                     violations.extend(Violation(c, _text(v.msg), v.details) for v in outcome)
                 continue
             if review is None:
@@ -635,7 +635,8 @@ class ConstraintSet:
                 errors.append(_error(c, str(exc)))
                 continue
             done[dk] = found
-            violations.extend(Violation(c, _text(v.msg), v.details) for v in found)
+            if found:
+                violations.extend(Violation(c, _text(v.msg), v.details) for v in found)
         return rest, violations, errors
 
     def _inventory(self, objects: list[Object]) -> dict[str, Any]:
