@@ -414,3 +414,49 @@ def test_a_matched_constraint_without_violations_passes() -> None:
     obj["metadata"]["labels"] = {"app": "web"}
     assert passed(ev, obj) == ["app"]
     assert [r[0] for r in results(ev, obj)] == ["team"]
+
+
+def test_constraints_with_equal_parameters_are_evaluated_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Constraints of one template with equal parameters (and constraints with equal spec.match) are evaluated
+    once per request, and each still gets its own results: its name, its action, its errors. Parameters that
+    differ only in type (1 and 1.0, a key 1 and "1") or in key order are not equal."""
+    from admission.engines.rego import fastpath
+
+    rego = ('package k8sparams\n\nviolation[{"msg": msg}] {\n  x := input.parameters.x\n  msg := sprintf("%v %v", [x, x == 1])\n}\n'
+            'violation[{"msg": "boom"}] {\n  input.parameters.boom\n  x := {"a": 1, "a": 2}\n}\n')
+    params = [{"x": 1}, {"x": 1}, {"x": 1.0}, {"x": {1: "a"}}, {"x": {"1": "a"}}, {"x": {"p": 1, "q": 2}},
+              {"x": {"q": 2, "p": 1}}, {"x": 1}]
+    docs = [template("K8sParams", rego)] + [
+        constraint(f"p{i}", "K8sParams", parameters=p, action="warn" if i == 7 else None) for i, p in enumerate(params)
+    ]
+    calls: list[Any] = []
+    original = fastpath.CompiledTemplate.violations
+
+    def counting(self: Any, review: Any, parameters: Any, *args: Any) -> Any:
+        calls.append(parameters)
+        return original(self, review, parameters, *args)
+
+    monkeypatch.setattr(fastpath.CompiledTemplate, "violations", counting)
+    ev = RegoEvaluator.from_sources(docs, [])
+    got = results(ev, pod())
+    alone = [results(RegoEvaluator.from_sources([docs[0], d], []), pod()) for d in docs[1:]]
+    assert got == sorted(r for rs in alone for r in rs)
+    assert [r[0] for r in got] == [f"p{i}" for i in range(8)]
+    assert next(r for r in got if r[0] == "p7")[2] == Action.WARN
+    calls.clear()
+    ev.validate(Request.for_object(pod()), Context())
+    assert len(calls) == 6  # p0, p1 and p7 are one evaluation; the others differ
+
+    boom = [template("K8sParams", rego)] + [constraint(f"b{i}", "K8sParams", parameters={"x": 2, "boom": True}) for i in range(3)]
+    got = results(RegoEvaluator.from_sources(boom, []), pod())
+    assert [(r[0], r[1]) for r in got] == [(f"b{i}", Status.ERROR) for i in range(3)]
+
+
+def test_constraints_with_equal_match_still_match_each() -> None:
+    ev = RegoEvaluator.from_sources(
+        [template()] + [constraint(f"c{i}", match={"namespaces": ["prod"]}, parameters={"labels": [f"l{i}"]}) for i in range(3)]
+        + [constraint("other", match={"namespaces": ["dev"]}, parameters={"labels": ["l0"]})],
+        [],
+    )
+    assert [r[0] for r in results(ev, pod(namespace="prod"))] == ["c0", "c1", "c2"]
+    assert [r[0] for r in results(ev, pod(namespace="dev"))] == ["other"]

@@ -175,3 +175,48 @@ def test_generated_modules_shared_equal_alone(data: Any) -> None:
         ref = f"data.gen.{rule}"
         for inp in (first, *others):
             assert _answer(shared_c, ref, inp, {}, sh) == _answer(alone, ref, inp, {}), (rule, field, inp)
+
+
+def test_concurrent_shared_evaluations_keep_their_own_solutions() -> None:
+    """Threads evaluating one compiled set, each with its own `Shared` and review: a body's shared solutions
+    are collected in the evaluation's own memo, never in a list the compiled code holds for all threads (a
+    review's containers could land in another review's solutions: a violation lost or invented)."""
+    import sys
+    import threading
+
+    src = """package t
+import rego.v1
+violation contains msg if {
+    some c in input.review.cs
+    c.size > 10
+    c.size > input.parameters.max
+    msg := sprintf("%v > %v", [c.name, input.parameters.max])
+}
+"""
+    compiled = compile_modules([parse_module(src)], VARYING)
+
+    def answers(i: int) -> list[Any]:
+        review = {"cs": [{"name": f"r{i}-{j}", "size": 11 + 10 * j} for j in range(4)]}
+        sh = compiled.shared()
+        return [_answer(compiled, "data.t.violation", {"review": review, "parameters": {"max": m}}, {}, sh) for m in (15, 30)]
+
+    expected = {i: answers(i) for i in range(4)}
+    wrong: list[Any] = []
+
+    def work(i: int) -> None:
+        for _ in range(300):
+            got = answers(i)
+            if got != expected[i]:
+                wrong.append((i, got))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert wrong == []

@@ -3064,10 +3064,11 @@ def _shared_solutions(first: Callable[[Run], Run], rest: Run, whole: Run, reorde
     moved ahead of others (`reordered`) and computing them raises, the body runs in its own order too, so
     that only the error the body's own order meets is raised. The accumulator at `acc_slot` (if any) is the
     evaluation's own."""
-    collect: list[list[Frame]] = []
-
+    # the solutions are collected in the shared memo's own slot while `first` runs (never in a list held by
+    # this closure, which every thread evaluating the compiled set would share); Rego has no recursion, so
+    # one evaluation never re-enters the body while it solves it
     def keep(ctx: Ctx, f: Frame) -> bool:
-        collect[-1].append(f[:])
+        ctx.smemo[slot].append(f[:])
         return False
 
     solve = first(keep)
@@ -3078,16 +3079,14 @@ def _shared_solutions(first: Callable[[Run], Run], rest: Run, whole: Run, reorde
             return whole(ctx, f)
         sols = smemo[slot]
         if sols is _UNSET:
-            sols = []
-            collect.append(sols)
+            sols = smemo[slot] = []
             try:
                 solve(ctx, f)
             except Exception:
+                smemo[slot] = _UNSET
                 if not reordered:
                     raise
                 sols = _FAILED
-            finally:
-                collect.pop()
             smemo[slot] = sols
         if sols is _FAILED:
             acc = f[acc_slot] if acc_slot >= 0 else None
@@ -3165,6 +3164,11 @@ class Compiled:
 
     def shared(self) -> Shared:
         return Shared(self._nmemo)
+
+    @property
+    def nmemo(self) -> int:
+        """The memo slots of an evaluation (`Ctx(input, data, nmemo, strict, shared)` is `context(...)`)."""
+        return self._nmemo
 
     def query(self, ref: str, input: Any = UNDEFINED, data: Any = None, *, strict: bool = False) -> Any:
         """The value of `data.<path>` (a Rego value; `values.to_json` for JSON), or UNDEFINED."""

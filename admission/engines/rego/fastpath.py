@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from admission.engines.rego import ast
-from admission.engines.rego.compiler import Compiled, Shared, Unsupported, try_compile
+from admission.engines.rego.compiler import Compiled, Ctx, Shared, Unsupported, try_compile
 from admission.engines.rego.values import UNDEFINED, UNSUPPORTED_VALUE, EvalError, Set, to_json
 
 COMPILED = "compiled"
@@ -53,6 +53,7 @@ class CompiledTemplate:
     def __init__(self, compiled: Compiled, package: str) -> None:
         self._compiled = compiled
         self._violation = compiled.document(f"data.{package}.violation")
+        self._nmemo = compiled.nmemo
         self.package = package
 
     def shared(self) -> Shared:
@@ -64,8 +65,8 @@ class CompiledTemplate:
         """The violations for one request (`input.review`, `input.parameters`, `data.inventory`). Raises
         EvalError (the rule's error) or Declined. Calls given the same `shared` must have the same review
         and inventory."""
-        data = {"inventory": inventory} if inventory is not None else {}
-        ctx = self._compiled.context({"review": review, "parameters": parameters}, data, shared=shared)
+        ctx = Ctx({"review": review, "parameters": parameters}, {"inventory": inventory} if inventory is not None else {},
+                  self._nmemo, False, shared)
         try:
             out = self._violation(ctx)
         except EvalError as exc:

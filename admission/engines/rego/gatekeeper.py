@@ -34,6 +34,7 @@ from admission.engines.rego import passes as ps
 from admission.engines.rego.backend import BackendError
 from admission.engines.rego.compiler import Shared
 from admission.engines.rego.fastpath import CompiledTemplate, Declined, compile_template, route_of
+from admission.engines.rego.fastpath import Violation as FastViolation
 from admission.engines.rego.inventory import inventory_of, trim_review, without_managed_fields
 from admission.engines.rego.isolate import Unit, check
 from admission.engines.rego.lexer import RegoSyntaxError
@@ -79,6 +80,11 @@ class Constraint:
     source: str
     key: str = ""  # c<N> in the compiled program
     uses_inventory: bool = False
+    # constraints with equal spec.match (a match group) match the same requests, and constraints of one template
+    # with equal parameters (a parameters group) find the same violations: each is evaluated once per request
+    match_group: int = -1
+    params_group: int = -1
+    passed: RuleResult | None = None  # this constraint's pass (a frozen value, made once at load)
 
 
 def is_template(obj: Any) -> bool:
@@ -456,6 +462,7 @@ class ConstraintSet:
                 data["gkparams"][c.key] = c.parameters
         if not constraints:
             return cls(constraints, None, templates)
+        _group(constraints)
         placed["gkall.rego"] = parse(_aggregate([]), "gkall.rego")
         placed = _renamed_functions(placed)
         source_map = SourceMap()
@@ -530,9 +537,14 @@ class ConstraintSet:
         state_objects (or a function giving them, called only when a matched template reads
         `data.inventory`) is the cluster state; None when there is none."""
         kind = request.kind
-        matched = [
-            c for c in self.candidates(kind.group, kind.kind) if constraint_matches(c.match, request, namespace_labels)[0]
-        ]
+        matched = []
+        matches: dict[int, bool] = {}  # per match group: one test for the constraints with the same spec.match
+        for c in self.candidates(kind.group, kind.kind):
+            m = matches.get(c.match_group)
+            if m is None:
+                m = matches[c.match_group] = constraint_matches(c.match, request, namespace_labels)[0]
+            if m:
+                matched.append(c)
         if not matched or self.program is None:
             return matched, [], []
         everyone = matched
@@ -577,13 +589,26 @@ class ConstraintSet:
         review: dict[str, Any] | None = None
         inventory: dict[str, Any] | None = None
         shared: dict[tuple[str, bool], Shared] = {}  # per template (and inventory or not) on this review
-        count: dict[str, int] = {}
+        # per template, its distinct parameters among the matched constraints: with two or more, they share
+        # what does not read the parameters; constraints with equal parameters share their whole evaluation
+        groups: dict[str, set[int]] = {}
         for c in matched:
-            count[c.template.name] = count.get(c.template.name, 0) + 1
+            groups.setdefault(c.template.name, set()).add(c.params_group)
+        done: dict[tuple[str, int, bool], list[FastViolation] | str | None] = {}  # violations, error, or declined
         for c in matched:
             ct = self.fast.get(c.template.name)
             if ct is None:
                 rest.append(c)
+                continue
+            dk = (c.template.name, c.params_group, c.uses_inventory)
+            if dk in done:
+                outcome = done[dk]
+                if outcome is None:
+                    rest.append(c)
+                elif isinstance(outcome, str):
+                    errors.append(_error(c, outcome))
+                elif outcome:
+                    violations.extend(Violation(c, _text(v.msg), v.details) for v in outcome)
                 continue
             if review is None:
                 review = trim_review(_review(request), self.reads_managed_fields)
@@ -594,8 +619,8 @@ class ConstraintSet:
                     errors.append(_error(c, "cluster state is not available for data.inventory"))
                     continue
                 inventory = self._inventory(state_objects)
-            sh: Shared | None = None  # a template's only constraint on this review shares nothing
-            if count[c.template.name] > 1:
+            sh: Shared | None = None  # a template's only parameters on this review share nothing
+            if len(groups[c.template.name]) > 1:
                 sk = (c.template.name, c.uses_inventory)
                 sh = shared.get(sk)
                 if sh is None:
@@ -603,12 +628,16 @@ class ConstraintSet:
             try:
                 found = ct.violations(review, c.parameters, inventory if c.uses_inventory else None, sh)
             except Declined:
+                done[dk] = None
                 rest.append(c)
                 continue
             except EvalError as exc:
+                done[dk] = str(exc)
                 errors.append(_error(c, str(exc)))
                 continue
-            violations.extend(Violation(c, _text(v.msg), v.details) for v in found)
+            done[dk] = found
+            if found:
+                violations.extend(Violation(c, _text(v.msg), v.details) for v in found)
         return rest, violations, errors
 
     def _inventory(self, objects: list[Object]) -> dict[str, Any]:
@@ -636,6 +665,42 @@ class ConstraintSet:
                 else:
                     found.append(Violation(c, _text(v)))
         return found
+
+
+def _group(constraints: list[Constraint]) -> None:
+    """Number the match groups (equal spec.match) and, per template, the parameters groups (equal
+    parameters, compared by `value_key`: same types, same order; a value it cannot key is its own group)."""
+    matches: dict[Any, int] = {}
+    params: dict[tuple[str, Any], int] = {}
+    for n, c in enumerate(constraints):
+        try:
+            mk: Any = value_key(c.match)
+        except TypeError:
+            mk = ("constraint", n)
+        c.match_group = matches.setdefault(mk, len(matches))
+        try:
+            pk: Any = value_key(c.parameters)
+        except TypeError:
+            pk = ("constraint", n)
+        c.params_group = params.setdefault((c.template.name, pk), len(params))
+        c.passed = RuleResult(c.name, "", Status.PASS, "", c.action)
+
+
+def value_key(v: Any) -> Any:
+    """A hashable key equal for two values exactly when they are the same JSON-like value, with the same types
+    (1, 1.0 and True differ), the same key types and the same key order. TypeError for anything else."""
+    t = type(v)
+    if t is str or t is int or t is bool:
+        return (t.__name__, v)
+    if t is float:
+        return ("float", repr(v))
+    if v is None:
+        return ("null",)
+    if t is list:
+        return ("list", tuple(value_key(x) for x in v))
+    if t is dict:
+        return ("dict", tuple((value_key(k), value_key(x)) for k, x in v.items()))
+    raise TypeError(f"no key for {t.__name__}")
 
 
 def constraint_targets(match: dict[str, Any] | None) -> tuple[Target, ...]:
@@ -697,5 +762,5 @@ def results_for(matched: list[Constraint], violations: list[Violation], errors: 
     out = [RuleResult(v.constraint.name, "", Status.FAIL, v.message, v.constraint.action) for v in violations]
     out.extend(errors)
     answered = {v.constraint.name for v in violations} | {e.policy for e in errors}
-    out.extend(RuleResult(c.name, "", Status.PASS, "", c.action) for c in matched if c.name not in answered)
+    out.extend(c.passed or RuleResult(c.name, "", Status.PASS, "", c.action) for c in matched if c.name not in answered)
     return out

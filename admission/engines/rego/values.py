@@ -76,7 +76,7 @@ class Set:
     __slots__ = ("m",)
 
     def __init__(self, items: Iterable[Any] = ()) -> None:
-        self.m: dict[Any, Any] = {key(x): x for x in items}
+        self.m: dict[Any, Any] = {key(x): x for x in items} if items != () else {}
 
     @classmethod
     def of_keys(cls, m: dict[Any, Any]) -> Set:
