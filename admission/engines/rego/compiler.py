@@ -1068,7 +1068,7 @@ class Compiler:
                 holder.append(self.term(value_t, scope))
                 return pre
 
-        acc_slot = scope.layout.new()  # the accumulator, for a head written out as code
+        acc_slot = aslot  # a head written out as code adds to the same accumulator
         enumerates: list[bool] = []
 
         def counted(scope: Scope) -> list[Callable[[Run], Run]]:
@@ -1099,15 +1099,6 @@ class Compiler:
         written: list[bool] = []
         run = self.body(r.body, scope, final, counted, share=True, head=head_ops, head_written=written, acc_slot=acc_slot)
         nslots = scope.layout.n
-
-        if written and written[0]:
-
-            def evaluate_written(ctx: Ctx, acc: Any) -> None:
-                f = [None] * nslots
-                f[acc_slot] = acc
-                run(ctx, f)
-
-            return evaluate_written
 
         def evaluate(ctx: Ctx, acc: Any) -> None:
             f: Frame = [None] * nslots
@@ -1273,7 +1264,7 @@ class Compiler:
             holder.append(self.term(value_t, scope))
             return pre
 
-        box_slot = scope.layout.new()  # the values found, for a head written out as code
+        box_slot = bslot  # a head written out as code appends to the same list of values found
         enumerates: list[bool] = []
 
         def counted(scope: Scope) -> list[Callable[[Run], Run]]:
@@ -1311,24 +1302,6 @@ class Compiler:
         assert body_run is not None
         run = body_run
 
-        if written and written[0]:
-
-            def evaluate_written(ctx: Ctx, args: list[Any]) -> Any:
-                f: Frame = [None] * nslots
-                for i, s in arg_slots:
-                    f[s] = args[i]
-                found: list[Any] = []
-                f[box_slot] = found
-                run(ctx, f)
-                if not found:
-                    return UNDEFINED
-                v = found[0]
-                for x in found[1:]:
-                    if not equal(v, x):
-                        raise EvalError("eval_conflict_error", "functions must not produce multiple outputs for same inputs")
-                return v
-
-            return evaluate_written
 
         def evaluate(ctx: Ctx, args: list[Any]) -> Any:
             f: Frame = [None] * nslots
