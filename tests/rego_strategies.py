@@ -3,7 +3,7 @@
 `modules_and_inputs()` draws `(module, input)`: a module `package gen` of complete rules (with defaults and
 `else`), multi-value rules, single-value object rules and functions, whose bodies use `some ... in`, `every`,
 `not`, comprehensions, membership, builtins (count, startswith, endswith, contains, sprintf, lower, upper,
-concat, max, sum, abs, object.get), arithmetic and comparisons over an input of a fixed shape:
+concat, max, sum, abs, object.get), template strings (`$"..."`), arithmetic and comparisons over an input of a fixed shape:
 
     {"n": int, "m": int, "s": str, "xs": [int], "names": [str], "labels": {str: str}}
 
@@ -133,7 +133,7 @@ def str_terms(draw: st.DrawFn, scope: _Scope, rules: _Rules, depth: int = 0) -> 
     if scope.strs:
         choices += ["var", "var"]
     if depth < 2:
-        choices += ["sprintf", "case", "concat"]
+        choices += ["sprintf", "case", "concat", "template"]
     str_rules = [n for n, t in rules.values.items() if t == "str"]
     if str_rules:
         choices.append("rule")
@@ -150,6 +150,25 @@ def str_terms(draw: st.DrawFn, scope: _Scope, rules: _Rules, depth: int = 0) -> 
         return C(draw(st.sampled_from(["lower", "upper"])), draw(str_terms(scope, rules, depth + 1)))
     if kind == "concat":
         return C("concat", S(draw(st.sampled_from(["", "-", ", "]))), INPUT("names"))
+    if kind == "template":
+        # OPA 1.12's `$"..."`: literal parts with braces, quotes and escapes, and template expressions of any
+        # value (strings, numbers, collections, an undefined input path)
+        # (no control character or non-ASCII letter: regopy 1.5's upper/lower turn "\n" into "\N" and leave "é")
+        literal = st.sampled_from(["", "a", " ", "{", "}", '"q"', "\\", "x{y}"])
+        expression = st.one_of(
+            st.deferred(lambda: str_terms(scope, rules, depth + 1)),
+            st.deferred(lambda: int_terms(scope, rules, depth + 1)),
+            st.sampled_from([INPUT("xs"), INPUT("labels"), INPUT("names"), INPUT("missing"), S(None), S(True), S(1.5)]),
+        )
+        parts: list[str | ast.Expr] = []
+        for _ in range(draw(st.integers(0, 3))):
+            text = draw(literal)
+            if text:
+                parts.append(text)
+            parts.append(E(draw(expression)))
+        if draw(st.booleans()):
+            parts.append(draw(literal) or "z")
+        return ast.TemplateString(tuple(parts))
     # arguments of one type: regopy 1.5 quotes the strings of a mixed array (`sprintf("%v-%v", [1, lower("A")])`
     # gives `1-"a"`, and an output that is not JSON)
     # and plain arguments (a nested call's string result comes out quoted too)

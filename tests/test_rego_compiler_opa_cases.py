@@ -21,7 +21,7 @@ from admission.engines.rego.values import UNDEFINED, UNSUPPORTED_VALUE, EvalErro
 
 CASES = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "opa-cases" / "v1"
 # the least number of cases the compiler must run and get right (it only grows)
-FLOOR = 983
+FLOOR = 1040
 
 
 def _canon(v: Any) -> Any:

@@ -195,3 +195,46 @@ def test_plain_modules_input_holds_only_what_modules_read(tmp_path: Any) -> None
         "object": {"metadata": {"labels": {"team": None}}, "status": {"phase": None}}, "name": None
     }
     assert [r.message for r in ev.validate(Request.for_object(obj), Context()) if r.status != Status.PASS] == ["running"]
+
+
+def test_template_expressions_read_their_paths() -> None:
+    """What a template string's expressions read is read (a pruned input would render `<undefined>`), their
+    `with` values too."""
+    src = (
+        "package p\n"
+        'deny contains $"{input.review.object.metadata.name} runs {input.review.object.spec.containers[_].image}" if {\n'
+        "  input.review.object.kind\n"
+        "}\n"
+        'warn contains $"{data.q.x with input.y as input.review.object.status}" if true\n'
+    )
+    assert input_paths([src], ROOT) == {
+        "object": {"metadata": {"name": None}, "spec": {"containers": {"*": {"image": None}}}, "kind": None, "status": None}
+    }
+
+
+TEMPLATE_STRING_TEMPLATE = """package k8stemplatestring
+
+violation[{"msg": msg}] {
+  not input.review.object.metadata.labels[input.parameters.label]
+  msg := $"{input.review.kind.kind} {input.review.object.metadata.name} needs label {input.parameters.label}; has {object.keys(object.get(input.review.object.metadata, "labels", {}))}"
+}
+"""
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "regopy"])
+def test_a_template_string_message_on_both_paths(monkeypatch: pytest.MonkeyPatch, compiled: bool) -> None:
+    """A ConstraintTemplate (Rego v0, as Gatekeeper reads it) whose message is a template string: the same
+    message on the compiled path and on regopy (which gets the module printed, template string and all)."""
+    monkeypatch.setattr(gatekeeper, "USE_COMPILED", compiled)
+    ev = RegoEvaluator.from_sources(
+        [template("K8sTemplateString", TEMPLATE_STRING_TEMPLATE), constraint("team", "K8sTemplateString", parameters={"label": "team"})],
+        [],
+        isolate=False,
+    )
+    assert ev.constraints.routes["k8stemplatestring"].startswith("compiled" if compiled else "regopy")
+    obj = pod()
+    obj["metadata"]["labels"] = {"app": "web", "tier": "x"}
+    got = [r.message for r in ev.validate(Request.for_object(obj), Context()) if r.status != Status.PASS]
+    assert got == ['Pod web needs label team; has {"app", "tier"}']
+    obj["metadata"]["labels"]["team"] = "a"
+    assert [r for r in ev.validate(Request.for_object(obj), Context()) if r.status != Status.PASS] == []

@@ -125,7 +125,21 @@ class Call:
     pos: Pos = _pos()
 
 
-Term = Scalar | Var | Ref | Array | Object | Set | ArrayCompr | SetCompr | ObjectCompr | Call
+@dataclass(frozen=True)
+class TemplateString:
+    """`$"text {expr} text"` (OPA 1.12's string interpolation; `$`...`` across lines, `raw`): literal parts
+    (str) and template expressions, each an `Expr` (a term, possibly with `with` modifiers). An expression
+    with no value renders as `<undefined>`, one with more than one value is an error, a string renders as
+    itself and any other value as `sprintf("%v")` does. OPA's compiler stage `RewriteTemplateStrings`
+    turns it into `internal.template_string([part, {v | v = expr}, ...])`; `passes.rewrite_template_strings`
+    is ours."""
+
+    parts: tuple[str | Expr, ...]
+    raw: bool = field(default=False, compare=False)
+    pos: Pos = _pos()
+
+
+Term = Scalar | Var | Ref | Array | Object | Set | ArrayCompr | SetCompr | ObjectCompr | Call | TemplateString
 
 # operator -> call name, as OPA names them; binding strength from loosest to tightest is (as OPA's parser)
 # `=`/`:=` < `in` < comparisons < `|` < `&` < `+ -` < `* / %`
@@ -148,6 +162,7 @@ INFIX: dict[str, str] = {
 }
 MEMBER_2 = "internal.member_2"  # `x in xs`
 MEMBER_3 = "internal.member_3"  # `k, v in xs`
+TEMPLATE_STRING = "internal.template_string"  # a template string, rewritten (as OPA's compiler does)
 
 
 # ------------------------------------------------------------------------------------- expressions

@@ -697,6 +697,28 @@ def sprintf(fmt: Any, args: Any) -> str:
     return "".join(out)
 
 
+@_builtin("internal.template_string", 1)
+def template_string(parts: Any) -> str:
+    """A template string's value (passes.rewrite_template_strings): each part is a literal string or the set
+    of a template expression's values: none renders `<undefined>`, one renders as `sprintf("%v")` would (a
+    string as itself), more than one is a conflict, as in OPA."""
+    out: list[str] = []
+    for part in _arr("internal.template_string", 1, parts):
+        if type(part) is str:
+            out.append(part)
+            continue
+        if type(part) is not Set:
+            raise _type_err("internal.template_string", 1, "an array of strings and sets", part)
+        if len(part) > 1:
+            raise EvalError("eval_conflict_error", "template-strings must not produce multiple outputs")
+        if not part:
+            out.append("<undefined>")
+            continue
+        (v,) = part
+        out.append(v if type(v) is str else _format_one("v", "", None, None, _fmt_arg(v)))
+    return "".join(out)
+
+
 # ------------------------------------------------------------------------------------------ regex, glob
 
 

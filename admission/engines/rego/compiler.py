@@ -7,6 +7,8 @@ compile time, never during evaluation: the caller then runs it on regopy (`try_c
 
 The stages, each a function over the whole module set, as in OPA's compiler:
 
+0. `passes.rewrite_template_strings`: each `$"..."` as a call of `internal.template_string` over set
+   comprehensions (OPA's `RewriteTemplateStrings`).
 1. `rule_tree`: every rule placed at its path (package + name, ref heads with constant steps), with its
    kind (complete, partial set, partial object, function) and its module's imports; conflicting kinds are
    refused.
@@ -501,6 +503,8 @@ def _not_compiled_call(ctx: Ctx, args: list[Any]) -> Any:
 
 class Compiler:
     def __init__(self, modules: list[ast.Module], varying: tuple[str, ...] | None = None) -> None:
+        fresh = ps.Fresh()
+        modules = [ps.rewrite_template_strings(m, fresh) for m in modules]  # the first stage, as in OPA
         self.modules = modules
         self.root = rule_tree(modules)
         self.groups: list[Group] = []
@@ -3158,6 +3162,8 @@ class Compiled:
         comp.pkg = package
         node = comp._node(package)
         comp.rule_names = set(node.children) if node and package else set()
+        fresh = ps.Fresh()
+        body = ps.map_body(body, lambda b: b, lambda t: ps.rewrite_template_term(t, fresh))
         body = tuple(rename_wildcards(e) for e in body)
         names = body_vars(body)
         scope = Scope(Layout(), None, comp._locals(names), _declared(body))

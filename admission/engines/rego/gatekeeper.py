@@ -344,6 +344,8 @@ def _withs(r: ast.Rule) -> list[ast.With]:
             stack.extend(n.items)
         elif isinstance(n, ast.Object):
             stack.extend(v for _, v in n.items)
+        elif isinstance(n, ast.TemplateString):
+            stack.extend(p for p in n.parts if not isinstance(p, str))
     return out
 
 

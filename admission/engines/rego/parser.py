@@ -21,7 +21,16 @@ from __future__ import annotations
 from decimal import Decimal
 
 from admission.engines.rego import ast
-from admission.engines.rego.lexer import EOF, IDENT, NUMBER, STRING, RegoSyntaxError, Token, tokenize
+from admission.engines.rego.lexer import (
+    EOF,
+    IDENT,
+    NUMBER,
+    STRING,
+    TEMPLATE,
+    RegoSyntaxError,
+    Token,
+    tokenize,
+)
 
 __all__ = ["RegoSyntaxError", "parse_module", "parse_query", "parse_term"]
 
@@ -84,6 +93,8 @@ class _Parser:
             return "string"
         if tok.kind == NUMBER:
             return f"number `{tok.text}`"
+        if tok.kind == TEMPLATE:
+            return "template string" if tok.first else "`}`"
         return f"`{tok.kind}`"
 
     def unexpected(self, tok: Token, expected: str = "") -> RegoSyntaxError:
@@ -347,8 +358,14 @@ class _Parser:
             expr = self.every()
         else:
             expr = ast.Expr(self.expr(), negated, (), self.pos(start))
+        withs = self.withs()
+        if withs:
+            expr = ast.Expr(expr.terms, expr.negated, withs, expr.pos)
+        return expr
+
+    def withs(self) -> tuple[ast.With, ...]:
+        withs: list[ast.With] = []
         if self.is_kw("with"):
-            withs: list[ast.With] = []
             while self.is_kw("with"):
                 wtok = self.advance()
                 if self.tok.kind != IDENT:
@@ -362,8 +379,7 @@ class _Parser:
                     raise self.unexpected(self.tok, "`as` after the target of `with`")
                 self.advance()
                 withs.append(ast.With(target, self.infix(True), self.pos(wtok)))
-            expr = ast.Expr(expr.terms, expr.negated, tuple(withs), expr.pos)
-        return expr
+        return tuple(withs)
 
     def some(self) -> ast.Expr:
         start = self.advance()
@@ -473,6 +489,8 @@ class _Parser:
         elif kind == STRING:
             self.advance()
             return self.no_ref(ast.Scalar(tok.text, raw=tok.raw, pos=self.pos(tok)))
+        elif kind == TEMPLATE and tok.first:
+            return self.no_ref(self.template_string())
         elif kind == NUMBER or kind == "-" or kind == ".":
             return self.no_ref(self.number())
         elif kind == "[":
@@ -491,6 +509,30 @@ class _Parser:
         if not nxt.ws and nxt.kind in ("[", ".", "("):
             return self.ref_tail(term, False)
         return term
+
+    def template_string(self) -> ast.TemplateString:
+        """`$"a{x}b"`: the lexer's parts, each but the last followed by a template expression: one expression
+        (no `:=`/`=`, no `not`), possibly with `with` modifiers, as in OPA."""
+        start = self.advance()
+        parts: list[str | ast.Expr] = [start.text] if start.text else []
+        tok = start
+        while not tok.last:
+            etok = self.tok
+            if etok.kind == TEMPLATE and not etok.first:
+                raise self.error(etok, "empty template expression: write `\\{` for a literal brace")
+            if self.is_kw("not") or self.is_kw("some") or self.is_kw("every"):
+                raise self.error(etok, f"unexpected keyword `{etok.text}` in a template expression: it takes one value")
+            value = self.infix(False)
+            withs = self.withs()
+            if self.tok.kind in (":=", "="):
+                raise self.error(self.tok, f"unexpected `{self.tok.kind}` in a template expression: it takes a value, not an assignment")
+            if self.tok.kind != TEMPLATE or self.tok.first:
+                raise self.error(self.tok, f"expected `}}` to end the template expression opened at {etok.line}:{etok.col}, found {self.describe(self.tok)}")
+            parts.append(ast.Expr(value, False, withs, _pos_of(value)))
+            tok = self.advance()
+            if tok.text:
+                parts.append(tok.text)
+        return ast.TemplateString(tuple(parts), start.raw, self.pos(start))
 
     def no_ref(self, term: ast.Term) -> ast.Term:
         nxt = self.tok

@@ -27,6 +27,9 @@ and the right answer after the pass:
 - `hoist_paren_statements`: a statement printed starting with `(` after a line ending in a reference is read
   as a call of that reference: the parenthesised operand is bound first.
 
+A compiler stage (the compiled path; regopy reads template strings itself): `rewrite_template_strings`, as OPA's
+`RewriteTemplateStrings`.
+
 For speed only: `partial_sets_as_comprehensions` (`p contains x if body` as `p := {x | body}`, which regopy
 evaluates 20-40% faster when the body iterates), applied by callers to packages no other module extends.
 
@@ -60,6 +63,7 @@ from admission.engines.rego.ast import (
     Set,
     SetCompr,
     SomeDecl,
+    TemplateString,
     Term,
     Var,
     With,
@@ -138,6 +142,9 @@ def map_term(t: Term, body_fn: Callable[[Body], Body], term_fn: Callable[[Term],
     elif isinstance(t, Call):
         op = map_term(t.op, body_fn, term_fn)
         out = replace(t, op=op if isinstance(op, Ref) else t.op, args=tuple(map_term(a, body_fn, term_fn) for a in t.args))
+    elif isinstance(t, TemplateString):
+        # a template expression is one expression (no statements can be added to it): its terms are mapped
+        out = replace(t, parts=tuple(p if isinstance(p, str) else map_expr(p, body_fn, term_fn) for p in t.parts))
     else:
         out = t
     return term_fn(out) if term_fn is not None else out
@@ -235,6 +242,9 @@ def walk_terms(node: object) -> Iterator[Term]:
             yield n
             stack.append(n.op)
             stack.extend(n.args)
+        elif isinstance(n, TemplateString):
+            yield n
+            stack.extend(p for p in n.parts if not isinstance(p, str))
         elif isinstance(n, Scalar | Var):
             yield n
 
@@ -691,6 +701,8 @@ def relocate(m: Module, package: str | None = None, renames: dict[str, str] | No
             return replace(t, term=reloc(t.term), body=reloc_body(t.body))
         if isinstance(t, ObjectCompr):
             return replace(t, key=reloc(t.key), value=reloc(t.value), body=reloc_body(t.body))
+        if isinstance(t, TemplateString):
+            return replace(t, parts=tuple(p if isinstance(p, str) else reloc_expr(p) for p in t.parts))
         return t
 
     def reloc_expr(e: Expr) -> Expr:
@@ -877,3 +889,28 @@ def _iterates(body: Body) -> bool:
             return True
     return any(isinstance(e.terms, SomeDecl | Every) for e in body)
 
+
+
+def rewrite_template_strings(m: Module, fresh: Fresh | None = None) -> Module:
+    """Each template string `$"a{x}b"` as OPA's compiler rewrites it: `internal.template_string(["a", {v | v = x},
+    "b"])`, each template expression a set comprehension over the enclosing scope (its `with` modifiers kept),
+    so that no value is the empty set (`<undefined>`) and more than one an error of the built-in."""
+    fresh = fresh or Fresh()
+    return map_module(m, lambda b: b, lambda t: rewrite_template_term(t, fresh))
+
+
+def rewrite_template_term(t: Term, fresh: Fresh) -> Term:
+    """One term of rewrite_template_strings (its parts rewritten already: map_term goes bottom-up)."""
+    if not isinstance(t, TemplateString):
+        return t
+    items: list[Term] = []
+    for p in t.parts:
+        if isinstance(p, str):
+            items.append(Scalar(p, pos=t.pos))
+            continue
+        assert not isinstance(p.terms, SomeDecl | Every)
+        v = fresh("tpl")
+        eq = Call(Ref(Var("eq", pos=p.pos), pos=p.pos), (v, p.terms), pos=p.pos)
+        items.append(SetCompr(v, (Expr(eq, False, p.with_, p.pos),), pos=p.pos))
+    op = Ref(Var("internal", pos=t.pos), (Scalar("template_string", pos=t.pos),), pos=t.pos)
+    return Call(op, (Array(tuple(items), pos=t.pos),), pos=t.pos)

@@ -41,6 +41,7 @@ from admission.engines.rego.ast import (
     Set,
     SetCompr,
     SomeDecl,
+    TemplateString,
     Term,
     Var,
 )
@@ -132,6 +133,10 @@ class _Rule:
             self.body(t.body)
         elif isinstance(t, Call):
             self.call(t)
+        elif isinstance(t, TemplateString):
+            for part in t.parts:
+                if not isinstance(part, str):
+                    self.expr(part)
 
     def call(self, c: Call) -> None:
         name = call_name(c)

@@ -268,6 +268,18 @@ class _Printer:
             return f"{{{self.operand(term.term, 99)} | {self.inline(term.body)}}}"
         if isinstance(term, ast.ObjectCompr):
             return f"{{{self.operand(term.key, 99)}: {self.operand(term.value, 99)} | {self.inline(term.body)}}}"
+        if isinstance(term, ast.TemplateString):
+            # always as `$"..."` (JSON escapes, a literal brace as `\{`): one spelling for both kinds
+            out = ['$"']
+            for part in term.parts:
+                if isinstance(part, str):
+                    out.append(json.dumps(part, ensure_ascii=False)[1:-1].replace("{", "\\{"))
+                else:
+                    if isinstance(part.terms, ast.SomeDecl | ast.Every) or part.negated:
+                        raise PrintError("a template expression is one value, not `some`, `every` or `not`")
+                    out.append("{" + self.expr(part) + "}")
+            out.append('"')
+            return "".join(out)
         raise PrintError(f"not a term: {term!r}")
 
     def inline(self, body: ast.Body) -> str:
