@@ -68,16 +68,33 @@ class _NotReady(Exception):
 
 
 _UNSET: Any = object()
+_NO_DEADLINE = float("inf")
+_clock = time.monotonic
+
+
+class DeadlineError(EvalError):
+    """The evaluation passed its deadline (`Ctx.deadline`): OPA's cancellation, an error of the rule."""
+
+    def __init__(self) -> None:
+        super().__init__("eval_cancel_error", "deadline exceeded: the evaluation was stopped")
+
+
+def expired() -> None:
+    raise DeadlineError()
 
 
 class Ctx:
     """One evaluation: input, base data, memoised rule values, the pinned clock; `with` makes a child."""
 
-    __slots__ = ("input", "data", "memo", "strict", "overrides", "parent", "_now", "fmemo", "smemo", "sfmemo")
+    __slots__ = ("input", "data", "memo", "strict", "overrides", "parent", "_now", "fmemo", "smemo", "sfmemo", "deadline")
 
-    def __init__(self, input: Any, data: Any, nmemo: int, strict: bool = False, shared: Shared | None = None) -> None:
+    def __init__(self, input: Any, data: Any, nmemo: int, strict: bool = False, shared: Shared | None = None,
+                 deadline: float | None = None) -> None:
         self.input = input
         self.data = data
+        # time.monotonic() past which the evaluation stops (`expired`): every enumeration checks it as it starts,
+        # so the work left unchecked is one pass over one collection; no deadline is +inf (one comparison)
+        self.deadline = _NO_DEADLINE if deadline is None else deadline
         self.memo: list[Any] = [_UNSET] * nmemo
         self.strict = strict
         self.overrides: dict[tuple[str, ...], Any] = {}
@@ -102,7 +119,7 @@ class Ctx:
         return root._now
 
     def child(self) -> Ctx:
-        c = Ctx(self.input, self.data, len(self.memo), self.strict)  # nothing shared under `with`
+        c = Ctx(self.input, self.data, len(self.memo), self.strict, None, self.deadline)  # nothing shared under `with`
         c.overrides = dict(self.overrides)
         c.parent = self
         return c
@@ -1507,6 +1524,7 @@ class Compiler:
             gen.line(f"elif type({c}) is dict: {it} = list({c}.items())")
             gen.line(f"elif type({c}) is _Set: {it} = [({x}, {x}) for {x} in list({c})]")
             gen.line(f"else: {gen.fail()}")
+            gen.line("if _clock() > ctx.deadline: _expired()")
             gen.open_loop(f"for {k}, {x} in {it}:")
             gen.line(f"f[{slot}] = {k}; f[{vslot}] = {x}")
             gen.forget(f"f[{slot}]")
@@ -1542,6 +1560,7 @@ class Compiler:
         def op(gen: codegen.Gen) -> None:
             col = coll(gen, check=False)
             kk, vv = gen.name("k"), gen.name("x")
+            gen.line("if _clock() > ctx.deadline: _expired()")
             gen.open_loop(f"for {kk}, {vv} in _items({col}):")
             if kslot >= 0:
                 gen.line(f"f[{kslot}] = {kk}")
@@ -2104,6 +2123,8 @@ class Compiler:
 
         def build(kont: Run) -> Run:
             def run(ctx: Ctx, f: Frame) -> bool:
+                if _clock() > ctx.deadline:
+                    expired()
                 c = coll(ctx, f)
                 for kk, vv in items(c):
                     if km is not None and not km(ctx, f, kk):
@@ -2139,6 +2160,8 @@ class Compiler:
 
         def build(kont: Run) -> Run:
             def run(ctx: Ctx, f: Frame) -> bool:
+                if _clock() > ctx.deadline:
+                    expired()
                 c = coll(ctx, f)
                 tc = type(c)
                 if tc is not dict and tc is not list and tc is not Set:
@@ -2986,6 +3009,8 @@ def _compr_unbound(t: Any, scope: Scope, comp: Compiler) -> str | None:
 def _enum_keys(coll: Ev, slot: int, vslot: int) -> Callable[[Run], Run]:
     def build(k: Run) -> Run:
         def run(ctx: Ctx, f: Frame) -> bool:
+            if _clock() > ctx.deadline:
+                expired()
             c = coll(ctx, f)
             t = type(c)
             if t is list:
@@ -3016,6 +3041,8 @@ def _enum_keys(coll: Ev, slot: int, vslot: int) -> Callable[[Run], Run]:
 def _enum_match(coll: Ev, match: Callable[[Ctx, Frame, Any], bool]) -> Callable[[Run], Run]:
     def build(k: Run) -> Run:
         def run(ctx: Ctx, f: Frame) -> bool:
+            if _clock() > ctx.deadline:
+                expired()
             c = coll(ctx, f)
             keys = list(c) if type(c) in (dict, Set) else range(len(c)) if type(c) is list else ()
             for kk in keys:
@@ -3134,10 +3161,12 @@ class Compiled:
         evf = ev
         return lambda ctx: evf(ctx, [])
 
-    def context(self, input: Any, data: Any = None, *, strict: bool = False, shared: Shared | None = None) -> Ctx:
+    def context(self, input: Any, data: Any = None, *, strict: bool = False, shared: Shared | None = None,
+                deadline: float | None = None) -> Ctx:
         """An evaluation's context; evaluations given the same `shared` (from `shared()`) must differ only in
-        the input's varying path (`compile_modules(..., varying=...)`)."""
-        return Ctx(input, data if data is not None else {}, self._nmemo, strict, shared)
+        the input's varying path (`compile_modules(..., varying=...)`). Past `deadline` (time.monotonic())
+        evaluating raises DeadlineError."""
+        return Ctx(input, data if data is not None else {}, self._nmemo, strict, shared, deadline)
 
     def shared(self) -> Shared:
         return Shared(self._nmemo)
@@ -3207,4 +3236,4 @@ def result_json(v: Any) -> Any:
     return None if v is UNDEFINED else to_json(v)
 
 
-_ENV.update({"_put": _put, "_ONCE": (None,), "U": UNDEFINED, "_lookup": lookup, "_items": items, "_Set": Set, "_equal": equal, "_BuiltinError": BuiltinError})
+_ENV.update({"_clock": _clock, "_expired": expired, "_put": _put, "_ONCE": (None,), "U": UNDEFINED, "_lookup": lookup, "_items": items, "_Set": Set, "_equal": equal, "_BuiltinError": BuiltinError})

@@ -46,10 +46,10 @@ class RegoEvaluator:
                 except StateUnavailable:
                     return None
 
-            results.extend(results_for(*self.constraints.evaluate(request, objects, namespace_labels)))
-        results.extend(self.modules.validate(request))
+            results.extend(results_for(*self.constraints.evaluate(request, objects, namespace_labels, ctx.deadline)))
+        results.extend(self.modules.validate(request, ctx.deadline))
         return results
 
     def mutate(self, request: Request, obj: Object, ctx: Context) -> tuple[Object, list[RuleResult]]:
         """Gatekeeper constraints never mutate; plain modules' `patch` rules do."""
-        return self.modules.mutate(request, obj)
+        return self.modules.mutate(request, obj, ctx.deadline)

@@ -61,12 +61,13 @@ class CompiledTemplate:
         and rule-body prefixes that do not read `input.parameters`, evaluated once."""
         return self._compiled.shared()
 
-    def violations(self, review: Any, parameters: Any, inventory: Any = None, shared: Shared | None = None) -> list[Violation]:
+    def violations(self, review: Any, parameters: Any, inventory: Any = None, shared: Shared | None = None,
+                   deadline: float | None = None) -> list[Violation]:
         """The violations for one request (`input.review`, `input.parameters`, `data.inventory`). Raises
-        EvalError (the rule's error) or Declined. Calls given the same `shared` must have the same review
-        and inventory."""
+        EvalError (the rule's error; DeadlineError past `deadline`) or Declined. Calls given the same `shared`
+        must have the same review and inventory."""
         ctx = Ctx({"review": review, "parameters": parameters}, {"inventory": inventory} if inventory is not None else {},
-                  self._nmemo, False, shared)
+                  self._nmemo, False, shared, deadline)
         try:
             out = self._violation(ctx)
         except EvalError as exc:

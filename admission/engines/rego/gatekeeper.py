@@ -23,6 +23,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -533,11 +534,14 @@ class ConstraintSet:
         request: Request,
         state_objects: list[Object] | Callable[[], list[Object] | None] | None,
         namespace_labels: Callable[[str], dict[str, Any] | None],
+        deadline: float | None = None,
     ) -> tuple[list[Constraint], list[Violation], list[RuleResult]]:
         """The constraints matching the request, their violations, and error results for those that failed.
 
         state_objects (or a function giving them, called only when a matched template reads
-        `data.inventory`) is the cluster state; None when there is none."""
+        `data.inventory`) is the cluster state; None when there is none. Past `deadline` (time.monotonic())
+        the compiled evaluations stop and regopy's are not started: error results, which follow the
+        failure policy."""
         kind = request.kind
         matched = []
         matches: dict[int, bool] = {}  # per match group: one test for the constraints with the same spec.match
@@ -553,9 +557,11 @@ class ConstraintSet:
         errors: list[RuleResult] = []
         violations: list[Violation] = []
         if self.fast:
-            matched, violations, errors = self._evaluate_compiled(request, matched, state_objects)
+            matched, violations, errors = self._evaluate_compiled(request, matched, state_objects, deadline)
             if not matched:
                 return everyone, violations, errors
+        if deadline is not None and time.monotonic() > deadline:  # regopy cannot be stopped once started
+            return everyone, violations, errors + [_error(c, "deadline exceeded: not evaluated") for c in matched]
         review = prune(trim_review(_review(request), self.reads_managed_fields), self.review_paths)
         doc: dict[str, Any] = {"review": review, "matched__": _keys(matched)}
         if any(c.uses_inventory for c in matched):
@@ -581,7 +587,7 @@ class ConstraintSet:
 
     def _evaluate_compiled(
         self, request: Request, matched: list[Constraint],
-        state_objects: list[Object] | Callable[[], list[Object] | None] | None,
+        state_objects: list[Object] | Callable[[], list[Object] | None] | None, deadline: float | None = None,
     ) -> tuple[list[Constraint], list[Violation], list[RuleResult]]:
         """The matched constraints whose template is compiled, evaluated on the plain review; returns the
         constraints left for regopy (other templates, and evaluations the compiled path declines)."""
@@ -628,7 +634,7 @@ class ConstraintSet:
                 if sh is None:
                     sh = shared[sk] = ct.shared()
             try:
-                found = ct.violations(review, c.parameters, inventory if c.uses_inventory else None, sh)
+                found = ct.violations(review, c.parameters, inventory if c.uses_inventory else None, sh, deadline)
             except Declined:
                 done[dk] = None
                 rest.append(c)

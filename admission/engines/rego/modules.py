@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -266,14 +267,18 @@ class ModuleSet:
             for m in self.policies_
         ]
 
-    def _query(self, request: Request, mods: list[Module]) -> tuple[dict[str, Any], list[RuleResult]]:
-        """The aggregated rule values for mods (one query; one per module when it fails), and errors."""
+    def _query(self, request: Request, mods: list[Module], deadline: float | None = None) -> tuple[dict[str, Any], list[RuleResult]]:
+        """The aggregated rule values for mods (one query; one per module when it fails), and errors. Past
+        `deadline` (time.monotonic()) compiled evaluations stop and regopy's are not started: error results."""
         if self.program is None or not mods:
             return {}, []
         if self.compiled is not None:
-            found = self._query_compiled(request, mods)
+            found = self._query_compiled(request, mods, deadline)
             if found is not None:
                 return found
+        if deadline is not None and time.monotonic() > deadline:  # regopy cannot be stopped once started
+            return {}, [RuleResult(m.name, "", Status.ERROR, "deadline exceeded: not evaluated", Action.ENFORCE, m.failure_policy)
+                        for m in mods]
         doc = review_input(request)
         doc["request"] = prune(trim_review(doc["request"], self.reads_managed_fields), self.request_paths)
         try:
@@ -294,13 +299,14 @@ class ModuleSet:
                 errors.append(RuleResult(m.name, "", Status.ERROR, str(exc), Action.ENFORCE, m.failure_policy))
         return merged, errors
 
-    def _query_compiled(self, request: Request, mods: list[Module]) -> tuple[dict[str, Any], list[RuleResult]] | None:
+    def _query_compiled(self, request: Request, mods: list[Module], deadline: float | None = None,
+                        ) -> tuple[dict[str, Any], list[RuleResult]] | None:
         """As `_query`, on the compiled modules over the plain review; None when an evaluation needs regopy (a
         value the compiled evaluator cannot hold)."""
         assert self.compiled is not None
         doc = review_input(request)
         doc["request"] = trim_review(doc["request"], self.reads_managed_fields)
-        ctx = self.compiled.context(doc)
+        ctx = self.compiled.context(doc, deadline=deadline)
         merged: dict[str, Any] = {}
         errors: list[RuleResult] = []
         for m in mods:
@@ -323,9 +329,9 @@ class ModuleSet:
                 merged.setdefault(r, {})[m.key] = v
         return merged, errors
 
-    def validate(self, request: Request) -> list[RuleResult]:
+    def validate(self, request: Request, deadline: float | None = None) -> list[RuleResult]:
         mods = [m for m in self.policies_ if m.applies(request) and any(r != "patch" for r in m.rules)]
-        out, results = self._query(request, mods)
+        out, results = self._query(request, mods, deadline)
         for m in mods:
             for msg in _messages(out.get("deny", {}).get(m.key)):
                 results.append(RuleResult(m.name, "", Status.FAIL, msg, Action.ENFORCE, m.failure_policy))
@@ -338,9 +344,9 @@ class ModuleSet:
                        for m in mods if m.name not in answered)
         return results
 
-    def mutate(self, request: Request, obj: Object) -> tuple[Object, list[RuleResult]]:
+    def mutate(self, request: Request, obj: Object, deadline: float | None = None) -> tuple[Object, list[RuleResult]]:
         mods = [m for m in self.policies_ if m.applies(request) and "patch" in m.rules]
-        out, results = self._query(request, mods)
+        out, results = self._query(request, mods, deadline)
         for m in mods:
             ops = out.get("patch", {}).get(m.key)
             if not ops:
