@@ -207,3 +207,16 @@ def test_concurrent_evaluations_keep_their_own_values() -> None:
     finally:
         sys.setswitchinterval(interval)
     assert wrong == []
+
+
+def test_a_range_past_the_limit_is_an_error_never_undefined() -> None:
+    """numbers.range with bounds from the request: past RANGE_LIMIT numbers it is an error of the rule (which
+    follows the failure policy), not undefined, so `not` cannot turn it into an allow."""
+    src = ("package r\nimport rego.v1\n"
+           "allow if not too_many\n"
+           "too_many if count(numbers.range(1, input.n)) > 100\n")
+    assert query([src], "data.r.allow", {"n": 10}) is True
+    assert query([src], "data.r.allow", {"n": 1000}) is None
+    with pytest.raises(EvalError) as info:
+        query([src], "data.r.allow", {"n": 10**12})
+    assert info.value.code == "eval_limit_error" and "numbers.range" in str(info.value)

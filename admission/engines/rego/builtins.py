@@ -237,9 +237,17 @@ def b_floor(a: Any) -> Any:
     return math.floor(_num("floor", 1, a))
 
 
+# the longest list numbers.range builds: its bounds often come from the request, and a range of 10^12 numbers
+# would take the worker's memory; past this it is an error of the rule (never undefined: `not` or a failed
+# test would then allow), which follows the failure policy
+RANGE_LIMIT = 10_000_000
+
+
 @_builtin("numbers.range", 2)
 def numbers_range(a: Any, b: Any) -> Any:
     x, y = _int("numbers.range", 1, a), _int("numbers.range", 2, b)
+    if abs(y - x) >= RANGE_LIMIT:
+        raise EvalError("eval_limit_error", f"numbers.range: {abs(y - x) + 1} numbers, more than the {RANGE_LIMIT:,} allowed")
     return list(range(x, y + 1)) if x <= y else list(range(x, y - 1, -1))
 
 
