@@ -35,7 +35,7 @@ from typing import Any
 from admission.engines import Context, PolicyError, PolicyInfo, Target
 from admission.engines.cel.authz import current_state
 from admission.engines.cel.cost import PER_POLICY_BUDGET
-from admission.engines.cel.expr import Activation, Budget, EvalError
+from admission.engines.cel.expr import Activation, Budget, EvalError, read_paths
 from admission.engines.cel.kubernetes import kubernetes_activation
 from admission.engines.cel.mutation import MutationError, apply_configuration, json_patch
 from admission.engines.cel.policy import (
@@ -48,6 +48,7 @@ from admission.engines.cel.policy import (
     load_policy,
 )
 from admission.manifests import Document, Locator
+from admission.prune import Paths
 from admission.results import Action, FailurePolicy, RuleResult, Status
 from admission.review import Request
 from admission.selectors import selector_matches
@@ -87,6 +88,7 @@ class _Request:
     request: Request
     ctx: Context
     namespace_object: Object | None
+    reads: Mapping[str, Paths | None] | None = None  # what the policies' expressions can read of the objects
     # (id(params), id(object)) -> (params, object, binding): the objects are kept so that their ids stay theirs
     activations: dict[tuple[int, int], tuple[Any, Any, Activation]] = field(default_factory=dict)
 
@@ -94,7 +96,7 @@ class _Request:
         key = (id(params), id(obj))
         found = self.activations.get(key)
         if found is None:
-            found = (params, obj, kubernetes_activation(self.request, params=params,
+            found = (params, obj, kubernetes_activation(self.request, self.reads, params=params,
                                                         namespace_object=self.namespace_object, obj=obj))
             self.activations[key] = found
         return found[2]
@@ -107,6 +109,7 @@ class CelEvaluator:
         self.compiled = policies
         self.bindings = bindings
         self.apply_unbound = apply_unbound
+        self.reads = read_paths(policies)  # bound per request: only what some expression can read
         by_policy: dict[tuple[str, str], list[Binding]] = {}
         for b in bindings:
             by_policy.setdefault((b.kind, b.policy_name), []).append(b)
@@ -184,7 +187,7 @@ class CelEvaluator:
         for bound in self._bound:
             if bound.policy.kind != VALIDATING or not self._matches(bound, request, ctx):
                 continue
-            shared = shared or _shared(request, ctx)
+            shared = shared or _shared(request, ctx, self.reads)
             results.extend(self._validate_one(bound, shared))
         return results
 
@@ -193,7 +196,7 @@ class CelEvaluator:
         mutating = [b for b in self._bound if b.policy.kind == MUTATING]
         if not mutating:
             return obj, results
-        shared = _shared(request, ctx)
+        shared = _shared(request, ctx, self.reads)
         changed_by: dict[int, Object] = {}
         for round_ in range(2):  # reinvocationPolicy IfNeeded: once more when a later policy changed the object
             for i, bound in enumerate(mutating):
@@ -364,14 +367,14 @@ class CelEvaluator:
                           failure_policy=policy.failure_policy)
 
 
-def _shared(request: Request, ctx: Context) -> _Request:
+def _shared(request: Request, ctx: Context, reads: Mapping[str, Paths | None] | None = None) -> _Request:
     namespace_object: Object | None = None
     if request.namespace:
         try:
             namespace_object = ctx.state.get("Namespace", request.namespace) if ctx.state.available else None
         except StateUnavailable:
             namespace_object = None
-    return _Request(request, ctx, namespace_object)
+    return _Request(request, ctx, namespace_object, reads)
 
 
 def _with_object(request: Request, obj: Object) -> Request:

@@ -23,10 +23,11 @@ failurePolicy.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from cel_expr_python import cel
@@ -36,6 +37,8 @@ from admission.engines import PolicyError
 from admission.engines.cel import syntax
 from admission.engines.cel.syntax import passes
 from admission.engines.cel.syntax.ast import Expr
+from admission.engines.cel.syntax.reads import ROOTS, reads, union
+from admission.prune import Paths, prune
 
 # The variables a Kubernetes admission expression may read (ValidatingAdmissionPolicy, MutatingAdmissionPolicy,
 # matchConditions). `variables` holds the policy's own variables by name; `authorizer` answers RBAC checks.
@@ -200,12 +203,49 @@ class Activation:
         return self._widest[0]
 
 
-def bind(values: Mapping[str, Any]) -> Activation:
-    """Bind plain Python values (JSON-like) to variable names, once per request."""
+# ADMISSION_CEL_PRUNE=0 binds the request's objects whole (for comparing; the answers are the same)
+PRUNE = os.environ.get("ADMISSION_CEL_PRUNE", "1") != "0"
+
+
+def bind(values: Mapping[str, Any], reads: Mapping[str, Paths | None] | None = None) -> Activation:
+    """Bind plain Python values (JSON-like) to variable names, once per request. With `reads` (what every
+    expression evaluated on this binding can read of `object` and `oldObject`: `read_paths`), those two hold
+    only that (admission.prune), so that cel-cpp converts only what can be read."""
     from admission.engines.cel.cost import input_size
 
+    values = dict(values)
+    if reads is not None and PRUNE:
+        for root in ROOTS:
+            if values.get(root) is not None:
+                values[root] = prune(values[root], reads.get(root, {}))
     env = environment(KUBERNETES_VARIABLES, ())
-    return Activation(values=dict(values), bound=env.Activation(dict(values)), size=input_size(values))
+    return Activation(values=values, bound=env.Activation(dict(values)), size=input_size(values))
+
+
+def held(*holders: Any) -> Iterator[Any]:
+    """Every dataclass instance found in `holders` (compiled policies: dataclasses, tuples, lists, dicts), at
+    any depth: how the Programs of a policy are found whatever field holds them."""
+    seen: set[int] = set()
+    stack: list[Any] = list(holders)
+    while stack:
+        x = stack.pop()
+        if id(x) in seen or x is None or isinstance(x, str | bytes | int | float | bool):
+            continue
+        seen.add(id(x))
+        if isinstance(x, dict):
+            stack.extend(x.values())
+        elif isinstance(x, list | tuple | set | frozenset):
+            stack.extend(x)
+        elif is_dataclass(x) and not isinstance(x, type):
+            yield x
+            stack.extend(getattr(x, f.name) for f in fields(x))
+
+
+def read_paths(*holders: Any, exclude: Iterable[Program] = ()) -> dict[str, Paths | None]:
+    """What the Programs in `holders` (`held`) but those in `exclude` can read of the request's objects,
+    together: the `reads` for `bind`."""
+    skip = {id(p) for p in exclude}
+    return union(p.reads for p in held(*holders) if isinstance(p, Program) and id(p) not in skip)
 
 
 @dataclass(frozen=True)
@@ -218,6 +258,8 @@ class Program:
     # the static cost shape: how many nested comprehensions, and how many function calls (admission.engines.cel.cost)
     cost_degree: int = 0
     cost_terms: int = 1
+    # what it can read of `object` and `oldObject` (admission.engines.cel.syntax.reads)
+    reads: Mapping[str, Paths | None] = field(default_factory=dict, repr=False, compare=False)
 
     def evaluate(self, activation: Activation, *, deadline: float | None = None,
                  budget: Budget | None = None) -> Any:
@@ -240,7 +282,10 @@ class Program:
             raise EvalError(_problem(str(e))) from None
         if value.type() == cel.Type.ERROR:
             raise EvalError(_problem(str(value.value())))
-        return value.plain_value()
+        try:
+            return value.plain_value()
+        except (TypeError, SystemError):  # an optional (or a list holding one): cel-expr-python has no Python form
+            raise EvalError(f"the expression's value ({value.type()}) has no JSON form") from None
 
 
 @dataclass
@@ -305,7 +350,8 @@ def compile_expression(source: str, *, where: str, variables: Iterable[str] = KU
             composed = passes.object_literals(inlined, object_types)
             compiled = _compile(env, composed, source, where, positions=False)
     degree, terms = static_shape(composed)
-    return Program(source=source, where=where, compiled=compiled, cost_degree=degree, cost_terms=terms)
+    return Program(source=source, where=where, compiled=compiled, cost_degree=degree, cost_terms=terms,
+                   reads=reads(composed))
 
 
 def _compile(env: Any, tree: Expr, source: str, where: str, *, positions: bool) -> Any:

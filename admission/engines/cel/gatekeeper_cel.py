@@ -27,6 +27,7 @@ from admission.engines.cel.kyverno_eval import (
     compile_expression,
     namespace_object,
     request_wire,
+    scope_reads,
 )
 from admission.engines.yaml import schema
 from admission.engines.yaml.cel import message_of
@@ -229,6 +230,8 @@ class GatekeeperCelEvaluator:
 
     def __init__(self, constraints: list[CelConstraint]) -> None:
         self.constraints = constraints
+        # per template: what its expressions can read of the objects (bound per request, the rest left out)
+        self._reads = {c.template.name: scope_reads(c.template, c.template.variables) for c in constraints}
 
     @classmethod
     def from_documents(cls, docs: list[Document]) -> GatekeeperCelEvaluator:
@@ -285,7 +288,7 @@ class GatekeeperCelEvaluator:
                           namespace_object(ns, ctx), variables=c.template.variables,
                           # a constraint without parameters gives an empty map, as Gatekeeper binds it
                           params=c.parameters if c.parameters is not None else {},
-                          deadline=ctx.deadline)
+                          deadline=ctx.deadline, reads=self._reads[c.template.name])
             for expr, message, message_expr in c.template.validations:
                 try:
                     value = scope.evaluate(expr)

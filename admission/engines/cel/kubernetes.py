@@ -16,6 +16,7 @@ from typing import Any
 
 from admission.engines.cel.authz import authorizer_for
 from admission.engines.cel.expr import Activation, bind
+from admission.prune import Paths
 from admission.review import Request
 from admission.types import Object
 
@@ -49,6 +50,7 @@ def kubernetes_values(request: Request, *, params: Object | None = None, namespa
     }
 
 
-def kubernetes_activation(request: Request, **kwargs: Any) -> Activation:
-    """kubernetes_values bound once: every expression of every policy evaluated for the request reads it."""
-    return bind(kubernetes_values(request, **kwargs))
+def kubernetes_activation(request: Request, reads: Mapping[str, Paths | None] | None = None, **kwargs: Any) -> Activation:
+    """kubernetes_values bound once: every expression of every policy evaluated for the request reads it
+    (`reads`: what they can read of the objects, `read_paths`; the rest is not bound)."""
+    return bind(kubernetes_values(request, **kwargs), reads)

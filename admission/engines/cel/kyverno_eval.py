@@ -18,6 +18,7 @@ from admission.engines.cel import expr as core
 from admission.engines.cel.cost import PER_POLICY_BUDGET
 from admission.engines.cel.syntax import passes
 from admission.engines.cel.syntax.ast import Expr
+from admission.prune import Paths
 from admission.review import Request
 from admission.types import Object
 
@@ -148,6 +149,9 @@ class Scope:
     variables: tuple[tuple[str, Expression], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
     deadline: float | None = None
+    # what the policy's expressions can read of object and oldObject (core.read_paths): only that is bound;
+    # None binds them whole
+    reads: Mapping[str, Paths | None] | None = None
     _bound: core.Activation | None = field(default=None, init=False, repr=False)  # with the variables' values
     _request: core.Activation | None = field(default=None, init=False, repr=False)  # without them
     _failed: dict[str, str] = field(default_factory=dict, init=False, repr=False)
@@ -163,7 +167,7 @@ class Scope:
         if self._bound is None:
             values: dict[str, Any] = {}
             if self._request is None:
-                self._request = core.bind(self._values(values))
+                self._request = core.bind(self._values(values), self.reads)
             bound = self._request
             pending = list(self.variables)
             while pending:
@@ -180,7 +184,7 @@ class Scope:
                         self._failed[name] = f"variable {name!r}: {exc}"
                 pending = [p for p in pending if p not in ready]
                 if values:
-                    bound = core.bind(self._values(dict(values)))
+                    bound = core.bind(self._values(dict(values)), self.reads)
             self._bound = bound
         return self._bound
 
@@ -188,7 +192,7 @@ class Scope:
         """The expression's value; EvalError when it fails."""
         if not expression.reads or expression.inlined:
             if self._request is None:
-                self._request = self._bound or core.bind(self._values({}))
+                self._request = self._bound or core.bind(self._values({}), self.reads)
             return expression.program.evaluate(self._request, deadline=self.deadline, budget=self._budget)
         bound = self.bound()
         for name in expression.reads:
@@ -202,6 +206,17 @@ class Scope:
         scope = replace(self, **changes)
         scope._budget = self._budget
         return scope
+
+
+def scope_reads(holder: Any, variables: tuple[tuple[str, Expression], ...]) -> dict[str, Paths | None]:
+    """What the expressions of a policy (found anywhere in `holder`) can read of the request's objects, for
+    its Scope's binding. The variables' own expressions count only when some expression reads a variable
+    without having it compiled in: only then does Scope compute the variables (on that same binding)."""
+    var_programs = [e.program for _, e in variables]
+    own = {id(p) for p in var_programs}
+    users = [x for x in core.held(holder) if isinstance(x, Expression) and id(x.program) not in own]
+    computed = any(e.reads and not e.inlined for e in users)
+    return core.read_paths(holder, exclude=() if computed else var_programs)
 
 
 def request_wire(request: Request) -> dict[str, Any]:

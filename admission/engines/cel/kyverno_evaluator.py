@@ -8,14 +8,15 @@ matchConditions hold turn its result into `skip`. Results carry the policy's nam
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from admission.engines import OPERATIONS, Context, PolicyInfo, Target, parse_each
-from admission.engines.cel.kyverno_eval import EvalError, Scope, namespace_object, request_wire
+from admission.engines.cel.kyverno_eval import EvalError, Scope, namespace_object, request_wire, scope_reads
 from admission.engines.cel.kyverno_match import CLUSTER_SCOPED_RESOURCES, request_coordinates
 from admission.engines.cel.kyverno_policies import Body, CelPolicy, parse
 from admission.manifests import Document
+from admission.prune import Paths
 from admission.results import Action, RuleResult, Status
 from admission.review import Request
 from admission.state import StateUnavailable
@@ -42,6 +43,9 @@ class CelPolicyEvaluator:
     def __init__(self, policies: list[CelPolicy]) -> None:
         self.compiled = [p for p in policies if p.does != "exception"]
         self.exceptions = [p for p in policies if p.does == "exception"]
+        # per body: what its expressions can read of the objects (bound per request, the rest left out); the
+        # bodies are held by the policies, so their ids stay theirs
+        self._reads = {id(b): scope_reads(b, b.variables) for p in policies for b in p.bodies}
 
     @classmethod
     def from_documents(cls, docs: list[Document]) -> CelPolicyEvaluator:
@@ -120,7 +124,7 @@ class CelPolicyEvaluator:
             return None, None
         if ctx.expired():  # each expression checks the deadline too (Scope)
             return _result(policy, Status.ERROR, "deadline exceeded"), None
-        scope = _scope(request, obj, body, ctx)
+        scope = _scope(request, obj, body, ctx, self._reads.get(id(body)))
         try:
             if not _conditions_hold(body, scope):
                 return _result(policy, Status.SKIP, "matchConditions not met"), None
@@ -138,7 +142,7 @@ class CelPolicyEvaluator:
             if not any(name == policy.name and (not kind or kind == policy.kind) for kind, name in exc.policy_refs):
                 continue
             body = exc.bodies[0]
-            if _conditions_hold(body, _scope(request, obj, body, ctx)):
+            if _conditions_hold(body, _scope(request, obj, body, ctx, self._reads.get(id(body)))):
                 return f"{exc.namespace}/{exc.name}" if exc.namespace else exc.name
         return ""
 
@@ -171,13 +175,13 @@ def _applies(policy: CelPolicy, body: Body, request: Request, labels: Callable[[
     return bool(body.matcher.matches(request, labels))
 
 
-def _scope(request: Request, obj: Object | None, body: Body, ctx: Context) -> Scope:
+def _scope(request: Request, obj: Object | None, body: Body, ctx: Context, reads: Mapping[str, Paths | None] | None) -> Scope:
     _, _, resource, _, _, namespaced = request_coordinates(request)
     subject = obj if obj is not None else (request.old_object or {})
     ns = request.namespace or str((subject.get("metadata") or {}).get("namespace") or "")
     cluster_scoped = resource in CLUSTER_SCOPED_RESOURCES or not namespaced
     return Scope(obj, request.old_object, request_wire(request), namespace_object(ns, ctx, cluster_scoped=cluster_scoped),
-                 variables=body.variables, deadline=ctx.deadline)
+                 variables=body.variables, deadline=ctx.deadline, reads=reads)
 
 
 def _conditions_hold(body: Body, scope: Scope) -> bool:

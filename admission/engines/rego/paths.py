@@ -21,7 +21,6 @@ The analysis errs on the side of reading more, never less:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from admission.engines.rego.ast import (
     MEMBER_2,
@@ -46,11 +45,10 @@ from admission.engines.rego.ast import (
     Var,
 )
 from admission.engines.rego.passes import call_name
+from admission.prune import ANY, Path, Paths, insert, prune
 
-ANY = "*"
-Path = tuple[str, ...]
-# a trie of keys; None marks where a path ends (the whole value below it is kept)
-Paths = dict[str, "Paths | None"]
+__all__ = ["ANY", "Path", "Paths", "input_paths", "prune", "reaches", "read_paths"]
+
 
 
 class _ReadsAll(Exception):
@@ -294,7 +292,7 @@ def input_paths(modules: Iterable[Module], root: tuple[str, ...]) -> Paths | Non
             if whole:
                 return None
             continue
-        _insert(trie, rest, whole)
+        insert(trie, rest, whole)
     return trie
 
 
@@ -316,54 +314,3 @@ def reaches(paths: Paths | None, path: Path) -> bool:
             return False
         node = nxt  # type: ignore[assignment]
     return True
-
-
-def _insert(trie: Paths, keys: tuple[str, ...], whole: bool = True) -> None:
-    """Add a path: `whole` keeps everything below its end; otherwise only that it exists (what other
-    paths below it keep)."""
-    node = trie
-    for n, key in enumerate(keys):
-        if key in node and node[key] is None:
-            return  # a shorter path already keeps everything below
-        if n == len(keys) - 1 and whole:
-            node[key] = None
-            return
-        child = node.setdefault(key, {})
-        assert child is not None
-        node = child
-
-
-def prune(value: Any, paths: Paths | None) -> Any:
-    """The parts of value on the paths (a value where a path ends is kept whole). `*` stands for every key
-    of an object and every element of an array."""
-    if paths is None:
-        return value
-    if isinstance(value, list):
-        if ANY not in paths:
-            return value
-        return [prune(v, paths[ANY]) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if ANY not in paths:
-        return {k: prune(value[k], sub) for k, sub in paths.items() if k in value}
-    every = paths[ANY]
-    out = {}
-    for k, v in value.items():
-        if every is None or (k in paths and paths[k] is None):
-            out[k] = v
-            continue
-        own = paths.get(k)
-        out[k] = prune(v, _merge(own, every) if own is not None else every)
-    return out
-
-
-def _merge(a: Paths, b: Paths) -> Paths:
-    out: Paths = dict(a)
-    for k, sub in b.items():
-        if k not in out:
-            out[k] = sub
-        elif out[k] is None or sub is None:
-            out[k] = None
-        else:
-            out[k] = _merge(out[k], sub)  # type: ignore[arg-type]
-    return out

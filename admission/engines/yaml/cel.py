@@ -11,7 +11,8 @@ admission.engines.cel.syntax.passes.pod_template_paths).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from admission.engines import Context
@@ -21,7 +22,9 @@ from admission.engines.cel.kyverno_eval import (
     Scope,
     compile_expression,
     namespace_object,
+    scope_reads,
 )
+from admission.prune import Paths
 from admission.types import Object
 
 
@@ -32,6 +35,12 @@ class CelRule:
     # (expression, static message, messageExpression)
     expressions: tuple[tuple[Expression, str, Expression | None], ...] = ()
     validates: bool = False
+    # what its expressions can read of the objects (bound per request, the rest left out)
+    # (computed, never given: a copy with other expressions computes its own)
+    reads: Mapping[str, Paths | None] | None = field(default=None, init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reads", scope_reads((self.preconditions, self.variables, self.expressions), self.variables))
 
 
 def compile_rule(spec: dict[str, Any], where: str, path: str, template: str = "") -> CelRule | None:
@@ -80,7 +89,7 @@ def scope_for(rule: CelRule, variables: Any, obj: Object | None, ctx: Context) -
     subject = obj if obj is not None else (old or {})
     ns = str(wire.get("namespace") or (subject.get("metadata") or {}).get("namespace") or "")
     return Scope(obj, old, wire, namespace_object(ns, ctx, cluster_scoped=subject.get("kind") == "Namespace"),
-                 variables=rule.variables, deadline=ctx.deadline)
+                 variables=rule.variables, deadline=ctx.deadline, reads=rule.reads)
 
 
 def preconditions_hold(rule: CelRule, scope: Scope) -> tuple[bool, str]:
