@@ -501,6 +501,7 @@ class Group:
         self.path = node.path
         self.value: Callable[[Ctx], Any] = _not_compiled
         self.call: Callable[[Ctx, list[Any]], Any] = _not_compiled_call
+        self.call1: Callable[[Ctx, Any], Any] = _not_compiled_call1  # `call` for a function of one argument
         self.arity = -1
         self.overridable = False
         self.pure = False  # a function reading neither input nor data: its calls are memoised across evaluations
@@ -509,6 +510,10 @@ class Group:
 
 def _not_compiled(ctx: Ctx) -> Any:
     raise EvalError("internal_error", "rule evaluated before it was compiled")
+
+
+def _not_compiled_call1(ctx: Ctx, arg: Any) -> Any:
+    raise EvalError("internal_error", "function called before it was compiled")
 
 
 def _not_compiled_call(ctx: Ctx, args: list[Any]) -> Any:
@@ -1195,7 +1200,10 @@ class Compiler:
                     break
             if scalar:
                 memo_key = (gi, *args)
-                hit = (shared if pure and not ctx.strict else ctx.fmemo if varies else ctx.sfmemo).get(memo_key, _UNSET)
+                if pure and not ctx.strict:  # this function's own cache: keyed by the argument(s) alone
+                    hit = shared.get(args[0] if len(args) == 1 else tuple(args), _UNSET)
+                else:
+                    hit = (ctx.fmemo if varies else ctx.sfmemo).get(memo_key, _UNSET)
                 if hit is not _UNSET:
                     return hit
             else:
@@ -1221,12 +1229,29 @@ class Compiler:
                 if pure and not ctx.strict:
                     if len(shared) >= 4096:  # bounded: values from requests are unbounded
                         shared.clear()
-                    shared[memo_key] = v
+                    shared[args[0] if len(args) == 1 else tuple(args)] = v
                 else:
                     (ctx.fmemo if varies else ctx.sfmemo)[memo_key] = v
             return v
 
         g.call = call
+
+        def call1(ctx: Ctx, a0: Any) -> Any:
+            # `call` of one argument, its memo hits answered before a list of arguments is built (a lib's
+            # helpers are called per container and field: most calls of a review are hits)
+            t0 = type(a0)
+            if t0 is str or t0 is int or t0 is float:
+                if pure and not ctx.strict:
+                    hit = shared.get(a0, _UNSET)
+                    if hit is not _UNSET:
+                        return hit
+            elif t0 is dict or t0 is list:
+                hit1 = (ctx.fmemo if varies else ctx.sfmemo).get((gi, id(a0)), _UNSET)
+                if hit1 is not _UNSET and hit1[0] is a0:
+                    return hit1[1]
+            return call(ctx, [a0])
+
+        g.call1 = call1
 
     def _function_body(self, r: ast.Rule) -> Callable[[Ctx, list[Any]], Any]:
         chain = []
@@ -1721,7 +1746,10 @@ class Compiler:
             def user(gen: codegen.Gen, check: bool = True) -> str:
                 vals = [a(gen) for a in args]
                 v = gen.name()
-                gen.line(f"{v} = {gen.const(g, 'g')}.call(ctx, [{', '.join(vals)}])")
+                if len(vals) == 1:
+                    gen.line(f"{v} = {gen.const(g, 'g')}.call1(ctx, {vals[0]})")
+                else:
+                    gen.line(f"{v} = {gen.const(g, 'g')}.call(ctx, [{', '.join(vals)}])")
                 if check:
                     gen.line(f"if {v} is U: {gen.fail()}")
                 return v
@@ -2883,7 +2911,7 @@ def _user_call(group: Group, evs: list[Ev]) -> Ev:
             x = e1(ctx, f)
             if x is UNDEFINED:
                 return x
-            return group.call(ctx, [x])
+            return group.call1(ctx, x)
 
         return user1
     if len(evs) == 2:
