@@ -63,7 +63,10 @@ def regopy_query(sources: list[str], query: str, input: Any, data: dict[str, Any
         it.add_data_json(json.dumps(data))
     if input is not UNDEFINED:
         it.set_input_term(json.dumps(input))
-    out = it.query(f"x := {query}")
+    try:
+        out = it.query(f"x := {query}")
+    except json.JSONDecodeError:  # regopy printed its error where its answer belongs
+        raise RegopyError(f"regopy answers no JSON for {query}") from None
     text = str(out)
     if text == "undefined":
         return None
@@ -252,9 +255,15 @@ def test_generated_modules_compiled_equal_regopy(source: str, input: dict[str, A
         try:
             theirs = regopy_query([source], query, input, {})
         except RegopyError:
-            # an object comprehension that yields one key twice (with the same value): a regopy defect (test below)
-            assume("|" not in source or isinstance(ours, str))  # that case is left out; any other is a failure
-            raise
+            try:
+                # a documented regopy defect (one statement starting with `(` read as a call of the reference
+                # ending the line before it, for one): the module with the named work-arounds of passes.py
+                theirs = regopy_query(oracle_sources([source], [module]), query, input, {})
+            except RegopyError:
+                # an object comprehension that yields one key twice (with the same value): a regopy defect
+                # (test below); that case is left out, any other is a failure
+                assume("|" not in source or isinstance(ours, str))
+                raise
         if isinstance(theirs, list) and isinstance(ours, list):
             assert sorted(map(_canon, ours)) == sorted(map(_canon, theirs)), (source, input, rule)
         else:
@@ -296,9 +305,15 @@ def test_strategy_modules_compiled_equal_regopy(data: Any) -> None:
         try:
             theirs = regopy_query([source], query, input, {})
         except RegopyError:
-            # an object comprehension that yields one key twice (with the same value): a regopy defect (test below)
-            assume("|" not in source or isinstance(ours, str))  # that case is left out; any other is a failure
-            raise
+            try:
+                # a documented regopy defect (one statement starting with `(` read as a call of the reference
+                # ending the line before it, for one): the module with the named work-arounds of passes.py
+                theirs = regopy_query(oracle_sources([source], [module]), query, input, {})
+            except RegopyError:
+                # an object comprehension that yields one key twice (with the same value): a regopy defect
+                # (test below); that case is left out, any other is a failure
+                assume("|" not in source or isinstance(ours, str))
+                raise
         if isinstance(theirs, list) and isinstance(ours, list):
             assert sorted(map(_canon, ours)) == sorted(map(_canon, theirs)), (source, input, rule)
         else:
