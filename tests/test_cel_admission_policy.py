@@ -152,7 +152,9 @@ def test_match_conditions_skip_and_params_come_from_state(tmp_path: Path) -> Non
     assert [r.status for r in results(engine, deployment("web", 2), state)] == [Status.PASS]
     assert results(engine, deployment("system-web", 5), state) == []
     [missing] = results(engine, deployment("web", 2), ClusterState())
-    assert missing.status == Status.FAIL and "no params found" in missing.message
+    # a configuration error, worded as the API server words it, that follows the failurePolicy
+    assert missing.status == Status.ERROR and missing.message == (
+        "failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction")
 
 
 def test_load_errors_name_file_line_and_expression(tmp_path: Path) -> None:

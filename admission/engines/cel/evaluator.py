@@ -253,27 +253,29 @@ class CelEvaluator:
         if ref.not_found == "Allow":
             return []
         what = f"{kind} {ref.name!r}" if ref.name else f"{kind} objects matching the selector"
-        return RuleResult(policy.name, bound.rule, Status.FAIL,
-                          f"no params found for policy binding with `Deny` parameterNotFoundAction: {what}"
-                          + (f" in namespace {namespace!r}" if namespace else ""),
-                          action=bound.action, failure_policy=policy.failure_policy)
+        log.debug("%s %s binding %s: no %s%s", policy.kind, policy.name, bound.rule, what,
+                  f" in namespace {namespace}" if namespace else "")
+        # a configuration error, as the API server words it: it follows the failurePolicy, whatever the
+        # binding's validationActions
+        return self._result(bound, Status.ERROR, "failed to configure binding: no params found for policy "
+                                                 "binding with `Deny` parameterNotFoundAction")
 
     def _conditions_hold(self, bound: _Bound, activation: Activation, budget: Budget,
                          deadline: float | None) -> bool | RuleResult:
-        error: RuleResult | None = None
+        errors: list[str] = []
         for cond in bound.policy.match_conditions:
             try:
                 value = cond.program.evaluate(activation, budget=budget, deadline=deadline)
+                if value is not True and value is not False:
+                    raise EvalError(f"matchCondition {cond.name!r} must give a bool, not {value!r}")
             except EvalError as e:
-                error = error or self._result(bound, Status.ERROR, f"matchCondition {cond.name!r}: {e}")
+                errors.append(expression_error(cond.program.source, e))
                 continue
-            if value is not True:
-                if value is not False:
-                    error = error or self._result(bound, Status.ERROR, f"matchCondition {cond.name!r} "
-                                                                       f"must give a bool, not {value!r}")
-                    continue
-                return False
-        return error if error is not None else True
+            if value is False:
+                return False  # any false condition skips, errors or not
+        if not errors:
+            return True
+        return self._evaluation_error(bound, aggregate(errors))
 
     def _validate_one(self, bound: _Bound, shared: _Request) -> Iterator[RuleResult]:
         params_list = self._params(bound, shared)
@@ -298,8 +300,7 @@ class CelEvaluator:
                     if value is not True and value is not False:
                         raise EvalError(f"validation expression must give a bool, not {value!r}")
                 except EvalError as e:
-                    yield self._result(bound, Status.ERROR, f"expression '{_one_line(v.program.source)}' "
-                                                            f"resulted in error: {e}", where=v.program.where)
+                    yield self._evaluation_error(bound, expression_error(v.program.source, e))
                     failed = True
                     continue
                 if value is False:
@@ -311,22 +312,37 @@ class CelEvaluator:
                     value = program.evaluate(activation, budget=budget, deadline=deadline)
                     log.debug("%s %s audit annotation %s=%r", policy.kind, policy.name, key, value)
                 except EvalError as e:
-                    yield self._result(bound, Status.ERROR, f"auditAnnotations {key!r}: {e}", where=program.where)
+                    # the API server denies (failurePolicy Fail) whatever the binding's validationActions
+                    yield self._result(bound, Status.ERROR, expression_error(program.source, e), where=program.where)
                     failed = True
             if not failed:
                 yield self._result(bound, Status.PASS, "")
 
     def _message(self, v: Any, activation: Activation, budget: Budget, deadline: float | None) -> str:
+        """As the API server words a failed validation: messageExpression's value (trimmed; one that is empty,
+        has a line break or is longer than 5 KiB is not used), else message (trimmed), else the expression."""
         if v.message_program is not None:
             try:
                 text = v.message_program.evaluate(activation, budget=budget, deadline=deadline)
-                if isinstance(text, str) and text.strip():
-                    return " ".join(text.split("\n")).strip()
+                if isinstance(text, str):
+                    text = text.strip()
+                    if text and "\n" not in text and len(text.encode()) <= MAX_MESSAGE_BYTES:
+                        return text
+                    log.debug("messageExpression %s: %r is not used (empty, several lines or too long)",
+                              v.message_program.where, text[:200])
             except EvalError as e:
                 log.debug("messageExpression %s failed: %s", v.message_program.where, e)
-        if v.message:
-            return str(v.message)
-        return f"failed expression: {_one_line(v.program.source)}"
+        if v.message.strip():
+            return v.message.strip()
+        return f"failed expression: {v.program.source.strip()}"
+
+    def _evaluation_error(self, bound: _Bound, message: str) -> RuleResult:
+        """An expression that could not be evaluated. As in the API server, with failurePolicy Fail it is a
+        failure that the binding's validationActions act on (Deny denies, Warn warns, Audit records); with
+        Ignore it is ignored (an error result: allowed, and our warning says so)."""
+        if bound.policy.failure_policy == FailurePolicy.FAIL and bound.action != Action.ENFORCE:
+            return self._result(bound, Status.FAIL, message)
+        return self._result(bound, Status.ERROR, message)
 
     def _mutate_one(self, bound: _Bound, shared: _Request, obj: Object) -> tuple[Object, list[RuleResult]]:
         params_list = self._params(bound, shared)
@@ -380,8 +396,20 @@ def _with_object(request: Request, obj: Object) -> Request:
     return request if request.object is obj else dataclasses.replace(request, object=obj)
 
 
-def _one_line(source: str) -> str:
-    return " ".join(source.split())
+# celconfig.MaxEvaluatedMessageExpressionSizeBytes: a longer messageExpression value is not used
+MAX_MESSAGE_BYTES = 5 * 1024
+
+
+def expression_error(source: str, error: Exception) -> str:
+    """An evaluation error as the API server words it, quoting the expression as written."""
+    return f"expression '{source}' resulted in error: {error}"
+
+
+def aggregate(messages: list[str]) -> str:
+    """Several errors as the API server joins them (utilerrors.NewAggregate): one alone, else the distinct
+    ones in brackets."""
+    distinct = list(dict.fromkeys(messages))
+    return distinct[0] if len(distinct) == 1 else "[" + ", ".join(distinct) + "]"
 
 
 def _kind_of(resource: str) -> str:

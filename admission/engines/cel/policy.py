@@ -163,11 +163,23 @@ class _Loader:
         return tuple(items)
 
     def compile(self, source: Any, path: Sequence[str | int], *, definitions: Sequence[Definition] = (),
-                variables: Iterable[str] = KUBERNETES_VARIABLES, object_types: Sequence[str] = ()) -> Program:
+                variables: Iterable[str] = KUBERNETES_VARIABLES, object_types: Sequence[str] = (),
+                returns: Sequence[str] = ()) -> Program:
+        """`returns`: the static types (cel-cpp's names: BOOL, STRING, NULL) the expression must have, as the
+        API server requires of each kind of expression (a `dyn` one is refused too: `object.data.x` as a
+        messageExpression must be `string(object.data.x)`)."""
         if not isinstance(source, str) or not source.strip():
             raise self.error(path, "an expression is required")
-        return compile_expression(source, where=self.where(path), variables=variables, definitions=definitions,
-                                  object_types=object_types)
+        program = compile_expression(source, where=self.where(path), variables=variables, definitions=definitions,
+                                     object_types=object_types)
+        if returns:
+            got = str(program.compiled.return_type())
+            if got not in returns:
+                want = [_CEL_TYPE_NAMES.get(r, r.lower()) for r in returns]
+                expected = want[0] if len(want) == 1 else f"one of [{' '.join(want)}]"
+                raise PolicyError(self.where(path), f"{_shorten(source)}: must evaluate to {expected} but got "
+                                                    f"{_cel_type_name(got)}")
+        return program
 
     # -- pieces -----------------------------------------------------------------------------------------------
 
@@ -236,7 +248,7 @@ class _Loader:
             if not item.get("name"):
                 raise self.error([*path, i, "name"], "a match condition needs a name")
             out.append(Check(self.compile(item.get("expression"), [*path, i, "expression"],
-                                          variables=CONDITION_VARIABLES), str(item["name"])))
+                                          variables=CONDITION_VARIABLES, returns=("BOOL",)), str(item["name"])))
         return tuple(out)
 
 
@@ -281,11 +293,12 @@ def _validations(ld: _Loader, value: Any, definitions: Sequence[Definition]) -> 
     for i, v in enumerate(value or []):
         path: list[str | int] = ["spec", "validations", i]
         item = ld.fields(v, {"expression": _STR, "message": _STR, "messageExpression": _STR, "reason": _STR}, path)
-        program = ld.compile(item.get("expression"), [*path, "expression"], definitions=definitions)
+        program = ld.compile(item.get("expression"), [*path, "expression"], definitions=definitions,
+                             returns=("BOOL",))
         message_program = None
         if item.get("messageExpression") is not None:
             message_program = ld.compile(item["messageExpression"], [*path, "messageExpression"],
-                                         definitions=definitions)
+                                         definitions=definitions, returns=("STRING",))
         reason = ld.enum(item.get("reason"), ("Unauthorized", "Forbidden", "Invalid", "RequestEntityTooLarge"),
                          [*path, "reason"], "Invalid")
         out.append(Validation(program, str(item.get("message") or ""), message_program, reason))
@@ -300,7 +313,7 @@ def _audit_annotations(ld: _Loader, value: Any, definitions: Sequence[Definition
         if not item.get("key"):
             raise ld.error([*path, "key"], "is required")
         out.append((str(item["key"]), ld.compile(item.get("valueExpression"), [*path, "valueExpression"],
-                                                 definitions=definitions)))
+                                                 definitions=definitions, returns=("STRING", "NULL"))))
     return tuple(out)
 
 
@@ -366,6 +379,21 @@ def _check_version(ld: _Loader, obj: Mapping[str, Any], kind: str) -> None:
     if version not in VERSIONS[kind]:
         raise ld.error(["apiVersion"], f"{kind} is not served in {GROUP}/{version} "
                                        f"(use {', '.join(f'{GROUP}/{v}' for v in VERSIONS[kind])})")
+
+
+_CEL_TYPE_NAMES = {"NULL": "null_type"}
+
+
+def _cel_type_name(name: str) -> str:
+    """A cel-cpp type name as cel-go prints it: LIST<INT> -> list(int), NULL -> null_type."""
+    if name in _CEL_TYPE_NAMES:
+        return _CEL_TYPE_NAMES[name]
+    return name.replace("<", "(").replace(">", ")").lower() if name.isupper() or "<" in name else name
+
+
+def _shorten(expression: str, limit: int = 120) -> str:
+    one = " ".join(expression.split())
+    return one if len(one) <= limit else one[: limit - 3] + "..."
 
 
 def _format(path: Sequence[str | int]) -> str:
