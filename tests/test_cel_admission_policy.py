@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -294,3 +295,126 @@ spec: {policyName: defaults}
     assert validate["status"]["message"] == "[limits/limits-binding] containers without limits: app"
     patch = json.loads(base64.b64decode(mutate["patch"]))
     assert {"op": "add", "path": "/metadata/labels/team", "value": "a"} in patch
+
+
+# --- as the API server does it (each found by tests/test_e2e_cel_parity.py against a real kube-apiserver) -----
+
+def policy_with(validations: str, *, failure: str = "Fail", actions: str = "Deny", conditions: str = "",
+                extra: str = "") -> str:
+    return textwrap.dedent("""\
+    apiVersion: admissionregistration.k8s.io/v1
+    kind: ValidatingAdmissionPolicy
+    metadata: {name: p}
+    spec:
+      failurePolicy: FAILURE
+      matchConstraints:
+        resourceRules:
+        - {apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [configmaps]}
+    """).replace("FAILURE", failure) + extra + conditions + "  validations:\n" + validations + textwrap.dedent(f"""\
+    ---
+    apiVersion: admissionregistration.k8s.io/v1
+    kind: ValidatingAdmissionPolicyBinding
+    metadata: {{name: b}}
+    spec:
+      policyName: p
+      validationActions: [{actions}]
+    """)
+
+
+def configmap(data: dict[str, str] | None = None, annotations: dict[str, str] | None = None) -> dict:
+    meta: dict = {"name": "cm", "namespace": "team"}
+    if annotations:
+        meta["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, **({"data": data} if data else {})}
+
+
+def test_failure_messages_are_worded_as_the_api_server_words_them(tmp_path: Path) -> None:
+    engine = load([write(tmp_path, policy_with("""\
+  - expression: "!has(object.data) || !('a' in object.data)"
+    messageExpression: "'the key a\\\\nis reserved'"
+    message: "  a is reserved  "
+  - expression: "!has(object.data) || !('b' in object.data)"
+    messageExpression: "'   '"
+  - expression: "!has(object.data) || !('c' in object.data)"
+    messageExpression: "'  c is reserved '"
+  - expression: "!has(object.data) || !('d' in object.data)"
+    messageExpression: "'""" + "x" * 5200 + """'"
+    message: d is reserved
+  - expression: "!has(object.data) || !('e' in object.data)"
+    messageExpression: "string(object.data.nope)"
+    message: e is reserved
+  - expression: >
+      !has(object.data) ||
+        !('f' in object.data)
+"""))])
+    messages = [r.message for r in results(engine, configmap({k: "1" for k in "abcdef"}))]
+    assert messages == [
+        "a is reserved",  # a messageExpression with a line break is not used; message is trimmed
+        "failed expression: !has(object.data) || !('b' in object.data)",  # an empty one neither
+        "c is reserved",  # trimmed
+        "d is reserved",  # longer than 5 KiB: not used
+        "e is reserved",  # failed: not used
+        "failed expression: !has(object.data) ||\n  !('f' in object.data)",  # trimmed, line breaks kept
+    ]
+
+
+def test_evaluation_errors_go_through_the_bindings_validation_actions(tmp_path: Path) -> None:
+    validations = "  - expression: \"object.data.size() < 3\"\n    message: few keys\n"
+    conditions = "  matchConditions:\n  - {name: opted-in, expression: \"object.metadata.annotations['p'] == 'on'\"}\n"
+    error = "expression 'object.metadata.annotations['p'] == 'on'' resulted in error: no such key: annotations"
+    warn = load([write(tmp_path, policy_with(validations, actions="Warn", conditions=conditions))])
+    outcome = warn.review(Request.for_object(configmap({"a": "1"})), Context(), Phase.ALL)
+    assert outcome.decision.allowed and outcome.decision.warnings == [f"[p/b] {error}"]
+    deny = load([write(tmp_path, policy_with(validations, conditions=conditions), "d.yaml")])
+    decision = deny.review(Request.for_object(configmap({"a": "1"})), Context(), Phase.ALL).decision
+    assert not decision.allowed and decision.denials[0].message == error
+    ignore = load([write(tmp_path, policy_with(validations, failure="Ignore", conditions=conditions), "i.yaml")])
+    assert ignore.review(Request.for_object(configmap({"a": "1"})), Context(), Phase.ALL).decision.allowed
+    # a validation's error reads the same, quoting the expression as written
+    broken = load([write(tmp_path, policy_with("  - expression: \"quantity(object.data.cpu).isLessThan(quantity('1'))\"\n"),
+                         "q.yaml")])
+    [r] = results(broken, configmap({"cpu": "two"}))
+    assert r.status == Status.ERROR and r.message == (
+        "expression 'quantity(object.data.cpu).isLessThan(quantity('1'))' resulted in error: quantities must match the "
+        "regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
+
+
+def test_match_condition_errors_are_aggregated(tmp_path: Path) -> None:
+    conditions = ("  matchConditions:\n  - {name: a, expression: \"object.metadata.labels['x'] == 'y'\"}\n"
+                  "  - {name: b, expression: \"object.data.z == 'y'\"}\n  - {name: c, expression: 'true'}\n")
+    engine = load([write(tmp_path, policy_with("  - expression: 'false'\n", conditions=conditions))])
+    [r] = results(engine, configmap({"a": "1"}))
+    assert r.status == Status.ERROR and r.message == (
+        "[expression 'object.metadata.labels['x'] == 'y'' resulted in error: no such key: labels, "
+        "expression 'object.data.z == 'y'' resulted in error: no such key: z]")
+    # a false condition skips the binding, errors or not
+    skipped = load([write(tmp_path, policy_with("  - expression: 'false'\n", conditions=conditions.replace(
+        "'true'", "'false'")), "s.yaml")])
+    assert results(skipped, configmap({"a": "1"})) == []
+
+
+def test_params_not_found_is_a_configuration_error_that_follows_the_failure_policy(tmp_path: Path) -> None:
+    extra = "  paramKind: {apiVersion: v1, kind: ConfigMap}\n"
+    for failure, actions, allowed in (("Ignore", "Deny", True), ("Fail", "Warn", False), ("Fail", "Deny", False)):
+        text = policy_with("  - expression: 'true'\n", failure=failure, actions=actions, extra=extra)
+        text += "  paramRef: {name: absent, parameterNotFoundAction: Deny}\n"
+        engine = load([write(tmp_path, text, f"{failure}{actions}.yaml")])
+        decision = engine.review(Request.for_object(configmap()), Context(state=ClusterState()), Phase.ALL).decision
+        assert decision.allowed is allowed
+        if not allowed:
+            assert decision.denials[0].message == ("failed to configure binding: no params found for policy "
+                                                   "binding with `Deny` parameterNotFoundAction")
+
+
+@pytest.mark.parametrize(("field", "expression", "problem"), [
+    ("expression", "object.data.x", "must evaluate to bool but got dyn"),
+    ("messageExpression", "object.data.x", "must evaluate to string but got dyn"),
+    ("messageExpression", "[1, 2]", "must evaluate to string but got list(int)"),
+])
+def test_expressions_must_have_the_type_the_api_server_requires(tmp_path: Path, field: str, expression: str,
+                                                               problem: str) -> None:
+    item = f"  - expression: 'true'\n    {field}: \"{expression}\"\n" if field != "expression" \
+        else f"  - expression: \"{expression}\"\n"
+    path = write(tmp_path, policy_with(item))
+    with pytest.raises(PolicyError, match=rf"^{path}:\d+: .*{re.escape(problem)}$"):
+        load([path])
