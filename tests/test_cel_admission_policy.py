@@ -177,6 +177,7 @@ apiVersion: admissionregistration.k8s.io/v1
 kind: MutatingAdmissionPolicy
 metadata: {name: defaults}
 spec:
+  reinvocationPolicy: Never
   matchConstraints:
     resourceRules:
     - {apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}
@@ -212,10 +213,36 @@ def test_mutations_merge_by_list_keys_and_come_out_as_one_patch(tmp_path: Path) 
 def test_a_failing_mutation_leaves_the_object_and_follows_the_failure_policy(tmp_path: Path) -> None:
     bad = MAP.replace('path: "/metadata/annotations", value: {}', 'path: "/nope/x", value: {}')
     engine = load([write(tmp_path, bad)], offline=True)
-    outcome = engine.mutate(Request.for_object(pod()), Context())
-    assert outcome.mutated == pod()
+    outcome = engine.review(Request.for_object(pod()), Context(), Phase.ALL)
     [result] = outcome.mutate_results
-    assert result.status == Status.ERROR and "mutation failed" in result.message
+    assert result.status == Status.ERROR and result.message == (
+        'JSON Patch: add operation does not apply: doc is missing path: "/nope/x": missing value')
+    assert not outcome.decision.allowed  # failurePolicy Fail
+    # as in the API server, the mutations before and after the failing one still apply
+    assert outcome.mutated is not None and outcome.mutated["metadata"]["labels"]["team"] == "a"
+
+
+def test_json_patch_as_the_api_server_applies_it(tmp_path: Path) -> None:
+    from admission.engines.cel.mutation import MutationError, json_patch
+
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}}
+    # a failing test leaves the object as it was, without an error
+    assert json_patch(cm, [{"op": "add", "path": "/data/a", "value": "5"},
+                           {"op": "test", "path": "/data/a", "value": "4"}]) == cm
+    assert json_patch(cm, [{"op": "test", "path": "/data/zz", "value": "1"}]) == cm
+    # replace of a missing member adds it
+    assert json_patch(cm, [{"op": "replace", "path": "/data/zz", "value": "1"}])["data"] == {"a": "1", "zz": "1"}
+    for ops, message in [
+        ([{"op": "test", "path": "/nope/x", "value": "1"}],
+         "JSON Patch: test operation does not apply: is missing path: /nope/x: missing value"),
+        ([{"op": "remove", "path": "/data/zz"}],
+         "JSON Patch: error in remove for path: '/data/zz': Unable to remove nonexistent key: zz: missing value"),
+        ([{"op": "add", "path": "/metadata/labels/a", "value": "1"}],
+         'JSON Patch: add operation does not apply: doc is missing path: "/metadata/labels/a": missing value'),
+    ]:
+        with pytest.raises(MutationError) as raised:
+            json_patch(cm, ops)
+        assert str(raised.value) == message
 
 
 def test_serve_watches_the_param_kinds_of_the_policies(tmp_path: Path) -> None:
@@ -232,6 +259,7 @@ def test_serve_watches_the_param_kinds_of_the_policies(tmp_path: Path) -> None:
     kind: MutatingAdmissionPolicy
     metadata: {name: b}
     spec:
+      reinvocationPolicy: Never
       paramKind: {apiVersion: v1, kind: ConfigMap}
     """)
     assert admission_policy_param_kinds([str(tmp_path)]) == [("example.com", "v1", "Limits"), ("", "v1", "ConfigMap")]
@@ -418,3 +446,20 @@ def test_expressions_must_have_the_type_the_api_server_requires(tmp_path: Path, 
     path = write(tmp_path, policy_with(item))
     with pytest.raises(PolicyError, match=rf"^{path}:\d+: .*{re.escape(problem)}$"):
         load([path])
+
+
+def test_a_mutating_policy_needs_a_reinvocation_policy(tmp_path: Path) -> None:
+    path = write(tmp_path, MAP.replace("  reinvocationPolicy: Never\n", ""))
+    with pytest.raises(PolicyError, match=rf"^{path}:\d+: spec\.reinvocationPolicy: is required"):
+        load([path], offline=True)
+
+
+def test_a_failing_variable_is_named_as_the_api_server_names_it(tmp_path: Path) -> None:
+    extra = ("  variables:\n  - {name: owner, expression: object.data.owner}\n"
+             "  - {name: label, expression: \"'owner=' + variables.owner\"}\n")
+    engine = load([write(tmp_path, policy_with("  - expression: \"variables.label != 'owner=nobody'\"\n",
+                                               extra=extra))])
+    [r] = results(engine, configmap({"a": "1"}))
+    assert r.status == Status.ERROR and r.message == (
+        "expression 'variables.label != 'owner=nobody'' resulted in error: composited variable \"label\" fails to "
+        "evaluate: composited variable \"owner\" fails to evaluate: no such key: owner")

@@ -497,6 +497,58 @@ spec:
 """, [configmap("a", {"a": "1"}), configmap("b", {"b": "1"}), configmap("c", {"c": "1"}),
       configmap("d", {"d": "1"}), configmap("e", {"e": "1"}), configmap("ab", {"a": "1", "b": "1"})],
         kinds=("ConfigMap",)),
+    Case("audit-and-variables", VAP_HEAD + """\
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+""" + rules("configmaps") + """
+  variables:
+  - name: owner
+    expression: object.data.owner
+  - name: tier
+    expression: "object.metadata.?labels.tier.orValue('none')"
+  validations:
+  - expression: variables.owner != 'nobody'
+    messageExpression: "'owner ' + variables.owner + ' in tier ' + variables.tier + ' is not allowed'"
+  auditAnnotations:
+  - key: size
+    valueExpression: "string(object.data.size())"
+  - key: cost
+    valueExpression: "object.data.cost == '' ? '' : 'cost ' + string(int(object.data.cost) * 2)"
+""", [configmap("nobody", {"owner": "nobody", "cost": ""}), configmap("fine", {"owner": "me", "cost": "3"}),
+      configmap("no-owner", {"cost": "1"}), configmap("bad-cost", {"owner": "me", "cost": "x"}),
+      configmap("no-cost", {"owner": "me"})], kinds=("ConfigMap",)),
+    Case("runtime-errors", VAP_HEAD + """\
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+""" + rules("configmaps") + """
+  variables:
+  - name: d
+    expression: "has(object.data) ? object.data : {}"
+  validations:
+  - expression: "!('int' in variables.d) || int(variables.d.int) > 0"
+  - expression: "!('uint' in variables.d) || uint(variables.d.uint) > 0u"
+  - expression: "!('double' in variables.d) || double(variables.d.double) > 0.0"
+  - expression: "!('bool' in variables.d) || bool(variables.d.bool)"
+  - expression: "!('duration' in variables.d) || duration(variables.d.duration) > duration('0s')"
+  - expression: "!('timestamp' in variables.d) || timestamp(variables.d.timestamp) > timestamp('2000-01-01T00:00:00Z')"
+  - expression: "!('big' in variables.d) || int(double(variables.d.big)) > 0"
+  - expression: "!('negative' in variables.d) || uint(int(variables.d.negative)) > 0u"
+  - expression: "!('divide' in variables.d) || 10 / int(variables.d.divide) > 0"
+  - expression: "!('modulo' in variables.d) || 10 % int(variables.d.modulo) > 0"
+  - expression: "!('overflow' in variables.d) || int(variables.d.overflow) + 9223372036854775807 > 0"
+  - expression: "!('index' in variables.d) || [1, 2][int(variables.d.index)] > 0"
+  - expression: "!('substring' in variables.d) || variables.d.substring.substring(10) != ''"
+  - expression: "!('regex' in variables.d) || 'abc'.matches(variables.d.regex)"
+  - expression: "!('url' in variables.d) || url(variables.d.url).getHost() != ''"
+  - expression: "!('ip' in variables.d) || ip(variables.d.ip).family() > 0"
+  - expression: "!('cidr' in variables.d) || cidr(variables.d.cidr).prefixLength() > 0"
+""", [configmap(k, {k: v}) for k, v in (
+        ("int", "x"), ("uint", "x"), ("double", "x"), ("bool", "x"), ("duration", "x"), ("timestamp", "x"),
+        ("big", "1e100"), ("negative", "-1"), ("divide", "0"), ("modulo", "0"), ("overflow", "1"), ("index", "5"),
+        ("substring", "abc"), ("regex", "(("), ("url", "not a url"), ("ip", "1.2.3"), ("cidr", "10.0.0.0/33"))],
+        kinds=("ConfigMap",)),
     # MutatingAdmissionPolicy
     Case("map-apply", """\
 apiVersion: admissionregistration.k8s.io/v1
@@ -551,6 +603,51 @@ spec:
 """, [deployment("many", 6), deployment("few", 1), {**deployment("annotated", 2), "metadata": {
         "name": "annotated", "namespace": "$NS_A", "labels": {"app": "annotated"}, "annotations": {"x": "y"}}}],
         kinds=("Deployment",)),
+    Case("map-errors-fail", """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicy
+metadata: {name: NAME}
+spec:
+  matchConstraints:
+    resourceRules:
+""" + rules("deployments", ops="[CREATE]") + """
+  failurePolicy: Fail
+  reinvocationPolicy: Never
+  mutations:
+  - patchType: JSONPatch
+    jsonPatch:
+      expression: >
+        [JSONPatch{op: "replace", path: "/spec/replicas", value: int(object.metadata.annotations["replicas"])}]
+  - patchType: JSONPatch
+    jsonPatch:
+      expression: '[JSONPatch{op: "test", path: "/spec/replicas", value: 4}]'
+""", [{**deployment("annotated", 1), "metadata": {"name": "annotated", "namespace": "$NS_A", "labels": {
+        "app": "annotated"}, "annotations": {"replicas": "4"}}}, deployment("plain", 2),
+      {**deployment("bad-number", 1), "metadata": {"name": "bad-number", "namespace": "$NS_A", "labels": {
+          "app": "bad-number"}, "annotations": {"replicas": "four"}}},
+      {**deployment("five", 1), "metadata": {"name": "five", "namespace": "$NS_A", "labels": {
+          "app": "five"}, "annotations": {"replicas": "5"}}}], kinds=("Deployment",)),
+    Case("map-errors-ignore", """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicy
+metadata: {name: NAME}
+spec:
+  matchConstraints:
+    resourceRules:
+""" + rules("configmaps", ops="[CREATE]") + """
+  failurePolicy: Ignore
+  reinvocationPolicy: Never
+  mutations:
+  - patchType: JSONPatch
+    jsonPatch:
+      expression: >
+        [JSONPatch{op: "test", path: "/data/mode", value: "auto"},
+         JSONPatch{op: "add", path: "/data/managed", value: "true"}]
+  - patchType: ApplyConfiguration
+    applyConfiguration:
+      expression: 'Object{metadata: Object.metadata{labels: {"seen": "yes"}}}'
+""", [configmap("auto", {"mode": "auto"}), configmap("manual", {"mode": "manual"}), configmap("none")],
+        kinds=("ConfigMap",)),
     Case("map-params-conditions", """\
 apiVersion: admissionregistration.k8s.io/v1
 kind: MutatingAdmissionPolicy
@@ -897,12 +994,22 @@ def case_pairs(world: World, case: Case) -> list[Pair]:
 
 
 CASE_NAMES = [c.name for c in CORPUS] + [c.name for c in kyverno_cli_cases()]
+# (case, object name) -> why we cannot word it as the API server does; the test checks they still differ
+KNOWN_DIFFERENCES = {
+    ("runtime-errors", "substring"): "cel-cpp's strings extension does not say which index is out of range "
+                                     "(cel-go: `index out of range: 10`)",
+}
 
 
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_the_api_server_and_our_engine_agree(ready: World, name: str) -> None:
     case = next(c for c in ready.cases if c.name == name)
     pairs = case_pairs(ready, case)
+    known = {p.what.rpartition("/")[2]: p for p in pairs if (name, p.what.rpartition("/")[2]) in KNOWN_DIFFERENCES}
+    for object_name, pair in known.items():
+        assert pair.differences(), f"{name}/{object_name} agrees now: drop it from KNOWN_DIFFERENCES"
+        assert pair.server.allowed == pair.ours.allowed and not pair.server.allowed  # only the wording differs
+    pairs = [p for p in pairs if p not in known.values()]
     if name in ready.not_ready:
         sentinel = pairs[case.sentinel or 0]
         pytest.fail(f"{name}: the API server did not act on {sentinel.what} within 30 s: {sentinel.server}; "

@@ -28,6 +28,7 @@ of every policy evaluated for it; a param object, and a mutated object, each get
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +36,7 @@ from typing import Any
 from admission.engines import Context, PolicyError, PolicyInfo, Target
 from admission.engines.cel.authz import current_state
 from admission.engines.cel.cost import PER_POLICY_BUDGET
-from admission.engines.cel.expr import Activation, Budget, EvalError
+from admission.engines.cel.expr import Activation, Budget, EvalError, Program
 from admission.engines.cel.kubernetes import kubernetes_activation
 from admission.engines.cel.mutation import MutationError, apply_configuration, json_patch
 from admission.engines.cel.policy import (
@@ -300,7 +301,8 @@ class CelEvaluator:
                     if value is not True and value is not False:
                         raise EvalError(f"validation expression must give a bool, not {value!r}")
                 except EvalError as e:
-                    yield self._evaluation_error(bound, expression_error(v.program.source, e))
+                    yield self._evaluation_error(bound, self._expression_error(policy, v.program, e, activation,
+                                                                               deadline))
                     failed = True
                     continue
                 if value is False:
@@ -313,7 +315,9 @@ class CelEvaluator:
                     log.debug("%s %s audit annotation %s=%r", policy.kind, policy.name, key, value)
                 except EvalError as e:
                     # the API server denies (failurePolicy Fail) whatever the binding's validationActions
-                    yield self._result(bound, Status.ERROR, expression_error(program.source, e), where=program.where)
+                    yield self._result(bound, Status.ERROR,
+                                       self._expression_error(policy, program, e, activation, deadline),
+                                       where=program.where)
                     failed = True
             if not failed:
                 yield self._result(bound, Status.PASS, "")
@@ -358,19 +362,34 @@ class CelEvaluator:
             if isinstance(holds, RuleResult):
                 results.append(holds)
                 continue
-            current = obj
-            try:
-                for m in bound.policy.mutations:
-                    activation = shared.activation(params, current)
+            # as the API server: each mutation applies to what the previous ones left; one that fails is an
+            # error (it follows the failurePolicy) and the next ones still apply
+            failed = False
+            for m in bound.policy.mutations:
+                activation = shared.activation(params, obj)
+                try:
                     value = m.program.evaluate(activation, budget=budget, deadline=deadline)
-                    current = (apply_configuration(current, value) if m.patch_type == "ApplyConfiguration"
-                               else json_patch(current, value))
-            except (EvalError, MutationError) as e:
-                results.append(self._result(bound, Status.ERROR, f"mutation failed: {e}"))
-                continue
-            obj = current
-            results.append(self._result(bound, Status.PASS, ""))
+                except EvalError as e:
+                    results.append(self._result(bound, Status.ERROR, self._expression_error(
+                        bound.policy, m.program, e, activation, deadline)))
+                    failed = True
+                    continue
+                try:
+                    obj = (apply_configuration(obj, value) if m.patch_type == "ApplyConfiguration"
+                           else json_patch(obj, value))
+                except MutationError as e:
+                    results.append(self._result(bound, Status.ERROR, str(e)))
+                    failed = True
+            if not failed:
+                results.append(self._result(bound, Status.PASS, ""))
         return obj, results
+
+    def _expression_error(self, policy: AdmissionPolicy, program: Program, error: EvalError,
+                          activation: Activation, deadline: float | None) -> str:
+        """An expression's evaluation error as the API server words it; when a variable it reads is what
+        fails, it says so (`composited variable "name" fails to evaluate: ...`)."""
+        return expression_error(program.source, _variable_failure(policy, program.source, activation, deadline)
+                                or error)
 
     def _result(self, bound: _Bound, status: Status, message: str, *, where: str = "") -> RuleResult:
         policy = bound.policy
@@ -400,7 +419,27 @@ def _with_object(request: Request, obj: Object) -> Request:
 MAX_MESSAGE_BYTES = 5 * 1024
 
 
-def expression_error(source: str, error: Exception) -> str:
+_VARIABLE_REFERENCE = re.compile(r"\bvariables\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _variable_failure(policy: AdmissionPolicy, source: str, activation: Activation, deadline: float | None,
+                      seen: tuple[str, ...] = ()) -> str | None:
+    """The first variable `source` reads that fails to evaluate on its own, worded as the API server's
+    composited variables say it (nested when that variable fails because of another), else None."""
+    programs = dict(policy.variables)
+    for name in dict.fromkeys(_VARIABLE_REFERENCE.findall(source)):
+        program = programs.get(name)
+        if program is None or name in seen:
+            continue
+        try:
+            program.evaluate(activation, deadline=deadline)  # the API server evaluates each variable once
+        except EvalError as e:
+            inner = _variable_failure(policy, program.source, activation, deadline, (*seen, name))
+            return f'composited variable "{name}" fails to evaluate: {inner or e}'
+    return None
+
+
+def expression_error(source: str, error: Exception | str) -> str:
     """An evaluation error as the API server words it, quoting the expression as written."""
     return f"expression '{source}' resulted in error: {error}"
 

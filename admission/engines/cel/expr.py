@@ -34,6 +34,7 @@ from cel_expr_python.ext import ext_bindings, ext_encoders, ext_math, ext_option
 
 from admission.engines import PolicyError
 from admission.engines.cel import syntax
+from admission.engines.cel.goerrors import cel_go
 from admission.engines.cel.syntax import passes
 from admission.engines.cel.syntax.ast import Expr
 
@@ -349,7 +350,8 @@ def _problem(message: str) -> str:
     text = text.replace("ERROR: <input>:", "")
     if text.startswith("Key not found in map : "):  # cel-go's wording, which messages and tests quote
         text = "no such key: " + text[len("Key not found in map : "):].strip('"')
-    return " ".join(line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("|"))
+    text = " ".join(line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("|"))
+    return cel_go(text)
 
 
 def _shorten(expression: str, limit: int = 120) -> str:

@@ -75,6 +75,7 @@ class AdmissionPolicy:
     param_kind: tuple[str, str] | None = None  # (apiVersion, kind)
     reinvocation: str = "Never"
     description: str = ""
+    variables: tuple[tuple[str, Program], ...] = ()  # each variable compiled on its own, in order
 
     @property
     def mutates(self) -> bool:
@@ -228,8 +229,11 @@ class _Loader:
             scope=self.enum(spec.get("scope"), SCOPES, [*path, "scope"], "*"),
         )
 
-    def definitions(self, value: Any, path: list[str | int]) -> list[Definition]:
+    def definitions(self, value: Any, path: list[str | int]) -> tuple[list[Definition], list[tuple[str, Program]]]:
+        """The variables as definitions the other expressions inline, and each compiled on its own (to say
+        which one fails when an expression that reads it does, as the API server does)."""
         out: list[Definition] = []
+        programs: list[tuple[str, Program]] = []
         for i, v in enumerate(value or []):
             item = self.fields(v, {"name": _STR, "expression": _STR}, [*path, i])
             name = item.get("name")
@@ -237,9 +241,10 @@ class _Loader:
                 raise self.error([*path, i, "name"], "a variable needs a name")
             if any(d.name == name for d in out):
                 raise self.error([*path, i, "name"], f"variable {name!r} is defined twice")
-            self.compile(item.get("expression"), [*path, i, "expression"], definitions=out)
+            programs.append((str(name), self.compile(item.get("expression"), [*path, i, "expression"],
+                                                     definitions=out)))
             out.append(Definition(str(name), str(item["expression"]), self.where([*path, i, "expression"])))
-        return out
+        return out, programs
 
     def conditions(self, value: Any, path: list[str | int]) -> tuple[Check, ...]:
         out: list[Check] = []
@@ -263,7 +268,7 @@ def load_policy(doc: Document, locator: Locator) -> AdmissionPolicy:
         raise ld.error(["metadata", "name"], "a policy needs a name")
     spec = ld.fields(obj.get("spec"), _SPEC[kind], ["spec"])
     match = ld.match_resources(spec.get("matchConstraints"), ["spec", "matchConstraints"], required=True)
-    definitions = ld.definitions(spec.get("variables"), ["spec", "variables"])
+    definitions, variables = ld.definitions(spec.get("variables"), ["spec", "variables"])
     conditions = ld.conditions(spec.get("matchConditions"), ["spec", "matchConditions"])
     failure = FailurePolicy(ld.enum(spec.get("failurePolicy"), ("Fail", "Ignore"), ["spec", "failurePolicy"], "Fail"))
     param_kind = None
@@ -275,6 +280,7 @@ def load_policy(doc: Document, locator: Locator) -> AdmissionPolicy:
     annotations = meta.get("annotations") or {}
     description = str(annotations.get("policies.kyverno.io/description") or annotations.get("description") or "")
     common = dict(kind=kind, name=name, source=f"{doc.file}:{doc.line}", match=match, match_conditions=conditions,
+                  variables=tuple(variables),
                   failure_policy=failure, param_kind=param_kind, description=description)
     if kind == VALIDATING:
         validations = _validations(ld, spec.get("validations"), definitions)
@@ -283,6 +289,8 @@ def load_policy(doc: Document, locator: Locator) -> AdmissionPolicy:
             raise ld.error(["spec", "validations"], "a policy needs validations or auditAnnotations")
         return AdmissionPolicy(validations=validations, audit_annotations=audits, **common)  # type: ignore[arg-type]
     mutations = _mutations(ld, spec.get("mutations"), definitions)
+    if spec.get("reinvocationPolicy") is None:  # the API server has no default for it and refuses the policy
+        raise ld.error(["spec", "reinvocationPolicy"], "is required (Never or IfNeeded)")
     reinvocation = ld.enum(spec.get("reinvocationPolicy"), ("Never", "IfNeeded"), ["spec", "reinvocationPolicy"],
                            "Never")
     return AdmissionPolicy(mutations=mutations, reinvocation=reinvocation, **common)  # type: ignore[arg-type]
