@@ -1093,3 +1093,154 @@ def test_summary(ready: World, capsys: pytest.CaptureFixture[str]) -> None:
     with capsys.disabled():
         print(f"\ncel parity: {len(ready.agreed)} distinct (policy, request) pairs compared with the API server "
               f"({ready.compared[0]} comparisons), {sum(ready.agreed.values())} agree")
+
+
+# --- what the API server refuses at creation, and what we refuse at load -------------------------------------
+
+VALIDITY_HEAD = """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: NAME}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [configmaps]}
+"""
+# (what, policy or binding, whether the API server takes it, why we differ when we do)
+VALIDITY: list[tuple[str, str, bool, str]] = [
+    ("valid", VALIDITY_HEAD + "  validations: [{expression: 'true'}]\n", True, ""),
+    ("syntax error", VALIDITY_HEAD + "  validations: [{expression: 'object.x +'}]\n", False, ""),
+    ("type error", VALIDITY_HEAD + "  validations: [{expression: \"1 + 'a' == 2\"}]\n", False, ""),
+    ("dyn validation", VALIDITY_HEAD + "  validations: [{expression: object.data.x}]\n", False, ""),
+    ("dyn messageExpression", VALIDITY_HEAD + "  validations: [{expression: 'true', messageExpression: "
+                                              "object.data.x}]\n", False, ""),
+    ("null or string", VALIDITY_HEAD + "  validations: [{expression: 'true'}]\n  auditAnnotations: [{key: a, "
+                                       "valueExpression: \"true ? 'a' : null\"}]\n", False, ""),
+    ("unknown field", VALIDITY_HEAD + "  validations: [{expression: 'true', mesage: x}]\n", True,
+     "the API server drops an unknown field with a warning; we refuse it, so that a typo is not ignored"),
+    ("MAP without reinvocationPolicy", """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicy
+metadata: {name: NAME}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [configmaps]}
+  mutations:
+  - {patchType: ApplyConfiguration, applyConfiguration: {expression: 'Object{}'}}
+""", False, ""),
+    ("rule without operations", VALIDITY_HEAD.replace("operations: [CREATE], ", "")
+     + "  validations: [{expression: 'true'}]\n", False,
+     "the kyverno CLI applies such a rule to every operation, and its tests rely on it"),
+    ("binding without validationActions", """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: NAME}
+spec: {policyName: NAME}
+""", False, "the kyverno CLI defaults validationActions to Deny, and its tests rely on it"),
+    ("paramRef without parameterNotFoundAction", """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: NAME}
+spec: {policyName: NAME, validationActions: [Deny], paramRef: {name: p}}
+""", False, "the kyverno CLI defaults parameterNotFoundAction to Deny, and its tests rely on it"),
+]
+
+
+@pytest.mark.parametrize(("what", "text", "served", "why"), VALIDITY, ids=[v[0] for v in VALIDITY])
+def test_what_the_api_server_refuses_we_refuse(ready: World, tmp_path: Path, what: str, text: str, served: bool,
+                                              why: str) -> None:
+    from admission.engines import PolicyError
+
+    name = f"validity-{ready.suffix}"
+    doc = yaml.safe_load(text.replace("NAME", name))
+    status, body, _ = ready.server.call("POST", f"/apis/{GROUP}/v1/{doc['kind'].lower()}s"
+                                        .replace("policys", "policies"), doc, [("dryRun", "All")])
+    assert (status < 300) is served, f"the API server answered {status}: {body}"
+    path = tmp_path / "p.yaml"
+    docs = [doc]
+    if doc["kind"].endswith("Binding"):  # a binding loads with its policy
+        docs.insert(0, yaml.safe_load(VALIDITY_HEAD.replace("NAME", name) + "  validations: [{expression: 'true'}]\n"
+                                      + ("  paramKind: {apiVersion: v1, kind: ConfigMap}\n" if "paramRef" in text
+                                         else "")))
+    path.write_text(yaml.safe_dump_all(docs))
+    try:
+        load([path], offline=True)
+        loaded = True
+    except PolicyError:
+        loaded = False
+    if why:  # a known difference, on purpose
+        assert loaded is not served, why
+    else:
+        assert loaded is served
+
+
+# --- what is the API server's, not the policy engine's -------------------------------------------------------
+
+def test_defaulting_is_the_api_servers(ready: World) -> None:
+    """Policies see the object after the API server's defaulting; an offline manifest has no defaults. Our
+    engine on the defaulted object agrees (the corpus above); on the manifest as written it cannot know that
+    `imagePullPolicy` defaults to Always for a `:latest` image. Defaulting the built-in types is the API
+    server's (a CI check can run `kubectl create --dry-run=server` for that)."""
+    case = Case("limits", "", [])
+    raw = ready.place(pod("defaults", "nginx:latest", limits={"memory": "1Mi"}))
+    baseline = ready.server.dry_run("POST", raw)
+    assert baseline.obj is not None and baseline.obj["spec"]["containers"][0]["imagePullPolicy"] == "Always"
+    assert "imagePullPolicy" not in raw["spec"]["containers"][0]
+    assert case.name in ready.engines  # the corpus's `limits` policy reads only what the manifest has ...
+    engine = ready.engines["limits"]
+    on_raw = engine.review(Request.for_object(labelled(raw, "limits"), user_info=ready.user, dry_run=True),
+                           Context(state=ready.state()), Phase.ALL)
+    on_defaulted = engine.review(Request.for_object(labelled(baseline.obj, "limits"), user_info=ready.user,
+                                                    dry_run=True), Context(state=ready.state()), Phase.ALL)
+    assert on_raw.decision.allowed == on_defaulted.decision.allowed  # ... so both agree here
+    assert on_raw.request.object != on_defaulted.request.object  # but the objects a policy sees differ
+
+
+def test_reinvocation_after_defaulting_is_the_api_servers(ready: World, tmp_path: Path) -> None:
+    """After a mutation the API server applies the built-in types' defaults again; defaults added since a
+    policy ran count as a change, so a policy with reinvocationPolicy IfNeeded runs once more and sees the
+    container an earlier mutation of its own added. We apply no defaults: our policy runs once."""
+    name = f"reinvoke-{ready.suffix}"
+    policy = {"apiVersion": f"{GROUP}/v1", "kind": "MutatingAdmissionPolicy", "metadata": {"name": name}, "spec": {
+        "reinvocationPolicy": "IfNeeded",
+        "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                                                "resources": ["pods"]}]},
+        "mutations": [
+            {"patchType": "ApplyConfiguration", "applyConfiguration": {"expression": (
+                "Object{spec: Object.spec{containers: object.spec.containers.map(c, Object.spec.containers{"
+                "name: c.name, securityContext: Object.spec.containers.securityContext{"
+                "allowPrivilegeEscalation: false}})}}")}},
+            {"patchType": "ApplyConfiguration", "applyConfiguration": {"expression": (
+                "object.spec.containers.exists(c, c.name == 'sidecar') ? Object{} : Object{spec: Object.spec{"
+                "containers: [Object.spec.containers{name: 'sidecar', image: 'registry.example.com/s:1'}]}}")}}]}}
+    binding = {"apiVersion": f"{GROUP}/v1", "kind": "MutatingAdmissionPolicyBinding",
+               "metadata": {"name": name}, "spec": {"policyName": name}}
+    isolate(binding, (RUN_LABEL, ready.suffix), (CASE_LABEL, "reinvoke"))
+    path = tmp_path / "reinvoke.yaml"
+    path.write_text(yaml.safe_dump_all([policy, binding]))
+    engine = load([path])
+    ready.server.create(policy)
+    try:
+        ready.server.create(binding)
+        try:
+            obj = labelled(ready.place(pod("reinvoked")), "reinvoke")
+            deadline = time.monotonic() + 30
+            answer = ready.server.dry_run("POST", obj)
+            while answer.allowed and (answer.obj or {})["metadata"].get("labels") and len(
+                    (answer.obj or {})["spec"]["containers"]) == 1 and time.monotonic() < deadline:
+                time.sleep(0.2)
+                answer = ready.server.dry_run("POST", obj)
+            assert answer.obj is not None
+            sidecar = next(c for c in answer.obj["spec"]["containers"] if c["name"] == "sidecar")
+            assert sidecar["securityContext"] == {"allowPrivilegeEscalation": False}  # reinvoked
+            baseline = ready.server.dry_run("POST", labelled(obj, None))
+            ours = engine.review(Request.for_object(labelled(baseline.obj or {}, "reinvoke"), user_info=ready.user,
+                                                    dry_run=True), Context(state=ready.state()), Phase.ALL)
+            assert ours.mutated is not None
+            mine = next(c for c in ours.mutated["spec"]["containers"] if c["name"] == "sidecar")
+            assert "securityContext" not in mine  # not reinvoked: nothing but our own policy changed the object
+        finally:
+            ready.server.delete(binding)
+    finally:
+        ready.server.delete(policy)
