@@ -143,3 +143,17 @@ def test_the_per_policy_budget_is_charged_across_expressions() -> None:
     program.evaluate(activation, budget=budget)
     with pytest.raises(EvalError, match="cost budget"):
         program.evaluate(activation, budget=budget)
+
+
+def test_authorizer_arguments_are_checked_as_the_kubernetes_library_checks_them() -> None:
+    for expression, message in [
+        ("authorizer.serviceAccount('team', 'https://x').group('').resource('pods').check('get').allowed()",
+         "Invalid service account name"),
+        ("authorizer.serviceAccount('Team', 'builder').group('').resource('pods').check('get').allowed()",
+         "Invalid service account namespace"),
+        ("authorizer.path(' ').check('get').allowed()", "path must not be empty"),
+        ("authorizer.group('').resource('').check('get').allowed()", "resource must not be empty"),
+    ]:
+        with pytest.raises(EvalError) as raised:
+            compile_expression(expression, where="p.yaml:1").evaluate(kubernetes_activation(Request.for_object(pod())))
+        assert str(raised.value) == message, expression

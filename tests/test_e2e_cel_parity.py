@@ -411,7 +411,8 @@ spec:
       authorizer.serviceAccount(object.metadata.namespace, object.data.sa).group('apps').resource('deployments')
         .namespace(object.metadata.namespace).check('create').allowed()
     messageExpression: "'service account ' + object.data.sa + ' may not create deployments'"
-""", [configmap("nobody-sa", {"sa": "nobody"}), configmap("no-sa")], kinds=("ConfigMap",)),
+""", [configmap("nobody-sa", {"sa": "nobody"}), configmap("no-sa"), configmap("bad-sa", {"sa": "Bad_Name"})],
+        kinds=("ConfigMap",)),
     Case("two-bindings", VAP_HEAD + """\
   matchConstraints:
     resourceRules:
