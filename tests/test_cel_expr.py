@@ -157,3 +157,23 @@ def test_authorizer_arguments_are_checked_as_the_kubernetes_library_checks_them(
         with pytest.raises(EvalError) as raised:
             compile_expression(expression, where="p.yaml:1").evaluate(kubernetes_activation(Request.for_object(pod())))
         assert str(raised.value) == message, expression
+
+
+@pytest.mark.parametrize(("expression", "value", "message"), [
+    ("ip(object.v)", "https://example.com", 'ParseAddr("https://example.com"): each colon-separated field must have at '
+                                     'least one digit (at "https://example.com")'),
+    ("ip(object.v)", "fd00::1::2", 'ParseAddr("fd00::1::2"): multiple :: in address (at ":2")'),
+    ("ip(object.v)", "01.2.3.4", 'ParseAddr("01.2.3.4"): IPv4 field has octet with leading zero'),
+    ("ip(object.v)", "1:2:3", 'ParseAddr("1:2:3"): address string too short'),
+    ("ip(object.v)", "fe80::1%eth0", 'IP address "fe80::1%eth0" with zone value is not allowed'),
+    ("ip(object.v)", "::ffff:1.2.3.4", 'IPv4-mapped IPv6 address "::ffff:1.2.3.4" is not allowed'),
+    ("cidr(object.v)", "10.0.0/8", 'netip.ParsePrefix("10.0.0/8"): ParseAddr("10.0.0"): IPv4 address too short'),
+    ("cidr(object.v)", "1.2.3.4/x", 'netip.ParsePrefix("1.2.3.4/x"): bad bits after slash: "x"'),
+    ("url(object.v)", "http://a b", 'parse "http://a b": invalid character " " in host name'),
+    ("url(object.v)", "http://a:b/", 'parse "http://a:b/": invalid port ":b" after host'),
+])
+def test_address_parse_errors_are_worded_as_go_words_them(expression: str, value: str, message: str) -> None:
+    """As kube-apiserver 1.36 answered each (tests/test_e2e_cel_parity.py's runtime-errors case)."""
+    with pytest.raises(EvalError) as raised:
+        run(expression, object={"v": value})
+    assert str(raised.value).endswith(message)

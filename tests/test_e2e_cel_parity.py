@@ -548,7 +548,13 @@ spec:
 """, [configmap(k, {k: v}) for k, v in (
         ("int", "x"), ("uint", "x"), ("double", "x"), ("bool", "x"), ("duration", "x"), ("timestamp", "x"),
         ("big", "1e100"), ("negative", "-1"), ("divide", "0"), ("modulo", "0"), ("overflow", "1"), ("index", "5"),
-        ("substring", "abc"), ("regex", "(("), ("url", "not a url"), ("ip", "1.2.3"), ("cidr", "10.0.0.0/33"))],
+        ("substring", "abc"), ("regex", "(("), ("url", "not a url"), ("ip", "1.2.3"), ("cidr", "10.0.0.0/33"))]
+    + [configmap(f"ip-{i}", {"ip": v}) for i, v in enumerate((
+        "https://example.com", "1:2:3", "fd00::1::2", "12345::", "1.2.3.4.5", "01.2.3.4", "256.1.1.1", "1..2.3",
+        "fe80::1%eth0", "::ffff:1.2.3.4", "fe80::1%", "abc", "1:2:3:4:5:6:7:8:9"))]
+    + [configmap(f"cidr-{i}", {"cidr": v}) for i, v in enumerate((
+        "10.0.0/8", "1.2.3.4/x", "1.2.3.4", "fd00::/129", "1.2.3.4/08"))]
+    + [configmap(f"url-{i}", {"url": v}) for i, v in enumerate(("", "http://a b", "http://a:b/", "a#b"))],
         kinds=("ConfigMap",)),
     # MutatingAdmissionPolicy
     Case("map-apply", """\

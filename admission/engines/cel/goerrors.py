@@ -71,23 +71,28 @@ def go_quote(text: str) -> str:
 
 def parse_addr_error(text: str) -> str:
     """netip.ParseAddr's error for a string that is not an IP address."""
-    detail = _addr_problem(text)
+    detail = _addr_problem(text) or "unable to parse IP"
     return f"ParseAddr({go_quote(text)}): {detail}"
 
 
 def _addr_problem(text: str) -> str:
-    if not text:
-        return "unable to parse IP"
+    """netip.ParseAddr's message (with its `(at "...")`), or "" when it parses."""
     for c in text:
         if c == ".":
-            return _ipv4_problem(text)
-        if c in ":%":
+            return _ipv4_problem(text, text)
+        if c == ":":
             return _ipv6_problem(text)
+        if c == "%":
+            return "missing IPv6 address"
     return "unable to parse IP"
 
 
-def _ipv4_problem(text: str) -> str:
-    """netip.parseIPv4's checks, in its order."""
+def _at(message: str, rest: str) -> str:
+    return f"{message} (at {go_quote(rest)})" if rest else message
+
+
+def _ipv4_problem(text: str, whole: str) -> str:
+    """netip.parseIPv4Fields' checks, in its order."""
     fields, digits, value = 0, 0, 0
     for i, c in enumerate(text):
         if "0" <= c <= "9":
@@ -99,36 +104,70 @@ def _ipv4_problem(text: str) -> str:
                 return "IPv4 field has value >255"
         elif c == ".":
             if i == 0 or i == len(text) - 1 or text[i - 1] == ".":
-                return f"IPv4 field must have at least one digit (at {go_quote(text[i:])})"
+                return _at("IPv4 field must have at least one digit", text[i:])
             if fields == 3:
                 return "IPv4 address too long"
             fields += 1
             digits, value = 0, 0
         else:
-            return f"unexpected character (at {go_quote(text[i:])})"
+            return _at("unexpected character", text[i:])
     if fields < 3:
         return "IPv4 address too short"
-    return "unable to parse IP"
+    return ""
 
 
 def _ipv6_problem(text: str) -> str:
-    if "%" in text:
-        return "IPv6 zone not allowed" if not text.startswith("%") else "missing IPv6 address"
-    if ":::" in text:
-        return f"unexpected character (at {go_quote(text[text.index(':::') + 2:])})"
-    if text.count("::") > 1:
-        return f"multiple :: in address (at {go_quote(text[text.rindex('::'):])})"
-    for part in text.split(":"):
-        if len(part) > 4 and "." not in part:
-            return "IPv6 field has value >=2^16"
-        if part and "." not in part and not all(c in "0123456789abcdefABCDEF" for c in part):
-            bad = next(c for c in part if c not in "0123456789abcdefABCDEF")
-            return f"unexpected character (at {go_quote(text[text.index(bad):])})"
-    if "::" not in text and text.count(":") < 7 and "." not in text:
+    """netip.parseIPv6's checks, in its order."""
+    s = text
+    if "%" in s:
+        s, _, zone = s.partition("%")
+        if not zone:
+            return "zone must be a non-empty string"
+    ellipsis = -1
+    if s.startswith("::"):
+        ellipsis, s = 0, s[2:]
+        if not s:
+            return ""
+    i = 0
+    while i < 16:
+        off, acc = 0, 0
+        while off < len(s) and s[off] in "0123456789abcdefABCDEF":
+            acc = (acc << 4) + int(s[off], 16)
+            if off > 3:
+                return _at("each group must have 4 or less digits", s)
+            if acc > 0xFFFF:
+                return _at("IPv6 field has value >=2^16", s)
+            off += 1
+        if off == 0:
+            return _at("each colon-separated field must have at least one digit", s)
+        if off < len(s) and s[off] == ".":
+            if ellipsis < 0 and i != 12:
+                return _at("embedded IPv4 address must replace the final 2 fields of the address", s)
+            if i + 4 > 16:
+                return _at("too many hex fields to fit an embedded IPv4 at the end of the address", s)
+            return _ipv4_problem(s, text)
+        i += 2
+        s = s[off:]
+        if not s:
+            break
+        if s[0] != ":":
+            return _at("unexpected character, want colon", s)
+        if len(s) == 1:
+            return _at("colon must be followed by more characters", s)
+        s = s[1:]
+        if s[0] == ":":
+            if ellipsis >= 0:
+                return _at("multiple :: in address", s)
+            ellipsis, s = i, s[1:]
+            if not s:
+                break
+    if s:
+        return _at("trailing garbage after address", s)
+    if i < 16 and ellipsis < 0:
         return "address string too short"
-    if text.count(":") > 7:
-        return "address string too long"
-    return "unable to parse IP"
+    if i >= 16 and ellipsis >= 0:
+        return "the :: must expand to at least one field of zeros"
+    return ""
 
 
 def parse_prefix_error(text: str) -> str:

@@ -252,6 +252,9 @@ def _parse_url(text: str) -> Any:
     except ValueError:
         port = ":" + parts.netloc.rpartition(":")[2]
         raise ValueError(f"{head}: invalid port {go_quote(port)} after host") from None
+    for c in parts.netloc.rpartition("@")[2]:  # url.parseHost: what a host name may hold
+        if ord(c) < 0x80 and not c.isalnum() and c not in "-_.~!$&'()*+,;=:[]<>\"%":
+            raise ValueError(f"{head}: invalid character {go_quote(c)} in host name")
     return message_class("URL")(url=text)
 
 
@@ -323,15 +326,17 @@ URLS = _lib("kubernetes.url", (
 
 def _ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     """netip.ParseAddr as the Kubernetes library uses it: no zones, no IPv4-mapped IPv6."""
-    if "%" in text:
-        raise ValueError(f"IP address with zone value is not allowed: {text!r}")
+    head = f"IP Address {go_quote(text)} parse error during conversion from string: "
+    if "%" in text:  # netip parses a zone; the Kubernetes library refuses it
+        if text.startswith("%") or text.endswith("%") or "." in text.partition("%")[0] and ":" not in text:
+            raise ValueError(head + parse_addr_error(text))
+        raise ValueError(f"IP address {go_quote(text)} with zone value is not allowed")
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:
-        raise ValueError(f"IP Address {go_quote(text)} parse error during conversion from string: "
-                         f"{parse_addr_error(text)}") from None
+        raise ValueError(head + parse_addr_error(text)) from None
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        raise ValueError(f"IPv4-mapped IPv6 address is not allowed: {text!r}")
+        raise ValueError(f"IPv4-mapped IPv6 address {go_quote(text)} is not allowed")
     return addr
 
 
