@@ -64,8 +64,9 @@ class Server:
         return response.status, body, warnings
 
     def dry_run(self, method: str, obj: Mapping[str, Any]) -> Answer:
-        path = resource_path(obj, named=method == "PUT")
-        status, body, warnings = self.call(method, path, dict(obj), [("dryRun", "All")])
+        path = resource_path(obj, named=method in ("PUT", "DELETE"))
+        status, body, warnings = self.call(method, path, dict(obj) if method != "DELETE" else None,
+                                           [("dryRun", "All")])
         if status < 300:
             return Answer(True, status, warnings=warning_texts(warnings), obj=body)
         raw = str((body or {}).get("message", ""))

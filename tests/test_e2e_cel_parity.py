@@ -44,7 +44,7 @@ from admission.policyset import load
 from admission.results import Action, Status
 from admission.review import Request
 from admission.state import ClusterState
-from tests.cel_parity import Answer, Server, isolate, stripped
+from tests.cel_parity import Answer, Server, isolate, resource_path, stripped
 from tests.e2e import e2e_kubeconfig
 
 RUN_LABEL = "admission.dev/e2e-cel-parity"
@@ -107,6 +107,7 @@ class Case:
     policy: str  # YAML: the policy and its bindings (a binding is added when there is none)
     objects: list[dict[str, Any]]
     updates: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    deletes: list[dict[str, Any]] = field(default_factory=list)  # stored (with the case label), then DELETEd
     sentinel: int | None = 0  # the object whose answer shows the policy took effect (None: none does)
     params: list[dict[str, Any]] = field(default_factory=list)  # param objects to create first
     kinds: tuple[str, ...] = ()  # which generated objects it also gets
@@ -556,6 +557,22 @@ spec:
         "10.0.0/8", "1.2.3.4/x", "1.2.3.4", "fd00::/129", "1.2.3.4/08"))]
     + [configmap(f"url-{i}", {"url": v}) for i, v in enumerate(("", "http://a b", "http://a:b/", "a#b"))],
         kinds=("ConfigMap",)),
+    Case("delete-guard", VAP_HEAD + """\
+  matchConstraints:
+    resourceRules:
+""" + rules("configmaps", ops="[CREATE, DELETE]") + """
+  validations:
+  - expression: >
+      request.operation != 'DELETE' ||
+      object == null && oldObject.metadata.?labels.protected.orValue('') != 'true'
+    messageExpression: "'ConfigMap ' + oldObject.metadata.name + ' is protected from ' + request.operation"
+  - expression: >
+      request.operation != 'DELETE' ||
+      request.name == oldObject.metadata.name && request.namespace == oldObject.metadata.namespace
+  - expression: "request.operation != 'CREATE' || !object.metadata.name.startsWith('deny-')"
+""", [configmap("deny-me"), configmap("created")], deletes=[configmap("protected", labels={"protected": "true"}),
+                                                           configmap("unprotected", labels={"protected": "false"})],
+        kinds=()),
     # MutatingAdmissionPolicy
     Case("map-apply", """\
 apiVersion: admissionregistration.k8s.io/v1
@@ -985,7 +1002,36 @@ def server_defaulted(world: World, method: str, obj: dict[str, Any], case: str) 
     return labelled(answer.obj, case) if answer.allowed and answer.obj is not None else obj
 
 
+def compare_delete(world: World, case: Case, stored: dict[str, Any]) -> Pair:
+    """A dry-run DELETE of a stored object: the request has no object, its oldObject is the stored one."""
+    answer = world.server.dry_run("DELETE", stored)
+    engine = world.engines[case.name]
+    request = Request.for_object(stored, operation="DELETE", user_info=world.user, dry_run=True)
+    review = engine.review(request, Context(state=world.state()), Phase.ALL)
+    denials = review.decision.denials
+    warnings = [r.message for r in review.results if r.status == Status.FAIL and r.action == Action.WARN]
+    mine = Answer(review.decision.allowed, message=denials[0].message if denials else "", warnings=warnings)
+    answer.obj = None  # a DELETE answers with a Status (or the object as it was): nothing mutated to compare
+    world.compared[0] += 1
+    pair = Pair(case.name, f"DELETE {stored['kind']} {stored['metadata']['namespace']}/{stored['metadata']['name']}",
+                answer, mine)
+    world.agreed[(case.name, "DELETE " + repr(stored["metadata"]["name"]))] = not pair.differences()
+    return pair
+
+
 def case_pairs(world: World, case: Case) -> list[Pair]:
+    stored_for_delete = [world.server.create(labelled(world.place(o), case.name)) for o in case.deletes]
+    try:
+        pairs = [compare_delete(world, case, stored) for stored in stored_for_delete]
+    finally:
+        for stored in stored_for_delete:  # out of the binding's reach (no case label) first: it guards DELETE
+            status, body, _ = world.server.call("PUT", resource_path(stored, named=True), labelled(stored, None))
+            assert status < 300, body
+            world.server.delete(stored)
+    return pairs + _create_and_update_pairs(world, case)
+
+
+def _create_and_update_pairs(world: World, case: Case) -> list[Pair]:
     requests: list[tuple[dict[str, Any], dict[str, Any] | None]] = [(world.place(o), None) for o in case.objects]
     for stored, new in case.updates:
         old = world.server.create(world.place(stored))  # outside the case's binding: no case label
