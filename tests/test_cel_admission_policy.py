@@ -321,6 +321,9 @@ spec: {policyName: defaults}
     validate, mutate = asyncio.run(scenario())
     assert validate["allowed"] is False
     assert validate["status"]["message"] == "[limits/limits-binding] containers without limits: app"
+    # the validation has no `reason`: Invalid, 422, as the API server answers (the API server passes a webhook's
+    # code on to the client)
+    assert (validate["status"]["code"], validate["status"]["reason"]) == (422, "Invalid")
     patch = json.loads(base64.b64decode(mutate["patch"]))
     assert {"op": "add", "path": "/metadata/labels/team", "value": "a"} in patch
 
@@ -463,3 +466,14 @@ def test_a_failing_variable_is_named_as_the_api_server_names_it(tmp_path: Path) 
     assert r.status == Status.ERROR and r.message == (
         "expression 'variables.label != 'owner=nobody'' resulted in error: composited variable \"label\" fails to "
         "evaluate: composited variable \"owner\" fails to evaluate: no such key: owner")
+
+
+def test_a_denial_answers_with_the_http_status_of_the_validations_reason(tmp_path: Path) -> None:
+    forbidden = VAP.format(failure="Fail").replace("    message: no bad names\n",
+                                                   "    message: no bad names\n    reason: Forbidden\n")
+    engine = load([write(tmp_path, forbidden + BINDING.format(actions="Deny"))])
+    assert engine.review(Request.for_object(limited("bad-web")), Context(), Phase.ALL).decision.code == 403
+    assert engine.review(Request.for_object(pod("web")), Context(), Phase.ALL).decision.code == 422  # the first's
+    mutating = load([write(tmp_path, MAP.replace('path: "/metadata/annotations", value: {}',
+                                                 'path: "/nope/x", value: {}'), "m.yaml")], offline=True)
+    assert mutating.review(Request.for_object(pod()), Context(), Phase.ALL).decision.code == 403  # MAP: Forbidden

@@ -948,7 +948,8 @@ def ours(world: World, case: Case, obj: dict[str, Any], operation: str, old: dic
         message = first.message
     warnings = [r.message for r in review.results
                 if r.status == Status.FAIL and r.action == Action.WARN and r not in denials]
-    return Answer(decision.allowed, message=message, warnings=warnings, obj=review.mutated)
+    return Answer(decision.allowed, 200 if decision.allowed else decision.code, message=message, warnings=warnings,
+                  obj=review.mutated)
 
 
 @dataclass
@@ -965,6 +966,8 @@ class Pair:
                        f"({self.ours.message!r})")
         elif not self.server.allowed and self.server.message != self.ours.message:
             out.append(f"message: server {self.server.message!r}, ours {self.ours.message!r}")
+        elif not self.server.allowed and self.server.status != self.ours.status:
+            out.append(f"HTTP status: server {self.server.status}, ours {self.ours.status}")
         if sorted(self.server.warnings) != sorted(self.ours.warnings):
             out.append(f"warnings: server {self.server.warnings!r}, ours {self.ours.warnings!r}")
         if self.server.allowed and self.ours.allowed and self.server.obj is not None:
@@ -1010,7 +1013,8 @@ def compare_delete(world: World, case: Case, stored: dict[str, Any]) -> Pair:
     review = engine.review(request, Context(state=world.state()), Phase.ALL)
     denials = review.decision.denials
     warnings = [r.message for r in review.results if r.status == Status.FAIL and r.action == Action.WARN]
-    mine = Answer(review.decision.allowed, message=denials[0].message if denials else "", warnings=warnings)
+    mine = Answer(review.decision.allowed, 200 if review.decision.allowed else review.decision.code,
+                  message=denials[0].message if denials else "", warnings=warnings)
     answer.obj = None  # a DELETE answers with a Status (or the object as it was): nothing mutated to compare
     world.compared[0] += 1
     pair = Pair(case.name, f"DELETE {stored['kind']} {stored['metadata']['namespace']}/{stored['metadata']['name']}",

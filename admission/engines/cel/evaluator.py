@@ -308,7 +308,7 @@ class CelEvaluator:
                 if value is False:
                     failed = True
                     yield self._result(bound, Status.FAIL, self._message(v, activation, budget, deadline),
-                                       where=v.program.where)
+                                       where=v.program.where, reason=v.reason)
             for key, program in policy.audit_annotations:
                 try:
                     value = program.evaluate(activation, budget=budget, deadline=deadline)
@@ -391,12 +391,16 @@ class CelEvaluator:
         return expression_error(program.source, _variable_failure(policy, program.source, activation, deadline)
                                 or error)
 
-    def _result(self, bound: _Bound, status: Status, message: str, *, where: str = "") -> RuleResult:
+    def _result(self, bound: _Bound, status: Status, message: str, *, where: str = "",
+                reason: str = "Invalid") -> RuleResult:
+        """A result; `reason` is the HTTP status reason a ValidatingAdmissionPolicy's denial answers with (the
+        validation's, Invalid (422) for the others, as the API server); a MutatingAdmissionPolicy's denial is
+        Forbidden (403)."""
         policy = bound.policy
         if status == Status.ERROR and policy.failure_policy == FailurePolicy.IGNORE:
             log.debug("%s %s: %s (failurePolicy Ignore)", policy.kind, policy.name, message)
         return RuleResult(policy=policy.name, rule=bound.rule, status=status, message=message, action=bound.action,
-                          failure_policy=policy.failure_policy)
+                          failure_policy=policy.failure_policy, reason=reason if policy.kind == VALIDATING else "")
 
 
 def _shared(request: Request, ctx: Context) -> _Request:
