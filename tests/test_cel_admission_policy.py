@@ -477,3 +477,13 @@ def test_a_denial_answers_with_the_http_status_of_the_validations_reason(tmp_pat
     mutating = load([write(tmp_path, MAP.replace('path: "/metadata/annotations", value: {}',
                                                  'path: "/nope/x", value: {}'), "m.yaml")], offline=True)
     assert mutating.review(Request.for_object(pod()), Context(), Phase.ALL).decision.code == 403  # MAP: Forbidden
+
+
+def test_a_namespace_request_names_itself_and_has_no_namespace_object(tmp_path: Path) -> None:
+    text = policy_with("  - expression: \"request.namespace == object.metadata.name && namespaceObject == null\"\n")
+    engine = load([write(tmp_path, text.replace("resources: [configmaps]", "resources: [namespaces]")
+                         .replace("operations: [CREATE]", "operations: [CREATE, UPDATE]"))])
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team", "labels": {"a": "b"}}}
+    state = ClusterState([ns])  # known to the cluster: still null, as in the API server
+    assert [r.status for r in results(engine, ns, state)] == [Status.PASS]
+    assert [r.status for r in results(engine, ns, state, operation="UPDATE", old_object=ns)] == [Status.PASS]

@@ -573,6 +573,19 @@ spec:
 """, [configmap("deny-me"), configmap("created")], deletes=[configmap("protected", labels={"protected": "true"}),
                                                            configmap("unprotected", labels={"protected": "false"})],
         kinds=()),
+    Case("namespaces", VAP_HEAD + """\
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [namespaces]}
+  validations:
+  - expression: "object.metadata.name.startsWith('valid-')"
+    messageExpression: "'namespace ' + object.metadata.name + ' must start with valid-'"
+  - expression: "namespaceObject == null"
+    message: namespaceObject is set
+  - expression: "request.namespace == ''"
+    messageExpression: "'request.namespace is ' + request.namespace"
+""", [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"{prefix}-$RUN", "labels": {
+        "admission.dev/e2e-cel-parity": "$RUN"}}} for prefix in ("invalid", "valid")], kinds=()),
     # MutatingAdmissionPolicy
     Case("map-apply", """\
 apiVersion: admissionregistration.k8s.io/v1
@@ -787,7 +800,8 @@ class World:
     def place(self, obj: Any) -> Any:
         """$NS_A / $NS_B / $PARAMS_API replaced by the run's namespaces and param kind, everywhere in a value."""
         if isinstance(obj, str):
-            return obj.replace("$NS_A", self.ns_a).replace("$NS_B", self.ns_b).replace("$PARAMS_API", self.params_api)
+            return (obj.replace("$NS_A", self.ns_a).replace("$NS_B", self.ns_b).replace("$PARAMS_API", self.params_api)
+                    .replace("$RUN", self.suffix))
         if isinstance(obj, list):
             return [self.place(v) for v in obj]
         if isinstance(obj, dict):

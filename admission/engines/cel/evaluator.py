@@ -168,14 +168,14 @@ class CelEvaluator:
     def validate(self, request: Request, ctx: Context) -> list[RuleResult]:
         token = current_state.set(ctx.state)  # what `authorizer` checks are answered from
         try:
-            return self._validate(request, ctx)
+            return self._validate(_as_the_api_server_sends(request), ctx)
         finally:
             current_state.reset(token)
 
     def mutate(self, request: Request, obj: Object, ctx: Context) -> tuple[Object, list[RuleResult]]:
         token = current_state.set(ctx.state)
         try:
-            return self._mutate(request, obj, ctx)
+            return self._mutate(_as_the_api_server_sends(request), obj, ctx)
         finally:
             current_state.reset(token)
 
@@ -403,9 +403,23 @@ class CelEvaluator:
                           failure_policy=policy.failure_policy, reason=reason if policy.kind == VALIDATING else "")
 
 
+def _is_namespace(request: Request) -> bool:
+    return request.kind.kind == "Namespace" and request.kind.group == "" and request.kind.version == "v1"
+
+
+def _as_the_api_server_sends(request: Request) -> Request:
+    """A request for a Namespace names the namespace itself as its namespace (`request.namespace`, where
+    namespaced params are looked up), as the API server's are; an offline request has none."""
+    import dataclasses
+
+    if _is_namespace(request) and not request.namespace and request.name:
+        return dataclasses.replace(request, namespace=request.name)
+    return request
+
+
 def _shared(request: Request, ctx: Context) -> _Request:
     namespace_object: Object | None = None
-    if request.namespace:
+    if request.namespace and not _is_namespace(request):  # a Namespace's namespaceObject is null (API server)
         try:
             namespace_object = ctx.state.get("Namespace", request.namespace) if ctx.state.available else None
         except StateUnavailable:
