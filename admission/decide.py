@@ -18,6 +18,17 @@ class Decision:
     def denials(self) -> list[RuleResult]:
         return [r for r in self.results if denies(r)]
 
+    @property
+    def code(self) -> int:
+        """The HTTP status a denial answers with: the first denial's reason's (as the API server answers a
+        ValidatingAdmissionPolicy's), else 403 Forbidden."""
+        for r in self.denials:
+            return REASON_CODES.get(r.reason, 403)
+        return 403
+
+
+REASON_CODES = {"Unauthorized": 401, "Forbidden": 403, "RequestEntityTooLarge": 413, "Invalid": 422}
+
 
 def denies(r: RuleResult) -> bool:
     """Whether this result alone blocks the request."""

@@ -38,6 +38,9 @@ class RuleResult:
     failure_policy: FailurePolicy = FailurePolicy.FAIL
     # the field the rule failed on, as a JSON pointer into the object (`/spec/containers/0/image`), when known
     path: str = ""
+    # the HTTP status reason a denial by this result answers with (a ValidatingAdmissionPolicy validation's
+    # `reason`: Invalid, Forbidden, Unauthorized, RequestEntityTooLarge); empty: Forbidden
+    reason: str = ""
 
     @property
     def source(self) -> str:

@@ -310,6 +310,9 @@ def _short(value: Any, limit: int = 64) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_REASONS = {401: "Unauthorized", 403: "Forbidden", 413: "RequestEntityTooLarge", 422: "Invalid"}
+
+
 def encode(
     request: Request,
     *,
@@ -322,7 +325,7 @@ def encode(
     """The AdmissionReview to answer with, in the apiVersion the request came in."""
     response: AdmissionResponseWire = {"uid": request.uid, "allowed": allowed}
     if not allowed:
-        response["status"] = {"code": code, "message": message, "reason": "Forbidden" if code == 403 else ""}
+        response["status"] = {"code": code, "message": message, "reason": _REASONS.get(code, "")}
     elif message:
         response["status"] = {"code": 200, "message": message}
     if warnings:

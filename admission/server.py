@@ -218,7 +218,8 @@ class Webhook:
             return 503, _error_body("policies are not loaded yet", 503)
         decision, patch = await self.evaluate(endpoint, engine, req, len(body))
         decision = self.override(endpoint, req, decision)
-        wire = encode(req, allowed=decision.allowed, message=decision.message, warnings=decision.warnings, patch=patch)
+        wire = encode(req, allowed=decision.allowed, message=decision.message, warnings=decision.warnings, patch=patch,
+                      code=decision.code)
         payload = dumps(wire)
         elapsed = time.perf_counter() - start
         metrics.record_decision(endpoint, decision.allowed, decision.results, req.dry_run)
@@ -234,7 +235,8 @@ class Webhook:
             decision = Decision(True, warnings=[f"[admission] not mutated: {exc.message}"])
         else:
             decision = self.override(endpoint, req, Decision(False, f"[admission] {exc.message}; denied (fail closed)"))
-        wire = encode(req, allowed=decision.allowed, message=decision.message, warnings=decision.warnings)
+        wire = encode(req, allowed=decision.allowed, message=decision.message, warnings=decision.warnings,
+                      code=decision.code)
         elapsed = time.perf_counter() - start
         metrics.record_decision(endpoint, decision.allowed, decision.results, req.dry_run)
         metrics.record_request(endpoint, 200, elapsed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -152,7 +153,9 @@ def test_match_conditions_skip_and_params_come_from_state(tmp_path: Path) -> Non
     assert [r.status for r in results(engine, deployment("web", 2), state)] == [Status.PASS]
     assert results(engine, deployment("system-web", 5), state) == []
     [missing] = results(engine, deployment("web", 2), ClusterState())
-    assert missing.status == Status.FAIL and "no params found" in missing.message
+    # a configuration error, worded as the API server words it, that follows the failurePolicy
+    assert missing.status == Status.ERROR and missing.message == (
+        "failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction")
 
 
 def test_load_errors_name_file_line_and_expression(tmp_path: Path) -> None:
@@ -174,6 +177,7 @@ apiVersion: admissionregistration.k8s.io/v1
 kind: MutatingAdmissionPolicy
 metadata: {name: defaults}
 spec:
+  reinvocationPolicy: Never
   matchConstraints:
     resourceRules:
     - {apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}
@@ -209,10 +213,36 @@ def test_mutations_merge_by_list_keys_and_come_out_as_one_patch(tmp_path: Path) 
 def test_a_failing_mutation_leaves_the_object_and_follows_the_failure_policy(tmp_path: Path) -> None:
     bad = MAP.replace('path: "/metadata/annotations", value: {}', 'path: "/nope/x", value: {}')
     engine = load([write(tmp_path, bad)], offline=True)
-    outcome = engine.mutate(Request.for_object(pod()), Context())
-    assert outcome.mutated == pod()
+    outcome = engine.review(Request.for_object(pod()), Context(), Phase.ALL)
     [result] = outcome.mutate_results
-    assert result.status == Status.ERROR and "mutation failed" in result.message
+    assert result.status == Status.ERROR and result.message == (
+        'JSON Patch: add operation does not apply: doc is missing path: "/nope/x": missing value')
+    assert not outcome.decision.allowed  # failurePolicy Fail
+    # as in the API server, the mutations before and after the failing one still apply
+    assert outcome.mutated is not None and outcome.mutated["metadata"]["labels"]["team"] == "a"
+
+
+def test_json_patch_as_the_api_server_applies_it(tmp_path: Path) -> None:
+    from admission.engines.cel.mutation import MutationError, json_patch
+
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}}
+    # a failing test leaves the object as it was, without an error
+    assert json_patch(cm, [{"op": "add", "path": "/data/a", "value": "5"},
+                           {"op": "test", "path": "/data/a", "value": "4"}]) == cm
+    assert json_patch(cm, [{"op": "test", "path": "/data/zz", "value": "1"}]) == cm
+    # replace of a missing member adds it
+    assert json_patch(cm, [{"op": "replace", "path": "/data/zz", "value": "1"}])["data"] == {"a": "1", "zz": "1"}
+    for ops, message in [
+        ([{"op": "test", "path": "/nope/x", "value": "1"}],
+         "JSON Patch: test operation does not apply: is missing path: /nope/x: missing value"),
+        ([{"op": "remove", "path": "/data/zz"}],
+         "JSON Patch: error in remove for path: '/data/zz': Unable to remove nonexistent key: zz: missing value"),
+        ([{"op": "add", "path": "/metadata/labels/a", "value": "1"}],
+         'JSON Patch: add operation does not apply: doc is missing path: "/metadata/labels/a": missing value'),
+    ]:
+        with pytest.raises(MutationError) as raised:
+            json_patch(cm, ops)
+        assert str(raised.value) == message
 
 
 def test_serve_watches_the_param_kinds_of_the_policies(tmp_path: Path) -> None:
@@ -229,6 +259,7 @@ def test_serve_watches_the_param_kinds_of_the_policies(tmp_path: Path) -> None:
     kind: MutatingAdmissionPolicy
     metadata: {name: b}
     spec:
+      reinvocationPolicy: Never
       paramKind: {apiVersion: v1, kind: ConfigMap}
     """)
     assert admission_policy_param_kinds([str(tmp_path)]) == [("example.com", "v1", "Limits"), ("", "v1", "ConfigMap")]
@@ -290,5 +321,169 @@ spec: {policyName: defaults}
     validate, mutate = asyncio.run(scenario())
     assert validate["allowed"] is False
     assert validate["status"]["message"] == "[limits/limits-binding] containers without limits: app"
+    # the validation has no `reason`: Invalid, 422, as the API server answers (the API server passes a webhook's
+    # code on to the client)
+    assert (validate["status"]["code"], validate["status"]["reason"]) == (422, "Invalid")
     patch = json.loads(base64.b64decode(mutate["patch"]))
     assert {"op": "add", "path": "/metadata/labels/team", "value": "a"} in patch
+
+
+# --- as the API server does it (each found by tests/test_e2e_cel_parity.py against a real kube-apiserver) -----
+
+def policy_with(validations: str, *, failure: str = "Fail", actions: str = "Deny", conditions: str = "",
+                extra: str = "") -> str:
+    return textwrap.dedent("""\
+    apiVersion: admissionregistration.k8s.io/v1
+    kind: ValidatingAdmissionPolicy
+    metadata: {name: p}
+    spec:
+      failurePolicy: FAILURE
+      matchConstraints:
+        resourceRules:
+        - {apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [configmaps]}
+    """).replace("FAILURE", failure) + extra + conditions + "  validations:\n" + validations + textwrap.dedent(f"""\
+    ---
+    apiVersion: admissionregistration.k8s.io/v1
+    kind: ValidatingAdmissionPolicyBinding
+    metadata: {{name: b}}
+    spec:
+      policyName: p
+      validationActions: [{actions}]
+    """)
+
+
+def configmap(data: dict[str, str] | None = None, annotations: dict[str, str] | None = None) -> dict:
+    meta: dict = {"name": "cm", "namespace": "team"}
+    if annotations:
+        meta["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, **({"data": data} if data else {})}
+
+
+def test_failure_messages_are_worded_as_the_api_server_words_them(tmp_path: Path) -> None:
+    engine = load([write(tmp_path, policy_with("""\
+  - expression: "!has(object.data) || !('a' in object.data)"
+    messageExpression: "'the key a\\\\nis reserved'"
+    message: "  a is reserved  "
+  - expression: "!has(object.data) || !('b' in object.data)"
+    messageExpression: "'   '"
+  - expression: "!has(object.data) || !('c' in object.data)"
+    messageExpression: "'  c is reserved '"
+  - expression: "!has(object.data) || !('d' in object.data)"
+    messageExpression: "'""" + "x" * 5200 + """'"
+    message: d is reserved
+  - expression: "!has(object.data) || !('e' in object.data)"
+    messageExpression: "string(object.data.nope)"
+    message: e is reserved
+  - expression: >
+      !has(object.data) ||
+        !('f' in object.data)
+"""))])
+    messages = [r.message for r in results(engine, configmap({k: "1" for k in "abcdef"}))]
+    assert messages == [
+        "a is reserved",  # a messageExpression with a line break is not used; message is trimmed
+        "failed expression: !has(object.data) || !('b' in object.data)",  # an empty one neither
+        "c is reserved",  # trimmed
+        "d is reserved",  # longer than 5 KiB: not used
+        "e is reserved",  # failed: not used
+        "failed expression: !has(object.data) ||\n  !('f' in object.data)",  # trimmed, line breaks kept
+    ]
+
+
+def test_evaluation_errors_go_through_the_bindings_validation_actions(tmp_path: Path) -> None:
+    validations = "  - expression: \"object.data.size() < 3\"\n    message: few keys\n"
+    conditions = "  matchConditions:\n  - {name: opted-in, expression: \"object.metadata.annotations['p'] == 'on'\"}\n"
+    error = "expression 'object.metadata.annotations['p'] == 'on'' resulted in error: no such key: annotations"
+    warn = load([write(tmp_path, policy_with(validations, actions="Warn", conditions=conditions))])
+    outcome = warn.review(Request.for_object(configmap({"a": "1"})), Context(), Phase.ALL)
+    assert outcome.decision.allowed and outcome.decision.warnings == [f"[p/b] {error}"]
+    deny = load([write(tmp_path, policy_with(validations, conditions=conditions), "d.yaml")])
+    decision = deny.review(Request.for_object(configmap({"a": "1"})), Context(), Phase.ALL).decision
+    assert not decision.allowed and decision.denials[0].message == error
+    ignore = load([write(tmp_path, policy_with(validations, failure="Ignore", conditions=conditions), "i.yaml")])
+    assert ignore.review(Request.for_object(configmap({"a": "1"})), Context(), Phase.ALL).decision.allowed
+    # a validation's error reads the same, quoting the expression as written
+    broken = load([write(tmp_path, policy_with("  - expression: \"quantity(object.data.cpu).isLessThan(quantity('1'))\"\n"),
+                         "q.yaml")])
+    [r] = results(broken, configmap({"cpu": "two"}))
+    assert r.status == Status.ERROR and r.message == (
+        "expression 'quantity(object.data.cpu).isLessThan(quantity('1'))' resulted in error: quantities must match the "
+        "regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
+
+
+def test_match_condition_errors_are_aggregated(tmp_path: Path) -> None:
+    conditions = ("  matchConditions:\n  - {name: a, expression: \"object.metadata.labels['x'] == 'y'\"}\n"
+                  "  - {name: b, expression: \"object.data.z == 'y'\"}\n  - {name: c, expression: 'true'}\n")
+    engine = load([write(tmp_path, policy_with("  - expression: 'false'\n", conditions=conditions))])
+    [r] = results(engine, configmap({"a": "1"}))
+    assert r.status == Status.ERROR and r.message == (
+        "[expression 'object.metadata.labels['x'] == 'y'' resulted in error: no such key: labels, "
+        "expression 'object.data.z == 'y'' resulted in error: no such key: z]")
+    # a false condition skips the binding, errors or not
+    skipped = load([write(tmp_path, policy_with("  - expression: 'false'\n", conditions=conditions.replace(
+        "'true'", "'false'")), "s.yaml")])
+    assert results(skipped, configmap({"a": "1"})) == []
+
+
+def test_params_not_found_is_a_configuration_error_that_follows_the_failure_policy(tmp_path: Path) -> None:
+    extra = "  paramKind: {apiVersion: v1, kind: ConfigMap}\n"
+    for failure, actions, allowed in (("Ignore", "Deny", True), ("Fail", "Warn", False), ("Fail", "Deny", False)):
+        text = policy_with("  - expression: 'true'\n", failure=failure, actions=actions, extra=extra)
+        text += "  paramRef: {name: absent, parameterNotFoundAction: Deny}\n"
+        engine = load([write(tmp_path, text, f"{failure}{actions}.yaml")])
+        decision = engine.review(Request.for_object(configmap()), Context(state=ClusterState()), Phase.ALL).decision
+        assert decision.allowed is allowed
+        if not allowed:
+            assert decision.denials[0].message == ("failed to configure binding: no params found for policy "
+                                                   "binding with `Deny` parameterNotFoundAction")
+
+
+@pytest.mark.parametrize(("field", "expression", "problem"), [
+    ("expression", "object.data.x", "must evaluate to bool but got dyn"),
+    ("messageExpression", "object.data.x", "must evaluate to string but got dyn"),
+    ("messageExpression", "[1, 2]", "must evaluate to string but got list(int)"),
+])
+def test_expressions_must_have_the_type_the_api_server_requires(tmp_path: Path, field: str, expression: str,
+                                                               problem: str) -> None:
+    item = f"  - expression: 'true'\n    {field}: \"{expression}\"\n" if field != "expression" \
+        else f"  - expression: \"{expression}\"\n"
+    path = write(tmp_path, policy_with(item))
+    with pytest.raises(PolicyError, match=rf"^{path}:\d+: .*{re.escape(problem)}$"):
+        load([path])
+
+
+def test_a_mutating_policy_needs_a_reinvocation_policy(tmp_path: Path) -> None:
+    path = write(tmp_path, MAP.replace("  reinvocationPolicy: Never\n", ""))
+    with pytest.raises(PolicyError, match=rf"^{path}:\d+: spec\.reinvocationPolicy: is required"):
+        load([path], offline=True)
+
+
+def test_a_failing_variable_is_named_as_the_api_server_names_it(tmp_path: Path) -> None:
+    extra = ("  variables:\n  - {name: owner, expression: object.data.owner}\n"
+             "  - {name: label, expression: \"'owner=' + variables.owner\"}\n")
+    engine = load([write(tmp_path, policy_with("  - expression: \"variables.label != 'owner=nobody'\"\n",
+                                               extra=extra))])
+    [r] = results(engine, configmap({"a": "1"}))
+    assert r.status == Status.ERROR and r.message == (
+        "expression 'variables.label != 'owner=nobody'' resulted in error: composited variable \"label\" fails to "
+        "evaluate: composited variable \"owner\" fails to evaluate: no such key: owner")
+
+
+def test_a_denial_answers_with_the_http_status_of_the_validations_reason(tmp_path: Path) -> None:
+    forbidden = VAP.format(failure="Fail").replace("    message: no bad names\n",
+                                                   "    message: no bad names\n    reason: Forbidden\n")
+    engine = load([write(tmp_path, forbidden + BINDING.format(actions="Deny"))])
+    assert engine.review(Request.for_object(limited("bad-web")), Context(), Phase.ALL).decision.code == 403
+    assert engine.review(Request.for_object(pod("web")), Context(), Phase.ALL).decision.code == 422  # the first's
+    mutating = load([write(tmp_path, MAP.replace('path: "/metadata/annotations", value: {}',
+                                                 'path: "/nope/x", value: {}'), "m.yaml")], offline=True)
+    assert mutating.review(Request.for_object(pod()), Context(), Phase.ALL).decision.code == 403  # MAP: Forbidden
+
+
+def test_a_namespace_request_names_itself_and_has_no_namespace_object(tmp_path: Path) -> None:
+    text = policy_with("  - expression: \"request.namespace == object.metadata.name && namespaceObject == null\"\n")
+    engine = load([write(tmp_path, text.replace("resources: [configmaps]", "resources: [namespaces]")
+                         .replace("operations: [CREATE]", "operations: [CREATE, UPDATE]"))])
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team", "labels": {"a": "b"}}}
+    state = ClusterState([ns])  # known to the cluster: still null, as in the API server
+    assert [r.status for r in results(engine, ns, state)] == [Status.PASS]
+    assert [r.status for r in results(engine, ns, state, operation="UPDATE", old_object=ns)] == [Status.PASS]

@@ -19,6 +19,7 @@ so: `serve` watches no RBAC kinds; `lint` and `test` see the RBAC objects among 
 from __future__ import annotations
 
 import contextvars
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,7 +46,16 @@ def authorizer_for(user_info: dict[str, Any]) -> Any:
                                        groups=[str(g) for g in user_info.get("groups") or []])
 
 
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS_SUBDOMAIN = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")
+
+
 def _service_account(a: Any, namespace: str, name: str) -> Any:
+    # the Kubernetes library's checks and words (a service account name is a DNS subdomain, a namespace a label)
+    if len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
+        raise ValueError("Invalid service account name")
+    if len(namespace) > 63 or not re.fullmatch(_DNS_LABEL, namespace):
+        raise ValueError("Invalid service account namespace")
     return message_class("Authorizer")(
         user=f"system:serviceaccount:{namespace}:{name}",
         groups=["system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"])
@@ -57,6 +67,8 @@ def _group(a: Any, group: str) -> Any:
 
 def _with(field: str) -> Any:
     def set_field(check: Any, value: str) -> Any:
+        if field == "resource" and not value.strip():
+            raise ValueError("resource must not be empty")
         out = message_class("ResourceCheck")()
         out.CopyFrom(check)
         setattr(out, field, value)
@@ -65,6 +77,8 @@ def _with(field: str) -> Any:
 
 
 def _path(a: Any, path: str) -> Any:
+    if not path.strip():
+        raise ValueError("path must not be empty")
     return message_class("PathCheck")(user=a.user, groups=list(a.groups), path=path)
 
 

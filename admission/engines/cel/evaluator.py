@@ -28,6 +28,7 @@ of every policy evaluated for it; a param object, and a mutated object, each get
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +36,7 @@ from typing import Any
 from admission.engines import Context, PolicyError, PolicyInfo, Target
 from admission.engines.cel.authz import current_state
 from admission.engines.cel.cost import PER_POLICY_BUDGET
-from admission.engines.cel.expr import Activation, Budget, EvalError, read_paths
+from admission.engines.cel.expr import Activation, Budget, EvalError, Program, read_paths
 from admission.engines.cel.kubernetes import kubernetes_activation
 from admission.engines.cel.mutation import MutationError, apply_configuration, json_patch
 from admission.engines.cel.policy import (
@@ -109,7 +110,10 @@ class CelEvaluator:
         self.compiled = policies
         self.bindings = bindings
         self.apply_unbound = apply_unbound
-        self.reads = read_paths(policies)  # bound per request: only what some expression can read
+        # bound per request: only what some expression can read; a policy's variables are compiled into the
+        # expressions that read them (their own programs run only to name a failing variable, on the whole
+        # objects: Activation.whole)
+        self.reads = read_paths(policies, exclude=[p for policy in policies for _, p in policy.variables])
         by_policy: dict[tuple[str, str], list[Binding]] = {}
         for b in bindings:
             by_policy.setdefault((b.kind, b.policy_name), []).append(b)
@@ -170,14 +174,14 @@ class CelEvaluator:
     def validate(self, request: Request, ctx: Context) -> list[RuleResult]:
         token = current_state.set(ctx.state)  # what `authorizer` checks are answered from
         try:
-            return self._validate(request, ctx)
+            return self._validate(_as_the_api_server_sends(request), ctx)
         finally:
             current_state.reset(token)
 
     def mutate(self, request: Request, obj: Object, ctx: Context) -> tuple[Object, list[RuleResult]]:
         token = current_state.set(ctx.state)
         try:
-            return self._mutate(request, obj, ctx)
+            return self._mutate(_as_the_api_server_sends(request), obj, ctx)
         finally:
             current_state.reset(token)
 
@@ -256,27 +260,29 @@ class CelEvaluator:
         if ref.not_found == "Allow":
             return []
         what = f"{kind} {ref.name!r}" if ref.name else f"{kind} objects matching the selector"
-        return RuleResult(policy.name, bound.rule, Status.FAIL,
-                          f"no params found for policy binding with `Deny` parameterNotFoundAction: {what}"
-                          + (f" in namespace {namespace!r}" if namespace else ""),
-                          action=bound.action, failure_policy=policy.failure_policy)
+        log.debug("%s %s binding %s: no %s%s", policy.kind, policy.name, bound.rule, what,
+                  f" in namespace {namespace}" if namespace else "")
+        # a configuration error, as the API server words it: it follows the failurePolicy, whatever the
+        # binding's validationActions
+        return self._result(bound, Status.ERROR, "failed to configure binding: no params found for policy "
+                                                 "binding with `Deny` parameterNotFoundAction")
 
     def _conditions_hold(self, bound: _Bound, activation: Activation, budget: Budget,
                          deadline: float | None) -> bool | RuleResult:
-        error: RuleResult | None = None
+        errors: list[str] = []
         for cond in bound.policy.match_conditions:
             try:
                 value = cond.program.evaluate(activation, budget=budget, deadline=deadline)
+                if value is not True and value is not False:
+                    raise EvalError(f"matchCondition {cond.name!r} must give a bool, not {value!r}")
             except EvalError as e:
-                error = error or self._result(bound, Status.ERROR, f"matchCondition {cond.name!r}: {e}")
+                errors.append(expression_error(cond.program.source, e))
                 continue
-            if value is not True:
-                if value is not False:
-                    error = error or self._result(bound, Status.ERROR, f"matchCondition {cond.name!r} "
-                                                                       f"must give a bool, not {value!r}")
-                    continue
-                return False
-        return error if error is not None else True
+            if value is False:
+                return False  # any false condition skips, errors or not
+        if not errors:
+            return True
+        return self._evaluation_error(bound, aggregate(errors))
 
     def _validate_one(self, bound: _Bound, shared: _Request) -> Iterator[RuleResult]:
         params_list = self._params(bound, shared)
@@ -301,35 +307,52 @@ class CelEvaluator:
                     if value is not True and value is not False:
                         raise EvalError(f"validation expression must give a bool, not {value!r}")
                 except EvalError as e:
-                    yield self._result(bound, Status.ERROR, f"expression '{_one_line(v.program.source)}' "
-                                                            f"resulted in error: {e}", where=v.program.where)
+                    yield self._evaluation_error(bound, self._expression_error(policy, v.program, e, activation,
+                                                                               deadline))
                     failed = True
                     continue
                 if value is False:
                     failed = True
                     yield self._result(bound, Status.FAIL, self._message(v, activation, budget, deadline),
-                                       where=v.program.where)
+                                       where=v.program.where, reason=v.reason)
             for key, program in policy.audit_annotations:
                 try:
                     value = program.evaluate(activation, budget=budget, deadline=deadline)
                     log.debug("%s %s audit annotation %s=%r", policy.kind, policy.name, key, value)
                 except EvalError as e:
-                    yield self._result(bound, Status.ERROR, f"auditAnnotations {key!r}: {e}", where=program.where)
+                    # the API server denies (failurePolicy Fail) whatever the binding's validationActions
+                    yield self._result(bound, Status.ERROR,
+                                       self._expression_error(policy, program, e, activation, deadline),
+                                       where=program.where)
                     failed = True
             if not failed:
                 yield self._result(bound, Status.PASS, "")
 
     def _message(self, v: Any, activation: Activation, budget: Budget, deadline: float | None) -> str:
+        """As the API server words a failed validation: messageExpression's value (trimmed; one that is empty,
+        has a line break or is longer than 5 KiB is not used), else message (trimmed), else the expression."""
         if v.message_program is not None:
             try:
                 text = v.message_program.evaluate(activation, budget=budget, deadline=deadline)
-                if isinstance(text, str) and text.strip():
-                    return " ".join(text.split("\n")).strip()
+                if isinstance(text, str):
+                    text = text.strip()
+                    if text and "\n" not in text and len(text.encode()) <= MAX_MESSAGE_BYTES:
+                        return text
+                    log.debug("messageExpression %s: %r is not used (empty, several lines or too long)",
+                              v.message_program.where, text[:200])
             except EvalError as e:
                 log.debug("messageExpression %s failed: %s", v.message_program.where, e)
-        if v.message:
-            return str(v.message)
-        return f"failed expression: {_one_line(v.program.source)}"
+        if v.message.strip():
+            return v.message.strip()
+        return f"failed expression: {v.program.source.strip()}"
+
+    def _evaluation_error(self, bound: _Bound, message: str) -> RuleResult:
+        """An expression that could not be evaluated. As in the API server, with failurePolicy Fail it is a
+        failure that the binding's validationActions act on (Deny denies, Warn warns, Audit records); with
+        Ignore it is ignored (an error result: allowed, and our warning says so)."""
+        if bound.policy.failure_policy == FailurePolicy.FAIL and bound.action != Action.ENFORCE:
+            return self._result(bound, Status.FAIL, message)
+        return self._result(bound, Status.ERROR, message)
 
     def _mutate_one(self, bound: _Bound, shared: _Request, obj: Object) -> tuple[Object, list[RuleResult]]:
         params_list = self._params(bound, shared)
@@ -345,31 +368,64 @@ class CelEvaluator:
             if isinstance(holds, RuleResult):
                 results.append(holds)
                 continue
-            current = obj
-            try:
-                for m in bound.policy.mutations:
-                    activation = shared.activation(params, current)
+            # as the API server: each mutation applies to what the previous ones left; one that fails is an
+            # error (it follows the failurePolicy) and the next ones still apply
+            failed = False
+            for m in bound.policy.mutations:
+                activation = shared.activation(params, obj)
+                try:
                     value = m.program.evaluate(activation, budget=budget, deadline=deadline)
-                    current = (apply_configuration(current, value) if m.patch_type == "ApplyConfiguration"
-                               else json_patch(current, value))
-            except (EvalError, MutationError) as e:
-                results.append(self._result(bound, Status.ERROR, f"mutation failed: {e}"))
-                continue
-            obj = current
-            results.append(self._result(bound, Status.PASS, ""))
+                except EvalError as e:
+                    results.append(self._result(bound, Status.ERROR, self._expression_error(
+                        bound.policy, m.program, e, activation, deadline)))
+                    failed = True
+                    continue
+                try:
+                    obj = (apply_configuration(obj, value) if m.patch_type == "ApplyConfiguration"
+                           else json_patch(obj, value))
+                except MutationError as e:
+                    results.append(self._result(bound, Status.ERROR, str(e)))
+                    failed = True
+            if not failed:
+                results.append(self._result(bound, Status.PASS, ""))
         return obj, results
 
-    def _result(self, bound: _Bound, status: Status, message: str, *, where: str = "") -> RuleResult:
+    def _expression_error(self, policy: AdmissionPolicy, program: Program, error: EvalError,
+                          activation: Activation, deadline: float | None) -> str:
+        """An expression's evaluation error as the API server words it; when a variable it reads is what
+        fails, it says so (`composited variable "name" fails to evaluate: ...`)."""
+        return expression_error(program.source, _variable_failure(policy, program.source, activation.whole(), deadline)
+                                or error)
+
+    def _result(self, bound: _Bound, status: Status, message: str, *, where: str = "",
+                reason: str = "Invalid") -> RuleResult:
+        """A result; `reason` is the HTTP status reason a ValidatingAdmissionPolicy's denial answers with (the
+        validation's, Invalid (422) for the others, as the API server); a MutatingAdmissionPolicy's denial is
+        Forbidden (403)."""
         policy = bound.policy
         if status == Status.ERROR and policy.failure_policy == FailurePolicy.IGNORE:
             log.debug("%s %s: %s (failurePolicy Ignore)", policy.kind, policy.name, message)
         return RuleResult(policy=policy.name, rule=bound.rule, status=status, message=message, action=bound.action,
-                          failure_policy=policy.failure_policy)
+                          failure_policy=policy.failure_policy, reason=reason if policy.kind == VALIDATING else "")
+
+
+def _is_namespace(request: Request) -> bool:
+    return request.kind.kind == "Namespace" and request.kind.group == "" and request.kind.version == "v1"
+
+
+def _as_the_api_server_sends(request: Request) -> Request:
+    """A request for a Namespace names the namespace itself as its namespace (`request.namespace`, where
+    namespaced params are looked up), as the API server's are; an offline request has none."""
+    import dataclasses
+
+    if _is_namespace(request) and not request.namespace and request.name:
+        return dataclasses.replace(request, namespace=request.name)
+    return request
 
 
 def _shared(request: Request, ctx: Context, reads: Mapping[str, Paths | None] | None = None) -> _Request:
     namespace_object: Object | None = None
-    if request.namespace:
+    if request.namespace and not _is_namespace(request):  # a Namespace's namespaceObject is null (API server)
         try:
             namespace_object = ctx.state.get("Namespace", request.namespace) if ctx.state.available else None
         except StateUnavailable:
@@ -383,8 +439,40 @@ def _with_object(request: Request, obj: Object) -> Request:
     return request if request.object is obj else dataclasses.replace(request, object=obj)
 
 
-def _one_line(source: str) -> str:
-    return " ".join(source.split())
+# celconfig.MaxEvaluatedMessageExpressionSizeBytes: a longer messageExpression value is not used
+MAX_MESSAGE_BYTES = 5 * 1024
+
+
+_VARIABLE_REFERENCE = re.compile(r"\bvariables\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _variable_failure(policy: AdmissionPolicy, source: str, activation: Activation, deadline: float | None,
+                      seen: tuple[str, ...] = ()) -> str | None:
+    """The first variable `source` reads that fails to evaluate on its own, worded as the API server's
+    composited variables say it (nested when that variable fails because of another), else None."""
+    programs = dict(policy.variables)
+    for name in dict.fromkeys(_VARIABLE_REFERENCE.findall(source)):
+        program = programs.get(name)
+        if program is None or name in seen:
+            continue
+        try:
+            program.evaluate(activation, deadline=deadline)  # the API server evaluates each variable once
+        except EvalError as e:
+            inner = _variable_failure(policy, program.source, activation, deadline, (*seen, name))
+            return f'composited variable "{name}" fails to evaluate: {inner or e}'
+    return None
+
+
+def expression_error(source: str, error: Exception | str) -> str:
+    """An evaluation error as the API server words it, quoting the expression as written."""
+    return f"expression '{source}' resulted in error: {error}"
+
+
+def aggregate(messages: list[str]) -> str:
+    """Several errors as the API server joins them (utilerrors.NewAggregate): one alone, else the distinct
+    ones in brackets."""
+    distinct = list(dict.fromkeys(messages))
+    return distinct[0] if len(distinct) == 1 else "[" + ", ".join(distinct) + "]"
 
 
 def _kind_of(resource: str) -> str:

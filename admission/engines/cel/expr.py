@@ -35,6 +35,7 @@ from cel_expr_python.ext import ext_bindings, ext_encoders, ext_math, ext_option
 
 from admission.engines import PolicyError
 from admission.engines.cel import syntax
+from admission.engines.cel.goerrors import cel_go
 from admission.engines.cel.syntax import passes
 from admission.engines.cel.syntax.ast import Expr
 from admission.engines.cel.syntax.reads import ROOTS, reads, union
@@ -193,6 +194,13 @@ class Activation:
     size: int = 0
     # the longest list or map in it, found when an expression nesting comprehensions first asks
     _widest: list[int] = field(default_factory=list, repr=False, compare=False)
+    # the values as given, when the objects were bound pruned (`bind` with reads)
+    given: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    def whole(self) -> Activation:
+        """This binding with the objects whole: for an expression the reads did not count (a variable
+        evaluated on its own to say which one failed)."""
+        return self if self.given is None else bind(self.given)
 
     @property
     def widest(self) -> int:
@@ -213,13 +221,15 @@ def bind(values: Mapping[str, Any], reads: Mapping[str, Paths | None] | None = N
     only that (admission.prune), so that cel-cpp converts only what can be read."""
     from admission.engines.cel.cost import input_size
 
+    given = values
     values = dict(values)
     if reads is not None and PRUNE:
         for root in ROOTS:
             if values.get(root) is not None:
                 values[root] = prune(values[root], reads.get(root, {}))
     env = environment(KUBERNETES_VARIABLES, ())
-    return Activation(values=values, bound=env.Activation(dict(values)), size=input_size(values))
+    return Activation(values=values, bound=env.Activation(dict(values)), size=input_size(values),
+                      given=given if reads is not None and PRUNE else None)
 
 
 def held(*holders: Any) -> Iterator[Any]:
@@ -395,7 +405,8 @@ def _problem(message: str) -> str:
     text = text.replace("ERROR: <input>:", "")
     if text.startswith("Key not found in map : "):  # cel-go's wording, which messages and tests quote
         text = "no such key: " + text[len("Key not found in map : "):].strip('"')
-    return " ".join(line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("|"))
+    text = " ".join(line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("|"))
+    return cel_go(text)
 
 
 def _shorten(expression: str, limit: int = 120) -> str:

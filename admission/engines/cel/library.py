@@ -41,6 +41,7 @@ from admission.engines.cel import formats
 from admission.engines.cel import quantity as q
 from admission.engines.cel.authz import AUTHZ
 from admission.engines.cel.expr import Library, Overload
+from admission.engines.cel.goerrors import go_quote, parse_addr_error, parse_prefix_error, regexp_error
 from admission.engines.cel.messages import message_class, type_name
 from admission.regex import RegexError, compile_regex, find_all
 
@@ -146,8 +147,9 @@ LISTS = _lib("kubernetes.lists", (
 def _regex(pattern: str) -> Any:
     try:
         return compile_regex(pattern)
-    except RegexError as e:
-        raise ValueError(str(e)) from None
+    except RegexError as e:  # as Go's regexp.Compile says it: RE2's reason, then the fragment at fault
+        reason, _, fragment = e.reason.partition(": ")
+        raise ValueError(regexp_error(reason, fragment or pattern)) from None
 
 
 def _find(text: str, pattern: str) -> str:
@@ -235,15 +237,24 @@ QUANTITIES = _lib("kubernetes.quantity", (
 
 def _parse_url(text: str) -> Any:
     """Go's url.ParseRequestURI: an absolute URI or an absolute path; no fragment, no control characters."""
-    if not text or "#" in text or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
-        raise ValueError(f"URL parse error during conversion from string: {text!r}")
+    head = f"URL parse error during conversion from string: parse {go_quote(text)}"  # url.Error's words
+    if not text:
+        raise ValueError(f"{head}: empty url")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise ValueError(f"{head}: net/url: invalid control character in URL")
+    if "#" in text:
+        raise ValueError(f"{head}: invalid URI for request")
     parts = urlsplit(text)
     if not parts.scheme and not text.startswith("/"):
-        raise ValueError(f"URL parse error during conversion from string: {text!r}: invalid URI for request")
+        raise ValueError(f"{head}: invalid URI for request")
     try:
         parts.port  # noqa: B018 - raises for an invalid port
     except ValueError:
-        raise ValueError(f"URL parse error during conversion from string: {text!r}: invalid port") from None
+        port = ":" + parts.netloc.rpartition(":")[2]
+        raise ValueError(f"{head}: invalid port {go_quote(port)} after host") from None
+    for c in parts.netloc.rpartition("@")[2]:  # url.parseHost: what a host name may hold
+        if ord(c) < 0x80 and not c.isalnum() and c not in "-_.~!$&'()*+,;=:[]<>\"%":
+            raise ValueError(f"{head}: invalid character {go_quote(c)} in host name")
     return message_class("URL")(url=text)
 
 
@@ -315,14 +326,17 @@ URLS = _lib("kubernetes.url", (
 
 def _ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     """netip.ParseAddr as the Kubernetes library uses it: no zones, no IPv4-mapped IPv6."""
-    if "%" in text:
-        raise ValueError(f"IP address with zone value is not allowed: {text!r}")
+    head = f"IP Address {go_quote(text)} parse error during conversion from string: "
+    if "%" in text:  # netip parses a zone; the Kubernetes library refuses it
+        if text.startswith("%") or text.endswith("%") or "." in text.partition("%")[0] and ":" not in text:
+            raise ValueError(head + parse_addr_error(text))
+        raise ValueError(f"IP address {go_quote(text)} with zone value is not allowed")
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:
-        raise ValueError(f"IP Address {text!r} parse error during conversion from string") from None
+        raise ValueError(head + parse_addr_error(text)) from None
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        raise ValueError(f"IPv4-mapped IPv6 address is not allowed: {text!r}")
+        raise ValueError(f"IPv4-mapped IPv6 address {go_quote(text)} is not allowed")
     return addr
 
 
@@ -347,16 +361,21 @@ def _addr(msg: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 
 
 def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    # the Kubernetes library says its prefix twice
+    head = "network address parse error during conversion from string: " * 2
     if "%" in text or "/" not in text:
-        raise ValueError(f"network address parse error during conversion from string: {text!r}")
+        raise ValueError(head + parse_prefix_error(text))
     address, _, prefix = text.partition("/")
-    _ip_address(address)
+    try:
+        _ip_address(address)
+    except ValueError:
+        raise ValueError(head + parse_prefix_error(text)) from None
     if not prefix.isdigit() or (len(prefix) > 1 and prefix[0] == "0"):
-        raise ValueError(f"network address parse error during conversion from string: {text!r}")
+        raise ValueError(head + parse_prefix_error(text))
     try:
         return ipaddress.ip_network(text, strict=False)
     except ValueError:
-        raise ValueError(f"network address parse error during conversion from string: {text!r}") from None
+        raise ValueError(head + parse_prefix_error(text)) from None
 
 
 def _cidr(text: str) -> Any:

@@ -13,15 +13,16 @@ The API server finds list types in the resource's OpenAPI schema; for custom res
 here every list is atomic, as for a schema-less object.
 
 JSONPatch: the expression's value is a list of `JSONPatch{op, path, value, from}` (read as maps), applied in
-order with RFC 6902 semantics (admission.patch.apply).
+order with RFC 6902 semantics (admission.patch), as the API server's JSON Patch library applies them: a `test`
+that fails leaves the object as it was (the patch is not applied, and it is not an error); `replace` of a
+missing member adds it; errors are worded as the API server words them (`JSON Patch: ...`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from admission.patch import PatchError
-from admission.patch import apply as apply_patch
+from admission.patch import PatchError, apply_operation, copy_document, parse_pointer
 from admission.types import Object
 
 # field name -> the key fields of its items (listType=map in the built-in types' schemas)
@@ -119,10 +120,54 @@ def json_patch(obj: Object, patches: Any) -> Object:
         if unknown:
             raise MutationError(f"JSONPatch has no field {sorted(unknown)[0]!r}")
         ops.append({k: _plain(v) for k, v in p.items()})
-    try:
-        out = apply_patch(obj, ops)
-    except PatchError as e:
-        raise MutationError(str(e)) from None
-    if not isinstance(out, dict):
+    doc: Any = copy_document(obj)
+    for op in ops:
+        kind, path = op["op"], op["path"]
+        try:
+            tokens = parse_pointer(path)
+        except PatchError as e:
+            raise MutationError(f"JSON Patch: {e}") from None
+        parent = _container(doc, tokens[:-1]) if tokens else doc
+        if parent is _MISSING and kind in _MISSING_PARENT:
+            raise MutationError(_MISSING_PARENT[kind].format(path=path))
+        if kind == "test":
+            try:
+                doc = apply_operation(doc, op)
+            except PatchError:
+                return obj  # a test that fails: the API server leaves the object as it was, and no error
+            continue
+        if isinstance(parent, dict) and tokens and tokens[-1] not in parent:
+            if kind == "replace":  # the API server's JSON Patch replaces a missing member by adding it
+                op = {**op, "op": "add"}
+            elif kind == "remove":
+                raise MutationError(f"JSON Patch: error in remove for path: '{path}': Unable to remove nonexistent "
+                                    f"key: {tokens[-1]}: missing value")
+        try:
+            doc = apply_operation(doc, op)
+        except PatchError as e:
+            raise MutationError(f"JSON Patch: {e}") from None
+    if not isinstance(doc, dict):
         raise MutationError("a JSONPatch must leave an object")
-    return out
+    return cast(Object, doc)
+
+
+# the API server's JSON Patch (evanphx/json-patch) when the parent of the path is missing
+_MISSING_PARENT = {
+    "add": 'JSON Patch: add operation does not apply: doc is missing path: "{path}": missing value',
+    "replace": 'JSON Patch: replace operation does not apply: doc is missing path: "{path}": missing value',
+    "remove": 'JSON Patch: remove operation does not apply: doc is missing path: "{path}": missing value',
+    "test": "JSON Patch: test operation does not apply: is missing path: {path}: missing value",
+}
+_MISSING = object()
+
+
+def _container(doc: Any, tokens: list[str]) -> Any:
+    """What the pointer's tokens lead to (_MISSING when they lead nowhere)."""
+    for token in tokens:
+        if isinstance(doc, dict) and token in doc:
+            doc = doc[token]
+        elif isinstance(doc, list) and token.isdigit() and int(token) < len(doc):
+            doc = doc[int(token)]
+        else:
+            return _MISSING
+    return doc

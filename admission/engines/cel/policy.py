@@ -75,6 +75,7 @@ class AdmissionPolicy:
     param_kind: tuple[str, str] | None = None  # (apiVersion, kind)
     reinvocation: str = "Never"
     description: str = ""
+    variables: tuple[tuple[str, Program], ...] = ()  # each variable compiled on its own, in order
 
     @property
     def mutates(self) -> bool:
@@ -163,11 +164,23 @@ class _Loader:
         return tuple(items)
 
     def compile(self, source: Any, path: Sequence[str | int], *, definitions: Sequence[Definition] = (),
-                variables: Iterable[str] = KUBERNETES_VARIABLES, object_types: Sequence[str] = ()) -> Program:
+                variables: Iterable[str] = KUBERNETES_VARIABLES, object_types: Sequence[str] = (),
+                returns: Sequence[str] = ()) -> Program:
+        """`returns`: the static types (cel-cpp's names: BOOL, STRING, NULL) the expression must have, as the
+        API server requires of each kind of expression (a `dyn` one is refused too: `object.data.x` as a
+        messageExpression must be `string(object.data.x)`)."""
         if not isinstance(source, str) or not source.strip():
             raise self.error(path, "an expression is required")
-        return compile_expression(source, where=self.where(path), variables=variables, definitions=definitions,
-                                  object_types=object_types)
+        program = compile_expression(source, where=self.where(path), variables=variables, definitions=definitions,
+                                     object_types=object_types)
+        if returns:
+            got = str(program.compiled.return_type())
+            if got not in returns:
+                want = [_CEL_TYPE_NAMES.get(r, r.lower()) for r in returns]
+                expected = want[0] if len(want) == 1 else f"one of [{' '.join(want)}]"
+                raise PolicyError(self.where(path), f"{_shorten(source)}: must evaluate to {expected} but got "
+                                                    f"{_cel_type_name(got)}")
+        return program
 
     # -- pieces -----------------------------------------------------------------------------------------------
 
@@ -216,8 +229,11 @@ class _Loader:
             scope=self.enum(spec.get("scope"), SCOPES, [*path, "scope"], "*"),
         )
 
-    def definitions(self, value: Any, path: list[str | int]) -> list[Definition]:
+    def definitions(self, value: Any, path: list[str | int]) -> tuple[list[Definition], list[tuple[str, Program]]]:
+        """The variables as definitions the other expressions inline, and each compiled on its own (to say
+        which one fails when an expression that reads it does, as the API server does)."""
         out: list[Definition] = []
+        programs: list[tuple[str, Program]] = []
         for i, v in enumerate(value or []):
             item = self.fields(v, {"name": _STR, "expression": _STR}, [*path, i])
             name = item.get("name")
@@ -225,9 +241,10 @@ class _Loader:
                 raise self.error([*path, i, "name"], "a variable needs a name")
             if any(d.name == name for d in out):
                 raise self.error([*path, i, "name"], f"variable {name!r} is defined twice")
-            self.compile(item.get("expression"), [*path, i, "expression"], definitions=out)
+            programs.append((str(name), self.compile(item.get("expression"), [*path, i, "expression"],
+                                                     definitions=out)))
             out.append(Definition(str(name), str(item["expression"]), self.where([*path, i, "expression"])))
-        return out
+        return out, programs
 
     def conditions(self, value: Any, path: list[str | int]) -> tuple[Check, ...]:
         out: list[Check] = []
@@ -236,7 +253,7 @@ class _Loader:
             if not item.get("name"):
                 raise self.error([*path, i, "name"], "a match condition needs a name")
             out.append(Check(self.compile(item.get("expression"), [*path, i, "expression"],
-                                          variables=CONDITION_VARIABLES), str(item["name"])))
+                                          variables=CONDITION_VARIABLES, returns=("BOOL",)), str(item["name"])))
         return tuple(out)
 
 
@@ -251,7 +268,7 @@ def load_policy(doc: Document, locator: Locator) -> AdmissionPolicy:
         raise ld.error(["metadata", "name"], "a policy needs a name")
     spec = ld.fields(obj.get("spec"), _SPEC[kind], ["spec"])
     match = ld.match_resources(spec.get("matchConstraints"), ["spec", "matchConstraints"], required=True)
-    definitions = ld.definitions(spec.get("variables"), ["spec", "variables"])
+    definitions, variables = ld.definitions(spec.get("variables"), ["spec", "variables"])
     conditions = ld.conditions(spec.get("matchConditions"), ["spec", "matchConditions"])
     failure = FailurePolicy(ld.enum(spec.get("failurePolicy"), ("Fail", "Ignore"), ["spec", "failurePolicy"], "Fail"))
     param_kind = None
@@ -263,6 +280,7 @@ def load_policy(doc: Document, locator: Locator) -> AdmissionPolicy:
     annotations = meta.get("annotations") or {}
     description = str(annotations.get("policies.kyverno.io/description") or annotations.get("description") or "")
     common = dict(kind=kind, name=name, source=f"{doc.file}:{doc.line}", match=match, match_conditions=conditions,
+                  variables=tuple(variables),
                   failure_policy=failure, param_kind=param_kind, description=description)
     if kind == VALIDATING:
         validations = _validations(ld, spec.get("validations"), definitions)
@@ -271,6 +289,8 @@ def load_policy(doc: Document, locator: Locator) -> AdmissionPolicy:
             raise ld.error(["spec", "validations"], "a policy needs validations or auditAnnotations")
         return AdmissionPolicy(validations=validations, audit_annotations=audits, **common)  # type: ignore[arg-type]
     mutations = _mutations(ld, spec.get("mutations"), definitions)
+    if spec.get("reinvocationPolicy") is None:  # the API server has no default for it and refuses the policy
+        raise ld.error(["spec", "reinvocationPolicy"], "is required (Never or IfNeeded)")
     reinvocation = ld.enum(spec.get("reinvocationPolicy"), ("Never", "IfNeeded"), ["spec", "reinvocationPolicy"],
                            "Never")
     return AdmissionPolicy(mutations=mutations, reinvocation=reinvocation, **common)  # type: ignore[arg-type]
@@ -281,11 +301,12 @@ def _validations(ld: _Loader, value: Any, definitions: Sequence[Definition]) -> 
     for i, v in enumerate(value or []):
         path: list[str | int] = ["spec", "validations", i]
         item = ld.fields(v, {"expression": _STR, "message": _STR, "messageExpression": _STR, "reason": _STR}, path)
-        program = ld.compile(item.get("expression"), [*path, "expression"], definitions=definitions)
+        program = ld.compile(item.get("expression"), [*path, "expression"], definitions=definitions,
+                             returns=("BOOL",))
         message_program = None
         if item.get("messageExpression") is not None:
             message_program = ld.compile(item["messageExpression"], [*path, "messageExpression"],
-                                         definitions=definitions)
+                                         definitions=definitions, returns=("STRING",))
         reason = ld.enum(item.get("reason"), ("Unauthorized", "Forbidden", "Invalid", "RequestEntityTooLarge"),
                          [*path, "reason"], "Invalid")
         out.append(Validation(program, str(item.get("message") or ""), message_program, reason))
@@ -300,7 +321,7 @@ def _audit_annotations(ld: _Loader, value: Any, definitions: Sequence[Definition
         if not item.get("key"):
             raise ld.error([*path, "key"], "is required")
         out.append((str(item["key"]), ld.compile(item.get("valueExpression"), [*path, "valueExpression"],
-                                                 definitions=definitions)))
+                                                 definitions=definitions, returns=("STRING", "NULL"))))
     return tuple(out)
 
 
@@ -366,6 +387,21 @@ def _check_version(ld: _Loader, obj: Mapping[str, Any], kind: str) -> None:
     if version not in VERSIONS[kind]:
         raise ld.error(["apiVersion"], f"{kind} is not served in {GROUP}/{version} "
                                        f"(use {', '.join(f'{GROUP}/{v}' for v in VERSIONS[kind])})")
+
+
+_CEL_TYPE_NAMES = {"NULL": "null_type"}
+
+
+def _cel_type_name(name: str) -> str:
+    """A cel-cpp type name as cel-go prints it: LIST<INT> -> list(int), NULL -> null_type."""
+    if name in _CEL_TYPE_NAMES:
+        return _CEL_TYPE_NAMES[name]
+    return name.replace("<", "(").replace(">", ")").lower() if name.isupper() or "<" in name else name
+
+
+def _shorten(expression: str, limit: int = 120) -> str:
+    one = " ".join(expression.split())
+    return one if len(one) <= limit else one[: limit - 3] + "..."
 
 
 def _format(path: Sequence[str | int]) -> str:

@@ -24,16 +24,19 @@ class QuantityError(ValueError):
     pass
 
 
+# resource.ParseQuantity's errors, word for word (the API server's CEL errors quote them without the input)
+FORMAT_WRONG = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+SUFFIX = "unable to parse quantity's suffix"
+
+
 def parse(text: str) -> Decimal:
     """The exact value of a quantity string. Raises QuantityError where resource.ParseQuantity fails."""
     m = _SYNTAX.fullmatch(text) if isinstance(text, str) and len(text) <= 1024 else None
     if m is None or text == "":
-        raise QuantityError(f"quantities must match the regular expression "
-                            f"'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$': {text!r}")
+        raise QuantityError(FORMAT_WRONG)
     sign, whole, frac, suffix = m.groups()
     if not set(suffix) <= set("eEinumkKMGTP+-0123456789"):
-        raise QuantityError(f"quantities must match the regular expression "
-                            f"'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$': {text!r}")
+        raise QuantityError(FORMAT_WRONG)
     if suffix in _DECIMAL:
         base, exponent = 10, _DECIMAL[suffix]
     elif suffix in _BINARY:
@@ -41,9 +44,9 @@ def parse(text: str) -> Decimal:
     elif suffix[:1] in ("e", "E") and re.fullmatch(r"[-+]?[0-9]+", suffix[1:]):
         base, exponent = 10, int(suffix[1:])
         if not -(2**31) <= exponent < 2**31:
-            raise QuantityError(f"unable to parse quantity's suffix: {text!r}")
+            raise QuantityError(SUFFIX)
     else:
-        raise QuantityError(f"unable to parse quantity's suffix: {text!r}")
+        raise QuantityError(SUFFIX)
     if not whole and not frac:
         return Decimal(0)  # Go's scanner reads a missing number ("m", "-", ".", "E0") as zero
     with localcontext(_EXACT):
