@@ -487,3 +487,36 @@ def test_a_namespace_request_names_itself_and_has_no_namespace_object(tmp_path: 
     state = ClusterState([ns])  # known to the cluster: still null, as in the API server
     assert [r.status for r in results(engine, ns, state)] == [Status.PASS]
     assert [r.status for r in results(engine, ns, state, operation="UPDATE", old_object=ns)] == [Status.PASS]
+
+
+def test_fields_the_api_server_requires_load_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A rule without operations, a binding without validationActions and a paramRef without
+    parameterNotFoundAction load with the kyverno CLI's defaults, and each is named with its file:line: the
+    API server would refuse the object, so what passes offline must say so."""
+    text = """\
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: p}
+spec:
+  paramKind: {apiVersion: v1, kind: ConfigMap}
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [""]
+      apiVersions: ["v1"]
+      resources: ["pods"]
+  validations:
+  - expression: "true"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: b}
+spec:
+  policyName: p
+  paramRef: {name: cfg}
+"""
+    with caplog.at_level("WARNING", logger="admission.engines.cel.policy"):
+        load([write(tmp_path, text)])
+    warnings = [r.getMessage() for r in caplog.records if r.name == "admission.engines.cel.policy"]
+    assert any("operations" in w and "refuses a rule without operations" in w and "policy.yaml:8" in w for w in warnings), warnings
+    assert any("validationActions" in w and "policy.yaml:" in w for w in warnings), warnings
+    assert any("parameterNotFoundAction" in w for w in warnings), warnings

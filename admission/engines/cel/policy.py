@@ -9,6 +9,7 @@ here: a syntax or type error is `file:line: expression: problem`.
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,8 @@ from admission.engines.cel.expr import KUBERNETES_VARIABLES, Definition, Program
 from admission.engines.cel.matching import OPERATIONS, SCOPES, MatchResources, ResourceRule
 from admission.manifests import Document, Locator
 from admission.results import FailurePolicy
+
+log = logging.getLogger(__name__)
 
 GROUP = "admissionregistration.k8s.io"
 VALIDATING = "ValidatingAdmissionPolicy"
@@ -136,6 +139,11 @@ class _Loader:
     def error(self, path: Sequence[str | int], message: str) -> PolicyError:
         return PolicyError(self.where(path), f"{_format(path)}: {message}")
 
+    def differs(self, path: Sequence[str | int], message: str) -> None:
+        """A field the API server requires but the kyverno CLI (and we) default: loaded, with a warning
+        naming file:line, so that what passes offline is not refused by the cluster unnoticed."""
+        log.warning("%s: %s: %s", self.where(path), _format(path), message)
+
     def fields(self, value: Any, table: Mapping[str, str], path: Sequence[str | int]) -> dict[str, Any]:
         if value is None:
             return {}
@@ -219,6 +227,8 @@ class _Loader:
         if not spec.get("operations"):
             # The API server refuses a rule without operations; the kyverno CLI applies it to every operation,
             # and so do we (its tests rely on it). A rule that names operations matches only those.
+            self.differs([*path, "operations"], "the API server refuses a rule without operations; applied here to "
+                                                "every operation, as the kyverno CLI does")
             ops = ("*",)
         return ResourceRule(
             api_groups=self.strings(spec.get("apiGroups"), [*path, "apiGroups"]),
@@ -367,6 +377,9 @@ def load_binding(doc: Document, locator: Locator) -> Binding:
             raise ld.error(["spec", "paramRef", "selector"], "name and selector are mutually exclusive")
         if pr.get("selector") is not None:
             ld.selector(pr["selector"], ["spec", "paramRef", "selector"])
+        if not pr.get("parameterNotFoundAction"):
+            ld.differs(["spec", "paramRef", "parameterNotFoundAction"],
+                       "the API server requires it; Deny is assumed here, as the kyverno CLI does")
         param_ref = ParamRef(str(pr.get("name") or ""), str(pr.get("namespace") or ""), pr.get("selector"),
                              ld.enum(pr.get("parameterNotFoundAction"), ("Allow", "Deny"),
                                      ["spec", "paramRef", "parameterNotFoundAction"], "Deny"))
@@ -379,6 +392,9 @@ def load_binding(doc: Document, locator: Locator) -> Binding:
             raise ld.error(["spec", "validationActions"], "Deny and Warn may not be used together")
         if raw:
             actions = frozenset(raw)
+        else:
+            ld.differs(["spec", "validationActions"], "the API server requires it; Deny is assumed here, as the "
+                                                     "kyverno CLI does")
     return Binding(policy_kind, name, str(spec["policyName"]), f"{doc.file}:{doc.line}", match, param_ref, actions)
 
 
