@@ -11,6 +11,7 @@ from admission.engines.rego.compiler import Unsupported, compile_modules, result
 from admission.engines.rego.fastpath import COMPILED, REGOPY, Declined, compile_template, route_of
 from admission.engines.rego.parser import parse_module
 from admission.engines.rego.values import UNDEFINED, EvalError, Set, to_json
+from tests.concurrency import wrong_answers
 
 
 def query(sources: list[str], ref: str, input: Any = UNDEFINED, data: Any = None) -> Any:
@@ -177,9 +178,6 @@ def test_concurrent_evaluations_keep_their_own_values() -> None:
     that collects values (complete, function, partial set and object, comprehensions) gives each
     evaluation its own result. Values collected in a list shared by the compiled rule were taken by other
     evaluations (a violation could vanish: an allow by mistake)."""
-    import sys
-    import threading
-
     compiled = compile_modules([parse_module(CONCURRENT)])
     queries = ["data.c.names", "data.c.by_name", "data.c.first", "data.c.shouted", "data.c.count_of"]
 
@@ -187,26 +185,7 @@ def test_concurrent_evaluations_keep_their_own_values() -> None:
         given = {"cs": [{"name": f"t{i}-{j}", "image": f"img{i}"} for j in range(3)]}
         return [to_json(compiled.query(q, given)) for q in queries]
 
-    expected = {i: answers(i) for i in range(4)}
-    wrong: list[tuple[int, list[Any]]] = []
-
-    def work(i: int) -> None:
-        for _ in range(300):
-            got = answers(i)
-            if got != expected[i]:
-                wrong.append((i, got))
-
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads as often as possible
-    try:
-        threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(interval)
-    assert wrong == []
+    assert wrong_answers(answers) == []
 
 
 def test_a_range_past_the_limit_is_an_error_never_undefined() -> None:

@@ -237,6 +237,32 @@ inputs = st.fixed_dictionaries(
 )
 
 
+def _compare_rule(compiled: Any, module: Any, source: str, query: str, input: dict[str, Any]) -> None:
+    """One rule of a generated module, compiled vs regopy on the module as written (v1)."""
+    try:
+        ours: Any = to_json(compiled.query(query, input))
+    except EvalError as exc:
+        ours = f"error: {exc.code}"
+    if ours is UNDEFINED:
+        ours = None
+    try:
+        theirs = regopy_query([source], query, input, {})
+    except RegopyError:
+        try:
+            # a documented regopy defect (one statement starting with `(` read as a call of the reference
+            # ending the line before it, for one): the module with the named work-arounds of passes.py
+            theirs = regopy_query(oracle_sources([source], [module]), query, input, {})
+        except RegopyError:
+            # an object comprehension that yields one key twice (with the same value): a regopy defect
+            # (test below); that case is left out, any other is a failure
+            assume("|" not in source or isinstance(ours, str))
+            raise
+    if isinstance(theirs, list) and isinstance(ours, list):
+        assert sorted(map(_canon, ours)) == sorted(map(_canon, theirs)), (source, input, query)
+    else:
+        assert _canon(ours) == _canon(theirs), (source, input, query)
+
+
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(modules(), inputs)
 def test_generated_modules_compiled_equal_regopy(source: str, input: dict[str, Any]) -> None:
@@ -246,28 +272,7 @@ def test_generated_modules_compiled_equal_regopy(source: str, input: dict[str, A
     compiled = compile_modules([module])
     for rule in sorted({r.head.name for r in module.rules}):
         query = f"data.gen.{rule}"
-        try:
-            ours: Any = to_json(compiled.query(query, input))
-        except EvalError as exc:
-            ours = f"error: {exc.code}"
-        if ours is UNDEFINED:
-            ours = None
-        try:
-            theirs = regopy_query([source], query, input, {})
-        except RegopyError:
-            try:
-                # a documented regopy defect (one statement starting with `(` read as a call of the reference
-                # ending the line before it, for one): the module with the named work-arounds of passes.py
-                theirs = regopy_query(oracle_sources([source], [module]), query, input, {})
-            except RegopyError:
-                # an object comprehension that yields one key twice (with the same value): a regopy defect
-                # (test below); that case is left out, any other is a failure
-                assume("|" not in source or isinstance(ours, str))
-                raise
-        if isinstance(theirs, list) and isinstance(ours, list):
-            assert sorted(map(_canon, ours)) == sorted(map(_canon, theirs)), (source, input, rule)
-        else:
-            assert _canon(ours) == _canon(theirs), (source, input, rule)
+        _compare_rule(compiled, module, source, query, input)
 
 
 def test_regopy_defect_sort_of_the_empty_set() -> None:
@@ -296,28 +301,7 @@ def test_strategy_modules_compiled_equal_regopy(data: Any) -> None:
         pytest.fail(f"the compiler refuses a generated module: {exc}\n{source}")
     for rule in sorted({r.head.name for r in module.rules if r.head.args is None}):
         query = f"data.gen.{rule}"
-        try:
-            ours: Any = to_json(compiled.query(query, input))
-        except EvalError as exc:
-            ours = f"error: {exc.code}"
-        if ours is UNDEFINED:
-            ours = None
-        try:
-            theirs = regopy_query([source], query, input, {})
-        except RegopyError:
-            try:
-                # a documented regopy defect (one statement starting with `(` read as a call of the reference
-                # ending the line before it, for one): the module with the named work-arounds of passes.py
-                theirs = regopy_query(oracle_sources([source], [module]), query, input, {})
-            except RegopyError:
-                # an object comprehension that yields one key twice (with the same value): a regopy defect
-                # (test below); that case is left out, any other is a failure
-                assume("|" not in source or isinstance(ours, str))
-                raise
-        if isinstance(theirs, list) and isinstance(ours, list):
-            assert sorted(map(_canon, ours)) == sorted(map(_canon, theirs)), (source, input, rule)
-        else:
-            assert _canon(ours) == _canon(theirs), (source, input, rule)
+        _compare_rule(compiled, module, source, query, input)
 
 
 def test_regopy_defect_an_object_comprehension_yielding_a_key_twice() -> None:

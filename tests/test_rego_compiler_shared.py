@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from admission.engines.rego.compiler import Compiler, compile_modules
 from admission.engines.rego.parser import parse_module
 from admission.engines.rego.values import UNDEFINED, EvalError, to_json
+from tests.concurrency import wrong_answers
 from tests.rego_gatekeeper_cases import LIBRARY, library_cases
 
 VARYING = ("parameters",)
@@ -181,9 +182,6 @@ def test_concurrent_shared_evaluations_keep_their_own_solutions() -> None:
     """Threads evaluating one compiled set, each with its own `Shared` and review: a body's shared solutions
     are collected in the evaluation's own memo, never in a list the compiled code holds for all threads (a
     review's containers could land in another review's solutions: a violation lost or invented)."""
-    import sys
-    import threading
-
     src = """package t
 import rego.v1
 violation contains msg if {
@@ -200,23 +198,4 @@ violation contains msg if {
         sh = compiled.shared()
         return [_answer(compiled, "data.t.violation", {"review": review, "parameters": {"max": m}}, {}, sh) for m in (15, 30)]
 
-    expected = {i: answers(i) for i in range(4)}
-    wrong: list[Any] = []
-
-    def work(i: int) -> None:
-        for _ in range(300):
-            got = answers(i)
-            if got != expected[i]:
-                wrong.append((i, got))
-
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(interval)
-    assert wrong == []
+    assert wrong_answers(answers) == []

@@ -157,14 +157,8 @@ def reads(tree: a.Expr, roots: Iterable[str] = ROOTS) -> dict[str, Paths | None]
 
 
 def union(found: Iterable[Mapping[str, Paths | None]]) -> dict[str, Paths | None]:
-    """What any of several expressions reads, per root."""
-    out: dict[str, Paths | None] = {}
+    """What any of several expressions reads, per root (the roots are a trie's first keys)."""
+    out: Paths = {}
     for one in found:
-        for root, paths in one.items():
-            if root not in out:
-                out[root] = paths
-            elif out[root] is None or paths is None:
-                out[root] = None
-            else:
-                out[root] = merge(out[root], paths)  # type: ignore[arg-type]
+        out = merge(out, dict(one))
     return out
