@@ -12,7 +12,7 @@ from collections import defaultdict
 
 import pytest
 import regopy
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from admission.engines.rego import ast
@@ -249,4 +249,16 @@ def test_regopy_evaluates_generated_modules(case: tuple[ast.Module, dict]) -> No
     r = regopy.Interpreter()
     r.add_module("gen", format_module(module))
     r.set_input_term(json.dumps(data))
-    assert r.query("x = data.gen").ok(), format_module(module)
+    if not r.query("x = data.gen").ok():
+        # regopy's defect with an object comprehension whose value is bound outside it, yielding one key
+        # twice (pinned in test_rego_compiler_differential.py); any other failure is the printer's
+        assume(_outer_valued_object_comprehension(module))
+        pytest.fail(format_module(module))
+
+
+def _outer_valued_object_comprehension(module: ast.Module) -> bool:
+    from admission.engines.rego.compiler import body_vars
+    from admission.engines.rego.passes import walk_terms
+
+    return any(isinstance(t, ast.ObjectCompr) and isinstance(t.value, ast.Var) and t.value.name not in body_vars(t.body)
+               for t in walk_terms(module))
